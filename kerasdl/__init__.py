@@ -1,0 +1,15 @@
+"""kerasdl: the deep-learning curriculum as buildable, trainable, exportable Keras 3 models.
+
+Example:
+>>> import kerasdl
+>>> model = kerasdl.build("resnet20", input_shape=(32, 32, 3), num_classes=10)
+>>> kerasdl.list_models("vgg*")
+['vgg11', 'vgg13', 'vgg16', 'vgg19']
+"""
+
+from kerasdl.registry import list_models, model_info, register_model
+from kerasdl.spec import build, to_spec
+
+__version__ = "0.1.0"
+
+__all__ = ["build", "list_models", "model_info", "register_model", "to_spec"]

@@ -1,0 +1,7 @@
+"""`python -m kerasdl` runs the command line."""
+
+import sys
+
+from kerasdl.cli import main
+
+sys.exit(main())

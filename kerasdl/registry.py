@@ -1,0 +1,265 @@
+"""The model registry: architecture names mapped to builder functions.
+
+A builder is a plain function whose keyword arguments are its hyperparameters
+and which returns a `keras.Model`. Registering it under one or more names
+(optionally with some hyperparameters fixed, e.g. `depth=16` for "vgg16")
+makes it available to `kerasdl.build`, `kerasdl.list_models`,
+`kerasdl.model_info`, YAML specs and the registry-wide sweep test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import inspect
+import re
+from typing import Any, Callable
+
+__all__ = [
+    "ModelEntry",
+    "build_model",
+    "closest",
+    "get_entry",
+    "list_models",
+    "model_info",
+    "register_model",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """One registered architecture.
+
+    Attributes:
+        name: str. Registry name, lower case (e.g. "resnet50").
+        builder: callable. Returns a `keras.Model` from keyword hyperparameters.
+        family: str. Family the model belongs to (e.g. "resnet").
+        description: str. One line shown by `kerasdl list`.
+        presets: dict. Hyperparameters fixed by this name (e.g. depth=50).
+        tiny: dict. Hyperparameters for a tiny, fast instance used by tests.
+        task: str. What the output is: "classification", "segmentation",
+            "regression", ... Tests use it to make targets.
+    """
+
+    name: str
+    builder: Callable[..., Any]
+    family: str
+    description: str
+    presets: dict
+    tiny: dict
+    task: str = "classification"
+
+    def hyperparameters(self) -> dict[str, dict[str, Any]]:
+        """Returns {name: {"default": value, "doc": one line}} of free hparams."""
+        docs = _arg_docs(self.builder)
+        params = {}
+        for param in inspect.signature(self.builder).parameters.values():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            if param.name in self.presets:
+                continue
+            default = None if param.default is param.empty else param.default
+            params[param.name] = {
+                "default": default,
+                "required": param.default is param.empty,
+                "doc": docs.get(param.name, ""),
+            }
+        return params
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    name: str,
+    builder: Callable[..., Any] | None = None,
+    *,
+    family: str,
+    description: str | None = None,
+    presets: dict | None = None,
+    tiny: dict | None = None,
+    task: str = "classification",
+):
+    """Registers `builder` under `name`; usable as a decorator.
+
+    Args:
+        name: str. Registry name; stored lower case, must be unique.
+        builder: callable or None. When None, returns a decorator.
+        family: str. Family name used for grouping (e.g. "vgg").
+        description: str or None. One line; defaults to the first line of
+            the builder's docstring.
+        presets: dict or None. Hyperparameters this name fixes.
+        tiny: dict or None. Hyperparameters of a tiny instance for tests.
+        task: str. Kind of output (see `ModelEntry.task`).
+
+    Returns:
+        The builder (so it can be used as a decorator).
+
+    Raises:
+        ValueError: if the name is taken or a preset is not a builder argument.
+
+    Example:
+    >>> @register_model("tiny_mlp", family="mlp", tiny={"input_shape": (4,)})
+    ... def tiny_mlp(input_shape=(8,), num_classes=2): ...
+    """
+
+    def decorate(fn):
+        key = name.lower()
+        if key in _REGISTRY:
+            raise ValueError(f"Model name {name!r} is already registered.")
+        accepted = set(inspect.signature(fn).parameters)
+        for group, values in (("presets", presets), ("tiny", tiny)):
+            unknown = sorted(set(values or {}) - accepted)
+            if unknown:
+                raise ValueError(
+                    f"{group} of {name!r} name unknown hyperparameters "
+                    f"{unknown}; {fn.__name__} accepts {sorted(accepted)}."
+                )
+        doc_line = (inspect.getdoc(fn) or "").split("\n", 1)[0]
+        _REGISTRY[key] = ModelEntry(
+            name=key,
+            builder=fn,
+            family=family,
+            description=description or doc_line,
+            presets=dict(presets or {}),
+            tiny=dict(tiny or {}),
+            task=task,
+        )
+        return fn
+
+    if builder is not None:
+        return decorate(builder)
+    return decorate
+
+
+def _ensure_loaded() -> None:
+    # Families register themselves on import; importing the package is enough.
+    from kerasdl import models  # noqa: F401
+
+
+def closest(value: str, options) -> str:
+    """Formats a ' Did you mean ...?' hint, or '' when nothing is close."""
+    matches = difflib.get_close_matches(str(value), list(options), n=3, cutoff=0.6)
+    if not matches:
+        return ""
+    return " Did you mean " + " or ".join(repr(m) for m in matches) + "?"
+
+
+def get_entry(name: str) -> ModelEntry:
+    """Returns the registry entry for `name`.
+
+    Raises:
+        ValueError: naming the unknown architecture, the closest names and
+            the known ones.
+    """
+    _ensure_loaded()
+    if not isinstance(name, str):
+        raise ValueError(
+            f"Model name must be a string; received {name!r} "
+            f"of type {type(name).__name__}."
+        )
+    key = name.lower()
+    if key not in _REGISTRY:
+        raise ValueError(
+            f"Unknown architecture {name!r}.{closest(key, _REGISTRY)} "
+            f"Known: {', '.join(sorted(_REGISTRY))}."
+        )
+    return _REGISTRY[key]
+
+
+def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
+    """Lists registered architecture names matching a wildcard pattern.
+
+    Args:
+        pattern: str. fnmatch-style pattern, case-insensitive ("res*").
+        family: str or None. Only names of this family.
+
+    Returns:
+        Sorted list of names.
+
+    Example:
+    >>> kerasdl.list_models("vgg*")
+    ['vgg11', 'vgg13', 'vgg16', 'vgg19']
+    """
+    _ensure_loaded()
+    pattern = pattern.lower()
+    return sorted(
+        name
+        for name, entry in _REGISTRY.items()
+        if fnmatch.fnmatchcase(name, pattern)
+        and (family is None or entry.family == family)
+    )
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """Describes an architecture: family, description, fixed and free hparams.
+
+    Args:
+        name: str. A registered architecture name.
+
+    Returns:
+        dict with keys "name", "family", "description", "task", "presets"
+        and "hyperparameters" ({hparam: {"default", "required", "doc"}}).
+    """
+    entry = get_entry(name)
+    return {
+        "name": entry.name,
+        "family": entry.family,
+        "description": entry.description,
+        "task": entry.task,
+        "presets": dict(entry.presets),
+        "hyperparameters": entry.hyperparameters(),
+    }
+
+
+def build_model(name: str, **hparams):
+    """Builds a registered architecture, validating hyperparameter names."""
+    entry = get_entry(name)
+    accepted = entry.hyperparameters()
+    for key in hparams:
+        if key in entry.presets:
+            raise ValueError(
+                f"Hyperparameter {key!r} is fixed to {entry.presets[key]!r} by "
+                f"architecture {entry.name!r}; received {key}={hparams[key]!r}."
+            )
+        if key not in accepted:
+            raise ValueError(
+                f"Unknown hyperparameter {key!r} for architecture "
+                f"{entry.name!r}.{closest(key, accepted)} "
+                f"Accepted: {', '.join(sorted(accepted))}."
+            )
+    missing = [k for k, v in accepted.items() if v["required"] and k not in hparams]
+    if missing:
+        raise ValueError(
+            f"Architecture {entry.name!r} requires hyperparameters {missing}."
+        )
+    return entry.builder(**entry.presets, **hparams)
+
+
+_ARGS_HEADER = re.compile(r"^\s*Args:\s*$")
+_ARG_LINE = re.compile(r"^\s{4}(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
+
+
+def _arg_docs(fn) -> dict[str, str]:
+    """Parses a Google-style "Args:" section into {arg: first sentence}."""
+    doc = inspect.getdoc(fn) or ""
+    lines = doc.splitlines()
+    out: dict[str, str] = {}
+    inside = False
+    current = None
+    for line in lines:
+        if _ARGS_HEADER.match(line):
+            inside = True
+            continue
+        if not inside:
+            continue
+        if line and not line.startswith(" "):
+            break  # next section ("Returns:", ...)
+        match = _ARG_LINE.match(line)
+        if match:
+            current = match.group(1)
+            out[current] = match.group(2).strip()
+        elif current and line.strip():
+            out[current] += " " + line.strip()
+    return out

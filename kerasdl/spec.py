@@ -1,0 +1,787 @@
+"""Declarative model specs: dict / YAML -> keras.Model, and back.
+
+Three spec forms, given as a dict, a YAML string or a YAML/JSON file path:
+
+Named architecture (hyperparameters beside the name)::
+
+    model: resnet20
+    num_classes: 10
+
+Sequential layer list (any Keras layer class by name, or a kerasdl layer)::
+
+    name: lenet
+    input_shape: [32, 32, 1]
+    sequential:
+      - Conv2D: {filters: 6, kernel_size: 5, activation: tanh}
+      - AveragePooling2D: {}
+      - Flatten            # a bare name means "no arguments"
+      - Dense: {units: 10, activation: softmax}
+
+Functional graph of named nodes (skips, branches, several inputs/outputs),
+with reusable blocks repeated without copying::
+
+    name: tiny_resnet
+    inputs: {image: [32, 32, 3]}
+    blocks:
+      residual:                     # a template with formal input "x"
+        inputs: [x]
+        nodes:
+          - {name: conv, layer: Conv2D,
+             args: {filters: ${filters}, kernel_size: 3, padding: same},
+             inputs: x}
+          - {name: add, layer: Add, inputs: [conv, x]}
+        outputs: add
+    nodes:
+      - {name: stem, layer: Conv2D, args: {filters: 16, kernel_size: 3,
+         padding: same}, inputs: image}
+      - {name: stage1, block: residual, repeat: 3, params: {filters: 16},
+         inputs: stem}
+      - {name: pool, layer: GlobalAveragePooling2D, inputs: stage1}
+      - {name: head, layer: Dense, args: {units: 10}, inputs: pool}
+    outputs: head
+
+A node's `inputs` is a node name (the layer gets one tensor), a list (the
+layer gets a list, as merge layers expect), or a mapping of call-argument
+names to node names (`{query: q, value: v}`); `call` holds constant call
+arguments (`{training: false}`). "name:1" refers to the second output of a
+multi-output node. Inside a block, a value written exactly "${param}" is
+replaced by that block parameter; repeated instances are named
+"<node>_<k>_<inner>" and chained output to input.
+
+Specs never execute code: YAML is read with `yaml.safe_load`, layer classes
+come only from `keras.layers` and kerasdl's registered layers, and `Lambda`
+or any serialized Python function is refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+import json
+import os
+import re
+from typing import Any
+
+import keras
+import yaml
+
+from kerasdl.registry import build_model, closest, get_entry
+
+__all__ = ["build", "load_spec", "to_spec"]
+
+_SPEC_FORMS = ("model", "sequential", "nodes")
+_TOP_KEYS = {
+    "model": None,  # named specs take any builder hyperparameter beside "model"
+    "sequential": {"sequential", "input_shape", "input_name", "name", "dtype"},
+    "nodes": {"nodes", "inputs", "outputs", "blocks", "name"},
+}
+_NODE_KEYS = {"name", "layer", "args", "inputs", "call", "block", "repeat", "params"}
+_BLOCK_KEYS = {"inputs", "nodes", "outputs"}
+# Classes or markers whose deserialization would run user code.
+_FORBIDDEN = {"Lambda", "TFSMLayer", "__lambda__", "function", "__python_function__"}
+# Keyword arguments every Keras layer takes through **kwargs.
+_BASE_LAYER_ARGS = ("name", "dtype", "trainable", "autocast", "input_shape")
+_PARAM = re.compile(r"^\$\{(\w+)\}$")
+_MODEL_CLASSES = {"Functional": keras.Model, "Model": keras.Model,
+                  "Sequential": keras.Sequential}
+
+
+# ---------------------------------------------------------------- loading
+def load_spec(source) -> Any:
+    """Reads a spec from a dict, a YAML/JSON string or a file path.
+
+    Args:
+        source: dict, str (YAML text or path of a .yaml/.yml/.json file) or
+            os.PathLike.
+
+    Returns:
+        The parsed spec (a dict, or a str for a bare architecture name).
+
+    Raises:
+        ValueError: for unreadable YAML or an unsupported type.
+    """
+    if isinstance(source, dict):
+        return copy.deepcopy(source)
+    if isinstance(source, os.PathLike) or (
+        isinstance(source, str)
+        and "\n" not in source
+        and source.lower().endswith((".yaml", ".yml", ".json"))
+    ):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise ValueError(f"Spec file {path!r} does not exist.")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        return _parse_yaml(text, where=path)
+    if isinstance(source, str):
+        return _parse_yaml(source, where="spec string")
+    raise ValueError(
+        f"A spec must be a dict, a YAML string or a file path; received "
+        f"{type(source).__name__}: {source!r:.80}."
+    )
+
+
+def _parse_yaml(text: str, where: str):
+    try:
+        return yaml.safe_load(text)  # safe_load: no Python object tags
+    except yaml.YAMLError as err:
+        raise ValueError(f"Could not parse {where} as YAML: {err}") from None
+
+
+# ---------------------------------------------------------------- build
+def build(name_or_spec, **hparams) -> keras.Model:
+    """Builds a model from an architecture name or a declarative spec.
+
+    Args:
+        name_or_spec: str, dict or path. A registered architecture name
+            ("resnet20"), a spec dict, a YAML string or a YAML/JSON file path
+            (see the module docstring for the three spec forms).
+        **hparams: Hyperparameters for a named architecture; they override
+            the values written in a named spec.
+
+    Returns:
+        A `keras.Model` (Functional or Sequential).
+
+    Raises:
+        ValueError: naming the offending key, node or hyperparameter, the
+            value received and the accepted values.
+
+    Example:
+    >>> model = kerasdl.build("lenet5", num_classes=10)
+    >>> model = kerasdl.build({"model": "resnet20", "num_classes": 10})
+    """
+    if isinstance(name_or_spec, str) and _is_registered_name(name_or_spec):
+        return build_model(name_or_spec, **hparams)
+    spec = load_spec(name_or_spec)
+    if isinstance(spec, str):  # a bare (probably misspelled) architecture name
+        get_entry(spec)  # raises with the closest names
+        return build_model(spec, **hparams)
+    if not isinstance(spec, dict):
+        raise ValueError(
+            f"A spec must be a mapping with one of the keys {list(_SPEC_FORMS)}; "
+            f"received {type(spec).__name__}: {spec!r:.80}."
+        )
+    forms = [k for k in _SPEC_FORMS if k in spec]
+    if len(forms) != 1:
+        raise ValueError(
+            f"A spec needs exactly one of the keys {list(_SPEC_FORMS)} "
+            f"(named architecture, layer list or graph); received keys "
+            f"{sorted(spec)}."
+        )
+    form = forms[0]
+    if form == "model":
+        spec_hparams = {k: v for k, v in spec.items() if k != "model"}
+        return build_model(spec["model"], **{**spec_hparams, **hparams})
+    if hparams:
+        raise ValueError(
+            f"Hyperparameters {sorted(hparams)} apply to named architectures "
+            f"only; this spec is a {form!r} spec."
+        )
+    _check_keys("spec", spec, _TOP_KEYS[form])
+    _refuse_code(spec, "spec")
+    if form == "sequential":
+        return _build_sequential(spec)
+    return _build_functional(spec)
+
+
+def _is_registered_name(name: str) -> bool:
+    try:
+        get_entry(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_keys(where: str, mapping: dict, accepted) -> None:
+    for key in mapping:
+        if key not in accepted:
+            raise ValueError(
+                f"Unknown key {key!r} in {where}.{closest(key, accepted)} "
+                f"Accepted keys: {', '.join(sorted(accepted))}."
+            )
+
+
+def _refuse_code(obj, where: str) -> None:
+    """Rejects anything whose deserialization would execute code."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in _FORBIDDEN or (key == "class_name" and value in _FORBIDDEN):
+                name = value if key == "class_name" else key
+                raise ValueError(
+                    f"{where}: {name!r} is not allowed; specs never execute code "
+                    "(no Lambda layers or serialized Python functions)."
+                )
+            _refuse_code(value, f"{where}.{key}")
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            _refuse_code(value, f"{where}[{i}]")
+
+
+def _layer_names() -> list[str]:
+    names = [
+        n
+        for n, obj in vars(keras.layers).items()
+        if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer)
+    ]
+    names += [
+        key.split(">", 1)[1]
+        for key in keras.saving.get_custom_objects()
+        if key.startswith("kerasdl>")
+    ]
+    return sorted(set(names) | set(_MODEL_CLASSES))
+
+
+def _layer_class(name, where: str):
+    import kerasdl.layers  # noqa: F401  (registers kerasdl layers)
+
+    if not isinstance(name, str):
+        raise ValueError(f"{where}: layer must be a class name; received {name!r}.")
+    if name in _FORBIDDEN:
+        raise ValueError(
+            f"{where}: layer {name!r} is not allowed; specs never execute code. "
+            "Write the computation as a kerasdl layer instead."
+        )
+    if name in _MODEL_CLASSES:
+        return _MODEL_CLASSES[name]
+    cls = getattr(keras.layers, name, None)
+    if inspect.isclass(cls) and issubclass(cls, keras.layers.Layer):
+        return cls
+    registered = name if ">" in name else f"kerasdl>{name}"
+    cls = keras.saving.get_registered_object(registered)
+    if inspect.isclass(cls) and issubclass(cls, keras.layers.Layer):
+        return cls
+    known = _layer_names()
+    hint = closest(name, known) or (
+        " Did you mean " + repr(difflib.get_close_matches(name, known, 1, 0.0)[0]) + "?"
+    )
+    raise ValueError(
+        f"{where}: unknown layer {name!r}.{hint} Accepted: any class in "
+        "keras.layers or a kerasdl layer (kerasdl.layers)."
+    )
+
+
+def _make_layer(class_name, args, name: str | None, where: str):
+    cls = _layer_class(class_name, where)
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise ValueError(
+            f"{where}: arguments of layer {class_name!r} must be a mapping; "
+            f"received {args!r}."
+        )
+    config = dict(args)
+    if name is not None:
+        config["name"] = name
+    try:
+        return cls.from_config(config)
+    except (TypeError, ValueError) as err:
+        accepted = [
+            p
+            for p in inspect.signature(cls.__init__).parameters
+            if p not in ("self", "args", "kwargs")
+        ]
+        accepted += [p for p in _BASE_LAYER_ARGS if p not in accepted]
+        unknown = [k for k in args if k not in accepted]
+        problem = (
+            f"unknown argument {unknown[0]!r}.{closest(unknown[0], accepted)}"
+            if unknown
+            else str(err).replace("\n\n", " ")
+        )
+        raise ValueError(
+            f"{where}: invalid arguments for layer {class_name!r} "
+            f"(received {args!r}): {problem} Accepted arguments: "
+            f"{', '.join(accepted)}."
+        ) from None
+
+
+def _input_tensor(name: str, value, where: str):
+    if isinstance(value, dict):
+        _check_keys(where, value, {"shape", "dtype", "sparse"})
+        shape = value.get("shape")
+        dtype = value.get("dtype")
+        sparse = value.get("sparse", False)
+    else:
+        shape, dtype, sparse = value, None, False
+    if not isinstance(shape, (list, tuple)) or not all(
+        d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
+        for d in shape
+    ):
+        raise ValueError(
+            f"{where}: invalid shape {shape!r}; expected a list of positive "
+            "integers or nulls, without the batch dimension."
+        )
+    return keras.Input(shape=tuple(shape), dtype=dtype, sparse=sparse, name=name)
+
+
+def _apply(layer, node_name: str, class_name, args_in, where: str):
+    """Calls `layer` on resolved inputs, turning Keras errors into clear ones."""
+    positional, kwargs = args_in
+    try:
+        return layer(*positional, **kwargs)
+    except Exception as err:  # noqa: BLE001 - re-raised with the node named
+        shapes = keras.tree.map_structure(
+            lambda t: tuple(t.shape) if hasattr(t, "shape") else t,
+            (list(positional), {k: v for k, v in kwargs.items()}),
+        )
+        raise ValueError(
+            f"{where}: layer {class_name!r} cannot be applied to its inputs "
+            f"(shapes {shapes}): {err}"
+        ) from None
+
+
+# ---------------------------------------------------------------- sequential
+def _build_sequential(spec: dict) -> keras.Sequential:
+    items = spec["sequential"]
+    if not isinstance(items, list) or not items:
+        raise ValueError(
+            f"spec.sequential must be a non-empty list of layers; received {items!r}."
+        )
+    model = keras.Sequential(name=spec.get("name"))
+    if "input_shape" in spec:
+        model.add(
+            _input_tensor(
+                spec.get("input_name"),
+                {"shape": spec["input_shape"], "dtype": spec.get("dtype")},
+                "spec.input_shape",
+            )
+        )
+    for i, item in enumerate(items):
+        where = f"spec.sequential[{i}]"
+        if isinstance(item, str):
+            class_name, args = item, {}
+        elif isinstance(item, dict) and len(item) == 1:
+            class_name, args = next(iter(item.items()))
+        else:
+            raise ValueError(
+                f"{where}: expected a layer name or a one-key mapping "
+                f"{{LayerName: {{args}}}}; received {item!r}."
+            )
+        layer = _make_layer(class_name, args, None, f"{where} ({class_name})")
+        try:
+            model.add(layer)
+        except Exception as err:  # noqa: BLE001 - re-raised with the item named
+            raise ValueError(
+                f"{where}: layer {class_name!r} cannot be applied to the output "
+                f"of the previous layer: {err}"
+            ) from None
+    return model
+
+
+# ---------------------------------------------------------------- functional
+def _expand_blocks(spec: dict) -> list[dict]:
+    """Replaces block nodes by their (renamed, parameterized) inner nodes."""
+    blocks = spec.get("blocks") or {}
+    if not isinstance(blocks, dict):
+        raise ValueError(f"spec.blocks must be a mapping of templates; received {blocks!r}.")
+    for bname, block in blocks.items():
+        where = f"spec.blocks.{bname}"
+        if not isinstance(block, dict):
+            raise ValueError(f"{where}: expected a mapping; received {block!r}.")
+        _check_keys(where, block, _BLOCK_KEYS)
+        for key in _BLOCK_KEYS:
+            if key not in block:
+                raise ValueError(f"{where}: missing key {key!r}.")
+    nodes = spec["nodes"]
+    if not isinstance(nodes, list) or not nodes:
+        raise ValueError(f"spec.nodes must be a non-empty list; received {nodes!r}.")
+    out: list[dict] = []
+    for i, node in enumerate(nodes):
+        where = f"spec.nodes[{i}]"
+        if not isinstance(node, dict):
+            raise ValueError(f"{where}: expected a mapping; received {node!r}.")
+        _check_keys(where, node, _NODE_KEYS)
+        if "name" not in node:
+            raise ValueError(f"{where}: missing key 'name'.")
+        if "block" not in node:
+            for key in ("repeat", "params"):
+                if key in node:
+                    raise ValueError(
+                        f"{where} ({node['name']!r}): key {key!r} needs 'block'."
+                    )
+            out.append(dict(node, _where=f"{where} ({node['name']!r})"))
+            continue
+        out.extend(_instantiate_block(node, blocks, where))
+    return out
+
+
+def _instantiate_block(node: dict, blocks: dict, where: str) -> list[dict]:
+    name, bname = node["name"], node["block"]
+    where = f"{where} ({name!r})"
+    if bname not in blocks:
+        raise ValueError(
+            f"{where}: unknown block {bname!r}.{closest(bname, blocks)} "
+            f"Defined blocks: {', '.join(sorted(blocks)) or '(none)'}."
+        )
+    for key in ("layer", "args", "call"):
+        if key in node:
+            raise ValueError(f"{where}: key {key!r} cannot be used with 'block'.")
+    block = blocks[bname]
+    repeat = node.get("repeat", 1)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"{where}: invalid repeat={repeat!r}; expected an integer >= 1.")
+    params = node.get("params") or {}
+    formal = block["inputs"] if isinstance(block["inputs"], list) else [block["inputs"]]
+    actual = node.get("inputs")
+    actual = actual if isinstance(actual, list) else [actual]
+    if len(actual) != len(formal):
+        raise ValueError(
+            f"{where}: block {bname!r} takes inputs {formal}; received {actual}."
+        )
+    if repeat > 1 and len(formal) != 1:
+        raise ValueError(
+            f"{where}: only single-input blocks can be repeated; block {bname!r} "
+            f"takes {formal}."
+        )
+    if not isinstance(block["outputs"], str):
+        raise ValueError(
+            f"spec.blocks.{bname}: outputs must name one inner node; "
+            f"received {block['outputs']!r}."
+        )
+    inner_names = {n.get("name") for n in block["nodes"] if isinstance(n, dict)}
+    expanded = []
+    for k in range(1, repeat + 1):
+        prefix = f"{name}_{k}" if repeat > 1 else name
+        mapping = dict(zip(formal, actual))
+        for j, inner in enumerate(block["nodes"]):
+            iwhere = f"spec.blocks.{bname}.nodes[{j}]"
+            if not isinstance(inner, dict) or "name" not in inner:
+                raise ValueError(f"{iwhere}: expected a mapping with a 'name'.")
+            _check_keys(iwhere, inner, _NODE_KEYS - {"block", "repeat", "params"})
+            new = _substitute(inner, params, f"{iwhere} in {where}")
+            new["name"] = f"{prefix}_{inner['name']}"
+            new["inputs"] = _rename_refs(
+                inner.get("inputs"), lambda r: mapping[r] if r in mapping else (
+                    f"{prefix}_{r}" if r.split(":")[0] in inner_names else r
+                )
+            )
+            new["_where"] = f"{iwhere} (instance {new['name']!r} of {where})"
+            expanded.append(new)
+        actual = [f"{prefix}_{block['outputs']}"]
+        formal = formal[:1]
+    # The node's own name refers to the output of the last instance.
+    expanded.append({"name": name, "_alias": actual[0], "_where": where})
+    return expanded
+
+
+def _substitute(obj, params: dict, where: str):
+    if isinstance(obj, str):
+        match = _PARAM.match(obj)
+        if match:
+            if match.group(1) not in params:
+                raise ValueError(
+                    f"{where}: parameter {obj!r} is not given; params: "
+                    f"{sorted(params) or '(none)'}."
+                )
+            return copy.deepcopy(params[match.group(1)])
+        return obj
+    if isinstance(obj, dict):
+        return {k: _substitute(v, params, where) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_substitute(v, params, where) for v in obj]
+    return obj
+
+
+def _rename_refs(inputs, rename):
+    if inputs is None:
+        return None
+    if isinstance(inputs, str):
+        return rename(inputs)
+    if isinstance(inputs, list):
+        return [rename(r) if isinstance(r, str) else r for r in inputs]
+    if isinstance(inputs, dict):
+        return {k: rename(r) if isinstance(r, str) else r for k, r in inputs.items()}
+    return inputs
+
+
+def _refs(inputs) -> list[str]:
+    if isinstance(inputs, str):
+        return [inputs]
+    if isinstance(inputs, list):
+        return list(inputs)
+    if isinstance(inputs, dict):
+        return list(inputs.values())
+    return []
+
+
+def _topological_order(nodes: dict[str, dict], input_names) -> list[str]:
+    """Orders nodes so inputs come first; reports dangling refs and cycles."""
+    known = set(nodes) | set(input_names)
+    deps = {}
+    for name, node in nodes.items():
+        refs = [node["_alias"]] if "_alias" in node else _refs(node.get("inputs"))
+        if not refs:
+            raise ValueError(f"{node['_where']}: missing key 'inputs'.")
+        base = []
+        for ref in refs:
+            if not isinstance(ref, str):
+                raise ValueError(
+                    f"{node['_where']}: inputs must be node names; received {ref!r}."
+                )
+            target = ref.rsplit(":", 1)[0] if ref not in known else ref
+            if target not in known:
+                raise ValueError(
+                    f"{node['_where']}: input {ref!r} is not defined.{closest(ref, known)} "
+                    f"Defined inputs and nodes: {', '.join(sorted(known))}."
+                )
+            base.append(target)
+        deps[name] = [d for d in base if d in nodes]
+    order, state = [], {}
+    for start in nodes:
+        stack = [(start, iter(deps[start]))]
+        if state.get(start) == "done":
+            continue
+        state[start] = "active"
+        while stack:
+            current, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[current] = "done"
+                order.append(current)
+                stack.pop()
+            elif state.get(child) == "active":
+                cycle = [n for n, _ in stack]
+                cycle = cycle[cycle.index(child):] + [child]
+                raise ValueError(
+                    f"spec.nodes: cycle between nodes {' -> '.join(cycle)}; a graph "
+                    "must be acyclic."
+                )
+            elif state.get(child) != "done":
+                state[child] = "active"
+                stack.append((child, iter(deps[child])))
+    return order
+
+
+def _build_functional(spec: dict) -> keras.Model:
+    raw_inputs = spec.get("inputs")
+    if not isinstance(raw_inputs, dict) or not raw_inputs:
+        raise ValueError(
+            "spec.inputs must map input names to shapes, e.g. "
+            f"{{image: [32, 32, 3]}}; received {raw_inputs!r}."
+        )
+    if "outputs" not in spec:
+        raise ValueError("spec: missing key 'outputs' (a node name, list or mapping).")
+    tensors = {
+        name: _input_tensor(name, value, f"spec.inputs.{name}")
+        for name, value in raw_inputs.items()
+    }
+    nodes: dict[str, dict] = {}
+    for node in _expand_blocks(spec):
+        if node["name"] in nodes or node["name"] in tensors:
+            raise ValueError(
+                f"{node['_where']}: duplicate name {node['name']!r}; node and "
+                "input names must be unique."
+            )
+        if "_alias" not in node and "layer" not in node:
+            raise ValueError(f"{node['_where']}: missing key 'layer' (or 'block').")
+        nodes[node["name"]] = node
+    for name in _topological_order(nodes, tensors):
+        node = nodes[name]
+        if "_alias" in node:
+            tensors[name] = _resolve(node["_alias"], tensors, node["_where"])
+            continue
+        call = node.get("call") or {}
+        if not isinstance(call, dict):
+            raise ValueError(f"{node['_where']}: 'call' must be a mapping; received {call!r}.")
+        inputs = node["inputs"]
+        if isinstance(inputs, dict):
+            args_in = ([], {k: _resolve(r, tensors, node["_where"]) for k, r in inputs.items()})
+        elif isinstance(inputs, list):
+            args_in = ([[_resolve(r, tensors, node["_where"]) for r in inputs]], {})
+        else:
+            args_in = ([_resolve(inputs, tensors, node["_where"])], {})
+        args_in[1].update(call)
+        layer = _make_layer(node["layer"], node.get("args"), name, node["_where"])
+        tensors[name] = _apply(layer, name, node["layer"], args_in, node["_where"])
+    outputs = spec["outputs"]
+    where = "spec.outputs"
+    if isinstance(outputs, str):
+        out = _resolve(outputs, tensors, where)
+    elif isinstance(outputs, list) and outputs:
+        out = [_resolve(r, tensors, where) for r in outputs]
+    elif isinstance(outputs, dict) and outputs:
+        out = {k: _resolve(r, tensors, where) for k, r in outputs.items()}
+    else:
+        raise ValueError(f"{where}: expected a node name, list or mapping; received {outputs!r}.")
+    ins = [tensors[n] for n in raw_inputs]
+    return keras.Model(ins[0] if len(ins) == 1 else ins, out, name=spec.get("name"))
+
+
+def _resolve(ref, tensors: dict, where: str):
+    if not isinstance(ref, str):
+        raise ValueError(f"{where}: inputs must be node names; received {ref!r}.")
+    if ref in tensors:
+        value = tensors[ref]
+    else:
+        base, _, index = ref.rpartition(":")
+        if base not in tensors or not index.isdigit():
+            raise ValueError(
+                f"{where}: {ref!r} is not defined.{closest(ref, tensors)} "
+                f"Defined: {', '.join(sorted(tensors))}."
+            )
+        value = tensors[base]
+        if not isinstance(value, (list, tuple)) or int(index) >= len(value):
+            raise ValueError(
+                f"{where}: {ref!r} selects output {index} of {base!r}, which has "
+                f"{len(value) if isinstance(value, (list, tuple)) else 1} output(s)."
+            )
+        return value[int(index)]
+    return value
+
+
+# ---------------------------------------------------------------- to_spec
+def to_spec(model: keras.Model) -> dict:
+    """Converts a Sequential or Functional model back to a spec dict.
+
+    The spec is plain data (JSON/YAML-serializable); `kerasdl.build(spec)`
+    rebuilds an identical architecture (same layer names, configurations and
+    connections; weights are not part of a spec).
+
+    Args:
+        model: keras.Model. A Sequential or Functional model whose graph
+            holds only layers, each called once.
+
+    Returns:
+        A "sequential" or "nodes" spec dict.
+
+    Raises:
+        ValueError: for subclassed models, raw ops in the graph or layers
+            called more than once.
+
+    Example:
+    >>> spec = kerasdl.to_spec(kerasdl.build("lenet5"))
+    >>> yaml.safe_dump(spec)  # a YAML file kerasdl.build reads back
+    """
+    if isinstance(model, keras.Sequential):
+        return _sequential_spec(model)
+    if not hasattr(model, "_inputs_struct") or not hasattr(model, "operations"):
+        raise ValueError(
+            f"to_spec needs a Sequential or Functional model; received "
+            f"{type(model).__name__} (subclassed models have no graph)."
+        )
+    return _functional_spec(model)
+
+
+def _plain(obj):
+    """Tuples to lists, recursively, so the spec is YAML/JSON friendly."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _class_name(layer) -> str:
+    if isinstance(layer, keras.Sequential):
+        return "Sequential"
+    if isinstance(layer, keras.Model):
+        return "Functional"
+    registered = keras.saving.get_registered_name(type(layer))
+    if registered.startswith("kerasdl>"):
+        return registered.split(">", 1)[1]
+    if getattr(keras.layers, type(layer).__name__, None) is type(layer):
+        return type(layer).__name__
+    return registered  # another package's registered layer: "package>Name"
+
+
+def _layer_args(layer) -> dict:
+    config = layer.get_config()
+    config.pop("name", None)
+    return _plain(config)
+
+
+def _sequential_spec(model) -> dict:
+    spec: dict[str, Any] = {"name": model.name}
+    input_layer = getattr(model, "_layers", [None])[0]
+    if isinstance(input_layer, keras.layers.InputLayer):
+        spec["input_shape"] = list(input_layer.batch_shape[1:])
+        spec["input_name"] = input_layer.name
+        spec["dtype"] = input_layer.dtype
+    spec["sequential"] = [
+        {_class_name(layer): dict(_layer_args(layer), name=layer.name)}
+        for layer in model.layers
+    ]
+    return json.loads(json.dumps(spec))
+
+
+def _functional_spec(model) -> dict:
+    input_names = {}
+    inputs = {}
+    for tensor in keras.tree.flatten(model._inputs_struct):
+        layer = tensor._keras_history.operation
+        input_names[id(tensor)] = layer.name
+        inputs[layer.name] = {"shape": list(tensor.shape[1:]), "dtype": tensor.dtype}
+        if tensor.sparse:
+            inputs[layer.name]["sparse"] = True
+
+    def ref(tensor) -> str:
+        history = tensor._keras_history
+        op = history.operation
+        if isinstance(op, keras.layers.InputLayer):
+            return op.name
+        n_out = len(keras.tree.flatten(op._inbound_nodes[history.node_index].outputs))
+        return f"{op.name}:{history.tensor_index}" if n_out > 1 else op.name
+
+    nodes = []
+    for op in model.operations:
+        if isinstance(op, keras.layers.InputLayer):
+            continue
+        if not isinstance(op, keras.layers.Layer):
+            raise ValueError(
+                f"to_spec: the graph holds the raw operation {op.name!r} "
+                f"({type(op).__name__}); wrap it in a layer to describe it in a spec."
+            )
+        # Nodes of this graph only: a layer may also belong to other models.
+        own = [
+            node
+            for i, node in enumerate(op._inbound_nodes)
+            if f"{id(op)}_ib-{i}" in model._nodes
+        ]
+        if len(own) != 1:
+            raise ValueError(
+                f"to_spec: layer {op.name!r} is called {len(own)} times; specs "
+                "describe each layer once (shared layers are not supported)."
+            )
+        args, kwargs = own[0].arguments.args, dict(own[0].arguments.kwargs)
+        tensor_kwargs = {
+            k: v for k, v in kwargs.items() if isinstance(v, keras.KerasTensor)
+        }
+        call = {
+            k: v for k, v in kwargs.items()
+            if k not in tensor_kwargs and v is not None
+        }
+        if len(args) == 1 and not tensor_kwargs:
+            arg = args[0]
+            node_inputs = (
+                [ref(t) for t in arg] if isinstance(arg, (list, tuple)) else ref(arg)
+            )
+        else:
+            params = [
+                p for p in inspect.signature(op.call).parameters if p != "self"
+            ]
+            node_inputs = {params[i]: ref(t) for i, t in enumerate(args)}
+            node_inputs.update({k: ref(t) for k, t in tensor_kwargs.items()})
+        node = {
+            "name": op.name,
+            "layer": _class_name(op),
+            "args": _layer_args(op),
+            "inputs": node_inputs,
+        }
+        if call:
+            node["call"] = _plain(call)
+        nodes.append(node)
+
+    def out_ref(struct):
+        if isinstance(struct, dict):
+            return {k: ref(t) for k, t in struct.items()}
+        if isinstance(struct, (list, tuple)):
+            return [ref(t) for t in struct]
+        return ref(struct)
+
+    spec = {
+        "name": model.name,
+        "inputs": inputs,
+        "nodes": nodes,
+        "outputs": out_ref(model._outputs_struct),
+    }
+    return json.loads(json.dumps(spec))

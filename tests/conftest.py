@@ -1,0 +1,31 @@
+"""Shared fixtures. The backend comes from KERAS_BACKEND (CI runs all three)."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.backend.clear_session()
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+def random_inputs(model, batch=2, seed=0):
+    """Random float inputs matching every input of `model`."""
+    rng = np.random.default_rng(seed)
+    arrays = [
+        rng.standard_normal((batch, *t.shape[1:])).astype("float32")
+        for t in model.inputs
+    ]
+    return arrays[0] if len(arrays) == 1 else arrays
