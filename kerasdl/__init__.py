@@ -7,9 +7,20 @@ Example:
 ['vgg11', 'vgg13', 'vgg16', 'vgg19']
 """
 
+from kerasdl.models import transfer
 from kerasdl.registry import list_models, model_info, register_model
 from kerasdl.spec import build, to_spec
+from kerasdl.workflow import quickstart, train
 
 __version__ = "0.1.0"
 
-__all__ = ["build", "list_models", "model_info", "register_model", "to_spec"]
+__all__ = [
+    "build",
+    "list_models",
+    "model_info",
+    "quickstart",
+    "register_model",
+    "to_spec",
+    "train",
+    "transfer",
+]

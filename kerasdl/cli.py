@@ -1,4 +1,4 @@
-"""The `kerasdl` command line: list, info and build models."""
+"""The `kerasdl` command line: list, info, build, train and quickstart."""
 
 from __future__ import annotations
 
@@ -54,8 +54,10 @@ def _cmd_build(args) -> int:
     model = kerasdl.build(args.spec, **overrides)
     if args.summary:
         model.summary(print_fn=lambda line, **_: print(line))
-    print(f"{model.name}: {model.count_params():,} parameters "
-          f"(input {model.input_shape}, output {model.output_shape})")
+    print(
+        f"{model.name}: {model.count_params():,} parameters "
+        f"(input {model.input_shape}, output {model.output_shape})"
+    )
     if args.output:
         spec = kerasdl.to_spec(model)
         tmp = args.output + ".tmp"
@@ -66,6 +68,47 @@ def _cmd_build(args) -> int:
                 yaml.safe_dump(spec, f, sort_keys=False)
         os.replace(tmp, args.output)  # never a half-written spec file
         print(f"spec written to {args.output}")
+    return 0
+
+
+def _print_result(result, title: str) -> None:
+    from kerasdl.workflow import summary_rows
+
+    rows = summary_rows(result)
+    width = max(len(label) for label, _ in rows)
+    print(f"\n{title}")
+    print("-" * (width + 50))
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    run_dir = result.config.get("training", {}).get("run_dir")
+    if run_dir:
+        print(f"\nrun directory: {run_dir} (config, best.keras, history, curves.png)")
+    if result.manifest is not None:
+        directory = result.config["export"]["directory"]
+        print(f"exported to: {directory} (manifest.json)")
+
+
+def _cmd_train(args) -> int:
+    from kerasdl.workflow import train
+
+    result = train(args.config, export=not args.no_export)
+    _print_result(result, f"kerasdl train {args.config}")
+    return 0
+
+
+def _cmd_quickstart(args) -> int:
+    from kerasdl.workflow import quickstart
+
+    result = quickstart(run_dir=args.run_dir, export_dir=args.export_dir)
+    _print_result(result, "kerasdl quickstart: LeNet-5 on offline digits")
+    accuracy = result.test_metrics.get("accuracy", 0.0)
+    if accuracy < args.min_accuracy:
+        print(
+            f"test accuracy {accuracy:.4f} is below the expected "
+            f"{args.min_accuracy:.2f}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -84,11 +127,37 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="build a model from a name or spec file")
     p.add_argument("spec", help="architecture name, YAML/JSON spec file or YAML text")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="hyperparameter override (YAML value), repeatable")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="hyperparameter override (YAML value), repeatable",
+    )
     p.add_argument("--summary", action="store_true", help="print the layer summary")
-    p.add_argument("--output", help="write the model's spec (YAML, or JSON by extension)")
+    p.add_argument(
+        "--output", help="write the model's spec (YAML, or JSON by extension)"
+    )
     p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("train", help="data + model + training (+ export) from YAML")
+    p.add_argument(
+        "config", help="YAML/JSON run config (data, model, training, export)"
+    )
+    p.add_argument("--no-export", action="store_true", help="skip the export section")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "quickstart", help="train LeNet-5 on offline digits and export it for mobile"
+    )
+    p.add_argument("--run-dir", default=None, help="default: runs/quickstart")
+    p.add_argument("--export-dir", default=None, help="default: savedmodels/quickstart")
+    p.add_argument(
+        "--min-accuracy",
+        type=float,
+        default=0.97,
+        help="exit non-zero below this test accuracy",
+    )
+    p.set_defaults(func=_cmd_quickstart)
     return parser
 
 

@@ -14,7 +14,8 @@ import difflib
 import fnmatch
 import inspect
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "ModelEntry",
@@ -37,7 +38,10 @@ class ModelEntry:
         family: str. Family the model belongs to (e.g. "resnet").
         description: str. One line shown by `kerasdl list`.
         presets: dict. Hyperparameters fixed by this name (e.g. depth=50).
-        tiny: dict. Hyperparameters for a tiny, fast instance used by tests.
+        tiny: dict. Hyperparameters of a tiny, fast test variant (timm
+            style). It may override presets (e.g. fewer blocks per stage for
+            a 152-layer ResNet): the full-size graph is covered by the
+            parameter-count tests, the tiny one by the registry sweep.
         task: str. What the output is: "classification", "segmentation",
             "regression", ... Tests use it to make targets.
     """
@@ -49,6 +53,10 @@ class ModelEntry:
     presets: dict
     tiny: dict
     task: str = "classification"
+
+    def build_tiny(self):
+        """Builds the tiny test variant (presets overridden by `tiny`)."""
+        return self.builder(**{**self.presets, **self.tiny})
 
     def hyperparameters(self) -> dict[str, dict[str, Any]]:
         """Returns {name: {"default": value, "doc": one line}} of free hparams."""

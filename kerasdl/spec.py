@@ -83,8 +83,11 @@ _FORBIDDEN = {"Lambda", "TFSMLayer", "__lambda__", "function", "__python_functio
 # Keyword arguments every Keras layer takes through **kwargs.
 _BASE_LAYER_ARGS = ("name", "dtype", "trainable", "autocast", "input_shape")
 _PARAM = re.compile(r"^\$\{(\w+)\}$")
-_MODEL_CLASSES = {"Functional": keras.Model, "Model": keras.Model,
-                  "Sequential": keras.Sequential}
+_MODEL_CLASSES = {
+    "Functional": keras.Model,
+    "Model": keras.Model,
+    "Sequential": keras.Sequential,
+}
 
 
 # ---------------------------------------------------------------- loading
@@ -319,7 +322,7 @@ def _apply(layer, node_name: str, class_name, args_in, where: str):
     positional, kwargs = args_in
     try:
         return layer(*positional, **kwargs)
-    except Exception as err:  # noqa: BLE001 - re-raised with the node named
+    except Exception as err:  # re-raised with the node named
         shapes = keras.tree.map_structure(
             lambda t: tuple(t.shape) if hasattr(t, "shape") else t,
             (list(positional), {k: v for k, v in kwargs.items()}),
@@ -360,7 +363,7 @@ def _build_sequential(spec: dict) -> keras.Sequential:
         layer = _make_layer(class_name, args, None, f"{where} ({class_name})")
         try:
             model.add(layer)
-        except Exception as err:  # noqa: BLE001 - re-raised with the item named
+        except Exception as err:  # re-raised with the item named
             raise ValueError(
                 f"{where}: layer {class_name!r} cannot be applied to the output "
                 f"of the previous layer: {err}"
@@ -373,7 +376,9 @@ def _expand_blocks(spec: dict) -> list[dict]:
     """Replaces block nodes by their (renamed, parameterized) inner nodes."""
     blocks = spec.get("blocks") or {}
     if not isinstance(blocks, dict):
-        raise ValueError(f"spec.blocks must be a mapping of templates; received {blocks!r}.")
+        raise ValueError(
+            f"spec.blocks must be a mapping of templates; received {blocks!r}."
+        )
     for bname, block in blocks.items():
         where = f"spec.blocks.{bname}"
         if not isinstance(block, dict):
@@ -419,7 +424,9 @@ def _instantiate_block(node: dict, blocks: dict, where: str) -> list[dict]:
     block = blocks[bname]
     repeat = node.get("repeat", 1)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-        raise ValueError(f"{where}: invalid repeat={repeat!r}; expected an integer >= 1.")
+        raise ValueError(
+            f"{where}: invalid repeat={repeat!r}; expected an integer >= 1."
+        )
     params = node.get("params") or {}
     formal = block["inputs"] if isinstance(block["inputs"], list) else [block["inputs"]]
     actual = node.get("inputs")
@@ -451,9 +458,12 @@ def _instantiate_block(node: dict, blocks: dict, where: str) -> list[dict]:
             new = _substitute(inner, params, f"{iwhere} in {where}")
             new["name"] = f"{prefix}_{inner['name']}"
             new["inputs"] = _rename_refs(
-                inner.get("inputs"), lambda r: mapping[r] if r in mapping else (
-                    f"{prefix}_{r}" if r.split(":")[0] in inner_names else r
-                )
+                inner.get("inputs"),
+                lambda r, mapping=mapping, prefix=prefix: (
+                    mapping[r]
+                    if r in mapping
+                    else (f"{prefix}_{r}" if r.split(":")[0] in inner_names else r)
+                ),
             )
             new["_where"] = f"{iwhere} (instance {new['name']!r} of {where})"
             expanded.append(new)
@@ -541,7 +551,7 @@ def _topological_order(nodes: dict[str, dict], input_names) -> list[str]:
                 stack.pop()
             elif state.get(child) == "active":
                 cycle = [n for n, _ in stack]
-                cycle = cycle[cycle.index(child):] + [child]
+                cycle = cycle[cycle.index(child) :] + [child]
                 raise ValueError(
                     f"spec.nodes: cycle between nodes {' -> '.join(cycle)}; a graph "
                     "must be acyclic."
@@ -582,10 +592,15 @@ def _build_functional(spec: dict) -> keras.Model:
             continue
         call = node.get("call") or {}
         if not isinstance(call, dict):
-            raise ValueError(f"{node['_where']}: 'call' must be a mapping; received {call!r}.")
+            raise ValueError(
+                f"{node['_where']}: 'call' must be a mapping; received {call!r}."
+            )
         inputs = node["inputs"]
         if isinstance(inputs, dict):
-            args_in = ([], {k: _resolve(r, tensors, node["_where"]) for k, r in inputs.items()})
+            args_in = (
+                [],
+                {k: _resolve(r, tensors, node["_where"]) for k, r in inputs.items()},
+            )
         elif isinstance(inputs, list):
             args_in = ([[_resolve(r, tensors, node["_where"]) for r in inputs]], {})
         else:
@@ -602,7 +617,9 @@ def _build_functional(spec: dict) -> keras.Model:
     elif isinstance(outputs, dict) and outputs:
         out = {k: _resolve(r, tensors, where) for k, r in outputs.items()}
     else:
-        raise ValueError(f"{where}: expected a node name, list or mapping; received {outputs!r}.")
+        raise ValueError(
+            f"{where}: expected a node name, list or mapping; received {outputs!r}."
+        )
     ins = [tensors[n] for n in raw_inputs]
     return keras.Model(ins[0] if len(ins) == 1 else ins, out, name=spec.get("name"))
 
@@ -747,8 +764,7 @@ def _functional_spec(model) -> dict:
             k: v for k, v in kwargs.items() if isinstance(v, keras.KerasTensor)
         }
         call = {
-            k: v for k, v in kwargs.items()
-            if k not in tensor_kwargs and v is not None
+            k: v for k, v in kwargs.items() if k not in tensor_kwargs and v is not None
         }
         if len(args) == 1 and not tensor_kwargs:
             arg = args[0]
@@ -756,9 +772,7 @@ def _functional_spec(model) -> dict:
                 [ref(t) for t in arg] if isinstance(arg, (list, tuple)) else ref(arg)
             )
         else:
-            params = [
-                p for p in inspect.signature(op.call).parameters if p != "self"
-            ]
+            params = [p for p in inspect.signature(op.call).parameters if p != "self"]
             node_inputs = {params[i]: ref(t) for i, t in enumerate(args)}
             node_inputs.update({k: ref(t) for k, t in tensor_kwargs.items()})
         node = {

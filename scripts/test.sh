@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole suite once per Keras backend (TensorFlow, JAX, PyTorch) on CPU,
-# offline. Exits non-zero if any backend's run fails.
+# Runs the suite once per Keras backend (TensorFlow, JAX, PyTorch) on CPU,
+# offline, then the tests marked slow once on TensorFlow. Exits non-zero if
+# any run fails. Extra arguments go to every pytest run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=3 CUDA_VISIBLE_DEVICES="" PYTHONHASHSEED=0
@@ -8,6 +9,15 @@ workers="${PYTEST_WORKERS:-2}"
 status=0
 for backend in ${BACKENDS:-tensorflow jax torch}; do
   echo "=== KERAS_BACKEND=$backend ==="
-  KERAS_BACKEND=$backend python -m pytest -q -n "$workers" -p no:cacheprovider "$@" || status=1
+  KERAS_BACKEND=$backend python -m pytest -q -n "$workers" -p no:cacheprovider "$@" \
+    || status=1
 done
+if [ "${SLOW:-1}" = "1" ]; then
+  echo "=== slow tests, KERAS_BACKEND=tensorflow ==="
+  KERAS_BACKEND=tensorflow python -m pytest -q -n "$workers" -p no:cacheprovider \
+    -m slow "$@"
+  rc=$?
+  # Exit code 5 means no test is marked slow: not a failure.
+  if [ $rc -ne 0 ] && [ $rc -ne 5 ]; then status=1; fi
+fi
 exit $status

@@ -20,7 +20,9 @@ def test_info_prints_hyperparameters(capsys):
 
 def test_build_with_overrides_writes_a_rebuildable_spec(tmp_path, capsys):
     out_file = tmp_path / "lenet.yaml"
-    code = main(["build", "lenet5", "--set", "num_classes=4", "--output", str(out_file)])
+    code = main(
+        ["build", "lenet5", "--set", "num_classes=4", "--output", str(out_file)]
+    )
     assert code == 0
     assert "parameters" in capsys.readouterr().out
     spec = yaml.safe_load(out_file.read_text())

@@ -61,15 +61,26 @@ def test_sequential_spec_builds_lenet_with_paper_params():
     model = kerasdl.build(LENET_SEQ)
     assert isinstance(model, keras.Sequential)
     assert model.count_params() == 61_706
-    assert [type(l).__name__ for l in model.layers][:2] == ["Conv2D", "AveragePooling2D"]
+    assert [type(layer).__name__ for layer in model.layers][:2] == [
+        "Conv2D",
+        "AveragePooling2D",
+    ]
 
 
 def test_functional_spec_repeats_blocks_and_connects_skips():
     model = kerasdl.build(RESIDUAL)
-    names = [l.name for l in model.layers]
+    names = [layer.name for layer in model.layers]
     assert names == [
-        "image", "stem", "stage1_1_conv", "stage1_1_add", "stage1_2_conv",
-        "stage1_2_add", "stage1_3_conv", "stage1_3_add", "pool", "head",
+        "image",
+        "stem",
+        "stage1_1_conv",
+        "stage1_1_add",
+        "stage1_2_conv",
+        "stage1_2_add",
+        "stage1_3_conv",
+        "stage1_3_add",
+        "pool",
+        "head",
     ]
     add2 = model.get_layer("stage1_2_add")
     parents = [n.operation.name for n in add2._inbound_nodes[0].parent_nodes]
@@ -87,8 +98,9 @@ def test_to_spec_round_trip_is_identical(source):
     assert rebuilt.get_config()["layers"] == model.get_config()["layers"]
     rebuilt.set_weights(model.get_weights())
     x = np.random.default_rng(0).standard_normal((2, *model.inputs[0].shape[1:]))
-    np.testing.assert_allclose(rebuilt.predict(x, verbose=0),
-                               model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        rebuilt.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
+    )
 
 
 def test_multi_input_multi_output_and_call_arguments_round_trip():
@@ -96,12 +108,19 @@ def test_multi_input_multi_output_and_call_arguments_round_trip():
         "name": "two_heads",
         "inputs": {"tokens": [5, 8], "context": [3, 8]},
         "nodes": [
-            {"name": "attn", "layer": "MultiHeadAttention",
-             "args": {"num_heads": 2, "key_dim": 4},
-             "inputs": {"query": "tokens", "value": "context"},
-             "call": {"return_attention_scores": True}},
-            {"name": "cat", "layer": "Concatenate", "args": {"axis": -1},
-             "inputs": ["attn:0", "tokens"]},
+            {
+                "name": "attn",
+                "layer": "MultiHeadAttention",
+                "args": {"num_heads": 2, "key_dim": 4},
+                "inputs": {"query": "tokens", "value": "context"},
+                "call": {"return_attention_scores": True},
+            },
+            {
+                "name": "cat",
+                "layer": "Concatenate",
+                "args": {"axis": -1},
+                "inputs": ["attn:0", "tokens"],
+            },
             {"name": "out_a", "layer": "Dense", "args": {"units": 2}, "inputs": "cat"},
             {"name": "scores", "layer": "Flatten", "inputs": "attn:1"},
         ],
@@ -124,17 +143,31 @@ def _nodes(*nodes, outputs="d", inputs=None):
 DENSE = {"name": "d", "layer": "Dense", "args": {"units": 2}, "inputs": "x"}
 
 ERRORS = {
-    "unknown model": ("resnt20", r"Unknown architecture 'resnt20'\. Did you mean 'resnet20'"),
+    "unknown model": (
+        "resnt20",
+        r"Unknown architecture 'resnt20'\. Did you mean 'resnet20'",
+    ),
     "unknown model in spec": ({"model": "vgg61"}, r"'vgg61'\. Did you mean .*'vgg16'"),
     "unknown hyperparameter": (
         {"model": "resnet20", "num_clases": 3},
         r"Unknown hyperparameter 'num_clases'.*Did you mean 'num_classes'.*Accepted:",
     ),
     "bad hyperparameter value": (
-        {"model": "resnet20", "num_classes": -3}, r"num_classes=-3"),
-    "fixed preset": ({"model": "vgg16", "depth": 19}, r"'depth' is fixed to 16 by .*vgg16"),
-    "no form": ({"num_classes": 3}, r"exactly one of the keys \['model', 'sequential', 'nodes'\]"),
-    "two forms": ({"model": "mlp", "sequential": ["Flatten"]}, r"exactly one of the keys"),
+        {"model": "resnet20", "num_classes": -3},
+        r"num_classes=-3",
+    ),
+    "fixed preset": (
+        {"model": "vgg16", "depth": 19},
+        r"'depth' is fixed to 16 by .*vgg16",
+    ),
+    "no form": (
+        {"num_classes": 3},
+        r"exactly one of the keys \['model', 'sequential', 'nodes'\]",
+    ),
+    "two forms": (
+        {"model": "mlp", "sequential": ["Flatten"]},
+        r"exactly one of the keys",
+    ),
     "unknown top key": (
         {"sequential": ["Flatten"], "input_shap": [3]},
         r"Unknown key 'input_shap' in spec\. Did you mean 'input_shape'",
@@ -142,13 +175,22 @@ ERRORS = {
     "not a mapping": ("[1, 2]", r"must be a mapping"),
     "bad yaml": ("model: [unclosed", r"Could not parse spec string as YAML"),
     "python tag": ("!!python/object/apply:os.system ['true']", r"Could not parse"),
-    "missing file": ("nowhere/spec.yaml", r"Spec file 'nowhere/spec.yaml' does not exist"),
+    "missing file": (
+        "nowhere/spec.yaml",
+        r"Spec file 'nowhere/spec.yaml' does not exist",
+    ),
     "unknown layer": (
-        {"sequential": [{"Conv2d": {"filters": 2, "kernel_size": 3}}], "input_shape": [8, 8, 1]},
+        {
+            "sequential": [{"Conv2d": {"filters": 2, "kernel_size": 3}}],
+            "input_shape": [8, 8, 1],
+        },
         r"spec\.sequential\[0\].*unknown layer 'Conv2d'\. Did you mean 'Conv2D'",
     ),
     "unknown layer argument": (
-        {"sequential": [{"Conv2D": {"filter": 2, "kernel_size": 3}}], "input_shape": [8, 8, 1]},
+        {
+            "sequential": [{"Conv2D": {"filter": 2, "kernel_size": 3}}],
+            "input_shape": [8, 8, 1],
+        },
         r"spec\.sequential\[0\].*invalid arguments for layer 'Conv2D'.*unknown argument 'filter'\. Did you mean 'filters'.*Accepted arguments: filters",
     ),
     "bad layer value": (
@@ -160,13 +202,22 @@ ERRORS = {
         r"'Lambda' is not allowed; specs never execute code",
     ),
     "nested lambda": (
-        {"sequential": [{"TimeDistributed": {"layer": {"class_name": "Lambda", "config": {}}}}],
-         "input_shape": [3, 4]},
+        {
+            "sequential": [
+                {"TimeDistributed": {"layer": {"class_name": "Lambda", "config": {}}}}
+            ],
+            "input_shape": [3, 4],
+        },
         r"'Lambda' is not allowed",
     ),
     "sequential shape mismatch": (
-        {"sequential": [{"Dense": {"units": 4}}, {"Conv2D": {"filters": 2, "kernel_size": 3}}],
-         "input_shape": [4]},
+        {
+            "sequential": [
+                {"Dense": {"units": 4}},
+                {"Conv2D": {"filters": 2, "kernel_size": 3}},
+            ],
+            "input_shape": [4],
+        },
         r"spec\.sequential\[1\].*'Conv2D' cannot be applied",
     ),
     "dangling input": (
@@ -182,7 +233,10 @@ ERRORS = {
         ),
         r"cycle between nodes a -> c -> b -> a",
     ),
-    "duplicate node": (_nodes(DENSE, DENSE), r"spec\.nodes\[1\] \('d'\): duplicate name 'd'"),
+    "duplicate node": (
+        _nodes(DENSE, DENSE),
+        r"spec\.nodes\[1\] \('d'\): duplicate name 'd'",
+    ),
     "functional shape mismatch": (
         _nodes(
             {"name": "a", "layer": "Dense", "args": {"units": 3}, "inputs": "x"},
@@ -190,28 +244,50 @@ ERRORS = {
         ),
         r"spec\.nodes\[1\] \('d'\): layer 'Add' cannot be applied to its inputs \(shapes",
     ),
-    "missing inputs": (_nodes({"name": "d", "layer": "Dense", "args": {"units": 2}}),
-                       r"\('d'\): missing key 'inputs'"),
-    "unknown node key": (_nodes(dict(DENSE, argz={})), r"Unknown key 'argz'.*Did you mean 'args'"),
-    "unknown output": (_nodes(DENSE, outputs="e"), r"spec\.outputs: 'e' is not defined"),
-    "bad input shape": (_nodes(DENSE, inputs={"x": [0, 4]}), r"spec\.inputs\.x: invalid shape \[0, 4\]"),
+    "missing inputs": (
+        _nodes({"name": "d", "layer": "Dense", "args": {"units": 2}}),
+        r"\('d'\): missing key 'inputs'",
+    ),
+    "unknown node key": (
+        _nodes(dict(DENSE, argz={})),
+        r"Unknown key 'argz'.*Did you mean 'args'",
+    ),
+    "unknown output": (
+        _nodes(DENSE, outputs="e"),
+        r"spec\.outputs: 'e' is not defined",
+    ),
+    "bad input shape": (
+        _nodes(DENSE, inputs={"x": [0, 4]}),
+        r"spec\.inputs\.x: invalid shape \[0, 4\]",
+    ),
     "unknown block": (
         _nodes({"name": "d", "block": "res", "inputs": "x"}),
         r"unknown block 'res'\. Defined blocks: \(none\)",
     ),
     "bad repeat": (
-        {**_nodes({"name": "d", "block": "b", "repeat": 0, "inputs": "x"}),
-         "blocks": {"b": {"inputs": ["x"], "nodes": [DENSE], "outputs": "d"}}},
+        {
+            **_nodes({"name": "d", "block": "b", "repeat": 0, "inputs": "x"}),
+            "blocks": {"b": {"inputs": ["x"], "nodes": [DENSE], "outputs": "d"}},
+        },
         r"invalid repeat=0",
     ),
     "missing block param": (
-        {**_nodes({"name": "d", "block": "b", "inputs": "x"}),
-         "blocks": {"b": {"inputs": ["x"], "outputs": "d",
-                          "nodes": [dict(DENSE, args={"units": "${width}"})]}}},
+        {
+            **_nodes({"name": "d", "block": "b", "inputs": "x"}),
+            "blocks": {
+                "b": {
+                    "inputs": ["x"],
+                    "outputs": "d",
+                    "nodes": [dict(DENSE, args={"units": "${width}"})],
+                }
+            },
+        },
         r"parameter '\$\{width\}' is not given",
     ),
     "bad output index": (
-        _nodes(DENSE, outputs="d:3"), r"'d:3' selects output 3 of 'd', which has 1 output"),
+        _nodes(DENSE, outputs="d:3"),
+        r"'d:3' selects output 3 of 'd', which has 1 output",
+    ),
 }
 
 

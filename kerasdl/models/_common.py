@@ -6,7 +6,8 @@ Builders stay thin by calling these; no family copies its own head.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import keras
 from keras import layers
@@ -62,14 +63,13 @@ def check_choice(arg: str, value, choices: Iterable) -> Any:
 def check_int(arg: str, value, minimum: int = 1) -> int:
     """Returns `value` if it is an int >= minimum, else raises a ValueError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"Invalid {arg}={value!r}: expected an integer >= {minimum}."
-        )
+        raise ValueError(f"Invalid {arg}={value!r}: expected an integer >= {minimum}.")
     return value
 
 
-def check_float(arg: str, value, low: float = 0.0, high: float = 1.0,
-                high_inclusive: bool = False) -> float:
+def check_float(
+    arg: str, value, low: float = 0.0, high: float = 1.0, high_inclusive: bool = False
+) -> float:
     """Returns `value` if it is a number in [low, high) (or [low, high])."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if ok:
@@ -91,7 +91,9 @@ def check_bool(arg: str, value) -> bool:
 
 def check_int_list(arg: str, value, minimum: int = 1) -> list[int]:
     """Returns `value` as a list of ints >= minimum, else raises a ValueError."""
-    values = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    values = (
+        [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    )
     if (
         not isinstance(values, (list, tuple))
         or not values
@@ -118,7 +120,9 @@ def check_initializer(value: str, arg: str = "kernel_initializer") -> str:
 
 
 def check_input_shape(
-    input_shape, rank: int | None = 3, min_size: int | None = None,
+    input_shape,
+    rank: int | None = 3,
+    min_size: int | None = None,
     arg: str = "input_shape",
 ) -> tuple:
     """Validates an input shape (without batch dimension) and returns a tuple.
@@ -154,11 +158,20 @@ def check_input_shape(
 
 
 # ---------------------------------------------------------------- building
-def make_input(input_shape, rank: int | None = 3, min_size: int | None = None,
-               name: str = "input"):
+def make_input(
+    input_shape, rank: int | None = 3, min_size: int | None = None, name: str = "input"
+):
     """Validates `input_shape` and returns a `keras.Input`."""
     shape = check_input_shape(input_shape, rank=rank, min_size=min_size)
     return keras.Input(shape=shape, name=name)
+
+
+def correct_pad(x, kernel_size: int):
+    """Padding that makes a valid stride-2 conv match TF's "same" output size."""
+    height, width = x.shape[1], x.shape[2]
+    adjust = (1, 1) if height is None else (1 - height % 2, 1 - width % 2)
+    half = kernel_size // 2
+    return ((half - adjust[0], half), (half - adjust[1], half))
 
 
 def activation_layer(activation: str, name: str | None = None):
@@ -226,9 +239,7 @@ def classification_head(
 
 def check_activation_or_softmax(value: str) -> str:
     """Validates a classifier activation: softmax or any hidden activation."""
-    return check_choice(
-        "classifier_activation", value, ("softmax", None) + ACTIVATIONS
-    )
+    return check_choice("classifier_activation", value, ("softmax", None) + ACTIVATIONS)
 
 
 def load_weights(model, weights: str | None, arg: str = "weights"):
@@ -258,8 +269,17 @@ def load_weights(model, weights: str | None, arg: str = "weights"):
     return model
 
 
-def check_head_args(include_top, num_classes, pooling, classifier_activation,
-                    dropout=0.0):
+def check_weights(weights, arg: str = "weights") -> None:
+    """Fails before building when `weights` is neither None nor a local file."""
+    if weights is not None and not (
+        isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)
+    ):
+        load_weights(None, weights, arg=arg)  # raises the descriptive ValueError
+
+
+def check_head_args(
+    include_top, num_classes, pooling, classifier_activation, dropout=0.0
+):
     """Validates the common head hyperparameters before any layer is built."""
     if not isinstance(include_top, bool):
         raise ValueError(f"Invalid include_top={include_top!r}: expected a bool.")

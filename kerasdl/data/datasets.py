@@ -1,0 +1,538 @@
+"""Named datasets, offline first: `kerasdl.data.load("digits")`.
+
+Every loader returns a `Dataset`: train and test arrays, class names, the
+model input shape and a `preprocessing` record of what was done to the raw
+inputs (the export manifest stores it, so an app can do the same to camera
+or sensor data).
+
+Sources, none of which touches the network:
+
+- "digits": scikit-learn's bundled 8x8 handwritten digits (1,797 images).
+- "mnist1d": generated on the spot by the `mnist1d` package (Greydanus &
+  Kobak), the standard 4,000/1,000 split of 40-step series.
+- "mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters": read
+  from the Keras dataset cache (`$KERAS_HOME/datasets`, by default
+  `~/.keras/datasets`), where `keras.datasets.*.load_data()` leaves its
+  downloads. kerasdl parses those files itself and never downloads; when a
+  file is missing, `DatasetNotFoundError` says which file to place where and
+  where to get it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import json
+import logging
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from kerasdl.data import _arrays, keras_cache
+from kerasdl.data.keras_cache import DatasetNotFoundError
+
+__all__ = ["Dataset", "DatasetNotFoundError", "list_datasets", "load"]
+
+logger = logging.getLogger(__name__)
+
+DIGIT_NAMES = tuple(str(i) for i in range(10))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+    """A train/test dataset held in NumPy arrays, with its metadata.
+
+    Unpacks like the Keras loaders' arrays:
+    `x_train, y_train, x_test, y_test = kerasdl.data.load("digits")`.
+
+    Attributes:
+        x_train: np.ndarray. Training inputs, shape (N, *input_shape).
+        y_train: np.ndarray. Training labels, int32 class indices, shape (N,).
+        x_test: np.ndarray. Test inputs.
+        y_test: np.ndarray. Test labels.
+        num_classes: int. Number of classes.
+        class_names: tuple of str. Name of each class index.
+        input_shape: tuple of int. Shape of one input (no batch axis).
+        name: str. Dataset name.
+        preprocessing: dict. JSON-serializable record of what was done to the
+            raw inputs. Keys used by kerasdl: "scale" and "offset" (model input
+            = raw * scale + offset; a float, or one value per feature),
+            "layout" ("HWC" images, "TC" time steps x channels, "T" flat
+            series, "features" tabular rows, "flat" flattened images,
+            "tokens" integer word indices), "dtype", "raw_range", and
+            "resize" ({"size": [h, w], "method": ...}) when images were
+            resized.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    class_names: tuple
+    input_shape: tuple
+    name: str
+    preprocessing: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        for part in ("train", "test"):
+            x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
+            if len(x) != len(y):
+                raise ValueError(
+                    f"x_{part} and y_{part} must hold the same number of "
+                    f"samples; received {len(x)} and {len(y)}."
+                )
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        object.__setattr__(
+            self,
+            "input_shape",
+            tuple(None if d is None else int(d) for d in self.input_shape),
+        )
+        if len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"class_names must name every class: num_classes="
+                f"{self.num_classes} but received {len(self.class_names)} names."
+            )
+        try:
+            json.dumps(self.preprocessing)
+        except TypeError as error:
+            raise ValueError(
+                "preprocessing must be JSON-serializable (it goes into the "
+                f"export manifest); received {self.preprocessing!r}: {error}"
+            ) from None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.x_train, self.y_train, self.x_test, self.y_test))
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(name={self.name!r}, x_train={self.x_train.shape}, "
+            f"x_test={self.x_test.shape}, num_classes={self.num_classes}, "
+            f"input_shape={self.input_shape})"
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        """What an export manifest records about the data (JSON-serializable).
+
+        Returns:
+            dict with "name", "input_shape", "num_classes", "class_names",
+            "preprocessing", "num_train" and "num_test".
+
+        Example:
+        >>> kerasdl.data.load("digits").metadata()["preprocessing"]["scale"]
+        0.0625
+        """
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "preprocessing": dict(self.preprocessing),
+            "num_train": len(self.x_train),
+            "num_test": len(self.x_test),
+        }
+
+
+def _finish_images(
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    preprocessing: dict,
+    image_size,
+    flatten: bool,
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Applies the shared image options (resize, flatten) to float images."""
+    preprocessing = dict(preprocessing)
+    if image_size is not None:
+        size = _arrays.as_size(image_size)
+        x_train = _arrays.resize_bilinear(x_train, size)
+        x_test = _arrays.resize_bilinear(x_test, size)
+        preprocessing["resize"] = {"size": list(size), "method": "bilinear"}
+    if flatten:
+        # Rows are flattened in C order from this layout and shape.
+        preprocessing["flattened_from"] = {
+            "layout": preprocessing["layout"],
+            "shape": list(x_train.shape[1:]),
+        }
+        preprocessing["layout"] = "flat"
+        x_train = x_train.reshape(len(x_train), -1)
+        x_test = x_test.reshape(len(x_test), -1)
+    return x_train, x_test, preprocessing
+
+
+def _load_digits(
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    image_size: int | tuple[int, int] | None = None,
+    flatten: bool = False,
+) -> Dataset:
+    """scikit-learn's 8x8 digits, scaled from 0..16 to [0, 1].
+
+    Args:
+        test_fraction: float. Share of the 1,797 images held out, stratified
+            by class.
+        seed: int. Seed of the train/test split.
+        image_size: int, (height, width) or None. Bilinear resize, e.g. 32 for
+            LeNet-5's 32x32 input.
+        flatten: bool. Return vectors (H*W,) for MLPs.
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = (bunch.images.astype(np.float32) / np.float32(16.0))[..., None]
+    labels = bunch.target.astype(np.int32)
+    from kerasdl.data.sources import split
+
+    (x_train, y_train), _, (x_test, y_test) = split(
+        images, labels, val_fraction=0.0, test_fraction=test_fraction, seed=seed
+    )
+    preprocessing = {
+        "scale": 1.0 / 16.0,
+        "offset": 0.0,
+        "layout": "HWC",
+        "dtype": "float32",
+        "raw_range": [0, 16],
+    }
+    x_train, x_test, preprocessing = _finish_images(
+        x_train, x_test, preprocessing, image_size, flatten
+    )
+    return Dataset(
+        x_train, y_train, x_test, y_test, 10, DIGIT_NAMES,
+        x_train.shape[1:], "digits", preprocessing,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4)
+def _generate_mnist1d(seed: int) -> tuple[np.ndarray, ...]:
+    # mnist1d's make_dataset reseeds Python's and NumPy's global generators;
+    # put them back so loading data never changes the caller's randomness.
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        args = get_dataset_args()
+        args.seed = seed
+        data = make_dataset(args)
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+    arrays = (
+        data["x"].astype(np.float32),
+        data["y"].astype(np.int32),
+        data["x_test"].astype(np.float32),
+        data["y_test"].astype(np.int32),
+    )
+    for array in arrays:
+        array.setflags(write=False)
+    return arrays
+
+
+def _load_mnist1d(flatten: bool = False, seed: int = 42) -> Dataset:
+    """MNIST-1D, generated offline by `mnist1d.data.make_dataset`.
+
+    Args:
+        flatten: bool. Series of shape (40,) instead of (40, 1).
+        seed: int. Generator seed; 42 (the package default) gives the
+            published benchmark.
+    """
+    x_train, y_train, x_test, y_test = (
+        np.array(a) for a in _generate_mnist1d(int(seed))
+    )
+    if not flatten:
+        x_train, x_test = x_train[..., None], x_test[..., None]
+    preprocessing = {
+        "scale": 1.0,
+        "offset": 0.0,
+        "layout": "T" if flatten else "TC",
+        "dtype": "float32",
+        "note": "standardized to mean 0, std 1 by mnist1d.make_dataset",
+        "generator": {"package": "mnist1d", "seed": int(seed)},
+    }
+    return Dataset(
+        x_train, y_train, x_test, y_test, 10, DIGIT_NAMES,
+        x_train.shape[1:], "mnist1d", preprocessing,
+    )  # fmt: skip
+
+
+def _cached_images(
+    name: str, data_dir, image_size, flatten: bool, **reader_options
+) -> Dataset:
+    """An image dataset from the Keras cache, scaled from 0..255 to [0, 1]."""
+    raw = keras_cache.read(name, data_dir=data_dir, **reader_options)
+    x_train = raw.x_train.astype(np.float32) / np.float32(255.0)
+    x_test = raw.x_test.astype(np.float32) / np.float32(255.0)
+    if x_train.ndim == 3:  # greyscale (N, 28, 28) -> (N, 28, 28, 1)
+        x_train, x_test = x_train[..., None], x_test[..., None]
+    preprocessing = {
+        "scale": 1.0 / 255.0,
+        "offset": 0.0,
+        "layout": "HWC",
+        "dtype": "float32",
+        "raw_range": [0, 255],
+        **raw.preprocessing,
+    }
+    x_train, x_test, preprocessing = _finish_images(
+        x_train, x_test, preprocessing, image_size, flatten
+    )
+    return Dataset(
+        x_train, raw.y_train, x_test, raw.y_test, len(raw.class_names),
+        raw.class_names, x_train.shape[1:], name, preprocessing,
+    )  # fmt: skip
+
+
+def _load_mnist(data_dir=None, image_size=None, flatten=False) -> Dataset:
+    """MNIST from `<cache>/mnist.npz`, scaled to [0, 1], shape (28, 28, 1).
+
+    Args:
+        data_dir: str or None. Folder holding the file instead of the Keras
+            cache.
+        image_size: int, (height, width) or None. Bilinear resize.
+        flatten: bool. Vectors of 784 values.
+    """
+    return _cached_images("mnist", data_dir, image_size, flatten)
+
+
+def _load_fashion_mnist(data_dir=None, image_size=None, flatten=False) -> Dataset:
+    """Fashion-MNIST from `<cache>/fashion-mnist/*.gz`, scaled to [0, 1].
+
+    Args:
+        data_dir: str or None. Folder holding `fashion-mnist/` instead of the
+            Keras cache.
+        image_size: int, (height, width) or None. Bilinear resize.
+        flatten: bool. Vectors of 784 values.
+    """
+    return _cached_images("fashion_mnist", data_dir, image_size, flatten)
+
+
+def _load_cifar10(data_dir=None, image_size=None, flatten=False) -> Dataset:
+    """CIFAR-10 from `<cache>/cifar-10-batches-py`, scaled to [0, 1], HWC.
+
+    Args:
+        data_dir: str or None. Folder holding the batches instead of the
+            Keras cache.
+        image_size: int, (height, width) or None. Bilinear resize.
+        flatten: bool. Vectors of 3,072 values.
+    """
+    return _cached_images("cifar10", data_dir, image_size, flatten)
+
+
+def _load_cifar100(
+    label_mode: str = "fine", data_dir=None, image_size=None, flatten=False
+) -> Dataset:
+    """CIFAR-100 from `<cache>/cifar-100-python`, scaled to [0, 1], HWC.
+
+    Args:
+        label_mode: str. "fine" (100 classes) or "coarse" (20 superclasses).
+        data_dir: str or None. Folder holding the data instead of the Keras
+            cache.
+        image_size: int, (height, width) or None. Bilinear resize.
+        flatten: bool. Vectors of 3,072 values.
+    """
+    return _cached_images(
+        "cifar100", data_dir, image_size, flatten, label_mode=label_mode
+    )
+
+
+def _cached_text(
+    name: str,
+    num_words: int | None,
+    sequence_length: int | None,
+    padding: str,
+    truncating: str,
+    data_dir,
+    **reader_options,
+) -> Dataset:
+    """A word-index dataset from the Keras cache, padded when asked."""
+    for argument, value in (("padding", padding), ("truncating", truncating)):
+        if value not in ("pre", "post"):
+            raise ValueError(
+                f"`{argument}` must be 'pre' or 'post'; received {argument}={value!r}."
+            )
+    if sequence_length is not None and (
+        isinstance(sequence_length, bool)
+        or not isinstance(sequence_length, int)
+        or sequence_length < 1
+    ):
+        raise ValueError(
+            "`sequence_length` must be a positive int or None; received "
+            f"sequence_length={sequence_length!r}."
+        )
+    raw = keras_cache.read(
+        name, data_dir=data_dir, num_words=num_words, **reader_options
+    )
+    preprocessing = {
+        "layout": "tokens",
+        "dtype": "int32",
+        **raw.preprocessing,
+        "sequence_length": sequence_length,
+        "padding": padding,
+        "truncating": truncating,
+        "pad_value": 0,
+    }
+    x_train, x_test = raw.x_train, raw.x_test
+    input_shape: tuple = (None,)
+    if sequence_length is not None:
+        x_train = _pad(x_train, sequence_length, padding, truncating)
+        x_test = _pad(x_test, sequence_length, padding, truncating)
+        input_shape = (sequence_length,)
+    return Dataset(
+        x_train, raw.y_train, x_test, raw.y_test, len(raw.class_names),
+        raw.class_names, input_shape, name, preprocessing,
+    )  # fmt: skip
+
+
+def _pad(sequences, length: int, padding: str, truncating: str) -> np.ndarray:
+    out = np.zeros((len(sequences), length), dtype=np.int32)
+    for i, seq in enumerate(sequences):
+        seq = np.asarray(seq, dtype=np.int32)
+        seq = seq[-length:] if truncating == "pre" else seq[:length]
+        if padding == "post":
+            out[i, : len(seq)] = seq
+        elif len(seq):
+            out[i, -len(seq) :] = seq
+    return out
+
+
+def _load_imdb(
+    num_words: int | None = 20000,
+    sequence_length: int | None = 200,
+    padding: str = "pre",
+    truncating: str = "pre",
+    data_dir: str | None = None,
+) -> Dataset:
+    """IMDB reviews from `<cache>/imdb.npz` as padded word-index sequences.
+
+    Word indices follow `keras.datasets.imdb`: 0 pads, 1 starts a review,
+    2 marks a word outside the `num_words` most frequent, and a word of
+    frequency rank r (1 = most frequent, as in `imdb_word_index.json`) is
+    r + 3. Samples are shuffled with Keras' seed (113), so the order matches
+    `keras.datasets.imdb.load_data`.
+
+    Args:
+        num_words: int or None. Keep the most frequent words (indices below
+            num_words); others become 2. None keeps all.
+        sequence_length: int or None. Pad/truncate every review to this
+            length; None keeps ragged lists in object arrays (input_shape
+            then is (None,)).
+        padding: str. "pre" or "post": where zeros go.
+        truncating: str. "pre" or "post": which end is cut.
+        data_dir: str or None. Folder holding the file instead of the cache.
+    """
+    return _cached_text(
+        "imdb", num_words, sequence_length, padding, truncating, data_dir
+    )
+
+
+def _load_reuters(
+    num_words: int | None = 10000,
+    sequence_length: int | None = 200,
+    padding: str = "pre",
+    truncating: str = "pre",
+    test_fraction: float = 0.2,
+    data_dir: str | None = None,
+) -> Dataset:
+    """Reuters newswires (46 topics) from `<cache>/reuters.npz`.
+
+    Same word indexing as "imdb"; the shuffled samples are split with
+    `test_fraction` as `keras.datasets.reuters.load_data(test_split=...)`.
+
+    Args:
+        num_words: int or None. Keep the most frequent words.
+        sequence_length: int or None. Pad/truncate to this length.
+        padding: str. "pre" or "post".
+        truncating: str. "pre" or "post".
+        test_fraction: float. Share of the newswires held out (last part).
+        data_dir: str or None. Folder holding the file instead of the cache.
+    """
+    return _cached_text(
+        "reuters", num_words, sequence_length, padding, truncating, data_dir,
+        test_fraction=test_fraction,
+    )  # fmt: skip
+
+
+_LOADERS: dict[str, Callable[..., Dataset]] = {
+    "digits": _load_digits,
+    "mnist1d": _load_mnist1d,
+    "mnist": _load_mnist,
+    "fashion_mnist": _load_fashion_mnist,
+    "cifar10": _load_cifar10,
+    "cifar100": _load_cifar100,
+    "imdb": _load_imdb,
+    "reuters": _load_reuters,
+}
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by `load`, sorted.
+
+    Returns:
+        list of str.
+
+    Example:
+    >>> "digits" in kerasdl.data.list_datasets()
+    True
+    """
+    return sorted(_LOADERS)
+
+
+def load(name: str, **options) -> Dataset:
+    """Loads a named dataset from offline sources.
+
+    Args:
+        name: str. One of `list_datasets()`: "digits", "mnist1d", "mnist",
+            "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters"
+            (case and "-"/"_" are ignored).
+        **options: the dataset's own options:
+            digits: test_fraction=0.2, seed=0, image_size=None, flatten=False.
+            mnist1d: flatten=False, seed=42.
+            mnist, fashion_mnist, cifar10: data_dir=None, image_size=None,
+                flatten=False.
+            cifar100: label_mode="fine", data_dir, image_size, flatten.
+            imdb: num_words=20000, sequence_length=200, padding="pre",
+                truncating="pre", data_dir.
+            reuters: as imdb with num_words=10000, plus test_fraction=0.2.
+
+    Returns:
+        Dataset. Images are float32 in [0, 1] with a channel axis (HWC);
+        labels are int32 class indices.
+
+    Raises:
+        ValueError: for an unknown name or option (with the closest match and
+            the accepted ones) or a bad option value.
+        DatasetNotFoundError: (a FileNotFoundError) when a cached dataset's
+            file is absent; the message says which file to put where.
+
+    Example:
+    >>> x_train, y_train, x_test, y_test = kerasdl.data.load("digits")
+    >>> x_train.shape, x_test.shape
+    ((1438, 8, 8, 1), (359, 8, 8, 1))
+    """
+    from kerasdl.registry import closest
+
+    if not isinstance(name, str):
+        raise ValueError(
+            f"Dataset name must be a string; received {name!r} of type "
+            f"{type(name).__name__}."
+        )
+    key = name.strip().lower().replace("-", "_")
+    if key not in _LOADERS:
+        raise ValueError(
+            f"Unknown dataset {name!r}.{closest(key, _LOADERS)} "
+            f"Known: {', '.join(list_datasets())}."
+        )
+    loader = _LOADERS[key]
+    accepted = list(inspect.signature(loader).parameters)
+    for option in options:
+        if option not in accepted:
+            raise ValueError(
+                f"Unknown option {option!r} for dataset {key!r}."
+                f"{closest(option, accepted)} Accepted: {', '.join(accepted)}."
+            )
+    dataset = loader(**options)
+    logger.info(
+        "Loaded %s: %d train, %d test, input shape %s.",
+        key, len(dataset.x_train), len(dataset.x_test), dataset.input_shape,
+    )  # fmt: skip
+    return dataset

@@ -1,0 +1,231 @@
+"""TensorFlow-side conversion: a Keras model to SavedModel, TFLite and ONNX files.
+
+This is the one place where export depends on the backend. The converters
+(TFLite, tf2onnx) consume TensorFlow graphs, so:
+
+- on the TensorFlow backend, `convert` runs in-process on the model itself;
+- on JAX or PyTorch, the model is saved as .keras and this module runs as
+  `python -m kerasdl.export._convert job.json` with KERAS_BACKEND=tensorflow,
+  loads the file there and converts it (`convert_in_subprocess`). The
+  subprocess also runs the SavedModel on the sample inputs; the calling
+  process compares those outputs with the model's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from kerasdl.export.formats import FORMATS, TFLITE_FORMATS
+
+logger = logging.getLogger(__name__)
+
+_ERRORS = {"ValueError": ValueError, "RuntimeError": RuntimeError}
+
+
+def convert(
+    model,
+    out_dir: str,
+    formats: list[str],
+    scratch: str,
+    representative: list[np.ndarray] | None = None,
+    int8_io: bool = False,
+) -> dict:
+    """Writes the TensorFlow-made formats of `model` into `out_dir`.
+
+    Args:
+        model: keras.Model on the TensorFlow backend.
+        out_dir: str. Folder that receives the files, named as in `FORMATS`.
+        formats: list of str. Any of "saved_model", "tflite*", "onnx".
+        scratch: str. Folder for the intermediate SavedModel when
+            "saved_model" itself is not requested.
+        representative: list of np.ndarray or None. Calibration samples, one
+            array per input (needed for "tflite_int8").
+        int8_io: bool. int8 inputs and outputs for "tflite_int8".
+
+    Returns:
+        dict: {"input_names": [...]}, the input names inside the files.
+
+    Raises:
+        ValueError: if the model needs ops with no TFLite builtin kernel.
+        RuntimeError: if a converter fails otherwise.
+    """
+    from kerasdl.export.onnx import write_onnx
+    from kerasdl.export.savedmodel import write_saved_model
+    from kerasdl.export.tflite import convert_tflite
+
+    input_names = [t.name for t in model.inputs]
+    tflite = [f for f in formats if f in TFLITE_FORMATS]
+    if "saved_model" in formats or tflite:
+        if "saved_model" in formats:
+            saved_model = os.path.join(out_dir, FORMATS["saved_model"])
+        else:
+            saved_model = os.path.join(scratch, "saved_model")
+        write_saved_model(model, saved_model)
+    for kind in tflite:
+        content = convert_tflite(
+            saved_model,
+            kind,
+            input_names,
+            representative=representative,
+            int8_io=int8_io,
+            model_name=model.name,
+        )
+        path = os.path.join(out_dir, FORMATS[kind])
+        with open(path, "wb") as f:
+            f.write(content)
+        logger.info("wrote %s (%d bytes)", path, len(content))
+    if "onnx" in formats:
+        write_onnx(model, os.path.join(out_dir, FORMATS["onnx"]))
+    return {"input_names": input_names}
+
+
+def _save_arrays(path: str, arrays: list[np.ndarray] | None) -> str | None:
+    if arrays is None:
+        return None
+    np.savez(path, *arrays)
+    return path
+
+
+def _load_arrays(path: str | None) -> list[np.ndarray] | None:
+    if path is None:
+        return None
+    with np.load(path) as data:
+        return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+def convert_in_subprocess(
+    keras_file: str,
+    out_dir: str,
+    formats: list[str],
+    scratch: str,
+    representative: list[np.ndarray] | None = None,
+    int8_io: bool = False,
+    sample_inputs: list[np.ndarray] | None = None,
+    imports: list[str] = (),
+) -> dict:
+    """Runs `convert` on a .keras file in a TensorFlow-backend subprocess.
+
+    Args:
+        keras_file: str. The model saved as .keras.
+        out_dir, formats, scratch, representative, int8_io: as in `convert`.
+        sample_inputs: list of np.ndarray or None. When "saved_model" is
+            written, the subprocess runs it on these and returns the outputs.
+        imports: list of str. Modules to import first, so that custom layer
+            classes are registered before the file is loaded.
+
+    Returns:
+        dict: {"input_names": [...], "saved_model_outputs": [...] or None}.
+
+    Raises:
+        ValueError, RuntimeError: as `convert` raises them in the subprocess;
+            RuntimeError with the subprocess' stderr when it crashes.
+    """
+    job = {
+        "model": keras_file,
+        "out_dir": out_dir,
+        "formats": list(formats),
+        "scratch": scratch,
+        "representative": _save_arrays(
+            os.path.join(scratch, "representative.npz"), representative
+        ),
+        "samples": _save_arrays(os.path.join(scratch, "samples.npz"), sample_inputs),
+        "int8_io": bool(int8_io),
+        "imports": list(imports),
+        "result": os.path.join(scratch, "result.json"),
+    }
+    job_path = os.path.join(scratch, "job.json")
+    with open(job_path, "w", encoding="utf-8") as f:
+        json.dump(job, f)
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The child sees the modules this process sees (custom layers, tests).
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    logger.info("converting %s with TensorFlow in a subprocess", keras_file)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kerasdl.export._convert", job_path],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    logger.debug("conversion subprocess stderr:\n%s", proc.stderr)
+    if not os.path.isfile(job["result"]):
+        tail = "\n".join(proc.stderr.strip().splitlines()[-25:])
+        raise RuntimeError(
+            f"The TensorFlow conversion subprocess exited with code "
+            f"{proc.returncode} before reporting a result:\n{tail}"
+        )
+    with open(job["result"], encoding="utf-8") as f:
+        result = json.load(f)
+    if not result["ok"]:
+        raise _ERRORS.get(result["error"], RuntimeError)(result["message"])
+    result["saved_model_outputs"] = _load_arrays(result.get("saved_model_outputs"))
+    return result
+
+
+def _run_job(job: dict) -> dict:
+    import keras
+
+    from kerasdl.export.savedmodel import run_saved_model
+
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            "The conversion subprocess needs KERAS_BACKEND=tensorflow; it "
+            f"runs on {keras.backend.backend()!r}."
+        )
+    for module in job["imports"]:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise RuntimeError(
+                f"Could not import module {module!r}, which defines layers of "
+                f"the model, in the TensorFlow conversion subprocess: {error}"
+            ) from error
+    model = keras.saving.load_model(job["model"], compile=False)
+    result = convert(
+        model,
+        job["out_dir"],
+        job["formats"],
+        job["scratch"],
+        representative=_load_arrays(job["representative"]),
+        int8_io=job["int8_io"],
+    )
+    samples = _load_arrays(job["samples"])
+    result["saved_model_outputs"] = None
+    if samples is not None and "saved_model" in job["formats"]:
+        outputs = run_saved_model(
+            os.path.join(job["out_dir"], FORMATS["saved_model"]),
+            samples,
+            result["input_names"],
+        )
+        result["saved_model_outputs"] = _save_arrays(
+            os.path.join(job["scratch"], "saved_model_outputs.npz"), outputs
+        )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Subprocess entry point: `python -m kerasdl.export._convert job.json`."""
+    argv = sys.argv[1:] if argv is None else argv
+    with open(argv[0], encoding="utf-8") as f:
+        job = json.load(f)
+    try:
+        result = {"ok": True, **_run_job(job)}
+    except (ValueError, RuntimeError) as error:
+        result = {"ok": False, "error": type(error).__name__, "message": str(error)}
+    tmp = job["result"] + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    os.replace(tmp, job["result"])
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,529 @@
+"""`export`: a Keras model to verified deployment files plus a manifest."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+
+import numpy as np
+
+from kerasdl.export.formats import (
+    DESCRIPTIONS,
+    FORMATS,
+    TF_FORMATS,
+    TFLITE_FORMATS,
+    validate_formats,
+)
+from kerasdl.export.manifest import (
+    MANIFEST,
+    build_manifest,
+    file_sizes,
+    to_json,
+    write_manifest,
+)
+from kerasdl.export.verify import VerificationError, compare_outputs, run_file
+
+__all__ = ["export"]
+
+logger = logging.getLogger(__name__)
+
+# Calibration samples used for int8 (TFLite's guidance: a few hundred).
+MAX_CALIBRATION_SAMPLES = 300
+# Verification batch when samples come from representative_data or are random.
+VERIFICATION_SAMPLES = 32
+# At most this many of the caller's sample_inputs are used (a stream may be endless).
+MAX_SAMPLE_INPUTS = 1024
+RANDOM_SAMPLES = 8
+# Free non-batch dimensions (e.g. sequence length) of random sample inputs.
+FREE_DIMENSION = 8
+
+
+def _check_model(model):
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"model must be a keras.Model; received {type(model).__name__}."
+        )
+    try:
+        inputs = model.inputs
+    except AttributeError:
+        inputs = None
+    if not inputs:
+        raise ValueError(
+            f"model {model.name!r} has no defined inputs. Export needs a "
+            "Functional or Sequential model built on keras.Input (or a built "
+            "Sequential)."
+        )
+
+
+def _input_names(model) -> list[str]:
+    return [t.name for t in model.inputs]
+
+
+def _output_names(model) -> list[str]:
+    names = getattr(model, "output_names", None)
+    if names and len(names) == len(model.outputs):
+        return list(names)
+    return [f"output_{i}" for i in range(len(model.outputs))]
+
+
+def _batches(data, n_inputs: int, names: list[str], arg: str):
+    """Yields lists of arrays (one per input) from the accepted data forms."""
+    if isinstance(data, dict):
+        yield [data[name] for name in names] if set(data) >= set(names) else None
+        return
+    if (
+        isinstance(data, (list, tuple))
+        and len(data) == n_inputs
+        and all(hasattr(a, "shape") and len(a.shape) > 0 for a in data)
+    ):
+        yield list(data)
+        return
+    if hasattr(data, "shape") and not isinstance(data, (list, tuple, dict)):
+        yield [data] if n_inputs == 1 else None
+        return
+    try:
+        iterator = iter(data)
+    except TypeError:
+        raise ValueError(
+            f"{arg} must be an array, a list or dict of arrays (one per model "
+            f"input), or an iterable of batches; received {type(data).__name__}."
+        ) from None
+    for batch in iterator:
+        if isinstance(batch, dict):
+            yield [batch.get(name) for name in names]
+            continue
+        if isinstance(batch, (list, tuple)):
+            # model.fit form (x, y[, w]): keep x.
+            first = batch[0] if batch else None
+            if n_inputs == 1 or isinstance(first, (list, tuple, dict)):
+                batch = first
+        if isinstance(batch, dict):
+            yield [batch.get(name) for name in names]
+        elif n_inputs == 1:
+            yield [batch]
+        else:
+            yield list(batch) if isinstance(batch, (list, tuple)) else None
+
+
+def _as_arrays(data, model, arg: str, limit: int | None = None) -> list[np.ndarray]:
+    """Normalizes input data to one float/int array per model input."""
+    names = _input_names(model)
+    chunks = [[] for _ in names]
+    count = 0
+    for batch in _batches(data, len(names), names, arg):
+        if batch is None or len(batch) != len(names) or any(b is None for b in batch):
+            raise ValueError(
+                f"{arg} does not provide the model's {len(names)} input(s) "
+                f"{names}; give an array per input (a list in this order or a "
+                "dict keyed by these names)."
+            )
+        arrays = [np.asarray(b) for b in batch]
+        for i, array in enumerate(arrays):
+            chunks[i].append(array)
+        count += len(arrays[0]) if arrays[0].ndim else 1
+        if limit is not None and count >= limit:
+            break
+    if count == 0:
+        raise ValueError(f"{arg} holds no samples; received {type(data).__name__}.")
+    arrays = []
+    for name, tensor, parts in zip(names, model.inputs, chunks, strict=True):
+        expected = tuple(tensor.shape)
+        for part in parts:
+            shape = part.shape
+            if len(shape) != len(expected) or any(
+                e is not None and e != s
+                for e, s in zip(expected[1:], shape[1:], strict=True)
+            ):
+                raise ValueError(
+                    f"{arg} input {name!r} has shape {shape}; the model expects "
+                    f"{expected} (None: any size)."
+                )
+        array = np.concatenate(parts, axis=0)[:limit]
+        arrays.append(array.astype(str(tensor.dtype), copy=False))
+    if len({len(a) for a in arrays}) != 1:
+        raise ValueError(
+            f"{arg} has different sample counts per input: "
+            f"{ {n: len(a) for n, a in zip(names, arrays, strict=True)} }."
+        )
+    return arrays
+
+
+def _random_inputs(model, batch: int = RANDOM_SAMPLES) -> list[np.ndarray]:
+    """Seeded inputs in the model's shapes: N(0, 1) floats, {0, 1} integers."""
+    rng = np.random.default_rng(0)
+    arrays = []
+    for tensor in model.inputs:
+        shape = (batch, *[FREE_DIMENSION if d is None else d for d in tensor.shape[1:]])
+        dtype = np.dtype(str(tensor.dtype))
+        if dtype.kind == "f":
+            arrays.append(rng.standard_normal(shape).astype(dtype))
+        else:
+            arrays.append(rng.integers(0, 2, shape).astype(dtype))
+    return arrays
+
+
+def _check_json(value, arg: str):
+    try:
+        json.dumps(value, default=to_json)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{arg} must be JSON-serializable (it is written into {MANIFEST}); "
+            f"received {value!r}: {error}."
+        ) from None
+
+
+def _check_labels(labels, model):
+    if labels is None:
+        return None
+    received = labels
+    if hasattr(labels, "__iter__") and not isinstance(labels, str):
+        labels = list(labels)  # also a generator or numpy array of names
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise ValueError(
+            f"labels must be a sequence of strings; received {received!r}."
+        )
+    if len(model.outputs) == 1:
+        classes = model.outputs[0].shape[-1]
+        if classes is not None and classes >= 2 and classes != len(labels):
+            raise ValueError(
+                f"labels has {len(labels)} entries; model {model.name!r} outputs "
+                f"{classes} classes."
+            )
+    return labels
+
+
+def _layer_modules(model) -> list[str]:
+    """Modules defining the model's non-Keras layer classes (imported by the
+    conversion subprocess so that the .keras file can be deserialized)."""
+    modules, seen, stack = set(), set(), [model]
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        module = type(layer).__module__
+        if module != "keras" and not module.startswith("keras."):
+            if module == "__main__":
+                raise ValueError(
+                    f"Layer class {type(layer).__name__!r} of model "
+                    f"{model.name!r} is defined in __main__; the TensorFlow "
+                    "conversion subprocess cannot import it. Move it into an "
+                    "importable module and register it with "
+                    "keras.saving.register_keras_serializable."
+                )
+            modules.add(module)
+        stack.extend(getattr(layer, "layers", None) or [])
+    return sorted(modules)
+
+
+def _make_parents(path: str) -> list[str]:
+    """Creates the missing ancestors of `path`; returns them, deepest first."""
+    missing = []
+    while path and not os.path.exists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for folder in reversed(missing):
+        os.mkdir(folder)
+    return missing
+
+
+def _carry_over(directory: str, staging: str):
+    """Copies files that export does not own (e.g. a compression report)."""
+    owned = {*FORMATS.values(), MANIFEST}
+    if not os.path.isdir(directory):
+        return
+    for entry in os.scandir(directory):
+        if entry.name in owned:
+            continue
+        target = os.path.join(staging, entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.copytree(entry.path, target, symlinks=True)
+        else:
+            shutil.copy2(entry.path, target, follow_symlinks=False)
+
+
+def _publish(staging: str, directory: str):
+    """Moves the finished `staging` folder to `directory` by renames only."""
+    if not os.path.exists(directory):
+        os.replace(staging, directory)
+        return
+    parent, base = os.path.split(directory)
+    backup = os.path.join(parent, f".{base}.old-{uuid.uuid4().hex[:8]}")
+    os.replace(directory, backup)
+    try:
+        os.replace(staging, directory)
+    except BaseException:
+        os.replace(backup, directory)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _io_entries(fmt, path, model, input_names):
+    if fmt in TFLITE_FORMATS:
+        from kerasdl.export.tflite import tflite_io
+
+        return tflite_io(path)
+    if fmt == "onnx":
+        from kerasdl.export.onnx import onnx_io
+
+        return onnx_io(path)
+
+    def entry(name, tensor):
+        shape = [None if d is None else int(d) for d in tensor.shape]
+        return {"name": name, "shape": shape, "dtype": str(tensor.dtype)}
+
+    if fmt == "saved_model":
+        out_names = [f"output_{i}" for i in range(len(model.outputs))]
+    else:
+        out_names = _output_names(model)
+    return {
+        "inputs": [entry(n, t) for n, t in zip(input_names, model.inputs, strict=True)],
+        "outputs": [entry(n, t) for n, t in zip(out_names, model.outputs, strict=True)],
+    }
+
+
+def _write_files(model, staging, scratch, formats, representative, int8_io, samples):
+    """Writes every requested format into `staging`.
+
+    Returns:
+        (input_names, outputs): input names inside the files, and outputs
+        already computed by the conversion subprocess ({format: arrays}).
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    tf_formats = [f for f in formats if f in TF_FORMATS]
+    input_names = _input_names(model)
+    precomputed = {}
+    keras_path = os.path.join(staging, FORMATS["keras"])
+    if "keras" in formats or (tf_formats and backend != "tensorflow"):
+        if "keras" not in formats:
+            keras_path = os.path.join(scratch, FORMATS["keras"])
+        from kerasdl.export.savedmodel import write_keras
+
+        write_keras(model, keras_path)
+    if not tf_formats:
+        return input_names, precomputed
+    from kerasdl.export import _convert
+
+    if backend == "tensorflow":
+        result = _convert.convert(
+            model, staging, tf_formats, scratch, representative, int8_io
+        )
+    else:
+        result = _convert.convert_in_subprocess(
+            keras_path,
+            staging,
+            tf_formats,
+            scratch,
+            representative=representative,
+            int8_io=int8_io,
+            sample_inputs=samples,
+            imports=_layer_modules(model),
+        )
+        if result.get("saved_model_outputs") is not None:
+            precomputed["saved_model"] = result["saved_model_outputs"]
+    return result["input_names"], precomputed
+
+
+def export(
+    model,
+    directory,
+    formats=("saved_model", "tflite", "onnx"),
+    representative_data=None,
+    labels=None,
+    preprocessing=None,
+    metrics=None,
+    sample_inputs=None,
+    int8_io: bool = False,
+    *,
+    min_agreement: float = 0.9,
+) -> dict:
+    """Exports a Keras model to deployment files, runs each one, writes a manifest.
+
+    Works on every backend: on TensorFlow the converters run in-process; on
+    JAX and PyTorch the model is saved as .keras and converted in a
+    TensorFlow-backend subprocess. TFLite files use builtin ops only, so they
+    run on a plain mobile TFLite/LiteRT runtime. Each written file is run on
+    sample inputs with its own runtime (LiteRT, ONNX Runtime, TensorFlow,
+    Keras) and compared with the model. Everything is written into a
+    temporary folder next to `directory` and moved into place only when all
+    formats converted and verified; on failure `directory` is left as it was.
+    Files in `directory` that export does not own (not a format file nor
+    manifest.json) are kept; owned files of formats not requested are
+    removed, so the manifest always describes the folder.
+
+    Args:
+        model: keras.Model. A Functional or Sequential model, any backend.
+        directory: str or os.PathLike. Export folder (e.g.
+            "savedmodels/lenet5"); created if missing.
+        formats: str or sequence of str. Any of "saved_model", "tflite"
+            (float32), "tflite_fp16", "tflite_dynamic" (int8 weights),
+            "tflite_int8" (full integer), "onnx", "keras".
+        representative_data: array, list/dict of arrays (one per input) or an
+            iterable of batches (`x` or `(x, y)`, e.g. a tf.data.Dataset).
+            Calibrates "tflite_int8" (up to 300 samples; required for it);
+            its first 32 samples are the verification inputs unless
+            `sample_inputs` is given.
+        labels: sequence of str or None. Class names, one per output class.
+        preprocessing: JSON-serializable or None. How raw data becomes the
+            model input (e.g. {"scale": 1/255}); passed through.
+        metrics: JSON-serializable or None. Evaluation results; passed through.
+        sample_inputs: array, list/dict of arrays or iterable of batches (as
+            `representative_data`), or None. Verification inputs (up to
+            1024); default: the first 32 samples of `representative_data`,
+            else 8 seeded random samples (N(0, 1) floats, {0, 1} integers).
+        int8_io: bool. With "tflite_int8": int8 input and output tensors
+            (their scale and zero point go into the manifest) instead of
+            float32 ones.
+        min_agreement: float in [0, 1]. Lowest accepted class agreement
+            (fraction of samples whose argmax matches Keras) for
+            "tflite_dynamic" and "tflite_int8".
+
+    Returns:
+        dict: the manifest, also written to `directory/manifest.json`; its
+        "files" maps each format to path, bytes, gzip_bytes, inputs/outputs
+        (with int8 scale/zero_point) and verification numbers.
+
+    Raises:
+        ValueError: before anything is written, for an unknown format, a
+            missing `representative_data` for "tflite_int8", malformed data,
+            labels or metadata; during conversion, for a model that needs
+            TensorFlow ops with no TFLite builtin kernel (the message names
+            them). `VerificationError` (a ValueError) if a file's outputs
+            differ from the model's beyond tolerance.
+        RuntimeError: if a converter fails for another reason.
+
+    Example:
+    >>> model = kerasdl.build("lenet5", input_shape=(32, 32, 1), num_classes=10)
+    >>> manifest = kerasdl.export.export(
+    ...     model, "savedmodels/lenet5", formats=["tflite", "tflite_int8"],
+    ...     representative_data=x_train[:200])
+    >>> manifest["files"]["tflite_int8"]["verification"]["class_agreement"]
+    1.0
+    """
+    import keras
+
+    # Everything that can be checked is checked before anything is written.
+    formats = validate_formats(formats)
+    _check_model(model)
+    if not isinstance(int8_io, bool):
+        raise ValueError(f"int8_io must be True or False; received {int8_io!r}.")
+    if int8_io and "tflite_int8" not in formats:
+        raise ValueError(
+            f"int8_io=True applies to the 'tflite_int8' format; formats are {formats}."
+        )
+    if not 0.0 <= float(min_agreement) <= 1.0:
+        raise ValueError(
+            f"min_agreement must be in [0, 1]; received {min_agreement!r}."
+        )
+    if "tflite_int8" in formats and representative_data is None:
+        raise ValueError(
+            "Format 'tflite_int8' needs representative_data (a few hundred "
+            "typical inputs) to calibrate activation ranges; received None. "
+            f"Formats that need none: {', '.join(f for f in FORMATS if f != 'tflite_int8')}."
+        )
+    representative = None
+    if representative_data is not None:
+        representative = _as_arrays(
+            representative_data, model, "representative_data", MAX_CALIBRATION_SAMPLES
+        )
+    if sample_inputs is not None:
+        samples = _as_arrays(sample_inputs, model, "sample_inputs", MAX_SAMPLE_INPUTS)
+        source = "sample_inputs"
+    elif representative is not None:
+        samples = [a[:VERIFICATION_SAMPLES] for a in representative]
+        source = "representative_data"
+    else:
+        samples = _random_inputs(model)
+        source = "random"
+    labels = _check_labels(labels, model)
+    _check_json(preprocessing, "preprocessing")
+    _check_json(metrics, "metrics")
+    directory = os.path.abspath(os.fspath(directory))
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ValueError(
+            f"directory {directory!r} exists and is not a folder; give a folder path."
+        )
+    backend = keras.backend.backend()
+    if backend != "tensorflow" and any(f in TF_FORMATS for f in formats):
+        _layer_modules(model)  # fails early on layers defined in __main__
+
+    from kerasdl.export.savedmodel import run_model
+
+    reference = run_model(model, samples)
+    created = _make_parents(os.path.dirname(directory))
+    # Not tempfile.mkdtemp: its 0o700 mode would become the folder's mode.
+    staging = os.path.join(
+        os.path.dirname(directory),
+        f".{os.path.basename(directory)}.export-{uuid.uuid4().hex[:8]}",
+    )
+    os.mkdir(staging)
+    try:
+        with tempfile.TemporaryDirectory(prefix="kerasdl-export-") as scratch:
+            input_names, precomputed = _write_files(
+                model, staging, scratch, formats, representative, int8_io, samples
+            )
+            files, failures = {}, []
+            for fmt in formats:
+                path = os.path.join(staging, FORMATS[fmt])
+                outputs = precomputed.get(fmt)
+                if outputs is None:
+                    outputs = run_file(fmt, path, samples, input_names)
+                check = compare_outputs(fmt, outputs, reference, min_agreement)
+                logger.info("verified %s: %s", fmt, check)
+                if not check["passed"]:
+                    failures.append(
+                        f"{fmt}: max_abs_error={check['max_abs_error']}, "
+                        f"relative_error={check['relative_error']}, "
+                        f"class_agreement={check['class_agreement']}; "
+                        f"required {check['criterion']}"
+                    )
+                size, gzipped = file_sizes(path)
+                files[fmt] = {
+                    "path": FORMATS[fmt],
+                    "description": DESCRIPTIONS[fmt],
+                    "bytes": size,
+                    "gzip_bytes": gzipped,
+                    **_io_entries(fmt, path, model, input_names),
+                    **({"int8_io": int8_io} if fmt == "tflite_int8" else {}),
+                    "verification": check,
+                }
+            if failures:
+                raise VerificationError(
+                    f"Exported files of model {model.name!r} differ from the "
+                    f"Keras model on {len(reference[0])} {source} samples: "
+                    + "; ".join(failures)
+                    + ". Nothing was written. For quantized formats, lower "
+                    "min_agreement or give more representative_data."
+                )
+            manifest = build_manifest(
+                model=model,
+                backend=backend,
+                input_names=input_names,
+                output_names=_output_names(model),
+                files=files,
+                preprocessing=preprocessing,
+                labels=labels,
+                metrics=metrics,
+                samples={"count": len(samples[0]), "source": source},
+            )
+            write_manifest(staging, manifest)
+            _carry_over(directory, staging)
+            _publish(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+        raise
+    logger.info("exported %s to %s: %s", model.name, directory, ", ".join(formats))
+    return manifest

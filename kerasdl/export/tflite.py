@@ -1,0 +1,278 @@
+"""TFLite conversion (builtin ops only) and running .tflite files with LiteRT.
+
+Conversion needs TensorFlow and starts from a SavedModel; running needs only
+`ai_edge_litert` (the successor of the deprecated `tf.lite.Interpreter`), so
+files are checked with the runtime a mobile app ships.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+
+__all__ = ["convert_tflite", "needed_tf_ops", "run_tflite", "tflite_io"]
+
+logger = logging.getLogger(__name__)
+
+# "tflite_*" format -> converter recipe.
+_KINDS = ("tflite", "tflite_fp16", "tflite_dynamic", "tflite_int8")
+
+_NOT_BUILTIN = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
+_OP_LIST = re.compile(r"(?:TF Select ops|Flex ops|Custom ops):\s*([^\n]+)")
+# fused["Cumprod:", "functional_1/lambda_1/Cumprod@__inference..."]
+_OP_LOCATION = re.compile(r'fused\["(\w+):", "([^"@]+)@')
+
+
+def needed_tf_ops(message: str) -> tuple[list[str], list[str]]:
+    """Parses a TFLite converter error for TensorFlow ops with no builtin kernel.
+
+    Args:
+        message: str. The converter's error text.
+
+    Returns:
+        (ops, places): sorted op names (e.g. ["Cumprod", "Erf"]) and the
+        graph paths where they occur (e.g. ["functional/lambda/Cumprod"]);
+        both empty when the failure has another cause.
+
+    Example:
+    >>> needed_tf_ops("... TF Select ops: Cumprod, Erf\\n")[0]
+    ['Cumprod', 'Erf']
+    """
+    ops = set(_NOT_BUILTIN.findall(message))
+    for line in _OP_LIST.findall(message):
+        ops.update(op.strip() for op in line.split(",") if op.strip())
+    places = sorted({path for op, path in _OP_LOCATION.findall(message) if op in ops})
+    return sorted(ops), places
+
+
+def _calibration_data(representative, input_names):
+    """A representative_dataset callable: one sample per step, keyed by name."""
+
+    def generate():
+        for i in range(len(representative[0])):
+            yield {
+                name: array[i : i + 1]
+                for name, array in zip(input_names, representative, strict=True)
+            }
+
+    return generate
+
+
+def convert_tflite(
+    saved_model_dir: str,
+    kind: str,
+    input_names: list[str],
+    representative: list[np.ndarray] | None = None,
+    int8_io: bool = False,
+    model_name: str = "model",
+) -> bytes:
+    """Converts a SavedModel to a TFLite flatbuffer using builtin ops only.
+
+    Needs the TensorFlow package (any Keras backend in this process).
+
+    Args:
+        saved_model_dir: str. A SavedModel with a "serving_default" signature.
+        kind: str. "tflite" (float32), "tflite_fp16" (float16 weights),
+            "tflite_dynamic" (int8 weights, float activations) or
+            "tflite_int8" (full integer, needs `representative`).
+        input_names: list of str. Signature input names, in the order of
+            `representative`'s arrays.
+        representative: list of np.ndarray or None. One array per input, the
+            calibration samples along axis 0 (for "tflite_int8").
+        int8_io: bool. For "tflite_int8": int8 input and output tensors
+            instead of float32 ones.
+        model_name: str. Used in error messages.
+
+    Returns:
+        bytes: the .tflite file content.
+
+    Raises:
+        ValueError: if `kind` is unknown, "tflite_int8" lacks calibration
+            data, or the model needs TensorFlow ops that TFLite has no builtin
+            kernel for (Flex / select-TF or custom ops); the message names them.
+        RuntimeError: if the converter fails for another reason.
+
+    Example:
+    >>> data = convert_tflite("saved_model", "tflite_dynamic", ["image"])
+    """
+    import tensorflow as tf
+
+    if kind not in _KINDS:
+        raise ValueError(f"Unknown TFLite kind {kind!r}; accepted: {_KINDS}.")
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if kind == "tflite_fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif kind == "tflite_dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif kind == "tflite_int8":
+        if representative is None or len(representative[0]) == 0:
+            raise ValueError(
+                "tflite_int8 needs representative_data to calibrate activation "
+                "ranges; received none."
+            )
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _calibration_data(
+            representative, input_names
+        )
+        # Int8 kernels only: a float fallback would not be full-integer.
+        ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    converter.target_spec.supported_ops = ops
+    try:
+        return converter.convert()
+    except Exception as error:  # the converter raises its own ConverterError
+        message = str(error)
+        needed, places = needed_tf_ops(message)
+        if needed:
+            where = f" (at {', '.join(places)})" if places else ""
+            raise ValueError(
+                f"Model {model_name!r} cannot be exported as {kind!r}: it needs "
+                f"the TensorFlow op(s) {', '.join(needed)}{where}, which have no "
+                "TFLite builtin kernel (they exist only as Flex/select-TF or "
+                "custom ops), so the file could not run on a mobile TFLite "
+                "runtime. Replace the layers that use them, or export "
+                "'saved_model' or 'onnx' instead."
+            ) from error
+        first = next(
+            (line.strip() for line in message.splitlines() if "error" in line),
+            message.strip()[:500],
+        )
+        hint = (
+            " Some op may lack an int8 kernel; try 'tflite_dynamic'."
+            if kind == "tflite_int8"
+            else ""
+        )
+        raise RuntimeError(
+            f"TFLite conversion of model {model_name!r} to {kind!r} failed: "
+            f"{first}.{hint}"
+        ) from error
+
+
+def _output_order(name: str):
+    # Signature outputs are "output_0", "output_1", ...: sort numerically.
+    match = re.fullmatch(r"(.*?)(\d+)", name)
+    return (match.group(1), int(match.group(2))) if match else (name, -1)
+
+
+def _io_entry(name: str, detail: dict) -> dict:
+    entry = {
+        "name": name,
+        "shape": [
+            None if d < 0 else int(d)
+            for d in detail.get("shape_signature", detail["shape"])
+        ],
+        "dtype": np.dtype(detail["dtype"]).name,
+    }
+    scale, zero_point = detail["quantization"]
+    if scale:
+        entry["scale"] = float(scale)
+        entry["zero_point"] = int(zero_point)
+    return entry
+
+
+def _runner(path: str):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    return interpreter.get_signature_runner()
+
+
+def tflite_io(path: str) -> dict:
+    """Input and output tensors of a .tflite file, with int8 quantization.
+
+    Args:
+        path: str. The .tflite file.
+
+    Returns:
+        dict: {"inputs": [...], "outputs": [...]}, each entry {"name",
+        "shape" (None for a free dimension), "dtype"} plus "scale" and
+        "zero_point" for quantized tensors (real = scale * (q - zero_point)).
+
+    Example:
+    >>> tflite_io("model_int8.tflite")["inputs"][0]["dtype"]
+    'int8'
+    """
+    runner = _runner(path)
+    inputs = runner.get_input_details()
+    outputs = runner.get_output_details()
+    return {
+        "inputs": [_io_entry(name, inputs[name]) for name in inputs],
+        "outputs": [
+            _io_entry(name, outputs[name])
+            for name in sorted(outputs, key=_output_order)
+        ],
+    }
+
+
+def _quantize(array: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail["quantization"]
+    if scale and np.issubdtype(dtype, np.integer) and array.dtype.kind == "f":
+        info = np.iinfo(dtype)
+        quantized = np.round(array / scale + zero_point)
+        return np.clip(quantized, info.min, info.max).astype(dtype)
+    return array.astype(dtype, copy=False)
+
+
+def _dequantize(array: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    if scale and np.issubdtype(array.dtype, np.integer):
+        return (array.astype(np.float32) - zero_point) * np.float32(scale)
+    return array
+
+
+def run_tflite(
+    path: str, inputs: list[np.ndarray], input_names: list[str]
+) -> list[np.ndarray]:
+    """Runs a .tflite file with the LiteRT interpreter on a batch of inputs.
+
+    Float inputs of an int8-I/O model are quantized, and int8 outputs
+    dequantized, with each tensor's own scale and zero point.
+
+    Args:
+        path: str. The .tflite file.
+        inputs: list of np.ndarray. One batch per model input.
+        input_names: list of str. The signature input name of each array.
+
+    Returns:
+        list of np.ndarray: the outputs, in model order, as floats where the
+        file quantized them.
+
+    Raises:
+        ValueError: if the file's inputs do not match `input_names`.
+
+    Example:
+    >>> (probs,) = run_tflite("model.tflite", [x], ["image"])
+    """
+    runner = _runner(path)
+    details = runner.get_input_details()
+    names = list(input_names)
+    if set(names) != set(details):
+        if len(details) != len(names):
+            raise ValueError(
+                f"{path} has inputs {sorted(details)}; received "
+                f"{len(names)} input(s) named {names}."
+            )
+        if len(names) == 1:
+            names = list(details)
+        else:
+            raise ValueError(
+                f"{path} has inputs {sorted(details)}; input_names {names} "
+                "do not match them."
+            )
+    feed = {
+        name: _quantize(np.asarray(array), details[name])
+        for name, array in zip(names, inputs, strict=True)
+    }
+    results = runner(**feed)
+    out_details = runner.get_output_details()
+    return [
+        _dequantize(np.asarray(results[name]), out_details[name])
+        for name in sorted(results, key=_output_order)
+    ]

@@ -1,0 +1,172 @@
+"""Verification: run an exported file and compare it with the Keras model.
+
+Float formats must match Keras within a tolerance scaled by the output
+magnitude (`max_abs_error <= tolerance * max(1, max|reference|)`); quantized
+formats are judged, output by output, by class agreement (the fraction of
+samples whose argmax matches Keras) where the output has a class axis (last
+dimension >= 2) and by a loose relative error (0.1) otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from kerasdl.export.formats import FORMATS, QUANTIZED_FORMATS, TFLITE_FORMATS
+
+__all__ = ["TOLERANCES", "VerificationError", "compare_outputs", "run_file"]
+
+logger = logging.getLogger(__name__)
+
+# Relative tolerance of the float formats (see module docstring).
+TOLERANCES = {
+    "keras": 1e-4,
+    "saved_model": 1e-4,
+    "onnx": 1e-4,
+    "tflite": 1e-4,
+    "tflite_fp16": 1e-2,
+}
+# Quantized outputs without a class axis (regression, one logit): relative error.
+QUANTIZED_TOLERANCE = 0.1
+
+RUNTIMES = {
+    "keras": "keras",
+    "saved_model": "tensorflow",
+    "onnx": "onnxruntime",
+    **dict.fromkeys(TFLITE_FORMATS, "ai_edge_litert"),
+}
+
+
+class VerificationError(ValueError):
+    """An exported file's outputs differ from the Keras model's beyond tolerance."""
+
+
+def run_file(
+    fmt: str, path: str, inputs: list[np.ndarray], input_names: list[str]
+) -> list[np.ndarray]:
+    """Runs an exported file with the runtime of its format.
+
+    Args:
+        fmt: str. A key of `kerasdl.export.FORMATS`.
+        path: str. The file or folder.
+        inputs: list of np.ndarray. One batch per model input.
+        input_names: list of str. The input names inside the file.
+
+    Returns:
+        list of np.ndarray: the outputs in model order.
+
+    Raises:
+        ValueError: if `fmt` is unknown.
+
+    Example:
+    >>> (probs,) = run_file("tflite_int8", "model_int8.tflite", [x], ["image"])
+    """
+    if fmt in TFLITE_FORMATS:
+        from kerasdl.export.tflite import run_tflite
+
+        return run_tflite(path, inputs, input_names)
+    if fmt == "onnx":
+        from kerasdl.export.onnx import run_onnx
+
+        return run_onnx(path, inputs, input_names)
+    if fmt == "saved_model":
+        from kerasdl.export.savedmodel import run_saved_model
+
+        return run_saved_model(path, inputs, input_names)
+    if fmt == "keras":
+        from kerasdl.export.savedmodel import run_keras
+
+        return run_keras(path, inputs)
+    raise ValueError(f"Unknown format {fmt!r}; accepted: {', '.join(FORMATS)}.")
+
+
+def _has_class_axis(reference: np.ndarray) -> bool:
+    return reference.ndim >= 2 and reference.shape[-1] >= 2
+
+
+def compare_outputs(
+    fmt: str,
+    outputs: list[np.ndarray],
+    reference: list[np.ndarray],
+    min_agreement: float = 0.9,
+) -> dict:
+    """Compares a file's outputs with the Keras model's and judges them.
+
+    Args:
+        fmt: str. The format the outputs come from (sets the criterion).
+        outputs: list of np.ndarray. The file's outputs, in model order.
+        reference: list of np.ndarray. The Keras model's outputs.
+        min_agreement: float. For "tflite_dynamic" and "tflite_int8": the
+            lowest accepted class agreement.
+
+    Returns:
+        dict: "runtime", "samples", "max_abs_error", "relative_error" (error
+        over max(1, max|reference|)), "class_agreement" (lowest over outputs
+        with a class axis, None without one), "criterion" (text) and
+        "passed" (bool).
+
+    Raises:
+        ValueError: if `fmt` is unknown.
+
+    Example:
+    >>> compare_outputs("tflite", [y + 1e-7], [y])["passed"]
+    True
+    """
+    if fmt not in RUNTIMES:
+        raise ValueError(f"Unknown format {fmt!r}; accepted: {', '.join(FORMATS)}.")
+    result = {
+        "runtime": RUNTIMES[fmt],
+        "samples": len(reference[0]) if reference else 0,
+    }
+    if len(outputs) != len(reference) or any(
+        np.shape(o) != np.shape(r) for o, r in zip(outputs, reference, strict=True)
+    ):
+        result.update(
+            max_abs_error=None,
+            relative_error=None,
+            class_agreement=None,
+            criterion="output shapes equal to Keras' "
+            f"{[list(np.shape(r)) for r in reference]}; received "
+            f"{[list(np.shape(o)) for o in outputs]}",
+            passed=False,
+        )
+        return result
+    errors, relative, agreements, criteria, passed = [], [], [], [], True
+    for out, ref in zip(outputs, reference, strict=True):
+        out = np.asarray(out, dtype=np.float64)
+        ref = np.asarray(ref, dtype=np.float64)
+        error = float(np.max(np.abs(out - ref))) if ref.size else 0.0
+        rel = error / max(1.0, float(np.max(np.abs(ref), initial=0.0)))
+        errors.append(error)
+        relative.append(rel)
+        agreement = None
+        if _has_class_axis(ref):
+            same = np.argmax(out, axis=-1) == np.argmax(ref, axis=-1)
+            agreement = float(np.mean(same))
+            agreements.append(agreement)
+        if fmt not in QUANTIZED_FORMATS:
+            criterion, ok = (
+                f"relative_error <= {TOLERANCES[fmt]}",
+                rel <= TOLERANCES[fmt],
+            )
+        elif agreement is not None:
+            criterion, ok = (
+                f"class_agreement >= {min_agreement}",
+                agreement >= min_agreement,
+            )
+        else:
+            # No class axis (regression, a single logit): a loose error bound.
+            criterion, ok = (
+                f"relative_error <= {QUANTIZED_TOLERANCE}",
+                rel <= QUANTIZED_TOLERANCE,
+            )
+        if criterion not in criteria:
+            criteria.append(criterion)
+        passed = passed and bool(ok)
+    result["max_abs_error"] = max(errors)
+    result["relative_error"] = max(relative)
+    result["class_agreement"] = min(agreements) if agreements else None
+    result["criterion"] = " and ".join(criteria)
+    result["passed"] = bool(passed)
+    return result

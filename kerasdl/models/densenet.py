@@ -1,0 +1,220 @@
+"""DenseNet (Huang et al. 2017, "Densely Connected Convolutional Networks").
+
+One builder, `densenet`, registered as "densenet121", "densenet169" and
+"densenet201". With default hyperparameters each equals keras.applications'
+model of the same name (parameter count and layer names), so weights saved
+from keras.applications load by name. The paper's knobs are exposed: growth
+rate k, compression theta (DenseNet-C), the bottleneck width (DenseNet-B,
+4k by default) and the dropout after each convolution.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from kerasdl.models._common import (
+    activation_layer,
+    check_activation,
+    check_float,
+    check_head_args,
+    check_initializer,
+    check_int,
+    check_int_list,
+    classification_head,
+    load_weights,
+    make_input,
+)
+from kerasdl.registry import register_model
+
+__all__ = ["densenet"]
+
+_BN_EPSILON = 1.001e-5  # keras.applications' value, so its weights load as is
+
+PRESETS = {
+    "densenet121": [6, 12, 24, 16],
+    "densenet169": [6, 12, 32, 32],
+    "densenet201": [6, 12, 48, 32],
+}
+
+
+def _norm_act(x, name, cfg):
+    """BN -> activation (DenseNet's pre-activation order)."""
+    if cfg["batch_norm"]:
+        x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
+    return activation_layer(cfg["activation"], name=f"{name}_{cfg['activation']}")(x)
+
+
+def _conv(x, filters, kernel_size, name, cfg, strides=1, padding="valid"):
+    x = layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=not cfg["batch_norm"],  # BN's beta makes a bias redundant
+        kernel_initializer=cfg["kernel_initializer"],
+        name=f"{name}_conv",
+    )(x)
+    if cfg["block_dropout"] > 0:
+        x = layers.Dropout(cfg["block_dropout"], name=f"{name}_dropout")(x)
+    return x
+
+
+def _dense_layer(x, name, cfg):
+    """One composite layer H_l; its k new maps are concatenated to its input."""
+    y = x
+    if cfg["bottleneck"]:
+        # DenseNet-B: a 1x1 conv to bottleneck*k maps before the 3x3 conv.
+        y = _norm_act(y, f"{name}_0", cfg)
+        y = _conv(y, cfg["bottleneck"] * cfg["growth_rate"], 1, f"{name}_1", cfg)
+    y = _norm_act(y, f"{name}_1", cfg)
+    y = _conv(y, cfg["growth_rate"], 3, f"{name}_2", cfg, padding="same")
+    # (H, W, C) + (H, W, k) -> (H, W, C + k)
+    return layers.Concatenate(name=f"{name}_concat")([x, y])
+
+
+def _transition(x, name, cfg):
+    """BN-act-1x1 conv to floor(theta * C) maps, then 2x2 average pooling."""
+    filters = int(x.shape[-1] * cfg["compression"])
+    x = _norm_act(x, name, cfg)
+    x = _conv(x, max(filters, 1), 1, name, cfg)
+    return layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
+
+
+def densenet(
+    blocks=(6, 12, 24, 16),
+    growth_rate=32,
+    compression=0.5,
+    bottleneck=4,
+    input_shape=(224, 224, 3),
+    num_classes=1000,
+    include_top=True,
+    pooling=None,
+    classifier_activation="softmax",
+    dropout=0.0,
+    block_dropout=0.0,
+    activation="relu",
+    batch_norm=True,
+    kernel_initializer="glorot_uniform",
+    weights=None,
+):
+    """DenseNet-BC for ImageNet-style inputs (Huang et al. 2017).
+
+    A 7x7/2 stem conv with 2k filters and a 3x3/2 max pool, then dense blocks
+    separated by transition layers. Layer names follow keras.applications
+    ("conv2_block1_1_conv", "pool2_conv", "bn", ...).
+
+    Args:
+        blocks: list of int. Dense layers in each dense block.
+        growth_rate: int. k, feature maps each dense layer adds (stem has 2k).
+        compression: float. theta in (0, 1], transition output / input maps.
+        bottleneck: int. 1x1 bottleneck width in multiples of k; 0 disables it.
+        input_shape: tuple. Input (height, width, channels); 32x32+ for 4 blocks.
+        num_classes: int. Number of classes of the classifier.
+        include_top: bool. Add global pooling and the Dense classifier.
+        pooling: str or None. None, "avg", "max" or "flatten" feature pooling.
+        classifier_activation: str or None. Activation of the classifier.
+        dropout: float. Dropout rate before the classifier.
+        block_dropout: float. Dropout after each conv (paper: 0.2 without aug).
+        activation: str. Activation of every BN-activation-conv unit.
+        batch_norm: bool. Use BatchNormalization (off: convs get biases).
+        kernel_initializer: str. Initializer of the conv kernels.
+        weights: str or None. Path of a local weights file to load.
+
+    Returns:
+        A functional `keras.Model` named "densenet<depth>", where depth counts
+        conv and dense layers (121 for blocks (6, 12, 24, 16)).
+
+    Raises:
+        ValueError: if a hyperparameter is out of range or of the wrong type.
+
+    Example:
+    >>> model = kerasdl.build("densenet121", input_shape=(64, 64, 3),
+    ...                       num_classes=10)
+    >>> model.get_layer("conv5_block16_concat").output.shape
+    (None, 2, 2, 1024)
+    """
+    blocks = check_int_list("blocks", blocks)
+    check_int("growth_rate", growth_rate)
+    valid = isinstance(compression, (int, float)) and not isinstance(compression, bool)
+    if not valid or not 0 < compression <= 1:
+        raise ValueError(
+            f"Invalid compression={compression!r}: expected a number in (0, 1]."
+        )
+    check_int("bottleneck", bottleneck, minimum=0)
+    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    check_float("block_dropout", block_dropout)
+    check_activation(activation)
+    if not isinstance(batch_norm, bool):
+        raise ValueError(f"Invalid batch_norm={batch_norm!r}: expected a bool.")
+    cfg = {
+        "growth_rate": growth_rate,
+        "compression": float(compression),
+        "bottleneck": bottleneck,
+        "block_dropout": float(block_dropout),
+        "activation": activation,
+        "batch_norm": batch_norm,
+        "kernel_initializer": check_initializer(kernel_initializer),
+    }
+    # Stem /4, then /2 per transition: 32 px for four blocks (keras.applications).
+    inputs = make_input(input_shape, min_size=4 * 2 ** (len(blocks) - 1))
+
+    # Stem: (224, 224, 3) -> (56, 56, 2k)
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
+    x = layers.Conv2D(
+        2 * growth_rate,
+        7,
+        strides=2,
+        use_bias=not batch_norm,
+        kernel_initializer=cfg["kernel_initializer"],
+        name="conv1_conv",
+    )(x)
+    if batch_norm:
+        x = layers.BatchNormalization(epsilon=_BN_EPSILON, name="conv1_bn")(x)
+    x = activation_layer(activation, name=f"conv1_{activation}")(x)
+    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
+
+    for stage, num_layers in enumerate(blocks, start=2):
+        for i in range(1, num_layers + 1):
+            x = _dense_layer(x, f"conv{stage}_block{i}", cfg)
+        if stage < len(blocks) + 1:
+            x = _transition(x, f"pool{stage}", cfg)
+
+    # Final BN-act: the blocks are pre-activation, so their output is raw.
+    if batch_norm:
+        x = layers.BatchNormalization(epsilon=_BN_EPSILON, name="bn")(x)
+    x = activation_layer(activation, name=activation)(x)
+    x = classification_head(
+        x,
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+    )
+    convs_per_layer = 2 if bottleneck else 1
+    depth = 1 + convs_per_layer * sum(blocks) + (len(blocks) - 1) + 1
+    model = keras.Model(inputs, x, name=f"densenet{depth}")
+    return load_weights(model, weights)
+
+
+for _name, _blocks in PRESETS.items():
+    register_model(
+        _name,
+        densenet,
+        family="densenet",
+        description=(
+            f"DenseNet-{_name[8:]} (Huang et al. 2017), blocks {_blocks}, "
+            "keras.applications layout."
+        ),
+        presets={"blocks": list(_blocks)},
+        # Test variant: two layers per dense block and a 4x narrower growth
+        # rate (the full graph is built by the parameter-count tests).
+        tiny={
+            "input_shape": (32, 32, 3),
+            "num_classes": 3,
+            "growth_rate": 8,
+            "blocks": [2, 2, 2, 2],
+        },
+    )

@@ -1,0 +1,456 @@
+"""Inception networks: GoogLeNet (Inception v1) and Inception v3.
+
+- "googlenet": Szegedy et al. 2014, "Going Deeper with Convolutions", the
+  layout of the paper's Table 1 and Figure 3 (nine inception modules, true 5x5
+  branches, convolutions with biases, global average pooling, 40% dropout),
+  with the reference Caffe model's layer names ("inception_3a_1x1", ...).
+  Options give the later variants: `batch_norm=True` (conv-BN-ReLU, as in
+  torchvision), `branch5x5_kernel=3` (torchvision's 3x3 "5x5" branch), `lrn`
+  (the paper's two LocalRespNorm layers) and `aux_logits` (the two auxiliary
+  classifiers, as extra outputs).
+- "inception_v3": Szegedy et al. 2016, "Rethinking the Inception Architecture
+  for Computer Vision", equal to keras.applications InceptionV3 (parameter
+  count and weight order; modules named "mixed0" ... "mixed10").
+
+Both take TF-slim's `depth_multiplier` / `min_depth` to thin every conv.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from kerasdl.layers.local_response_normalization import LocalResponseNormalization
+from kerasdl.models._common import (
+    activation_layer,
+    check_activation,
+    check_bool,
+    check_choice,
+    check_float,
+    check_head_args,
+    check_initializer,
+    check_int,
+    classification_head,
+    load_weights,
+    make_input,
+)
+from kerasdl.registry import register_model
+
+__all__ = ["googlenet", "inception_v3"]
+
+GOOGLENET_MIN_SIZE = 32  # five stride-2 stages: 32 px leaves 1x1 before the head
+INCEPTION_V3_MIN_SIZE = 75  # keras.applications' minimum: 1x1 after mixed8
+
+# Paper, Table 1: name -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)
+GOOGLENET_MODULES = {
+    "3a": (64, 96, 128, 16, 32, 32),
+    "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64),
+    "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128),
+    "5b": (384, 192, 384, 48, 128, 128),
+}
+# The auxiliary classifiers sit on top of these modules (paper, Section 5).
+_AUX_AFTER = {"4a": "aux1", "4d": "aux2"}
+# Max pools with stride 2 follow these modules.
+_POOL_AFTER = {"3b": "pool3_3x3_s2", "4e": "pool4_3x3_s2"}
+
+
+def _check_positive_float(arg, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"Invalid {arg}={value!r}: expected a number > 0.")
+    return float(value)
+
+
+def _check_common(cfg):
+    """Validates the options every conv unit uses; returns cfg normalized."""
+    check_activation(cfg["activation"])
+    check_bool("batch_norm", cfg["batch_norm"])
+    cfg["kernel_initializer"] = check_initializer(cfg["kernel_initializer"])
+    cfg["depth_multiplier"] = _check_positive_float(
+        "depth_multiplier", cfg["depth_multiplier"]
+    )
+    check_int("min_depth", cfg["min_depth"])
+    return cfg
+
+
+def _depth(filters, cfg):
+    """TF-slim's rule: thin a conv by depth_multiplier, never below min_depth."""
+    if cfg["depth_multiplier"] == 1.0:
+        return filters
+    return max(int(filters * cfg["depth_multiplier"]), cfg["min_depth"])
+
+
+def _conv_unit(x, filters, kernel_size, name, cfg, strides=1, padding="same"):
+    """Conv (-> BN) -> activation; names: name[_conv], name_bn, name_<act>."""
+    batch_norm = cfg["batch_norm"]
+    x = layers.Conv2D(
+        _depth(filters, cfg),
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=not batch_norm,  # BN's offset makes a conv bias redundant
+        kernel_initializer=cfg["kernel_initializer"],
+        name=name + cfg["conv_suffix"],
+    )(x)
+    if batch_norm:
+        x = layers.BatchNormalization(
+            epsilon=cfg["bn_epsilon"], scale=cfg["bn_scale"], name=f"{name}_bn"
+        )(x)
+    return activation_layer(cfg["activation"], name=f"{name}_{cfg['activation']}")(x)
+
+
+# ---------------------------------------------------------------- GoogLeNet
+def _inception_module(x, name, widths, cfg):
+    """Four parallel branches concatenated: 1x1, 3x3, 5x5 and pool projection."""
+    n1x1, n3x3red, n3x3, n5x5red, n5x5, pool_proj = widths
+    prefix = f"inception_{name}"
+    b1 = _conv_unit(x, n1x1, 1, f"{prefix}_1x1", cfg)
+    b2 = _conv_unit(x, n3x3red, 1, f"{prefix}_3x3_reduce", cfg)
+    b2 = _conv_unit(b2, n3x3, 3, f"{prefix}_3x3", cfg)
+    b3 = _conv_unit(x, n5x5red, 1, f"{prefix}_5x5_reduce", cfg)
+    b3 = _conv_unit(b3, n5x5, cfg["branch5x5_kernel"], f"{prefix}_5x5", cfg)
+    b4 = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{prefix}_pool")(x)
+    b4 = _conv_unit(b4, pool_proj, 1, f"{prefix}_pool_proj", cfg)
+    return layers.Concatenate(name=f"{prefix}_output")([b1, b2, b3, b4])
+
+
+def _aux_head(x, name, num_classes, classifier_activation, aux_dropout, cfg):
+    """Auxiliary classifier (paper, Section 5): pool, 1x1 conv, FC, dropout, FC."""
+    # The paper's 5x5/3 average pool gives 4x4 on the 14x14 map of a 224 input;
+    # adaptive pooling gives 4x4 at any input size, as torchvision does.
+    x = layers.AdaptiveAveragePooling2D(4, name=f"{name}_ave_pool")(x)
+    x = _conv_unit(x, 128, 1, f"{name}_conv", cfg)
+    x = layers.Flatten(name=f"{name}_flatten")(x)  # (4, 4, 128) -> (2048,)
+    x = layers.Dense(
+        1024, kernel_initializer=cfg["kernel_initializer"], name=f"{name}_fc"
+    )(x)
+    x = activation_layer(cfg["activation"], name=f"{name}_fc_{cfg['activation']}")(x)
+    if aux_dropout > 0:
+        x = layers.Dropout(aux_dropout, name=f"{name}_dropout")(x)
+    return layers.Dense(
+        num_classes, activation=classifier_activation, name=f"{name}_predictions"
+    )(x)
+
+
+def googlenet(
+    input_shape=(224, 224, 3),
+    num_classes=1000,
+    include_top=True,
+    pooling=None,
+    classifier_activation="softmax",
+    dropout=0.4,
+    aux_logits=False,
+    aux_dropout=0.7,
+    lrn=False,
+    batch_norm=False,
+    branch5x5_kernel=5,
+    activation="relu",
+    kernel_initializer="glorot_uniform",
+    depth_multiplier=1.0,
+    min_depth=16,
+    weights=None,
+):
+    """GoogLeNet, the 22-layer Inception v1 of Szegedy et al. 2014.
+
+    Stem (7x7/2 conv, max pool, 1x1 and 3x3 convs, max pool), inception
+    modules 3a-3b, max pool, 4a-4e, max pool, 5a-5b, then global average
+    pooling, dropout and the classifier. Max pools use "same" padding, which
+    gives the paper's map sizes (112, 56, 28, 14, 7 for a 224 input).
+
+    Args:
+        input_shape: tuple. Input (height, width, channels), at least 32x32.
+        num_classes: int. Number of classes of the classifier.
+        include_top: bool. Add global pooling and the Dense classifier.
+        pooling: str or None. None, "avg", "max" or "flatten" feature pooling.
+        classifier_activation: str or None. Activation of the classifier(s).
+        dropout: float. Dropout rate before the classifier (paper: 0.4).
+        aux_logits: bool. Add the two auxiliary classifiers as extra outputs.
+        aux_dropout: float. Dropout rate in the auxiliary heads (paper: 0.7).
+        lrn: bool. Add the paper's local response normalization after the stem.
+        batch_norm: bool. Conv-BN-activation units without conv biases.
+        branch5x5_kernel: int. Kernel of the "5x5" branch: 5, or 3 (torchvision).
+        activation: str. Activation after every conv and auxiliary FC layer.
+        kernel_initializer: str. Initializer of the conv and FC kernels.
+        depth_multiplier: float. Scales every conv's filters (TF-slim).
+        min_depth: int. Fewest filters a conv keeps when depth_multiplier < 1.
+        weights: str or None. Path of a local weights file to load.
+
+    Returns:
+        A functional `keras.Model` named "googlenet". With `aux_logits=True`
+        its outputs are [predictions, aux1_predictions, aux2_predictions].
+
+    Raises:
+        ValueError: if a hyperparameter is invalid, or `aux_logits=True`
+            with `include_top=False`.
+
+    Example:
+    >>> model = kerasdl.build("googlenet", input_shape=(64, 64, 3),
+    ...                       num_classes=10, batch_norm=True)
+    >>> model.get_layer("inception_5b_output").output.shape
+    (None, 2, 2, 1024)
+    """
+    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    check_bool("aux_logits", aux_logits)
+    check_float("aux_dropout", aux_dropout)
+    check_bool("lrn", lrn)
+    check_choice("branch5x5_kernel", branch5x5_kernel, (5, 3))
+    if aux_logits and not include_top:
+        raise ValueError(
+            "Invalid aux_logits=True with include_top=False: the auxiliary "
+            "classifiers need the classifier; set include_top=True or "
+            "aux_logits=False."
+        )
+    cfg = _check_common(
+        {
+            "activation": activation,
+            "batch_norm": batch_norm,
+            "kernel_initializer": kernel_initializer,
+            "depth_multiplier": depth_multiplier,
+            "min_depth": min_depth,
+            "branch5x5_kernel": branch5x5_kernel,
+            "conv_suffix": "",  # Caffe names: the conv is "inception_3a_1x1"
+            "bn_epsilon": 1e-3,  # torchvision's BasicConv2d
+            "bn_scale": True,
+        }
+    )
+    inputs = make_input(input_shape, min_size=GOOGLENET_MIN_SIZE)
+
+    # Stem: (224, 224, 3) -> (28, 28, 192)
+    x = _conv_unit(inputs, 64, 7, "conv1_7x7_s2", cfg, strides=2)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1_3x3_s2")(x)
+    if lrn:
+        # Caffe's LRN (local_size 5, alpha 1e-4, k 1) divides alpha by the
+        # window size; LocalResponseNormalization follows TF and does not.
+        x = _lrn("pool1_norm1")(x)
+    x = _conv_unit(x, 64, 1, "conv2_3x3_reduce", cfg)
+    x = _conv_unit(x, 192, 3, "conv2_3x3", cfg)
+    if lrn:
+        x = _lrn("conv2_norm2")(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2_3x3_s2")(x)
+
+    aux_outputs = []
+    for name, widths in GOOGLENET_MODULES.items():
+        x = _inception_module(x, name, widths, cfg)
+        if aux_logits and name in _AUX_AFTER:
+            aux_outputs.append(
+                _aux_head(
+                    x,
+                    _AUX_AFTER[name],
+                    num_classes,
+                    classifier_activation,
+                    aux_dropout,
+                    cfg,
+                )
+            )
+        if name in _POOL_AFTER:
+            x = layers.MaxPooling2D(
+                3, strides=2, padding="same", name=_POOL_AFTER[name]
+            )(x)
+
+    x = classification_head(
+        x,
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+    )
+    outputs = [x, *aux_outputs] if aux_logits else x
+    model = keras.Model(inputs, outputs, name="googlenet")
+    return load_weights(model, weights)
+
+
+def _lrn(name):
+    return LocalResponseNormalization(
+        depth_radius=2, bias=1.0, alpha=1e-4 / 5, beta=0.75, name=name
+    )
+
+
+# ---------------------------------------------------------------- Inception v3
+def _concat(tensors, name):
+    return layers.Concatenate(name=name)(tensors)
+
+
+def _avg_pool_branch(x, filters, name, cfg):
+    x = layers.AveragePooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
+    return _conv_unit(x, filters, 1, f"{name}_pool_proj", cfg)
+
+
+def _block_35(x, name, pool_filters, cfg):
+    """Figure 5 module (35x35): 1x1, 5x5, double 3x3, pool branches."""
+    b1 = _conv_unit(x, 64, 1, f"{name}_1x1", cfg)
+    b2 = _conv_unit(x, 48, 1, f"{name}_5x5_1", cfg)
+    b2 = _conv_unit(b2, 64, 5, f"{name}_5x5_2", cfg)
+    b3 = _conv_unit(x, 64, 1, f"{name}_3x3dbl_1", cfg)
+    b3 = _conv_unit(b3, 96, 3, f"{name}_3x3dbl_2", cfg)
+    b3 = _conv_unit(b3, 96, 3, f"{name}_3x3dbl_3", cfg)
+    b4 = _avg_pool_branch(x, pool_filters, name, cfg)
+    return _concat([b1, b2, b3, b4], name)
+
+
+def _reduction_a(x, name, cfg):
+    """35x35 -> 17x17 grid reduction (Figure 10)."""
+    b1 = _conv_unit(x, 384, 3, f"{name}_3x3", cfg, strides=2, padding="valid")
+    b2 = _conv_unit(x, 64, 1, f"{name}_3x3dbl_1", cfg)
+    b2 = _conv_unit(b2, 96, 3, f"{name}_3x3dbl_2", cfg)
+    b2 = _conv_unit(b2, 96, 3, f"{name}_3x3dbl_3", cfg, strides=2, padding="valid")
+    b3 = layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x)
+    return _concat([b1, b2, b3], name)
+
+
+def _block_17(x, name, width, cfg):
+    """Figure 6 module (17x17): 7x7 convs factorized into 1x7 and 7x1."""
+    b1 = _conv_unit(x, 192, 1, f"{name}_1x1", cfg)
+    b2 = _conv_unit(x, width, 1, f"{name}_7x7_1", cfg)
+    b2 = _conv_unit(b2, width, (1, 7), f"{name}_7x7_2", cfg)
+    b2 = _conv_unit(b2, 192, (7, 1), f"{name}_7x7_3", cfg)
+    b3 = _conv_unit(x, width, 1, f"{name}_7x7dbl_1", cfg)
+    b3 = _conv_unit(b3, width, (7, 1), f"{name}_7x7dbl_2", cfg)
+    b3 = _conv_unit(b3, width, (1, 7), f"{name}_7x7dbl_3", cfg)
+    b3 = _conv_unit(b3, width, (7, 1), f"{name}_7x7dbl_4", cfg)
+    b3 = _conv_unit(b3, 192, (1, 7), f"{name}_7x7dbl_5", cfg)
+    b4 = _avg_pool_branch(x, 192, name, cfg)
+    return _concat([b1, b2, b3, b4], name)
+
+
+def _reduction_b(x, name, cfg):
+    """17x17 -> 8x8 grid reduction."""
+    b1 = _conv_unit(x, 192, 1, f"{name}_3x3_1", cfg)
+    b1 = _conv_unit(b1, 320, 3, f"{name}_3x3_2", cfg, strides=2, padding="valid")
+    b2 = _conv_unit(x, 192, 1, f"{name}_7x7x3_1", cfg)
+    b2 = _conv_unit(b2, 192, (1, 7), f"{name}_7x7x3_2", cfg)
+    b2 = _conv_unit(b2, 192, (7, 1), f"{name}_7x7x3_3", cfg)
+    b2 = _conv_unit(b2, 192, 3, f"{name}_7x7x3_4", cfg, strides=2, padding="valid")
+    b3 = layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x)
+    return _concat([b1, b2, b3], name)
+
+
+def _block_8(x, name, index, cfg):
+    """Figure 7 module (8x8): expanded filter bank of 1x3 and 3x1 convs."""
+    b1 = _conv_unit(x, 320, 1, f"{name}_1x1", cfg)
+    b2 = _conv_unit(x, 384, 1, f"{name}_3x3_1", cfg)
+    b2a = _conv_unit(b2, 384, (1, 3), f"{name}_3x3_2a", cfg)
+    b2b = _conv_unit(b2, 384, (3, 1), f"{name}_3x3_2b", cfg)
+    b2 = _concat([b2a, b2b], f"mixed9_{index}")  # keras.applications' name
+    b3 = _conv_unit(x, 448, 1, f"{name}_3x3dbl_1", cfg)
+    b3 = _conv_unit(b3, 384, 3, f"{name}_3x3dbl_2", cfg)
+    b3a = _conv_unit(b3, 384, (1, 3), f"{name}_3x3dbl_3a", cfg)
+    b3b = _conv_unit(b3, 384, (3, 1), f"{name}_3x3dbl_3b", cfg)
+    b3 = _concat([b3a, b3b], f"{name}_3x3dbl")
+    b4 = _avg_pool_branch(x, 192, name, cfg)
+    return _concat([b1, b2, b3, b4], name)
+
+
+def inception_v3(
+    input_shape=(299, 299, 3),
+    num_classes=1000,
+    include_top=True,
+    pooling=None,
+    classifier_activation="softmax",
+    dropout=0.0,
+    activation="relu",
+    batch_norm=True,
+    kernel_initializer="glorot_uniform",
+    depth_multiplier=1.0,
+    min_depth=16,
+    weights=None,
+):
+    """Inception v3 (Szegedy et al. 2016), the keras.applications layout.
+
+    Stem of five convs and two max pools, three 35x35 modules (mixed0-2), a
+    grid reduction (mixed3), four 17x17 modules (mixed4-7), a grid reduction
+    (mixed8) and two 8x8 modules (mixed9-10). Convs are followed by
+    BatchNormalization without scale (as in keras.applications). Layers of
+    module "mixedN" are named "mixedN_<branch>_conv", "..._bn", "..._relu".
+
+    Args:
+        input_shape: tuple. Input (height, width, channels), at least 75x75.
+        num_classes: int. Number of classes of the classifier.
+        include_top: bool. Add global pooling and the Dense classifier.
+        pooling: str or None. None, "avg", "max" or "flatten" feature pooling.
+        classifier_activation: str or None. Activation of the classifier.
+        dropout: float. Dropout rate before the classifier.
+        activation: str. Activation after every conv.
+        batch_norm: bool. Conv-BN-activation units (off: convs get biases).
+        kernel_initializer: str. Initializer of the conv kernels.
+        depth_multiplier: float. Scales every conv's filters (TF-slim).
+        min_depth: int. Fewest filters a conv keeps when depth_multiplier < 1.
+        weights: str or None. Path of a local weights file to load.
+
+    Returns:
+        A functional `keras.Model` named "inception_v3".
+
+    Raises:
+        ValueError: if a hyperparameter is out of range or of the wrong type.
+
+    Example:
+    >>> model = kerasdl.build("inception_v3", input_shape=(75, 75, 3),
+    ...                       num_classes=10)
+    >>> model.get_layer("mixed10").output.shape
+    (None, 1, 1, 2048)
+    """
+    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    cfg = _check_common(
+        {
+            "activation": activation,
+            "batch_norm": batch_norm,
+            "kernel_initializer": kernel_initializer,
+            "depth_multiplier": depth_multiplier,
+            "min_depth": min_depth,
+            "conv_suffix": "_conv",
+            "bn_epsilon": 1e-3,  # keras.applications' (BatchNormalization default)
+            "bn_scale": False,  # keras.applications: a ReLU follows, so no gamma
+        }
+    )
+    inputs = make_input(input_shape, min_size=INCEPTION_V3_MIN_SIZE)
+
+    # Stem: (299, 299, 3) -> (35, 35, 192)
+    x = _conv_unit(inputs, 32, 3, "stem_conv1", cfg, strides=2, padding="valid")
+    x = _conv_unit(x, 32, 3, "stem_conv2", cfg, padding="valid")
+    x = _conv_unit(x, 64, 3, "stem_conv3", cfg)
+    x = layers.MaxPooling2D(3, strides=2, name="stem_pool1")(x)
+    x = _conv_unit(x, 80, 1, "stem_conv4", cfg, padding="valid")
+    x = _conv_unit(x, 192, 3, "stem_conv5", cfg, padding="valid")
+    x = layers.MaxPooling2D(3, strides=2, name="stem_pool2")(x)
+
+    x = _block_35(x, "mixed0", 32, cfg)  # (35, 35, 256)
+    x = _block_35(x, "mixed1", 64, cfg)  # (35, 35, 288)
+    x = _block_35(x, "mixed2", 64, cfg)  # (35, 35, 288)
+    x = _reduction_a(x, "mixed3", cfg)  # (17, 17, 768)
+    for i, width in enumerate((128, 160, 160, 192), start=4):
+        x = _block_17(x, f"mixed{i}", width, cfg)  # (17, 17, 768)
+    x = _reduction_b(x, "mixed8", cfg)  # (8, 8, 1280)
+    x = _block_8(x, "mixed9", 0, cfg)  # (8, 8, 2048)
+    x = _block_8(x, "mixed10", 1, cfg)  # (8, 8, 2048)
+
+    x = classification_head(
+        x,
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+    )
+    model = keras.Model(inputs, x, name="inception_v3")
+    return load_weights(model, weights)
+
+
+register_model(
+    "googlenet",
+    googlenet,
+    family="inception",
+    description="GoogLeNet / Inception v1 (Szegedy et al. 2014), paper layout.",
+    # depth_multiplier 0.25 thins every conv (TF-slim's knob); layers stay.
+    tiny={"input_shape": (32, 32, 3), "num_classes": 3, "depth_multiplier": 0.25},
+)
+register_model(
+    "inception_v3",
+    inception_v3,
+    family="inception",
+    description="Inception v3 (Szegedy et al. 2016), keras.applications layout.",
+    tiny={"input_shape": (75, 75, 3), "num_classes": 3, "depth_multiplier": 0.25},
+)

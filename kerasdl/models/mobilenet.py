@@ -1,0 +1,375 @@
+"""MobileNet v1 and v2: depthwise separable convolutions for mobile vision.
+
+- "mobilenet": Howard et al. 2017, "MobileNets: Efficient Convolutional Neural
+  Networks for Mobile Vision Applications" (arXiv:1704.04861).
+- "mobilenet_v2": Sandler et al. 2018, "MobileNetV2: Inverted Residuals and
+  Linear Bottlenecks" (arXiv:1801.04381).
+
+Layer names and widths follow keras.applications (MobileNet, MobileNetV2), so
+parameter counts match at the same input size and number of classes. The
+classifier is kerasdl's shared head ("avg_pool", "top_dropout",
+"predictions"); keras.applications' MobileNet v1 uses an equivalent 1x1
+convolution there, which has the same number of parameters.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from kerasdl.models._common import (
+    activation_layer,
+    check_activation,
+    check_bool,
+    check_head_args,
+    check_initializer,
+    check_int,
+    check_weights,
+    classification_head,
+    correct_pad,
+    load_weights,
+    make_input,
+)
+from kerasdl.registry import register_model
+
+__all__ = ["make_divisible", "mobilenet", "mobilenet_v2"]
+
+# (pointwise filters, stride) of the 13 depthwise separable blocks (Table 1).
+_V1_BLOCKS = (
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+)
+
+# (expansion t, output channels c, repeats n, first stride s): Table 2 of v2.
+_V2_STAGES = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+
+# keras.applications' MobileNetV2 batch-norm settings (the TF-Slim ones).
+_V2_BN = {"epsilon": 1e-3, "momentum": 0.999}
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None):
+    """Rounds a channel count to the nearest multiple of `divisor`.
+
+    The result never drops more than 10% below `value`, as in the MobileNetV2
+    reference code (and keras.applications' `_make_divisible`).
+
+    Args:
+        value: float. Unrounded channel count (e.g. 32 * alpha).
+        divisor: int. The multiple to round to.
+        min_value: int or None. Smallest result; defaults to `divisor`.
+
+    Returns:
+        int. The rounded channel count.
+
+    Example:
+    >>> make_divisible(32 * 0.35)
+    16
+    """
+    if min_value is None:
+        min_value = divisor
+    new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new_value < 0.9 * value:
+        new_value += divisor
+    return new_value
+
+
+def _check_alpha(alpha, minimum: float = 0.0) -> float:
+    """Accepts a width multiplier > 0 (and >= `minimum` when one is given)."""
+    number = isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
+    if not number or alpha <= 0 or alpha < minimum:
+        expected = f">= {minimum:g}" if minimum > 0 else "> 0"
+        raise ValueError(f"Invalid alpha={alpha!r}: expected a number {expected}.")
+    return float(alpha)
+
+
+def _batch_norm(x, name: str, enabled: bool, **kwargs):
+    return layers.BatchNormalization(name=name, **kwargs)(x) if enabled else x
+
+
+def mobilenet(
+    input_shape=(224, 224, 3),
+    num_classes: int = 1000,
+    alpha: float = 1.0,
+    depth_multiplier: int = 1,
+    dropout: float = 1e-3,
+    activation: str = "relu6",
+    batch_norm: bool = True,
+    kernel_initializer: str = "glorot_uniform",
+    include_top: bool = True,
+    pooling: str | None = None,
+    classifier_activation: str | None = "softmax",
+    weights: str | None = None,
+):
+    """MobileNet v1 (Howard et al. 2017): 13 depthwise separable conv blocks.
+
+    Each block is a 3x3 depthwise convolution and a 1x1 pointwise convolution,
+    each followed by batch normalization and ReLU6. Layer names match
+    keras.applications.MobileNet ("conv1", "conv_dw_1", "conv_pw_1_bn", ...).
+
+    Args:
+        input_shape: tuple. Input (height, width, channels); sides >= 32.
+        num_classes: int. Number of classes of the classifier.
+        alpha: float. Width multiplier: every layer gets int(filters * alpha)
+            filters (1.0, 0.75, 0.5, 0.25 in the paper).
+        depth_multiplier: int. Channel multiplier of the depthwise convolutions
+            (called resolution multiplier in keras.applications' docs).
+        dropout: float. Dropout rate before the classifier (1e-3 as in Keras).
+        activation: str. Activation after every convolution ("relu6" as Keras).
+        batch_norm: bool. Batch normalization after every convolution; without
+            it the convolutions get biases.
+        kernel_initializer: str. Initializer of the convolution kernels.
+        include_top: bool. Add the pooling, dropout and classifier head.
+        pooling: str or None. None, "avg", "max" or "flatten" (Keras semantics).
+        classifier_activation: str or None. Activation of the classifier.
+        weights: str or None. None or the path of a local weights file.
+
+    Returns:
+        keras.Model named "mobilenet".
+
+    Raises:
+        ValueError: if a hyperparameter is invalid (message names it).
+
+    Example:
+    >>> model = kerasdl.build("mobilenet", input_shape=(32, 32, 3), alpha=0.5,
+    ...                       num_classes=10)
+    """
+    # int(32 * alpha) filters in the stem: at least one.
+    alpha = _check_alpha(alpha, minimum=1 / 32)
+    check_int("depth_multiplier", depth_multiplier)
+    check_activation(activation)
+    check_bool("batch_norm", batch_norm)
+    init = check_initializer(kernel_initializer)
+    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    check_weights(weights)
+
+    inputs = make_input(input_shape, min_size=32)
+    bias = not batch_norm
+    x = layers.Conv2D(
+        int(32 * alpha),
+        3,
+        strides=2,
+        padding="same",
+        use_bias=bias,
+        kernel_initializer=init,
+        name="conv1",
+    )(inputs)
+    x = _batch_norm(x, "conv1_bn", batch_norm)
+    x = activation_layer(activation, name="conv1_relu")(x)
+
+    for block_id, (filters, stride) in enumerate(_V1_BLOCKS, start=1):
+        if stride == 2:
+            # TF-style asymmetric padding: pad bottom/right, then a valid conv.
+            x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"conv_pad_{block_id}")(x)
+        x = layers.DepthwiseConv2D(
+            3,
+            strides=stride,
+            padding="same" if stride == 1 else "valid",
+            depth_multiplier=depth_multiplier,
+            use_bias=bias,
+            depthwise_initializer=init,
+            name=f"conv_dw_{block_id}",
+        )(x)
+        x = _batch_norm(x, f"conv_dw_{block_id}_bn", batch_norm)
+        x = activation_layer(activation, name=f"conv_dw_{block_id}_relu")(x)
+        x = layers.Conv2D(
+            int(filters * alpha),
+            1,
+            padding="same",
+            use_bias=bias,
+            kernel_initializer=init,
+            name=f"conv_pw_{block_id}",
+        )(x)
+        x = _batch_norm(x, f"conv_pw_{block_id}_bn", batch_norm)
+        x = activation_layer(activation, name=f"conv_pw_{block_id}_relu")(x)
+
+    outputs = classification_head(
+        x,
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+    )
+    model = keras.Model(inputs, outputs, name="mobilenet")
+    return load_weights(model, weights)
+
+
+def _inverted_residual(
+    x, *, expansion, stride, filters, block_id, activation, batch_norm, init
+):
+    """One MobileNetV2 block: 1x1 expand, 3x3 depthwise, linear 1x1 project."""
+    inputs = x
+    in_channels = x.shape[-1]
+    bias = not batch_norm
+    prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
+    if block_id:  # the first block (expansion 1) has no expansion conv
+        x = layers.Conv2D(
+            expansion * in_channels,
+            1,
+            padding="same",
+            use_bias=bias,
+            kernel_initializer=init,
+            name=f"{prefix}expand",
+        )(x)
+        x = _batch_norm(x, f"{prefix}expand_BN", batch_norm, **_V2_BN)
+        x = activation_layer(activation, name=f"{prefix}expand_relu")(x)
+    if stride == 2:
+        x = layers.ZeroPadding2D(correct_pad(x, 3), name=f"{prefix}pad")(x)
+    x = layers.DepthwiseConv2D(
+        3,
+        strides=stride,
+        padding="same" if stride == 1 else "valid",
+        use_bias=bias,
+        depthwise_initializer=init,
+        name=f"{prefix}depthwise",
+    )(x)
+    x = _batch_norm(x, f"{prefix}depthwise_BN", batch_norm, **_V2_BN)
+    x = activation_layer(activation, name=f"{prefix}depthwise_relu")(x)
+    # Linear bottleneck: no activation after the projection.
+    x = layers.Conv2D(
+        filters,
+        1,
+        padding="same",
+        use_bias=bias,
+        kernel_initializer=init,
+        name=f"{prefix}project",
+    )(x)
+    x = _batch_norm(x, f"{prefix}project_BN", batch_norm, **_V2_BN)
+    if in_channels == filters and stride == 1:
+        x = layers.Add(name=f"{prefix}add")([inputs, x])
+    return x
+
+
+def mobilenet_v2(
+    input_shape=(224, 224, 3),
+    num_classes: int = 1000,
+    alpha: float = 1.0,
+    dropout: float = 0.0,
+    activation: str = "relu6",
+    batch_norm: bool = True,
+    kernel_initializer: str = "glorot_uniform",
+    include_top: bool = True,
+    pooling: str | None = None,
+    classifier_activation: str | None = "softmax",
+    weights: str | None = None,
+):
+    """MobileNetV2 (Sandler et al. 2018): inverted residuals, linear bottlenecks.
+
+    17 inverted residual blocks (1x1 expansion, 3x3 depthwise, linear 1x1
+    projection, identity shortcut when shapes allow) between a stride-2 stem
+    and a 1x1 conv to 1280 channels. Layer names match
+    keras.applications.MobileNetV2 ("Conv1", "block_1_expand", "out_relu", ...).
+
+    Args:
+        input_shape: tuple. Input (height, width, channels); sides >= 32.
+        num_classes: int. Number of classes of the classifier.
+        alpha: float. Width multiplier; block widths are rounded to multiples of
+            8 and the last conv is widened only when alpha > 1 (as in Keras).
+        dropout: float. Dropout rate before the classifier (Keras has none).
+        activation: str. Activation after the expansion and depthwise convs.
+        batch_norm: bool. Batch normalization after every convolution; without
+            it the convolutions get biases.
+        kernel_initializer: str. Initializer of the convolution kernels.
+        include_top: bool. Add the pooling, dropout and classifier head.
+        pooling: str or None. None, "avg", "max" or "flatten" (Keras semantics).
+        classifier_activation: str or None. Activation of the classifier.
+        weights: str or None. None or the path of a local weights file.
+
+    Returns:
+        keras.Model named "mobilenet_v2".
+
+    Raises:
+        ValueError: if a hyperparameter is invalid (message names it).
+
+    Example:
+    >>> model = kerasdl.build("mobilenet_v2", input_shape=(32, 32, 3),
+    ...                       alpha=0.35, num_classes=10)
+    """
+    alpha = _check_alpha(alpha)  # widths are rounded up to >= 8
+    check_activation(activation)
+    check_bool("batch_norm", batch_norm)
+    init = check_initializer(kernel_initializer)
+    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    check_weights(weights)
+
+    inputs = make_input(input_shape, min_size=32)
+    bias = not batch_norm
+    x = layers.Conv2D(
+        make_divisible(32 * alpha, 8),
+        3,
+        strides=2,
+        padding="same",
+        use_bias=bias,
+        kernel_initializer=init,
+        name="Conv1",
+    )(inputs)
+    x = _batch_norm(x, "bn_Conv1", batch_norm, **_V2_BN)
+    x = activation_layer(activation, name="Conv1_relu")(x)
+
+    block_id = 0
+    for expansion, channels, repeats, first_stride in _V2_STAGES:
+        filters = make_divisible(int(channels * alpha), 8)
+        for i in range(repeats):
+            x = _inverted_residual(
+                x,
+                expansion=expansion,
+                stride=first_stride if i == 0 else 1,
+                filters=filters,
+                block_id=block_id,
+                activation=activation,
+                batch_norm=batch_norm,
+                init=init,
+            )
+            block_id += 1
+
+    # The paper widens, but never narrows, the last conv with alpha.
+    last_filters = make_divisible(1280 * alpha, 8) if alpha > 1.0 else 1280
+    x = layers.Conv2D(
+        last_filters, 1, use_bias=bias, kernel_initializer=init, name="Conv_1"
+    )(x)
+    x = _batch_norm(x, "Conv_1_bn", batch_norm, **_V2_BN)
+    x = activation_layer(activation, name="out_relu")(x)
+
+    outputs = classification_head(
+        x,
+        include_top=include_top,
+        num_classes=num_classes,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+    )
+    model = keras.Model(inputs, outputs, name="mobilenet_v2")
+    return load_weights(model, weights)
+
+
+register_model(
+    "mobilenet",
+    mobilenet,
+    family="mobilenet",
+    tiny={"input_shape": (32, 32, 3), "num_classes": 3, "alpha": 0.25},
+)
+register_model(
+    "mobilenet_v2",
+    mobilenet_v2,
+    family="mobilenet",
+    tiny={"input_shape": (32, 32, 3), "num_classes": 3, "alpha": 0.35},
+)

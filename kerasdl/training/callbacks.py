@@ -1,0 +1,458 @@
+"""Training callbacks: one concept each, each writing its files atomically.
+
+- `LearningRateLogger`: the optimizer's current learning rate in the epoch
+  logs ("learning_rate"), so History, CSV, history.json and TensorBoard all
+  see it; schedules are evaluated at `optimizer.iterations`.
+- `RunHistory`: run_dir/history.json (every epoch's logs, also across a
+  resumed run), optionally history.csv, and the curves PNG at the end.
+- `BestModelCheckpoint`: `keras.callbacks.ModelCheckpoint` whose file is
+  written to a temp file and moved into place, so a kill never leaves a
+  half-written best.keras.
+- `ResumableBackup`: `keras.callbacks.BackupAndRestore` that saves each
+  epoch's state into a fresh directory and switches a pointer file
+  atomically, and that also saves the state of the early-stopping,
+  checkpoint and reduce-on-plateau callbacks (best value, patience counter,
+  best weights), so a resumed run behaves as if it had never stopped.
+- `plot_history`: the training curves as a PNG (matplotlib, Agg canvas).
+
+Example:
+>>> model.fit(x, y, epochs=5, callbacks=[
+...     LearningRateLogger(), RunHistory("runs/a"),
+...     ResumableBackup("runs/a/backup")])
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import numbers
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+
+from kerasdl.training.config import atomic_write_json, atomic_write_text
+
+__all__ = [
+    "BestModelCheckpoint",
+    "LearningRateLogger",
+    "ResumableBackup",
+    "RunHistory",
+    "current_learning_rate",
+    "load_history",
+    "plot_history",
+]
+
+logger = logging.getLogger(__name__)
+
+HISTORY_FILE = "history.json"
+CSV_FILE = "history.csv"
+CURVES_FILE = "curves.png"
+
+
+def current_learning_rate(optimizer) -> float:
+    """Returns the learning rate the optimizer's next step will use.
+
+    A schedule is evaluated at `optimizer.iterations`; a
+    `LossScaleOptimizer` reports its inner optimizer's rate.
+
+    Args:
+        optimizer: keras.optimizers.Optimizer.
+
+    Returns:
+        float.
+
+    Example:
+    >>> current_learning_rate(keras.optimizers.SGD(0.1))
+    0.1
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    schedule = getattr(inner, "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        value = schedule(inner.iterations)
+    else:
+        value = inner.learning_rate
+    return float(keras.ops.convert_to_numpy(keras.ops.convert_to_tensor(value)))
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to every epoch's logs.
+
+    The value is the rate at the end of the epoch (the schedule at
+    `optimizer.iterations`, or the rate a `ReduceLROnPlateau` callback set),
+    under the key `key`. Put it before the callbacks that read the logs
+    (History is always last).
+
+    Args:
+        key: str. Log key.
+
+    Example:
+    >>> history = model.fit(x, y, epochs=3, callbacks=[LearningRateLogger()])
+    >>> history.history["learning_rate"]
+    [0.001, 0.001, 0.001]
+    """
+
+    def __init__(self, key: str = "learning_rate"):
+        super().__init__()
+        self.key = key
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self.model.optimizer is not None:
+            logs[self.key] = current_learning_rate(self.model.optimizer)
+
+
+def load_history(run_dir) -> dict:
+    """Reads run_dir/history.json.
+
+    Args:
+        run_dir: str or os.PathLike. The run directory.
+
+    Returns:
+        dict: {"epochs": [int], "history": {name: [float or None]},
+        "completed": bool}.
+
+    Raises:
+        ValueError: if the file does not exist.
+
+    Example:
+    >>> load_history("runs/a")["history"]["val_loss"][-1]
+    """
+    path = os.path.join(os.fspath(run_dir), HISTORY_FILE)
+    if not os.path.isfile(path):
+        raise ValueError(f"No {HISTORY_FILE} in run directory {run_dir!r}.")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class RunHistory(keras.callbacks.Callback):
+    """Keeps run_dir/history.json (and history.csv) up to date every epoch.
+
+    Each epoch rewrites the files atomically with all epochs so far. On a
+    resumed run (`resume=True`) the epochs already in history.json before
+    the resumed epoch are kept, later ones (from after the last backup) are
+    dropped and rewritten, so the file covers the whole run exactly once.
+    At the end of training it marks the run completed and draws the curves.
+
+    Args:
+        run_dir: str or os.PathLike. Directory (created if missing).
+        csv_log: bool. Also write history.csv.
+        plot: bool. Draw curves.png at the end of training.
+        resume: bool. Keep the epochs of a previous, interrupted fit.
+
+    Example:
+    >>> model.fit(x, y, epochs=3, callbacks=[RunHistory("runs/a")])
+    >>> load_history("runs/a")["epochs"]
+    [0, 1, 2]
+    """
+
+    def __init__(self, run_dir, csv_log: bool = True, plot: bool = True, resume=False):
+        super().__init__()
+        self.run_dir = os.fspath(run_dir)
+        self.csv_log = csv_log
+        self.plot = plot
+        self.resume = resume
+        self.rows: list[dict] = []
+
+    def on_train_begin(self, logs=None):
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.rows = []
+        path = os.path.join(self.run_dir, HISTORY_FILE)
+        if self.resume and os.path.isfile(path):
+            previous = load_history(self.run_dir)
+            for i, epoch in enumerate(previous["epochs"]):
+                row = {"epoch": epoch}
+                for name, values in previous["history"].items():
+                    if values[i] is not None:
+                        row[name] = values[i]
+                self.rows.append(row)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": int(epoch)}
+        for name, value in (logs or {}).items():
+            row[name] = _to_float(value)
+        # Epochs >= this one are leftovers of an interrupted run.
+        self.rows = [r for r in self.rows if r["epoch"] < epoch] + [row]
+        self._write(completed=False)
+
+    def on_train_end(self, logs=None):
+        self._write(completed=True)
+        if self.plot and self.rows:
+            plot_history(self.as_dict(), os.path.join(self.run_dir, CURVES_FILE))
+
+    def as_dict(self, completed: bool = False) -> dict:
+        """Returns the history in the history.json layout."""
+        names = []
+        for row in self.rows:
+            names.extend(k for k in row if k != "epoch" and k not in names)
+        return {
+            "epochs": [r["epoch"] for r in self.rows],
+            "history": {n: [r.get(n) for r in self.rows] for n in names},
+            "completed": completed,
+        }
+
+    def _write(self, completed: bool) -> None:
+        data = self.as_dict(completed)
+        atomic_write_json(os.path.join(self.run_dir, HISTORY_FILE), data)
+        if self.csv_log:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(["epoch", *data["history"]])
+            for i, epoch in enumerate(data["epochs"]):
+                values = [data["history"][n][i] for n in data["history"]]
+                writer.writerow(
+                    [epoch, *["" if v is None else repr(v) for v in values]]
+                )
+            atomic_write_text(os.path.join(self.run_dir, CSV_FILE), buffer.getvalue())
+
+
+def _scalar(value) -> float:
+    """A Python float from a float, NumPy value, tensor or variable."""
+    if isinstance(value, (numbers.Real, np.ndarray, np.generic)):
+        return float(np.asarray(value).reshape(-1)[0])
+    array = keras.ops.convert_to_numpy(keras.ops.convert_to_tensor(value))
+    return float(np.asarray(array).reshape(-1)[0])
+
+
+def _to_float(value):
+    value = _scalar(value)
+    return value if math.isfinite(value) else None
+
+
+def plot_history(history: dict, path) -> None:
+    """Draws training curves (one panel per metric, train vs val) to a PNG.
+
+    Uses matplotlib's Agg canvas directly (no pyplot, no global backend
+    switch) and writes the file atomically.
+
+    Args:
+        history: dict. {"epochs": [...], "history": {name: [...]}} as in
+            history.json, or a plain {name: [values]} dict (Keras History).
+        path: str or os.PathLike. Target .png file.
+
+    Raises:
+        ValueError: if matplotlib is not installed or `history` is empty.
+
+    Example:
+    >>> plot_history(model.fit(x, y, epochs=3).history, "curves.png")
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ValueError(
+            "plot_history needs matplotlib (pip install matplotlib)."
+        ) from None
+    series = history.get("history", history)
+    epochs = history.get("epochs")
+    panels = [n for n in series if not n.startswith("val_")]
+    panels += [n[4:] for n in series if n.startswith("val_") and n[4:] not in series]
+    # Loss first, the learning rate last.
+    panels.sort(key=lambda n: (n != "loss", n in ("learning_rate", "lr")))
+    if not panels:
+        raise ValueError(f"plot_history got no metric to plot: {history!r:.80}.")
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    figure = Figure(figsize=(4.2 * cols, 3.2 * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    for i, name in enumerate(panels):
+        ax = figure.add_subplot(rows, cols, i + 1)
+        plotted = []
+        for key, label in ((name, "train"), (f"val_{name}", "val")):
+            values = series.get(key)
+            if values is None:
+                continue
+            xs = epochs if epochs is not None else list(range(len(values)))
+            points = [
+                (x + 1, v) for x, v in zip(xs, values, strict=True) if v is not None
+            ]
+            if points:
+                ax.plot(
+                    *zip(*points, strict=True), marker="o", markersize=3, label=label
+                )
+                plotted.extend(v for _, v in points)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        if name in ("learning_rate", "lr") and plotted and min(plotted) > 0:
+            ax.set_yscale("log")
+        if f"val_{name}" in series:
+            ax.legend()
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(
+        dir=os.path.dirname(os.path.abspath(path)), prefix=".curves.", suffix=".png"
+    )
+    os.close(fd)
+    try:
+        figure.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`keras.callbacks.ModelCheckpoint` that writes its file atomically.
+
+    Keras writes the .keras zip in place, so an interruption can leave a
+    truncated file; this saves to a temp file in the same directory and
+    moves it over the target with `os.replace`. Arguments are those of
+    ModelCheckpoint (`filepath` without formatting placeholders).
+
+    Example:
+    >>> BestModelCheckpoint("runs/a/best.keras", monitor="val_loss",
+    ...                     save_best_only=True)
+    """
+
+    def _save_model(self, epoch, batch, logs):
+        final = self.filepath
+        directory = os.path.dirname(os.path.abspath(final))
+        os.makedirs(directory, exist_ok=True)
+        suffix = ".weights.h5" if self.save_weights_only else ".keras"
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint.", suffix=suffix)
+        os.close(fd)
+        os.remove(tmp)  # Keras refuses to overwrite without asking otherwise
+        self.filepath = tmp
+        try:
+            super()._save_model(epoch, batch, logs)
+            if os.path.exists(tmp):  # absent when the epoch was not an improvement
+                os.replace(tmp, final)
+        finally:
+            self.filepath = final
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+# Callback attributes that make up its resumable state.
+_STATE_ATTRS = (
+    (keras.callbacks.EarlyStopping, ("wait", "best", "best_epoch", "stopped_epoch")),
+    (keras.callbacks.ReduceLROnPlateau, ("wait", "cooldown_counter", "best")),
+    (keras.callbacks.ModelCheckpoint, ("best",)),
+)
+_POINTER = "latest.json"
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` with atomic backups and callback state.
+
+    At the end of every epoch it writes the model's and optimizer's
+    variables plus the state of the `tracked` callbacks (EarlyStopping:
+    best value, patience counter, best epoch and best weights;
+    ReduceLROnPlateau: counters and best; ModelCheckpoint: best) into a new
+    directory `backup_dir/epoch-NNNNN`, then atomically switches
+    `backup_dir/latest.json` to it and deletes older ones. A process killed
+    at any moment leaves the previous complete backup in force. When `fit`
+    starts again with the same `backup_dir`, everything is restored and
+    training continues at the next epoch. The backup is deleted when
+    training ends normally (as Keras does).
+
+    Put it last in the callback list: it must save after the other
+    callbacks have seen the epoch and restore after they have reset.
+
+    Args:
+        backup_dir: str or os.PathLike. Directory used only by this callback.
+        tracked: list of keras.callbacks.Callback. Callbacks whose state is
+            saved with the backup (others are ignored).
+
+    Example:
+    >>> backup = ResumableBackup("runs/a/backup", tracked=[early_stopping])
+    >>> model.fit(x, y, epochs=10, callbacks=[early_stopping, backup])
+    """
+
+    def __init__(self, backup_dir, tracked=()):
+        super().__init__(
+            os.fspath(backup_dir), save_freq="epoch", delete_checkpoint=True
+        )
+        self.tracked = [c for c in tracked if _state_attrs(c)]
+        self.restored_epoch = None
+
+    def _load_model(self):
+        pointer = os.path.join(self.backup_dir, _POINTER)
+        if not os.path.isfile(pointer):
+            return
+        if not self.model.built:
+            raise ValueError(
+                f"Cannot restore the backup in {self.backup_dir!r}: the model "
+                "is not built. Give it a keras.Input or build it before fit."
+            )
+        with open(pointer, encoding="utf-8") as f:
+            meta = json.load(f)
+        directory = os.path.join(self.backup_dir, meta["dir"])
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            # The optimizer's variables must exist before they are loaded.
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(directory, "model.weights.h5"))
+        states = meta.get("callbacks", [])
+        if len(states) != len(self.tracked):
+            raise ValueError(
+                f"The backup in {self.backup_dir!r} holds the state of "
+                f"{len(states)} callbacks but {len(self.tracked)} are tracked "
+                "now; resume with the same callbacks configuration."
+            )
+        for i, (callback, state) in enumerate(zip(self.tracked, states, strict=True)):
+            for name, value in state.items():
+                setattr(callback, name, value)
+            arrays = os.path.join(directory, f"callback{i}_best_weights.npz")
+            if os.path.isfile(arrays):
+                with np.load(arrays) as data:
+                    callback.best_weights = [
+                        data[f"w{k}"] for k in range(len(data.files))
+                    ]
+        self.model._initial_epoch = meta["epoch"]  # what BackupAndRestore sets
+        self._current_epoch = meta["epoch"]
+        self.restored_epoch = meta["epoch"]
+        logger.info("Resumed from %s at epoch %d.", directory, meta["epoch"])
+
+    def _save_model(self):
+        epoch = self._current_epoch  # number of completed epochs
+        os.makedirs(self.backup_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(dir=self.backup_dir, prefix=".staging-")
+        try:
+            self.model.save_weights(os.path.join(staging, "model.weights.h5"))
+            states = []
+            for i, callback in enumerate(self.tracked):
+                states.append(
+                    {
+                        a: _json_value(getattr(callback, a, None))
+                        for a in _state_attrs(callback)
+                    }
+                )
+                best = getattr(callback, "best_weights", None)
+                if best is not None:
+                    np.savez(
+                        os.path.join(staging, f"callback{i}_best_weights.npz"),
+                        **{f"w{k}": np.asarray(w) for k, w in enumerate(best)},
+                    )
+            name = f"epoch-{epoch:05d}"
+            final = os.path.join(self.backup_dir, name)
+            if os.path.exists(final):  # left by a run killed after this epoch
+                shutil.rmtree(final)
+            os.replace(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        atomic_write_json(
+            os.path.join(self.backup_dir, _POINTER),
+            {"epoch": epoch, "dir": name, "callbacks": states},
+        )
+        for entry in os.listdir(self.backup_dir):
+            if entry != name and (
+                entry.startswith("epoch-") or entry.startswith(".staging-")
+            ):
+                shutil.rmtree(os.path.join(self.backup_dir, entry), ignore_errors=True)
+
+
+def _state_attrs(callback) -> tuple:
+    for cls, attrs in _STATE_ATTRS:
+        if isinstance(callback, cls):
+            return attrs
+    return ()
+
+
+def _json_value(value):
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return _scalar(value)  # json writes inf as Infinity, which json reads back

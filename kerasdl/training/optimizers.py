@@ -1,0 +1,214 @@
+"""The `make_optimizer` factory: a validated config dict to a Keras optimizer.
+
+Everything is Keras' own: the optimizer classes, their decoupled weight
+decay, gradient clipping (`clipnorm`, `clipvalue`, `global_clipnorm`),
+gradient accumulation and weight EMA. This module only checks a config
+before Keras sees it, so a typo or a conflicting option fails with a message
+that names it instead of being silently ignored, and lets "learning_rate" be
+a schedule config (see `kerasdl.training.schedules.make_schedule`).
+
+Example:
+>>> optimizer = make_optimizer({
+...     "name": "adamw", "weight_decay": 0.05, "global_clipnorm": 1.0,
+...     "learning_rate": {"name": "cosine", "learning_rate": 1e-3,
+...                       "decay_steps": 1000}})
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import numbers
+from typing import Any
+
+import keras
+
+from kerasdl.registry import closest
+from kerasdl.training.schedules import make_schedule
+
+__all__ = ["OPTIMIZER_NAMES", "make_optimizer"]
+
+logger = logging.getLogger(__name__)
+
+_OPTIMIZERS: dict[str, type[keras.optimizers.Optimizer]] = {
+    "adagrad": keras.optimizers.Adagrad,
+    "adam": keras.optimizers.Adam,
+    "adamax": keras.optimizers.Adamax,
+    "adamw": keras.optimizers.AdamW,
+    "lamb": keras.optimizers.Lamb,
+    "lion": keras.optimizers.Lion,
+    "nadam": keras.optimizers.Nadam,
+    "rmsprop": keras.optimizers.RMSprop,
+    "sgd": keras.optimizers.SGD,
+}
+
+#: Names accepted by `make_optimizer`.
+OPTIMIZER_NAMES: tuple[str, ...] = tuple(sorted(_OPTIMIZERS))
+
+_CLIPPING = ("clipnorm", "clipvalue", "global_clipnorm")
+_EMA_OPTIONS = ("ema_momentum", "ema_overwrite_frequency")
+
+
+def _accepted_keys(cls) -> list[str]:
+    # The optimizer's constructor arguments are its config keys; "name" is
+    # taken by the optimizer type in our configs.
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [
+        p.name
+        for p in params
+        if p.name not in ("self", "name")
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+
+def make_optimizer(config, learning_rate=None) -> keras.optimizers.Optimizer:
+    """Builds a Keras optimizer from a name or a config dict.
+
+    Accepted names: adagrad, adam, adamax, adamw, lamb, lion, nadam, rmsprop,
+    sgd. The other keys are the Keras optimizer's constructor arguments (e.g.
+    `momentum` and `nesterov` for "sgd", `beta_1` for "adam") plus the options
+    every Keras optimizer has:
+
+    - `learning_rate`: float, schedule config dict or LearningRateSchedule
+      (built with `make_schedule`); defaults to the optimizer's Keras default.
+    - `weight_decay`: float >= 0, decoupled: each step multiplies the
+      weights by `1 - learning_rate * weight_decay`.
+    - `clipnorm` (per-variable gradient norm), `clipvalue` (per-element) or
+      `global_clipnorm` (norm over all gradients): at most one of them.
+    - `gradient_accumulation_steps`: int >= 1; weights change every N-th
+      call with the mean of the N gradients (1 means no accumulation).
+    - `use_ema`, `ema_momentum`, `ema_overwrite_frequency`: keep an
+      exponential moving average of the weights; with an overwrite
+      frequency, the weights are replaced by the average every that many
+      steps.
+
+    Args:
+        config: str or dict. An optimizer name, or a dict with "name" and
+            arguments.
+        learning_rate: float, dict, LearningRateSchedule or None. The
+            learning rate, when the config does not give one (giving both is
+            an error).
+
+    Returns:
+        keras.optimizers.Optimizer.
+
+    Raises:
+        ValueError: for an unknown name or argument, more than one clipping
+            option, EMA options without `use_ema=True`, or a value out of
+            range.
+
+    Example:
+    >>> make_optimizer("adam")
+    >>> make_optimizer({"name": "sgd", "momentum": 0.9, "nesterov": True},
+    ...                learning_rate=0.1)
+    """
+    if isinstance(config, str):
+        config = {"name": config}
+    if not isinstance(config, dict):
+        raise ValueError(
+            "An optimizer config must be a name or a dict with a 'name'; "
+            f"received {config!r} of type {type(config).__name__}."
+        )
+    if "name" not in config:
+        raise ValueError(
+            f"Optimizer config {config!r} has no 'name'; "
+            f"accepted names: {', '.join(OPTIMIZER_NAMES)}."
+        )
+    raw_name = config["name"]
+    name = raw_name.lower() if isinstance(raw_name, str) else raw_name
+    if name not in _OPTIMIZERS:
+        raise ValueError(
+            f"Unknown optimizer name={raw_name!r}.{closest(name, OPTIMIZER_NAMES)} "
+            f"Accepted: {', '.join(OPTIMIZER_NAMES)}."
+        )
+    cls = _OPTIMIZERS[name]
+    accepted = _accepted_keys(cls)
+    kwargs: dict[str, Any] = {k: v for k, v in config.items() if k != "name"}
+    for key in kwargs:
+        if key not in accepted:
+            raise ValueError(
+                f"Unknown argument {key!r} for optimizer {name!r}."
+                f"{closest(key, accepted)} Accepted: {', '.join(accepted)}."
+            )
+
+    if learning_rate is not None:
+        if "learning_rate" in kwargs:
+            raise ValueError(
+                "The learning rate is given twice: in the optimizer config "
+                f"(learning_rate={kwargs['learning_rate']!r}) and as the "
+                f"argument learning_rate={learning_rate!r}; give only one."
+            )
+        kwargs["learning_rate"] = learning_rate
+    if "learning_rate" in kwargs:
+        kwargs["learning_rate"] = make_schedule(kwargs["learning_rate"])
+
+    _validate_options(name, kwargs)
+    optimizer = cls(**kwargs)
+    logger.debug("Built optimizer %s with %s", cls.__name__, kwargs)
+    return optimizer
+
+
+def _validate_options(name: str, kwargs: dict[str, Any]) -> None:
+    """Checks the options shared by all optimizers, in place."""
+    clipping = {k: kwargs[k] for k in _CLIPPING if kwargs.get(k) is not None}
+    if len(clipping) > 1:
+        raise ValueError(
+            "At most one of clipnorm, clipvalue and global_clipnorm can be set; "
+            f"received {clipping}."
+        )
+    for key, value in clipping.items():
+        _check_number(key, value, strictly_positive=True)
+    if kwargs.get("weight_decay") is not None:
+        _check_number("weight_decay", kwargs["weight_decay"])
+
+    steps = kwargs.get("gradient_accumulation_steps")
+    if steps is not None:
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+            raise ValueError(
+                "`gradient_accumulation_steps` must be an integer >= 1; "
+                f"received gradient_accumulation_steps={steps!r}."
+            )
+        if steps < 1:
+            raise ValueError(
+                "`gradient_accumulation_steps` must be >= 1; received "
+                f"gradient_accumulation_steps={steps}."
+            )
+        # Keras wants >= 2; one step per update is no accumulation at all.
+        kwargs["gradient_accumulation_steps"] = int(steps) if steps > 1 else None
+
+    use_ema = kwargs.get("use_ema", False)
+    if not isinstance(use_ema, bool):
+        raise ValueError(
+            f"`use_ema` must be true or false; received use_ema={use_ema!r}."
+        )
+    ema_given = [k for k in _EMA_OPTIONS if kwargs.get(k) is not None]
+    if ema_given and not use_ema:
+        raise ValueError(
+            f"{', '.join(ema_given)} only take effect with use_ema=True; "
+            f"received use_ema={use_ema!r} for optimizer {name!r}."
+        )
+    if kwargs.get("ema_momentum") is not None:
+        momentum = _check_number("ema_momentum", kwargs["ema_momentum"])
+        if momentum > 1.0:
+            raise ValueError(
+                f"`ema_momentum` must be in [0, 1]; received ema_momentum={momentum}."
+            )
+    frequency = kwargs.get("ema_overwrite_frequency")
+    if frequency is not None and (
+        isinstance(frequency, bool)
+        or not isinstance(frequency, numbers.Integral)
+        or frequency < 1
+    ):
+        raise ValueError(
+            "`ema_overwrite_frequency` must be an integer >= 1 or None; "
+            f"received ema_overwrite_frequency={frequency!r}."
+        )
+
+
+def _check_number(key: str, value, strictly_positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"`{key}` must be a number; received {key}={value!r}.")
+    if value < 0 or (strictly_positive and value == 0):
+        bound = "> 0" if strictly_positive else ">= 0"
+        raise ValueError(f"`{key}` must be {bound}; received {key}={value!r}.")
+    return float(value)

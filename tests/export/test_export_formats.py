@@ -1,0 +1,284 @@
+"""Every export format, written once per model and checked numerically.
+
+The models are trained on the backend under test; on JAX and PyTorch the
+exports go through the TensorFlow conversion subprocess. Besides the numbers
+kerasdl's own verification records, the files are run here again with the
+runtimes directly (LiteRT, ONNX Runtime) to check those numbers.
+"""
+
+import gzip
+import os
+import types
+
+import keras
+import numpy as np
+import pytest
+from export_helpers import (
+    cluster_data,
+    image_data,
+    trained_cnn,
+    trained_mlp,
+    two_io_model,
+)
+
+import kerasdl
+from kerasdl.export import FORMATS, export, read_manifest
+
+LABELS = ["top_left", "top_right", "bottom_left"]
+FLOAT_FORMATS = ["saved_model", "tflite", "onnx", "keras"]
+
+
+def _predict(model, x):
+    return np.asarray(model.predict(x, verbose=0))
+
+
+@pytest.fixture(scope="module")
+def cnn(tmp_path_factory):
+    """The tiny conv net exported to all formats, int8 with int8 I/O."""
+    model, x, _ = trained_cnn()
+    x_test, y_test = image_data(n=64, seed=1)
+    accuracy = float(np.mean(np.argmax(_predict(model, x_test), -1) == y_test))
+    directory = tmp_path_factory.mktemp("cnn") / "tiny_cnn"
+    manifest = export(
+        model,
+        directory,
+        formats=list(FORMATS),
+        representative_data=x[:200],
+        sample_inputs=x_test,
+        labels=LABELS,
+        preprocessing={"layout": "NHWC", "scale": 1.0},
+        metrics={"accuracy": accuracy},
+        int8_io=True,
+    )
+    return types.SimpleNamespace(
+        model=model,
+        x=x_test,
+        y=y_test,
+        reference=_predict(model, x_test),
+        accuracy=accuracy,
+        directory=str(directory),
+        manifest=manifest,
+    )
+
+
+@pytest.fixture(scope="module")
+def mlp(tmp_path_factory):
+    """kerasdl's MLP exported to the four TFLite variants (float I/O)."""
+    model, x, _ = trained_mlp()
+    directory = tmp_path_factory.mktemp("mlp") / "mlp"
+    manifest = export(
+        model,
+        directory,
+        formats=("tflite", "tflite_fp16", "tflite_dynamic", "tflite_int8"),
+        representative_data=x[:300],
+    )
+    return types.SimpleNamespace(
+        model=model, directory=str(directory), manifest=manifest
+    )
+
+
+def test_cnn_learned_its_task(cnn):
+    # The class-agreement checks below are only meaningful on a trained model.
+    assert cnn.accuracy >= 0.9
+
+
+def test_manifest_describes_model_and_matches_disk(cnn):
+    manifest = cnn.manifest
+    assert read_manifest(cnn.directory) == manifest
+    assert manifest["name"] == "tiny_cnn"
+    assert manifest["backend"] == keras.backend.backend()
+    assert manifest["versions"]["keras"] == keras.__version__
+    assert manifest["versions"]["kerasdl"] == kerasdl.__version__
+    assert manifest["versions"]["tensorflow"].startswith("2.")
+    assert manifest["parameters"] == cnn.model.count_params()
+    assert manifest["inputs"] == [
+        {"name": "image", "shape": [None, 16, 16, 1], "dtype": "float32"}
+    ]
+    assert manifest["outputs"] == [
+        {"name": "probs", "shape": [None, 3], "dtype": "float32"}
+    ]
+    assert manifest["labels"] == LABELS
+    assert manifest["preprocessing"] == {"layout": "NHWC", "scale": 1.0}
+    assert manifest["metrics"] == {"accuracy": cnn.accuracy}
+    assert manifest["verification_samples"] == {"count": 64, "source": "sample_inputs"}
+    assert sorted(manifest["files"]) == sorted(FORMATS)
+    assert sorted(os.listdir(cnn.directory)) == sorted(
+        [*FORMATS.values(), "manifest.json"]
+    )
+    # Nothing but the export folder itself is left next to it.
+    assert os.listdir(os.path.dirname(cnn.directory)) == ["tiny_cnn"]
+
+
+def test_file_sizes_are_recorded(cnn):
+    for fmt, entry in cnn.manifest["files"].items():
+        path = os.path.join(cnn.directory, entry["path"])
+        if os.path.isdir(path):
+            size = sum(
+                os.path.getsize(os.path.join(root, name))
+                for root, _, names in os.walk(path)
+                for name in names
+            )
+        else:
+            size = os.path.getsize(path)
+        assert entry["bytes"] == size, fmt
+        assert entry["gzip_bytes"] > 0, fmt
+    entry = cnn.manifest["files"]["tflite_int8"]
+    with open(os.path.join(cnn.directory, entry["path"]), "rb") as f:
+        zipped = gzip.compress(f.read(), compresslevel=6, mtime=0)
+    assert entry["gzip_bytes"] == len(zipped) < entry["bytes"]
+
+
+@pytest.mark.parametrize("fmt", FLOAT_FORMATS)
+def test_float_formats_match_keras(cnn, fmt):
+    check = cnn.manifest["files"][fmt]["verification"]
+    assert check["passed"]
+    assert check["samples"] == 64
+    assert check["relative_error"] <= 1e-4
+    assert check["max_abs_error"] <= 1e-4
+    assert check["class_agreement"] == 1.0
+
+
+def test_fp16_matches_keras_within_1e_2(cnn):
+    check = cnn.manifest["files"]["tflite_fp16"]["verification"]
+    assert check["passed"]
+    assert check["max_abs_error"] <= 1e-2
+    assert check["class_agreement"] == 1.0
+
+
+@pytest.mark.parametrize("fmt", ["tflite_dynamic", "tflite_int8"])
+def test_quantized_formats_agree_with_keras(cnn, fmt):
+    check = cnn.manifest["files"][fmt]["verification"]
+    assert check["passed"]
+    assert check["class_agreement"] >= 0.95
+    assert check["max_abs_error"] <= 0.1
+
+
+def test_int8_io_file_is_fully_integer_and_runs_with_manifest_params(cnn):
+    from ai_edge_litert.interpreter import Interpreter
+
+    entry = cnn.manifest["files"]["tflite_int8"]
+    assert entry["int8_io"] is True
+    (spec_in,) = entry["inputs"]
+    (spec_out,) = entry["outputs"]
+    assert spec_in["dtype"] == spec_out["dtype"] == "int8"
+    assert spec_in["scale"] > 0 and spec_out["scale"] > 0
+    interpreter = Interpreter(model_path=os.path.join(cnn.directory, entry["path"]))
+    # Full integer: no float32 tensor anywhere in the graph.
+    dtypes = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    assert "float32" not in dtypes
+    assert "int8" in dtypes
+    # Quantize with the manifest's numbers, as an app would.
+    q = np.round(cnn.x / spec_in["scale"] + spec_in["zero_point"])
+    q = np.clip(q, -128, 127).astype(np.int8)
+    runner = interpreter.get_signature_runner()
+    (out,) = runner(**{spec_in["name"]: q}).values()
+    probs = (out.astype(np.float32) - spec_out["zero_point"]) * spec_out["scale"]
+    agreement = np.mean(np.argmax(probs, -1) == np.argmax(cnn.reference, -1))
+    assert agreement >= 0.95
+    assert np.mean(np.argmax(probs, -1) == cnn.y) >= 0.85
+    assert np.max(np.abs(probs - cnn.reference)) <= 0.1
+
+
+def test_tflite_files_have_builtin_ops_only(cnn, mlp):
+    for folder, manifest in (
+        (cnn.directory, cnn.manifest),
+        (mlp.directory, mlp.manifest),
+    ):
+        for fmt in ("tflite", "tflite_fp16", "tflite_dynamic", "tflite_int8"):
+            if fmt not in manifest["files"]:
+                continue
+            with open(os.path.join(folder, manifest["files"][fmt]["path"]), "rb") as f:
+                content = f.read()
+            # Flex ops are stored as custom ops named "Flex<Op>".
+            assert b"Flex" not in content, fmt
+
+
+def test_onnx_runs_in_onnxruntime(cnn):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(
+        os.path.join(cnn.directory, "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    (arg,) = session.get_inputs()
+    assert arg.name == "image"
+    (probs,) = session.run(None, {"image": cnn.x})
+    np.testing.assert_allclose(probs, cnn.reference, atol=1e-5)
+
+
+def test_float_tflite_runs_in_litert(cnn):
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(
+        model_path=os.path.join(cnn.directory, "model.tflite")
+    ).get_signature_runner()
+    (probs,) = runner(image=cnn.x).values()
+    np.testing.assert_allclose(probs, cnn.reference, atol=1e-5)
+
+
+def test_keras_file_reloads(cnn):
+    model = keras.saving.load_model(os.path.join(cnn.directory, "model.keras"))
+    np.testing.assert_allclose(_predict(model, cnn.x), cnn.reference, atol=1e-6)
+
+
+def test_saved_model_serving_signature(cnn):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(os.path.join(cnn.directory, "saved_model"))
+    outputs = loaded.signatures["serving_default"](image=tf.constant(cnn.x))
+    np.testing.assert_allclose(outputs["output_0"].numpy(), cnn.reference, atol=1e-5)
+
+
+def test_int8_is_about_4x_smaller_than_float(mlp):
+    files = mlp.manifest["files"]
+    float_bytes = files["tflite"]["bytes"]
+    assert float_bytes > 4 * 280_000  # ~290k float32 weights
+    assert files["tflite_int8"]["bytes"] * 3.5 <= float_bytes
+    assert files["tflite_dynamic"]["bytes"] * 3.5 <= float_bytes
+    assert 0.45 <= files["tflite_fp16"]["bytes"] / float_bytes <= 0.6
+
+
+def test_mlp_int8_with_float_io_agrees_with_keras(mlp):
+    entry = mlp.manifest["files"]["tflite_int8"]
+    assert entry["int8_io"] is False
+    assert entry["inputs"][0]["dtype"] == "float32"
+    assert "scale" not in entry["inputs"][0]
+    check = entry["verification"]
+    assert check["samples"] == 32
+    assert check["class_agreement"] >= 0.95
+    assert mlp.manifest["verification_samples"]["source"] == "representative_data"
+    # Fresh data, run through kerasdl's LiteRT runner.
+    x, _ = cluster_data(n=64, seed=7)
+    (probs,) = kerasdl.export.run_file(
+        "tflite_int8",
+        os.path.join(mlp.directory, entry["path"]),
+        [x],
+        [entry["inputs"][0]["name"]],
+    )
+    reference = _predict(mlp.model, x)
+    assert np.mean(np.argmax(probs, -1) == np.argmax(reference, -1)) >= 0.95
+
+
+def test_two_inputs_two_outputs_keep_their_order(tmp_path):
+    model, data = two_io_model()
+    px, mt = data["pixels"][:16], data["meta"][:16]
+    manifest = export(
+        model,
+        tmp_path / "two_io",
+        formats=("saved_model", "tflite_int8", "onnx"),
+        representative_data=data,
+        sample_inputs=[px, mt],
+    )
+    assert [i["name"] for i in manifest["inputs"]] == ["pixels", "meta"]
+    assert [o["name"] for o in manifest["outputs"]] == ["label", "score"]
+    assert [o["shape"] for o in manifest["outputs"]] == [[None, 4], [None, 1]]
+    for fmt in ("saved_model", "onnx"):
+        assert manifest["files"][fmt]["verification"]["relative_error"] <= 1e-4
+    int8 = manifest["files"]["tflite_int8"]["verification"]
+    assert int8["class_agreement"] >= 0.9
+    assert int8["relative_error"] <= 0.1  # the regression head is checked too
+    label, score = (np.asarray(t) for t in model.predict([px, mt], verbose=0))
+    outputs = kerasdl.export.run_file(
+        "onnx", str(tmp_path / "two_io" / "model.onnx"), [px, mt], ["pixels", "meta"]
+    )
+    np.testing.assert_allclose(outputs[0], label, atol=1e-5)
+    np.testing.assert_allclose(outputs[1], score, atol=1e-5)
