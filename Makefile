@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 quickstart: install
-	$(VENV)/bin/kerasdl build lenet5 --summary
+	$(VENV)/bin/kerasdl quickstart
 
 test: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/test.sh

@@ -85,7 +85,7 @@ def check_float(
 def check_bool(arg: str, value) -> bool:
     """Returns `value` if it is a bool, else raises a ValueError."""
     if not isinstance(value, bool):
-        raise ValueError(f"Invalid {arg}={value!r}: expected True or False.")
+        raise ValueError(f"Invalid {arg}={value!r}: expected a bool (True or False).")
     return value
 
 

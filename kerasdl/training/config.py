@@ -651,9 +651,9 @@ def _validate_distribution(cfg: DistributionConfig, prefix: str) -> None:
 
 
 def _optimizer_class(name: str):
-    """The Keras optimizer class of a kerasdl optimizer name (no instance)."""
+    """The Keras optimizer class of an optimizer name (no instance), or None."""
     by_lower = {n.lower(): n for n in dir(keras.optimizers) if not n.startswith("_")}
-    return getattr(keras.optimizers, by_lower[name])
+    return getattr(keras.optimizers, by_lower[name]) if name in by_lower else None
 
 
 def split_optimizer_config(optimizer) -> tuple[dict, dict | None]:
@@ -688,14 +688,16 @@ def _validate_optimizer(value) -> dict | str:
             "one of " + ", ".join(OPTIMIZER_NAMES),
             closest(name, OPTIMIZER_NAMES),
         )
-    params = inspect.signature(_optimizer_class(name).__init__).parameters.values()
-    accepted = [
-        p.name
-        for p in params
-        if p.name not in ("self", "name")
-        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
-    _check_keys(value, ["name", *accepted], path)
+    cls = _optimizer_class(name)
+    if cls is not None:  # else make_optimizer checks the keys, in Trainer
+        params = inspect.signature(cls.__init__).parameters.values()
+        accepted = [
+            p.name
+            for p in params
+            if p.name not in ("self", "name")
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        _check_keys(value, ["name", *accepted], path)
     lr = value.get("learning_rate")
     if lr is not None:
         lr_path = f"{path}.learning_rate"

@@ -318,6 +318,8 @@ class Trainer:
                     "model.build(input_shape) before Trainer.fit."
                 )
             model.build((None, *np.shape(keras.tree.flatten(x)[0])[1:]))
+        if config.precision is None and not self.context.distributed:
+            return model, None  # nothing to change: train it as it is
         current = model_precision(model)
         target = config.precision or current
         if target is None:
@@ -566,15 +568,15 @@ def _describe_task(model, labels, loss_config) -> dict:
     )
     sparse = labels is None or integer_labels or sparse_shape
     if loss_config is not None:  # metrics still need the label form
-        name = loss_config if isinstance(loss_config, str) else loss_config.get("name")
-        classification = "crossentropy" in str(name) or "focal" in str(name)
-        if str(name).startswith("categorical"):
-            sparse = False
+        name = loss_config if isinstance(loss_config, str) else loss_config["name"]
+        name = name.lower()
+        classification = "crossentropy" in name or "focal" in name
+        binary = name.startswith("binary")
         return {
             "loss": loss_config,
             "metrics": ["accuracy"] if classification else ["mae"],
-            "num_classes": units if classification else None,
-            "sparse": sparse,
+            "num_classes": 1 if binary else (units if classification else None),
+            "sparse": sparse and not name.startswith("categorical"),
         }
     if activation == "softmax" and units and units > 1:
         name = (

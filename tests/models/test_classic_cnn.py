@@ -328,7 +328,7 @@ def test_vgg_options():
         (lambda: vgg(depth=17), r"Invalid depth=17\. Accepted: 11, 13, 16, 19\."),
         (lambda: vgg(input_shape=(16, 16, 3)), "at least 32"),
         (lambda: vgg(block_filters=[64, 128]), r"block_filters=\[64, 128\]"),
-        (lambda: vgg(batch_norm=1), r"batch_norm=1: expected True or False"),
+        (lambda: vgg(batch_norm=1), r"batch_norm=1: expected a bool \(True or False\)"),
         (lambda: kerasdl.build("vgg16", depth=11), "fixed to 16"),
     ],
 )

@@ -133,8 +133,7 @@ def test_head_options():
 
 
 def test_tiny_instance_forward():
-    entry = get_entry("densenet121")
-    model = build_model("densenet121", **entry.tiny)
+    model = get_entry("densenet121").build_tiny()
     x = np.random.default_rng(0).random((2, 32, 32, 3), dtype="float32")
     y = keras.ops.convert_to_numpy(model(x, training=False))
     assert y.shape == (2, 3)

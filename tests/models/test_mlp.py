@@ -171,7 +171,7 @@ def test_mlp_loads_local_weights(tmp_path):
         ({"activation": "relux"}, r"activation='relux'\. Did you mean 'relu'"),
         ({"dropout": 1.0}, r"dropout=1\.0: expected a number in \[0\.0, 1\.0\)"),
         ({"l2": -0.1}, r"l2=-0\.1"),
-        ({"batch_norm": "yes"}, r"batch_norm='yes': expected True or False"),
+        ({"batch_norm": "yes"}, r"batch_norm='yes': expected a bool \(True or False\)"),
         ({"num_classes": 0}, r"num_classes=0: expected an integer >= 1"),
         ({"kernel_initializer": "kaiming"}, r"kernel_initializer='kaiming'"),
         ({"input_shape": (0, 3)}, r"input_shape=\(0, 3\)"),

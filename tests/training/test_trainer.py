@@ -149,6 +149,35 @@ def test_default_loss_follows_the_output_and_labels(
     assert metric in history.history
 
 
+@pytest.mark.parametrize(
+    ("loss", "activation", "labels", "metric_class"),
+    [
+        ("categorical_crossentropy", "softmax", "onehot", "CategoricalAccuracy"),
+        (
+            "sparse_categorical_crossentropy",
+            "softmax",
+            "int",
+            "SparseCategoricalAccuracy",
+        ),
+        ("binary_crossentropy", "sigmoid", "multilabel", "BinaryAccuracy"),
+    ],
+)
+def test_an_explicit_loss_gets_the_matching_accuracy(
+    loss, activation, labels, metric_class
+):
+    x, y = _blobs(32)
+    targets = {
+        "int": y,
+        "onehot": np.eye(3, dtype="float32")[y],
+        "multilabel": (x[:, :3] > 0).astype("float32"),
+    }[labels]
+    trainer = Trainer({**QUIET, "epochs": 1, "loss": loss})
+    history = trainer.fit(_mlp(3, activation), x, targets)
+    accuracy = [m for m in trainer.model.metrics[1].metrics if m.name == "accuracy"]
+    assert [type(m).__name__ for m in accuracy] == [metric_class]
+    assert 0.0 <= history.history["accuracy"][0] <= 1.0
+
+
 def test_multi_output_model_needs_an_explicit_loss():
     inputs = keras.Input((6,))
     model = keras.Model(
@@ -199,6 +228,19 @@ def test_a_compiled_model_keeps_its_own_compile():
     assert trainer.model is model and model.optimizer is optimizer
     assert isinstance(model.loss, keras.losses.CategoricalFocalCrossentropy)
     assert int(optimizer.iterations) == 2
+
+    # A compiled model that must be rebuilt (precision) is recompiled from
+    # its own compile config, not from the Trainer's.
+    model = _mlp()
+    model.compile(keras.optimizers.SGD(0.3, momentum=0.5), "mse", metrics=["mae"])
+    trainer = Trainer({**QUIET, "epochs": 1, "precision": "mixed_float16"})
+    history = trainer.fit(model, x, np.eye(3, dtype="float32")[y])
+    rebuilt = trainer.model.optimizer
+    assert isinstance(rebuilt, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(rebuilt.inner_optimizer, keras.optimizers.SGD)
+    assert float(rebuilt.inner_optimizer.learning_rate) == pytest.approx(0.3)
+    assert rebuilt.inner_optimizer.momentum == pytest.approx(0.5)
+    assert "mae" in history.history and "accuracy" not in history.history
 
 
 def test_schedule_and_plateau_from_the_config_drive_the_learning_rate():
