@@ -9,16 +9,19 @@ Measures, in one run, and prints side by side:
    1e-3), loss, metric, batch size and seed, `verbose=0`, and no run
    directory (no file I/O) unless `--run-dir` asks for one. Each repeat
    builds a fresh model outside the timer; the timer covers what a user
-   waits for: compile (or `Trainer(config)` + its compile) and fit. A
-   third, diagnostic arm "plain+cb" is the plain run with the callbacks the
-   Trainer adds by default (LearningRateLogger, TerminateOnNaN), so the
-   cost of those callbacks can be told from the Trainer's own. Runs are
-   interleaved and the order rotates every round (plain, plain+cb, trainer;
-   then plain+cb, trainer, plain; ...) so drift in machine load hits every
-   arm alike; round 0 is a warm-up reported separately; the ratio is
-   median(trainer) / median(plain) over the other rounds. Every arm seeds
-   the same way, so their final losses should match: the table says whether
-   they do (a check that the comparison is like for like).
+   waits for: compile (or `Trainer(config)` + its compile) and fit. The time
+   spent outside the training loop (before the `on_train_begin` hook and
+   after `on_train_end`) is reported too: it is where the Trainer's own work
+   lies, and it is far less noisy than the loop. A third, diagnostic arm,
+   "plain+cb", is the plain run with the callbacks the Trainer adds by
+   default (LearningRateLogger, TerminateOnNaN), so the cost of those
+   callbacks can be told from the Trainer's own. Runs are interleaved and
+   the order rotates every round (plain, plain+cb, trainer; then plain+cb,
+   trainer, plain; ...) so drift in machine load hits every arm alike; round
+   0 is a warm-up reported separately; the ratio is median(trainer) /
+   median(plain) over the other rounds. Every arm seeds the same way, so
+   their final losses should match: the table says whether they do (a
+   check that the comparison is like for like).
 2. Step times per backend. `model.fit` of the MLP on MNIST-1D and of LeNet-5
    on the digits at 32x32, timed per epoch with an epoch-level callback (no
    per-batch hook, so asynchronous dispatch stays on); the first epoch
@@ -58,7 +61,7 @@ BACKENDS = ("tensorflow", "jax", "torch")
 # Package that must be importable for each Keras backend.
 _BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 OVERHEAD_TARGET = 1.03
-# OpenMP threads that busy-wait make torch about 50x slower (4 -> 250 ms per
+# OpenMP threads that busy-wait make torch about 50x slower (4.6 -> 250 ms per
 # MLP step, measured here) as soon as another process competes for the two
 # cores; passive waiting avoids that. The workers get it unless the caller's
 # environment sets OMP_WAIT_POLICY itself.
@@ -103,8 +106,36 @@ def _build(name: str, options: dict):
     return kerasdl.build(name, **options)
 
 
+def _loop_marks():
+    """A callback noting when the training loop starts and ends.
+
+    It has train-level hooks only, so it changes nothing in the loop (batch
+    hooks would turn asynchronous dispatch off); every arm gets one.
+    """
+    import keras
+
+    class LoopMarks(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.begin = time.perf_counter()
+
+        def on_train_end(self, logs=None):
+            self.end = time.perf_counter()
+
+    return LoopMarks()
+
+
+def _result(start: float, marks, history) -> tuple[float, float, float]:
+    """(total seconds, seconds outside the training loop, final loss)."""
+    total = time.perf_counter() - start
+    outside = total - (marks.end - marks.begin)
+    return total, outside, float(history.history["loss"][-1])
+
+
 def _plain_run(x, y, epochs: int, batch_size: int, with_callbacks: bool):
-    """Builds a fresh MLP, then times compile + fit. Returns (seconds, loss).
+    """Builds a fresh MLP, then times compile + fit.
+
+    Returns:
+        tuple: (total seconds, seconds outside the training loop, loss).
 
     `with_callbacks` adds the callbacks that `Trainer` adds by default
     (LearningRateLogger, TerminateOnNaN): the diagnostic "plain+cb" arm,
@@ -125,9 +156,10 @@ def _plain_run(x, y, epochs: int, batch_size: int, with_callbacks: bool):
         loss=LOSS,
         metrics=["accuracy"],
     )
-    callbacks = None
+    marks = _loop_marks()
+    callbacks = [marks]
     if with_callbacks:
-        callbacks = [LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
+        callbacks += [LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
     history = model.fit(
         x,
         y,
@@ -137,12 +169,15 @@ def _plain_run(x, y, epochs: int, batch_size: int, with_callbacks: bool):
         shuffle=True,
         callbacks=callbacks,
     )
-    seconds = time.perf_counter() - start
-    return seconds, float(history.history["loss"][-1])
+    return _result(start, marks, history)
 
 
 def _trainer_run(x, y, epochs: int, batch_size: int, run_dir: str | None):
-    """Builds a fresh MLP, then times Trainer(config).fit. Returns (s, loss)."""
+    """Builds a fresh MLP, then times Trainer(config).fit.
+
+    Returns:
+        tuple: (total seconds, seconds outside the training loop, loss).
+    """
     import keras
 
     from kerasdl.training import Trainer
@@ -163,9 +198,9 @@ def _trainer_run(x, y, epochs: int, batch_size: int, run_dir: str | None):
     model = _build(builder, options)
     gc.collect()
     start = time.perf_counter()
-    history = Trainer(config).fit(model, x, y)
-    seconds = time.perf_counter() - start
-    return seconds, float(history.history["loss"][-1])
+    marks = _loop_marks()
+    history = Trainer(config).fit(model, x, y, callbacks=[marks])
+    return _result(start, marks, history)
 
 
 ARMS = ("plain", "plain_cb", "trainer")
@@ -175,6 +210,7 @@ def _measure_overhead(args, backend: str) -> dict:
     dataset, load_options, _, _ = WORKLOADS["mlp"]
     x, y = _load(dataset, load_options, args.samples)
     seconds = {arm: [] for arm in ARMS}
+    outside = {arm: [] for arm in ARMS}
     losses = {arm: [] for arm in ARMS}
     for i in range(args.repeats + 1):  # round 0 is the warm-up
         run_dir = None
@@ -184,12 +220,15 @@ def _measure_overhead(args, backend: str) -> dict:
         shift = i % len(ARMS)
         for arm in ARMS[shift:] + ARMS[:shift]:
             if arm == "trainer":
-                t, loss = _trainer_run(x, y, args.epochs, args.batch_size, run_dir)
+                t, t_out, loss = _trainer_run(
+                    x, y, args.epochs, args.batch_size, run_dir
+                )
             else:
-                t, loss = _plain_run(
+                t, t_out, loss = _plain_run(
                     x, y, args.epochs, args.batch_size, arm == "plain_cb"
                 )
             seconds[arm].append(t)
+            outside[arm].append(t_out)
             losses[arm].append(loss)
     return {
         "samples": len(x),
@@ -197,6 +236,7 @@ def _measure_overhead(args, backend: str) -> dict:
         "batch_size": args.batch_size,
         **{f"warmup_{arm}_s": seconds[arm][0] for arm in ARMS},
         **{f"{arm}_s": seconds[arm][1:] for arm in ARMS},
+        **{f"{arm}_outside_s": outside[arm][1:] for arm in ARMS},
         "final_loss": losses["trainer"][-1],
         # Every arm seeds alike: equal losses show the runs are like for like.
         "max_loss_difference": max(
@@ -365,12 +405,14 @@ def report(results: dict[str, dict], args) -> str:
         f"repeats after 1 warm-up round; ratio = trainer / plain;\n"
         f"   plain+cb (diagnostic) = plain with the callbacks Trainer adds by "
         f"default\n   (LearningRateLogger, TerminateOnNaN), cb ratio = "
-        f"plain+cb / plain"
+        f"plain+cb / plain;\n   outside loop = median time not spent in the "
+        f"training loop (config, compile,\n   data adapter, callbacks set-up, "
+        f"teardown): what Trainer adds is the t - p difference"
     )
     rows = []
     for backend, result in results.items():
         if "error" in result:
-            rows.append([backend, result["error"], "", "", "", "", "", "", ""])
+            rows.append([backend, result["error"], "", "", "", "", "", "", "", ""])
             continue
         o = result["overhead"]
         ratio = _overhead_ratio(o)
@@ -382,6 +424,10 @@ def report(results: dict[str, dict], args) -> str:
                 f"{ratio:.3f}x",
                 f"{medians[1] / medians[0]:.3f}x",
                 " / ".join(f"{min(o[f'{arm}_s']):.2f}" for arm in ARMS),
+                " / ".join(
+                    f"{1000 * statistics.median(o[f'{arm}_outside_s']):.0f}"
+                    for arm in ARMS
+                ),
                 " / ".join(f"{o[f'warmup_{arm}_s']:.2f}" for arm in ARMS),
                 f"{'yes' if o['max_loss_difference'] <= 1e-4 else 'NO'} "
                 f"({o['max_loss_difference']:.0e})",
@@ -395,6 +441,7 @@ def report(results: dict[str, dict], args) -> str:
         "ratio",
         "cb ratio",
         "min p/cb/t s",
+        "outside loop p/cb/t ms",
         "warm-up p/cb/t s",
         "same loss",
     ]

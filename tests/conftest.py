@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# torch's busy-waiting OpenMP threads are ~50x slower when workers share cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import keras
 import numpy as np

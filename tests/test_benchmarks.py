@@ -1,5 +1,6 @@
-"""Smoke test of benchmarks/training.py: the real script, tiny settings."""
+"""Smoke tests of benchmarks/training.py: the real script, tiny settings."""
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -15,10 +16,9 @@ SCRIPT = os.path.join(
 )
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
-    reason="runs the TensorFlow worker once; the backend loop covers the rest",
+    reason="spawns its own TensorFlow worker: run it once, under tensorflow",
 )
 def test_training_benchmark_quick_prints_ratio_and_step_rows():
     done = subprocess.run(
@@ -47,3 +47,19 @@ def test_training_benchmark_quick_prints_ratio_and_step_rows():
     # Quick settings really are used (512 samples, batch 32 -> 16 steps).
     assert "(512 samples)" in out
     assert re.search(r"^tensorflow +mlp .* 16$", out, re.M), out
+
+
+def test_training_benchmark_reports_missing_backend(monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("benchmark_training", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(module._BACKEND_PACKAGES, "jax", "kerasdl_no_such_package")
+    started = []
+    monkeypatch.setattr(module.subprocess, "run", lambda *a, **k: started.append(a))
+
+    assert module.main(["--backends", "jax", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert started == []  # no worker for a backend that is not installed
+    assert "Overhead ratio (jax): not installed" in out
+    for model in ("mlp", "lenet5"):
+        assert re.search(rf"^jax +{model} +not installed", out, re.M), out
