@@ -6,6 +6,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from training_helpers import Snapshots, StopAt
 
 from kerasdl.training.callbacks import (
     BestModelCheckpoint,
@@ -31,29 +32,6 @@ def _model(lr=0.1):
     )
     model.compile(keras.optimizers.SGD(lr), "sparse_categorical_crossentropy")
     return model
-
-
-class _Snapshots(keras.callbacks.Callback):
-    """Weights after every epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.weights = {}
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.weights[epoch] = self.model.get_weights()
-
-
-class _StopAt(keras.callbacks.Callback):
-    """Raises at the start of epoch `epoch`, simulating a killed run."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise RuntimeError("simulated kill")
 
 
 def test_current_learning_rate_evaluates_the_schedule_at_iterations():
@@ -164,7 +142,7 @@ def test_best_model_checkpoint_keeps_the_best_epoch_atomically(tmp_path):
         def on_epoch_end(self, epoch, logs=None):
             logs["score"] = next(losses)
 
-    snapshots = _Snapshots()
+    snapshots = Snapshots()
     model = _model(lr=0.5)
     model.fit(
         x,
@@ -214,7 +192,7 @@ def test_resumable_backup_restores_weights_optimizer_and_callback_state(tmp_path
     early = keras.callbacks.EarlyStopping(
         monitor="loss", patience=10, restore_best_weights=True
     )
-    snapshots = _Snapshots()
+    snapshots = Snapshots()
     with pytest.raises(RuntimeError, match="simulated kill"):
         model.fit(
             x,
@@ -223,7 +201,7 @@ def test_resumable_backup_restores_weights_optimizer_and_callback_state(tmp_path
             epochs=5,
             verbose=0,
             callbacks=[
-                _StopAt(2),
+                StopAt(2),
                 snapshots,
                 early,
                 ResumableBackup(backup_dir, [early]),
@@ -281,7 +259,7 @@ def test_resumable_backup_refuses_a_different_callback_set(tmp_path):
             y,
             epochs=3,
             verbose=0,
-            callbacks=[_StopAt(1), early, ResumableBackup(tmp_path / "b", [early])],
+            callbacks=[StopAt(1), early, ResumableBackup(tmp_path / "b", [early])],
         )
     with pytest.raises(ValueError, match="same callbacks configuration"):
         _model().fit(

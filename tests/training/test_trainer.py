@@ -10,6 +10,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from training_helpers import Snapshots, StopAt
 
 from kerasdl.training import (
     Trainer,
@@ -47,25 +48,6 @@ def _assert_weights_equal(a, b):
     assert len(a) == len(b)
     for u, v in zip(a, b, strict=True):
         np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
-
-
-class _Snapshots(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.weights = {}
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.weights[epoch] = self.model.get_weights()
-
-
-class _StopAt(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise RuntimeError("simulated kill")
 
 
 # --------------------------------------------------------------- basic fit
@@ -288,7 +270,7 @@ def test_schedule_and_plateau_from_the_config_drive_the_learning_rate():
 
 def test_fit_overrides_and_extra_callbacks():
     x, y = _blobs(32)
-    snapshots = _Snapshots()
+    snapshots = Snapshots()
     trainer = Trainer({**QUIET, "epochs": 5})
     history = trainer.fit(_mlp(), x, y, epochs=2, callbacks=[snapshots], shuffle=False)
     assert history.epoch == [0, 1] and sorted(snapshots.weights) == [0, 1]
@@ -335,7 +317,7 @@ def test_seed_makes_runs_identical():
 # --------------------------------------------------------------- early stopping
 def test_early_stopping_restores_the_best_epochs_weights():
     x, y = _blobs(96)
-    snapshots = _Snapshots()
+    snapshots = Snapshots()
 
     class Corrupt(keras.callbacks.Callback):
         """From epoch 3 on, wrecks the weights so val_loss gets worse."""
@@ -392,10 +374,10 @@ def _resume_config(run_dir, **extra):
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     x, y = _blobs(64)
     val = _blobs(32, seed=1)
-    snapshots = _Snapshots()
+    snapshots = Snapshots()
     with pytest.raises(RuntimeError, match="simulated kill"):
         Trainer(_resume_config(tmp_path)).fit(
-            _mlp(), x, y, validation_data=val, callbacks=[_StopAt(2), snapshots]
+            _mlp(), x, y, validation_data=val, callbacks=[StopAt(2), snapshots]
         )
     partial = load_history(tmp_path)
     assert partial["epochs"] == [0, 1] and partial["completed"] is False
@@ -433,7 +415,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
 def test_resuming_with_a_changed_config_is_refused(tmp_path):
     x, y = _blobs(32)
     with pytest.raises(RuntimeError):
-        Trainer(_resume_config(tmp_path)).fit(_mlp(), x, y, callbacks=[_StopAt(1)])
+        Trainer(_resume_config(tmp_path)).fit(_mlp(), x, y, callbacks=[StopAt(1)])
     changed = _resume_config(tmp_path, optimizer={"name": "adam", "learning_rate": 0.5})
     with pytest.raises(ValueError, match=r"different config \(optimizer:"):
         Trainer(changed).fit(_mlp(), x, y)
