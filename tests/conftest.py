@@ -25,10 +25,18 @@ def pytest_report_header(config):
 
 
 def random_inputs(model, batch=2, seed=0):
-    """Random float inputs matching every input of `model`."""
+    """Random inputs matching every input of `model`.
+
+    Float inputs are standard normal; integer inputs (token ids) are drawn
+    from [1, 4), so any vocabulary of 4 or more accepts them and none is the
+    padding id 0.
+    """
     rng = np.random.default_rng(seed)
-    arrays = [
-        rng.standard_normal((batch, *t.shape[1:])).astype("float32")
-        for t in model.inputs
-    ]
+    arrays = []
+    for t in model.inputs:
+        shape = (batch, *(d if d is not None else 8 for d in t.shape[1:]))
+        if "int" in str(t.dtype):
+            arrays.append(rng.integers(1, 4, size=shape).astype(str(t.dtype)))
+        else:
+            arrays.append(rng.standard_normal(shape).astype("float32"))
     return arrays[0] if len(arrays) == 1 else arrays
