@@ -1,4 +1,4 @@
-"""The `kerasdl` command line: list, info, build, train and quickstart."""
+"""The `kerasdl` command line: list, info, build, train, compress and quickstart."""
 
 from __future__ import annotations
 
@@ -96,6 +96,27 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_compress(args) -> int:
+    from kerasdl.compression.pipeline import compress, validate_config
+
+    config = validate_config(args.config)
+    if args.output_dir is not None:
+        config["output_dir"] = args.output_dir
+    if args.name is not None:
+        config["name"] = args.name
+    result = compress(config)
+    print(f"\nkerasdl compress {args.config}")
+    for record in result.steps:
+        print(
+            f"step {record['step']}: {record['nonzero_parameters']:,} of "
+            f"{record['parameters']:,} parameters non-zero"
+        )
+    print()
+    print(result.report.table())
+    print(f"\nwritten to: {result.directory} (manifest.json, report.json, report.md)")
+    return 0
+
+
 def _cmd_quickstart(args) -> int:
     from kerasdl.workflow import quickstart
 
@@ -145,6 +166,16 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-export", action="store_true", help="skip the export section")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "compress", help="train, compress, export and report from a YAML config"
+    )
+    p.add_argument(
+        "config", help="YAML/JSON compress config (data, model, steps, export)"
+    )
+    p.add_argument("--output-dir", default=None, help="overrides output_dir")
+    p.add_argument("--name", default=None, help="overrides name (the output folder)")
+    p.set_defaults(func=_cmd_compress)
 
     p = sub.add_parser(
         "quickstart", help="train LeNet-5 on offline digits and export it for mobile"

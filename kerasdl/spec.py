@@ -74,7 +74,7 @@ _SPEC_FORMS = ("model", "sequential", "nodes")
 _TOP_KEYS = {
     "model": None,  # named specs take any builder hyperparameter beside "model"
     "sequential": {"sequential", "input_shape", "input_name", "name", "dtype"},
-    "nodes": {"nodes", "inputs", "outputs", "blocks", "name"},
+    "nodes": {"nodes", "inputs", "input_order", "outputs", "blocks", "name"},
 }
 _NODE_KEYS = {"name", "layer", "args", "inputs", "call", "block", "repeat", "params"}
 _BLOCK_KEYS = {"inputs", "nodes", "outputs"}
@@ -620,8 +620,23 @@ def _build_functional(spec: dict) -> keras.Model:
         raise ValueError(
             f"{where}: expected a node name, list or mapping; received {outputs!r}."
         )
-    ins = [tensors[n] for n in raw_inputs]
+    ins = [tensors[n] for n in _input_order(spec, raw_inputs)]
     return keras.Model(ins[0] if len(ins) == 1 else ins, out, name=spec.get("name"))
+
+
+def _input_order(spec: dict, raw_inputs: dict) -> list:
+    # YAML writers may sort mapping keys, so a multi-input model's positional
+    # order travels in `input_order` (to_spec writes it when it is not the
+    # sorted order).
+    order = spec.get("input_order")
+    if order is None:
+        return list(raw_inputs)
+    if not isinstance(order, list) or sorted(order) != sorted(raw_inputs):
+        raise ValueError(
+            "spec.input_order must list every input name once, "
+            f"{sorted(raw_inputs)}; received {order!r}."
+        )
+    return order
 
 
 def _resolve(ref, tensors: dict, where: str):
@@ -721,6 +736,25 @@ def _sequential_spec(model) -> dict:
     return json.loads(json.dumps(spec))
 
 
+def _ops_feeding_outputs(model) -> set[int]:
+    """ids of the operations the outputs depend on through non-mask inputs."""
+    needed, seen = set(), set()
+    stack = list(keras.tree.flatten(model._outputs_struct))
+    while stack:
+        history = stack.pop()._keras_history
+        key = (id(history.operation), history.node_index)
+        if key in seen:
+            continue
+        seen.add(key)
+        needed.add(id(history.operation))
+        node = history.operation._inbound_nodes[history.node_index]
+        kwargs = {k: v for k, v in node.arguments.kwargs.items() if k != "mask"}
+        for value in keras.tree.flatten((node.arguments.args, kwargs)):
+            if isinstance(value, keras.KerasTensor):
+                stack.append(value)
+    return needed
+
+
 def _functional_spec(model) -> dict:
     input_names = {}
     inputs = {}
@@ -739,9 +773,15 @@ def _functional_spec(model) -> dict:
         n_out = len(keras.tree.flatten(op._inbound_nodes[history.node_index].outputs))
         return f"{op.name}:{history.tensor_index}" if n_out > 1 else op.name
 
+    # Masks (Embedding(mask_zero=True), Masking) are computed again by Keras
+    # when the rebuilt layers are called: leave out the raw ops that only
+    # compute masks and the `mask` arguments that carry them.
+    needed = _ops_feeding_outputs(model)
     nodes = []
     for op in model.operations:
         if isinstance(op, keras.layers.InputLayer):
+            continue
+        if not isinstance(op, keras.layers.Layer) and id(op) not in needed:
             continue
         if not isinstance(op, keras.layers.Layer):
             raise ValueError(
@@ -760,6 +800,7 @@ def _functional_spec(model) -> dict:
                 "describe each layer once (shared layers are not supported)."
             )
         args, kwargs = own[0].arguments.args, dict(own[0].arguments.kwargs)
+        kwargs.pop("mask", None)
         tensor_kwargs = {
             k: v for k, v in kwargs.items() if isinstance(v, keras.KerasTensor)
         }
@@ -798,4 +839,6 @@ def _functional_spec(model) -> dict:
         "nodes": nodes,
         "outputs": out_ref(model._outputs_struct),
     }
+    if list(inputs) != sorted(inputs):
+        spec["input_order"] = list(inputs)
     return json.loads(json.dumps(spec))

@@ -63,3 +63,40 @@ def test_training_benchmark_reports_missing_backend(monkeypatch, capsys):
     assert "Overhead ratio (jax): not installed" in out
     for model in ("mlp", "lenet5"):
         assert re.search(rf"^jax +{model} +not installed", out, re.M), out
+
+
+@pytest.mark.slow
+def test_compression_benchmark_quick_prints_figures_and_verdicts():
+    script = os.path.join(os.path.dirname(SCRIPT), "compression.py")
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    done = subprocess.run(
+        [sys.executable, script, "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    figures = {
+        name: re.search(pattern + r".*  (PASS|FAIL)$", out, re.M)
+        for name, pattern in {
+            "int8_size": r"^int8 vs float TFLite size: (\d+\.\d+)x",
+            "int8_drop": r"^int8 accuracy drop: (-?\d+\.\d+) points",
+            "sparse_gzip": r"^80%-sparse int8 vs float TFLite, gzipped: (\d+\.\d+)x",
+            "sparse_drop": r"^80%-sparse int8 accuracy drop: (-?\d+\.\d+) points",
+            "student": r"^distilled student: [\d,]+ parameters = (\d+\.\d+)%",
+            "gap": r"^distilled student accuracy: .*\(gap (-?\d+\.\d+) points",
+        }.items()
+    }
+    assert all(figures.values()), out
+    # Sizes do not depend on how long the models trained.
+    assert 0.25 < float(figures["int8_size"].group(1)) < 0.35
+    assert float(figures["sparse_gzip"].group(1)) < 0.2
+    assert float(figures["student"].group(1)) < 10.0
+    assert figures["student"].group(2) == "PASS"
+    latency = re.search(
+        r"^int8 vs float TFLite batch-1 latency \(p50\): (\d+\.\d+)x", out, re.M
+    )
+    assert latency and float(latency.group(1)) > 0, out

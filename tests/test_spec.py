@@ -319,3 +319,22 @@ def test_to_spec_refuses_shared_layers_and_raw_ops():
     if any(not isinstance(op, keras.layers.Layer) for op in raw.operations):
         with pytest.raises(ValueError, match=r"raw operation"):
             kerasdl.to_spec(raw)
+
+
+def test_input_order_survives_yaml_key_sorting():
+    # Inputs named against alphabetical order: a YAML dump sorts the mapping,
+    # and `input_order` keeps the model's positional order.
+    tokens = keras.Input((4,), name="tokens")
+    mask = keras.Input((4,), name="attention")
+    scaled = keras.layers.Rescaling(2.0, name="scale")(tokens)
+    out = keras.layers.Subtract(name="diff")([scaled, mask])
+    model = keras.Model([tokens, mask], out)
+    spec = kerasdl.to_spec(model)
+    assert spec["input_order"] == ["tokens", "attention"]
+    rebuilt = kerasdl.build(yaml.safe_dump(spec))
+    a = np.ones((1, 4), "float32")
+    b = np.full((1, 4), 5.0, "float32")
+    np.testing.assert_allclose(rebuilt([a, b]), model([a, b]))
+    bad = {**spec, "input_order": ["tokens"]}
+    with pytest.raises(ValueError, match="input_order must list every input"):
+        kerasdl.build(bad)

@@ -66,6 +66,12 @@ def test_registry_is_populated():
         "efficientnet",
         "segmentation",
         "transfer",
+        "rnn",
+        "forecasting",
+        "seq2seq",
+        "transformer",
+        "vit",
+        "hub",
     } <= families
 
 

@@ -14,6 +14,7 @@ from kerasdl.data.datasets import Dataset, list_datasets, load
 from kerasdl.data.keras_cache import DatasetNotFoundError, cache_dir, load_word_index
 from kerasdl.data.pipeline import ArrayPyDataset, make_pipeline
 from kerasdl.data.sources import from_arrays, from_csv, from_image_folder, split
+from kerasdl.data.text import list_corpora, lm_dataset, load_corpus
 
 __all__ = [
     "ArrayPyDataset",
@@ -24,8 +25,11 @@ __all__ = [
     "from_csv",
     "from_image_folder",
     "list_augmentations",
+    "list_corpora",
     "list_datasets",
+    "lm_dataset",
     "load",
+    "load_corpus",
     "load_word_index",
     "make_augmentation",
     "make_pipeline",

@@ -47,7 +47,8 @@ def convert(
             "saved_model" itself is not requested.
         representative: list of np.ndarray or None. Calibration samples, one
             array per input (needed for "tflite_int8").
-        int8_io: bool. int8 inputs and outputs for "tflite_int8".
+        int8_io: bool or "uint8". int8 (uint8) inputs and outputs for
+            "tflite_int8".
 
     Returns:
         dict: {"input_names": [...]}, the input names inside the files.
@@ -136,7 +137,7 @@ def convert_in_subprocess(
             os.path.join(scratch, "representative.npz"), representative
         ),
         "samples": _save_arrays(os.path.join(scratch, "samples.npz"), sample_inputs),
-        "int8_io": bool(int8_io),
+        "int8_io": int8_io,
         "imports": list(imports),
         "result": os.path.join(scratch, "result.json"),
     }

@@ -341,7 +341,7 @@ def export(
     preprocessing=None,
     metrics=None,
     sample_inputs=None,
-    int8_io: bool = False,
+    int8_io: bool | str = False,
     *,
     min_agreement: float = 0.9,
 ) -> dict:
@@ -379,9 +379,10 @@ def export(
             `representative_data`), or None. Verification inputs (up to
             1024); default: the first 32 samples of `representative_data`,
             else 8 seeded random samples (N(0, 1) floats, {0, 1} integers).
-        int8_io: bool. With "tflite_int8": int8 input and output tensors
-            (their scale and zero point go into the manifest) instead of
-            float32 ones.
+        int8_io: bool or str. With "tflite_int8": True (or "int8") for int8
+            input and output tensors, "uint8" for uint8 ones (e.g. camera
+            pixels), instead of float32 ones; their scale and zero point go
+            into the manifest (real = scale * (q - zero_point)).
         min_agreement: float in [0, 1]. Lowest accepted class agreement
             (fraction of samples whose argmax matches Keras) for
             "tflite_dynamic" and "tflite_int8".
@@ -413,11 +414,15 @@ def export(
     # Everything that can be checked is checked before anything is written.
     formats = validate_formats(formats)
     _check_model(model)
-    if not isinstance(int8_io, bool):
-        raise ValueError(f"int8_io must be True or False; received {int8_io!r}.")
+    if not (isinstance(int8_io, bool) or int8_io in ("int8", "uint8")):
+        raise ValueError(
+            f"int8_io must be True, False, 'int8' or 'uint8'; received {int8_io!r}."
+        )
+    int8_io = True if int8_io == "int8" else int8_io
     if int8_io and "tflite_int8" not in formats:
         raise ValueError(
-            f"int8_io=True applies to the 'tflite_int8' format; formats are {formats}."
+            f"int8_io={int8_io!r} applies to the 'tflite_int8' format; formats "
+            f"are {formats}."
         )
     if not 0.0 <= float(min_agreement) <= 1.0:
         raise ValueError(

@@ -65,7 +65,7 @@ def convert_tflite(
     kind: str,
     input_names: list[str],
     representative: list[np.ndarray] | None = None,
-    int8_io: bool = False,
+    int8_io: bool | str = False,
     model_name: str = "model",
 ) -> bytes:
     """Converts a SavedModel to a TFLite flatbuffer using builtin ops only.
@@ -81,8 +81,8 @@ def convert_tflite(
             `representative`'s arrays.
         representative: list of np.ndarray or None. One array per input, the
             calibration samples along axis 0 (for "tflite_int8").
-        int8_io: bool. For "tflite_int8": int8 input and output tensors
-            instead of float32 ones.
+        int8_io: bool or "uint8". For "tflite_int8": int8 (True) or uint8
+            ("uint8") input and output tensors instead of float32 ones.
         model_name: str. Used in error messages.
 
     Returns:
@@ -121,8 +121,9 @@ def convert_tflite(
         # Int8 kernels only: a float fallback would not be full-integer.
         ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if int8_io:
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
+            io_type = tf.uint8 if int8_io == "uint8" else tf.int8
+            converter.inference_input_type = io_type
+            converter.inference_output_type = io_type
     converter.target_spec.supported_ops = ops
     try:
         return converter.convert()

@@ -11,3 +11,9 @@ from kerasdl.models import (
     segmentation,  # noqa: F401  unet, fcn
     transfer,  # noqa: F401  transfer learning
 )
+from kerasdl.models import rnn  # noqa: F401  rnn/lstm/gru classifiers, taggers
+from kerasdl.models import seq2seq  # noqa: F401  encoder-decoder + attention
+from kerasdl.models import transformer  # noqa: F401  bert, gpt, t5
+from kerasdl.models import forecasting  # noqa: F401  lstm/gru/cnn/transformer forecasters
+from kerasdl.models import hub  # noqa: F401  keras-hub adapters: hub_bert, hub_gpt2, hub_t5, hub_vit
+from kerasdl.models import vit  # noqa: F401  vision transformer: vit, vit_tiny/small/base/large, vit_b16, ...

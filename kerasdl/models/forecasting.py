@@ -1,0 +1,325 @@
+"""Time-series forecasters: LSTM, GRU, 1-D CNN and a small Transformer.
+
+Every forecaster maps a window of `lookback` past steps of F features,
+shape (lookback, F), to the next `horizon` steps of `num_targets` target
+series, shape (horizon, num_targets): a direct multi-step forecast, all
+steps at once from one Dense layer "forecast_dense" reshaped by "forecast".
+Feed them the windows of `kerasdl.data.timeseries.make_forecasting_data`
+and train with mean squared (or absolute) error.
+
+Example:
+>>> data = make_forecasting_data(load_series("sunspots"), lookback=24, horizon=3)
+>>> model = kerasdl.build("lstm_forecaster", input_shape=(24, 1), horizon=3)
+>>> model.output_shape
+(None, 3, 1)
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from kerasdl.layers.position import PositionEmbedding
+from kerasdl.layers.transformer import FFN_ACTIVATIONS, TransformerEncoderBlock
+from kerasdl.models._common import (
+    activation_layer,
+    check_activation,
+    check_choice,
+    check_float,
+    check_input_shape,
+    check_int,
+    check_int_list,
+    load_weights,
+)
+from kerasdl.models.rnn import KERAS_CELLS, check_recurrent_args, recurrent_stack
+from kerasdl.registry import register_model
+
+__all__ = ["cnn_forecaster", "rnn_forecaster", "transformer_forecaster"]
+
+CNN_POOLINGS = ("flatten", "avg", "last")
+
+
+def _check_window_shape(input_shape, fixed_length: bool):
+    shape = check_input_shape(input_shape, rank=2)
+    if shape[-1] is None:
+        raise ValueError(
+            f"Invalid input_shape={tuple(input_shape)!r}: the number of features "
+            "(last entry) must be known."
+        )
+    if fixed_length and shape[0] is None:
+        raise ValueError(
+            f"Invalid input_shape={tuple(input_shape)!r}: this forecaster needs a "
+            "fixed lookback (first entry), not None."
+        )
+    return shape
+
+
+def _forecast_head(x, horizon, num_targets, head_dropout):
+    """Dense(horizon * num_targets) reshaped to (horizon, num_targets)."""
+    check_int("horizon", horizon)
+    check_int("num_targets", num_targets)
+    if check_float("head_dropout", head_dropout) > 0:
+        x = layers.Dropout(head_dropout, name="head_dropout")(x)
+    x = layers.Dense(horizon * num_targets, name="forecast_dense")(x)
+    return layers.Reshape((horizon, num_targets), name="forecast")(x)
+
+
+def _last_step(x):
+    """(batch, T, C) -> (batch, C): the last step, with layers only."""
+    length = x.shape[1]
+    if length > 1:
+        x = layers.Cropping1D((length - 1, 0), name="last_step_crop")(x)
+    return layers.Flatten(name="last_step")(x)
+
+
+def rnn_forecaster(
+    input_shape=(24, 1),
+    horizon=1,
+    num_targets=1,
+    cell="lstm",
+    units=(64,),
+    dropout=0.0,
+    recurrent_dropout=0.0,
+    head_dropout=0.0,
+    weights=None,
+):
+    """Recurrent forecaster: stacked LSTM/GRU, last output -> horizon steps.
+
+    Layers: input -> {cell}1 ... {cell}N (last returns its final output) ->
+    [head_dropout] -> forecast_dense -> forecast (horizon, num_targets).
+
+    Args:
+        input_shape: tuple. (lookback, features); lookback may be None (any length).
+        horizon: int. Number of future steps forecast at once.
+        num_targets: int. Number of series forecast per step.
+        cell: str. Recurrent cell: "lstm", "gru" or "simple_rnn".
+        units: int or list of int. Hidden size of each stacked recurrent layer.
+        dropout: float. Dropout on each recurrent layer's inputs, in [0, 1).
+        recurrent_dropout: float. Dropout on the recurrent state, in [0, 1).
+        head_dropout: float. Dropout before the output layer, in [0, 1).
+        weights: str or None. Path of a local weights file to load; never downloaded.
+
+    Returns:
+        A functional `keras.Model` named "<cell>_forecaster".
+
+    Raises:
+        ValueError: if a hyperparameter is invalid.
+
+    Example:
+    >>> model = rnn_forecaster(input_shape=(48, 3), horizon=6, num_targets=1)
+    >>> model.output_shape
+    (None, 6, 1)
+    """
+    check_choice("cell", cell, tuple(KERAS_CELLS))
+    units = check_recurrent_args(
+        cell, units, False, "concat", dropout, recurrent_dropout
+    )
+    shape = _check_window_shape(input_shape, fixed_length=False)
+    inputs = keras.Input(shape=shape, name="input")
+    x = recurrent_stack(
+        inputs,
+        cell=cell,
+        units=units,
+        bidirectional=False,
+        merge_mode="concat",
+        dropout=dropout,
+        recurrent_dropout=recurrent_dropout,
+        return_sequences=False,
+    )
+    outputs = _forecast_head(x, horizon, num_targets, head_dropout)
+    model = keras.Model(inputs, outputs, name=f"{cell}_forecaster")
+    return load_weights(model, weights)
+
+
+def cnn_forecaster(
+    input_shape=(24, 1),
+    horizon=1,
+    num_targets=1,
+    filters=(32, 32),
+    kernel_size=3,
+    dilation_base=2,
+    activation="relu",
+    pooling="flatten",
+    head_dropout=0.0,
+    weights=None,
+):
+    """1-D convolutional forecaster: causal dilated convolutions (WaveNet/TCN).
+
+    Conv i (named "conv{i}") is causal, so step t sees only steps <= t, with
+    dilation dilation_base**(i-1): the receptive field grows exponentially
+    with depth, 1 + (kernel_size - 1) * sum of dilations steps.
+
+    Args:
+        input_shape: tuple. (lookback, features); lookback must be fixed for
+            pooling="flatten".
+        horizon: int. Number of future steps forecast at once.
+        num_targets: int. Number of series forecast per step.
+        filters: int or list of int. Filters of each causal convolution.
+        kernel_size: int. Kernel size of every convolution.
+        dilation_base: int. Dilation of conv i is dilation_base**(i-1); 1 disables
+            dilation.
+        activation: str. Activation after each convolution ("relu", "gelu", ...).
+        pooling: str. How the feature sequence reaches the head: "flatten" (all steps),
+            "avg" (mean over time) or "last" (the last, causal step).
+        head_dropout: float. Dropout before the output layer, in [0, 1).
+        weights: str or None. Path of a local weights file to load; never downloaded.
+
+    Returns:
+        A functional `keras.Model` named "cnn_forecaster".
+
+    Raises:
+        ValueError: if a hyperparameter is invalid.
+
+    Example:
+    >>> model = cnn_forecaster(input_shape=(32, 2), horizon=4, filters=[16, 16])
+    >>> model.output_shape
+    (None, 4, 1)
+    """
+    filters = check_int_list("filters", filters)
+    check_int("kernel_size", kernel_size)
+    check_int("dilation_base", dilation_base)
+    check_activation(activation)
+    check_choice("pooling", pooling, CNN_POOLINGS)
+    shape = _check_window_shape(input_shape, fixed_length=pooling != "avg")
+    inputs = keras.Input(shape=shape, name="input")
+    x = inputs
+    for i, width in enumerate(filters, start=1):
+        x = layers.Conv1D(
+            width,
+            kernel_size,
+            padding="causal",
+            dilation_rate=dilation_base ** (i - 1),
+            name=f"conv{i}",
+        )(x)
+        x = activation_layer(activation, name=f"conv{i}_act")(x)
+    if pooling == "flatten":
+        x = layers.Flatten(name="flatten")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
+    else:
+        x = _last_step(x)
+    outputs = _forecast_head(x, horizon, num_targets, head_dropout)
+    model = keras.Model(inputs, outputs, name="cnn_forecaster")
+    return load_weights(model, weights)
+
+
+def transformer_forecaster(
+    input_shape=(24, 1),
+    horizon=1,
+    num_targets=1,
+    hidden_dim=32,
+    num_layers=2,
+    num_heads=4,
+    intermediate_dim=64,
+    dropout=0.1,
+    activation="gelu",
+    pooling="flatten",
+    head_dropout=0.0,
+    weights=None,
+):
+    """Transformer-encoder forecaster: steps as tokens, learned positions.
+
+    Layers: input -> input_projection (Dense to hidden_dim per step) ->
+    position_embedding (learned, kerasdl.layers.PositionEmbedding) ->
+    encoder_block1..N (pre-norm TransformerEncoderBlock: self-attention over
+    the window, feed-forward) -> final_norm -> [flatten | avg_pool | last step]
+    -> forecast_dense -> forecast.
+
+    Args:
+        input_shape: tuple. (lookback, features); lookback must be fixed (it sizes
+            the position table).
+        horizon: int. Number of future steps forecast at once.
+        num_targets: int. Number of series forecast per step.
+        hidden_dim: int. Width of each step's token (must be divisible by num_heads).
+        num_layers: int. Number of encoder blocks.
+        num_heads: int. Attention heads per block.
+        intermediate_dim: int. Hidden width of each block's feed-forward network.
+        dropout: float. Dropout in the blocks (residual branches and attention).
+        activation: str. Feed-forward activation ("gelu", "relu", ...).
+        pooling: str. How the token sequence reaches the head: "flatten", "avg" or
+            "last".
+        head_dropout: float. Dropout before the output layer, in [0, 1).
+        weights: str or None. Path of a local weights file to load; never downloaded.
+
+    Returns:
+        A functional `keras.Model` named "transformer_forecaster".
+
+    Raises:
+        ValueError: if a hyperparameter is invalid.
+
+    Example:
+    >>> model = transformer_forecaster(input_shape=(24, 1), horizon=3)
+    >>> model.output_shape
+    (None, 3, 1)
+    """
+    shape = _check_window_shape(input_shape, fixed_length=True)
+    check_int("hidden_dim", hidden_dim)
+    check_int("num_layers", num_layers)
+    check_int("num_heads", num_heads)
+    check_int("intermediate_dim", intermediate_dim)
+    check_float("dropout", dropout)
+    check_choice("activation", activation, FFN_ACTIVATIONS)
+    check_choice("pooling", pooling, CNN_POOLINGS)
+    if hidden_dim % num_heads:
+        raise ValueError(
+            f"Invalid hidden_dim={hidden_dim!r} with num_heads={num_heads!r}: "
+            "hidden_dim must be divisible by num_heads."
+        )
+    inputs = keras.Input(shape=shape, name="input")
+    x = layers.Dense(hidden_dim, name="input_projection")(inputs)
+    x = PositionEmbedding(sequence_length=shape[0], name="position_embedding")(x)
+    for i in range(1, num_layers + 1):
+        x = TransformerEncoderBlock(
+            num_heads=num_heads,
+            intermediate_dim=intermediate_dim,
+            dropout=dropout,
+            activation=activation,
+            norm_first=True,
+            name=f"encoder_block{i}",
+        )(x)
+    x = layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
+    if pooling == "flatten":
+        x = layers.Flatten(name="flatten")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
+    else:
+        x = _last_step(x)
+    outputs = _forecast_head(x, horizon, num_targets, head_dropout)
+    model = keras.Model(inputs, outputs, name="transformer_forecaster")
+    return load_weights(model, weights)
+
+
+_TINY = {"input_shape": (6, 2), "horizon": 3, "num_targets": 2}
+register_model(
+    "lstm_forecaster",
+    rnn_forecaster,
+    family="forecasting",
+    task="regression",
+    description="LSTM multi-step time-series forecaster.",
+    presets={"cell": "lstm"},
+    tiny={**_TINY, "units": 4},
+)
+register_model(
+    "gru_forecaster",
+    rnn_forecaster,
+    family="forecasting",
+    task="regression",
+    description="GRU multi-step time-series forecaster.",
+    presets={"cell": "gru"},
+    tiny={**_TINY, "units": 4},
+)
+register_model(
+    "cnn_forecaster",
+    cnn_forecaster,
+    family="forecasting",
+    task="regression",
+    tiny={**_TINY, "filters": [4, 4], "pooling": "last"},
+)
+register_model(
+    "transformer_forecaster",
+    transformer_forecaster,
+    family="forecasting",
+    task="regression",
+    tiny={**_TINY, "hidden_dim": 8, "num_layers": 1, "num_heads": 2,
+          "intermediate_dim": 8, "dropout": 0.0},
+)  # fmt: skip

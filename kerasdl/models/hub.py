@@ -1,0 +1,827 @@
+"""keras-hub adapters: BERT, GPT-2, T5 and ViT as ordinary kerasdl models.
+
+Each builder returns a plain functional `keras.Model` whose inputs are named
+like keras-hub's (``token_ids``, ``padding_mask``, ``images``, ...). The
+keras-hub backbone (or language-model task, for its tied-embedding logits)
+sits inside one `HubModel` layer, which takes a list of tensors and hands
+keras-hub the dict it expects; classification heads are ordinary Keras layers
+around it ("predictions"), so `kerasdl.build`, `kerasdl.to_spec`, the
+Trainer, `.keras` files and the registry sweep treat these models like any
+other.
+
+Weights are never downloaded. A model is either built from hyperparameters
+(random weights) or loaded from a *local* preset directory: the folder
+keras-hub's `save_to_preset(dir)` writes (``config.json`` with the backbone
+config, ``model.weights.h5`` with its weights, ``metadata.json``). Preset
+names ("bert_base_en") and URLs ("kaggle://...", "hf://...") are refused.
+
+| name      | keras-hub classes                 | output                        |
+|-----------|-----------------------------------|-------------------------------|
+| hub_bert  | BertBackbone                      | class scores on pooled [CLS]  |
+| hub_gpt2  | GPT2Backbone + GPT2CausalLM       | next-token logits (tied)      |
+| hub_t5    | T5Backbone + T5Seq2SeqLM          | decoder token logits (tied)   |
+| hub_vit   | ViTBackbone                       | class scores on class token   |
+
+With ``include_top=False`` every builder returns the backbone's own outputs
+(a dict for BERT and T5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import keras
+
+from kerasdl.layers.vit import TokenPooling
+from kerasdl.models._common import (
+    check_activation_or_softmax,
+    check_bool,
+    check_float,
+    check_input_shape,
+    check_int,
+)
+from kerasdl.registry import register_model
+
+__all__ = [
+    "PRESET_FILES",
+    "HubModel",
+    "hub_bert",
+    "hub_gpt2",
+    "hub_t5",
+    "hub_vit",
+    "load_preset_backbone",
+]
+
+# Files of a local preset directory as written by keras-hub's save_to_preset
+# (a large model's weights come as model.weights.json + shards instead).
+PRESET_FILES = {
+    "config.json": "the backbone config (class name and hyperparameters)",
+    "model.weights.h5": "the backbone weights",
+}
+_SHARDED_WEIGHTS = "model.weights.json"
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
+
+
+def _keras_hub():
+    # Imported on first use: keras-hub takes seconds to import on JAX/torch,
+    # and only these builders need it.
+    import keras_hub
+
+    return keras_hub
+
+
+def _plain(obj):
+    """Tuples to lists, recursively (configs read back from JSON hold lists)."""
+    return json.loads(json.dumps(obj))
+
+
+# ---------------------------------------------------------------- the layer
+@keras.saving.register_keras_serializable(package="kerasdl")
+class HubModel(keras.layers.Layer):
+    """A keras-hub backbone or task as one layer with list inputs and outputs.
+
+    keras-hub models take and return dicts ({"token_ids": ..., ...}); a
+    functional graph node (and a kerasdl spec) passes lists. This layer maps
+    its list of inputs onto `input_names`, calls the keras-hub model, and
+    returns the outputs named in `output_names` (one tensor, or a list). Its
+    config holds the keras-hub model's config, so it survives `from_config`,
+    specs and `.keras` files; weights live in the wrapped model.
+
+    Args:
+        model: keras_hub.models.Backbone or Task, or its serialized dict
+            (`keras.layers.serialize`). Only keras-hub classes are accepted.
+        input_names: list of str or None. Order of the layer's list inputs;
+            None: the model's input names in their order.
+        output_names: list of str or None. Outputs to return when the model
+            returns a dict; None: all of them in the model's order. Must be
+            None when the model returns one tensor.
+        **kwargs: Standard `keras.layers.Layer` arguments (name, dtype, ...).
+
+    Raises:
+        ValueError: for a non-keras-hub model or unknown input/output names.
+
+    Example:
+    >>> backbone = keras_hub.models.BertBackbone(vocabulary_size=100,
+    ...     num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16)
+    >>> layer = HubModel(backbone, output_names=["pooled_output"])
+    """
+
+    def __init__(self, model, input_names=None, output_names=None, **kwargs):
+        super().__init__(**kwargs)
+        self.model = _deserialize_hub(model) if isinstance(model, dict) else model
+        hub = _keras_hub()
+        if not isinstance(self.model, (hub.models.Backbone, hub.models.Task)):
+            raise ValueError(
+                f"Invalid model={model!r:.120}: expected a keras_hub.models.Backbone "
+                "or keras_hub.models.Task (or its serialized config)."
+            )
+        struct = self.model._inputs_struct
+        known_inputs = (
+            list(struct)
+            if isinstance(struct, dict)
+            else [t.name for t in keras.tree.flatten(struct)]
+        )
+        self.input_names = _check_names("input_names", input_names, known_inputs)
+        if len(self.input_names) != len(known_inputs):
+            raise ValueError(
+                f"Invalid input_names={input_names!r}: the model takes all of "
+                f"{known_inputs}, each once."
+            )
+        struct = self.model._outputs_struct
+        if isinstance(struct, dict):
+            self.output_names = _check_names("output_names", output_names, list(struct))
+        elif output_names is not None:
+            raise ValueError(
+                f"Invalid output_names={output_names!r}: model {self.model.name!r} "
+                "returns one tensor; pass None."
+            )
+        else:
+            self.output_names = None
+        self.built = True
+
+    def build(self, input_shape):
+        # The wrapped model is a built functional graph: nothing to create.
+        self.built = True
+
+    def _model_inputs(self, inputs):
+        """The layer's list inputs in the structure the keras-hub model takes."""
+        inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(inputs) != len(self.input_names):
+            raise ValueError(
+                f"HubModel {self.name!r} takes {len(self.input_names)} inputs "
+                f"{self.input_names}; received {len(inputs)}."
+            )
+        named = dict(zip(self.input_names, inputs))
+        if isinstance(self.model._inputs_struct, dict):
+            return named
+        ordered = [named[t.name] for t in keras.tree.flatten(self.model._inputs_struct)]
+        return ordered[0] if len(ordered) == 1 else ordered
+
+    def _select(self, outputs):
+        if self.output_names is None:
+            return outputs
+        selected = [outputs[n] for n in self.output_names]
+        return selected[0] if len(selected) == 1 else selected
+
+    def call(self, inputs, training=None):
+        return self._select(self.model(self._model_inputs(inputs), training=training))
+
+    def compute_output_spec(self, inputs, training=None):
+        # Trace the wrapped functional graph symbolically: tracing `call`
+        # with placeholder sizes breaks keras-hub layers that compare the
+        # sequence length with their tables.
+        return self._select(self.model.compute_output_spec(self._model_inputs(inputs)))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "model": _plain(keras.layers.serialize(self.model)),
+                "input_names": list(self.input_names),
+                "output_names": (
+                    None if self.output_names is None else list(self.output_names)
+                ),
+            }
+        )
+        return config
+
+
+def _check_names(arg: str, value, known: list[str]) -> list[str]:
+    if value is None:
+        return list(known)
+    if (
+        not isinstance(value, (list, tuple))
+        or not value
+        or len(set(value)) != len(value)
+        or not all(isinstance(v, str) and v in known for v in value)
+    ):
+        raise ValueError(
+            f"Invalid {arg}={value!r}: expected a list of distinct names from {known}."
+        )
+    return list(value)
+
+
+def _deserialize_hub(config: dict):
+    """Rebuilds a keras-hub Backbone or Task from `keras.layers.serialize`."""
+    hub = _keras_hub()
+    registered = config.get("registered_name") or ""
+    cls = keras.saving.get_registered_object(registered) if registered else None
+    if not (
+        registered.startswith("keras_hub>")
+        and isinstance(cls, type)
+        and issubclass(cls, (hub.models.Backbone, hub.models.Task))
+    ):
+        raise ValueError(
+            f"Invalid model config with registered_name={registered!r}: "
+            "HubModel only rebuilds keras-hub backbones and tasks "
+            "('keras_hub>BertBackbone', 'keras_hub>GPT2CausalLM', ...)."
+        )
+    inner = dict(config.get("config") or {})
+    if issubclass(cls, hub.models.Task):
+        # Tasks compile themselves on construction; a nested task needs no
+        # optimizer (the outer model is compiled).
+        inner["compile"] = False
+    return cls.from_config(inner)
+
+
+# ---------------------------------------------------------------- presets
+def load_preset_backbone(preset, backbone_class: str):
+    """Loads a keras-hub backbone from a local preset directory; never downloads.
+
+    Args:
+        preset: str or os.PathLike. A local directory holding `config.json`
+            and `model.weights.h5` (what `backbone.save_to_preset(dir)` writes).
+        backbone_class: str. The keras-hub class the preset must hold
+            ("BertBackbone", ...).
+
+    Returns:
+        The keras-hub backbone with the preset's weights.
+
+    Raises:
+        ValueError: for a preset name, a URL, a missing directory or file, or
+            a preset of another architecture.
+    """
+    if not isinstance(preset, (str, os.PathLike)):
+        raise ValueError(
+            f"Invalid preset={preset!r}: expected None or the path of a local "
+            "preset directory."
+        )
+    path = os.fspath(preset)
+    layout = ", ".join(f"{name} ({what})" for name, what in PRESET_FILES.items())
+    how = (
+        f"Downloads are disabled in kerasdl: pass preset='/path/to/dir', a local "
+        f"directory containing {layout}, as written by keras-hub's "
+        "`backbone.save_to_preset(dir)` or unpacked from a Kaggle/Hugging Face "
+        "preset archive fetched by hand."
+    )
+    if _URL.match(path):
+        raise ValueError(f"Invalid preset={path!r}: a URL. {how}")
+    if not os.path.isdir(path):
+        kind = "is not a local directory (a keras-hub preset name?)"
+        raise ValueError(f"Invalid preset={path!r}: {kind}. {how}")
+    missing = [
+        name for name in PRESET_FILES if not os.path.isfile(os.path.join(path, name))
+    ]
+    if missing == ["model.weights.h5"] and os.path.isfile(
+        os.path.join(path, _SHARDED_WEIGHTS)
+    ):
+        missing = []
+    if missing:
+        raise ValueError(f"Invalid preset={path!r}: missing {missing}. {how}")
+    with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
+        stored = json.load(f)
+    found = stored.get("class_name") if isinstance(stored, dict) else None
+    if found is None:
+        raise ValueError(
+            f"Invalid preset={path!r}: its config.json is not a keras-hub backbone "
+            "config (no 'class_name'); a Hugging Face transformers checkpoint is "
+            f"not a keras-hub preset. {how}"
+        )
+    if found != backbone_class:
+        raise ValueError(
+            f"Invalid preset={path!r}: its config.json holds a {found!r}; this "
+            f"builder needs a {backbone_class!r} preset."
+        )
+    cls = getattr(_keras_hub().models, backbone_class)
+    return cls.from_preset(path)
+
+
+def _backbone(backbone_class: str, preset, given: dict, defaults: dict):
+    """A keras-hub backbone from a local preset or from hyperparameters.
+
+    `given` holds the builder's architecture hyperparameters (None: not set).
+    With a preset, set values must equal the preset's; without one, unset
+    values take `defaults` (the published base size).
+    """
+    if preset is None:
+        config = {k: (defaults[k] if v is None else v) for k, v in given.items()}
+        # A fixed name: keras-hub's default one is made unique per session
+        # ("vi_t_backbone_1"), which would make two builds' specs differ.
+        name = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", backbone_class).lower()
+        return getattr(_keras_hub().models, backbone_class)(name=name, **config)
+    backbone = load_preset_backbone(preset, backbone_class)
+    stored = _plain(backbone.get_config())
+    for key, value in given.items():
+        if value is not None and _plain(value) != stored.get(key):
+            raise ValueError(
+                f"Invalid {key}={value!r}: preset {os.fspath(preset)!r} fixes "
+                f"{key}={stored.get(key)!r}. Leave {key} unset (None) or equal "
+                "to the preset's value."
+            )
+    return backbone
+
+
+def _check_optional_int(arg: str, value, minimum: int = 1):
+    if value is not None:
+        check_int(arg, value, minimum)
+
+
+def _check_head(include_top, num_classes, classifier_activation, dropout):
+    check_bool("include_top", include_top)
+    check_int("num_classes", num_classes)
+    if classifier_activation is not None:
+        check_activation_or_softmax(classifier_activation)
+    check_float("dropout", dropout)
+
+
+def _hub_inputs(model) -> list:
+    """kerasdl inputs named and typed like the keras-hub model's.
+
+    They come in alphabetical order of their names: a spec written as YAML
+    sorts its `inputs` mapping, and this order keeps list inputs meaning the
+    same after a spec round trip. Dicts keyed by input name work as well.
+    """
+    struct = model._inputs_struct
+    tensors = (
+        struct.values() if isinstance(struct, dict) else keras.tree.flatten(struct)
+    )
+    return [
+        keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name)
+        for t in sorted(tensors, key=lambda t: t.name)
+    ]
+
+
+def _wrap(model, inputs, name, output_names=None):
+    """Calls `model` inside a HubModel layer on the kerasdl inputs (by name)."""
+    names = [t.name for t in keras.tree.flatten(inputs)]
+    layer = HubModel(model, input_names=names, output_names=output_names, name=name)
+    return layer(inputs)
+
+
+def _classifier(x, num_classes, classifier_activation, dropout, initializer):
+    if dropout > 0:
+        x = keras.layers.Dropout(dropout, name="output_dropout")(x)
+    return keras.layers.Dense(
+        num_classes,
+        activation=classifier_activation,
+        kernel_initializer=initializer,
+        name="predictions",
+    )(x)
+
+
+# ---------------------------------------------------------------- BERT
+def hub_bert(
+    vocabulary_size=None,
+    num_layers=None,
+    num_heads=None,
+    hidden_dim=None,
+    intermediate_dim=None,
+    max_sequence_length=None,
+    num_segments=None,
+    backbone_dropout=None,
+    include_top=True,
+    num_classes=2,
+    classifier_activation=None,
+    dropout=0.1,
+    preset=None,
+):
+    """BERT (keras-hub BertBackbone) with a text-classification head.
+
+    Inputs "token_ids", "segment_ids" and "padding_mask" (int, shape
+    `(batch, seq)`); the head is keras-hub's BertTextClassifier head
+    (dropout, then a Dense layer "predictions" on the pooled [CLS] output).
+    Architecture hyperparameters left at None take the preset's values, or
+    BERT-base's without a preset.
+
+    Args:
+        vocabulary_size: int or None. Token vocabulary size (BERT-base: 30522).
+        num_layers: int or None. Transformer encoder layers (BERT-base: 12).
+        num_heads: int or None. Attention heads per layer (BERT-base: 12).
+        hidden_dim: int or None. Hidden size (BERT-base: 768).
+        intermediate_dim: int or None. Feed-forward width (BERT-base: 3072).
+        max_sequence_length: int or None. Longest sequence (BERT-base: 512).
+        num_segments: int or None. Segment-id vocabulary size (BERT-base: 2).
+        backbone_dropout: float or None. Dropout inside the backbone
+            (BERT-base: 0.1).
+        include_top: bool. Add the classifier; if False the model returns the
+            backbone's dict {"sequence_output", "pooled_output"}.
+        num_classes: int. Number of classes of the classifier.
+        classifier_activation: str or None. Activation of the classifier
+            (None: logits, as keras-hub's default; "softmax", ...).
+        dropout: float. Dropout rate before the classifier, in [0, 1).
+        preset: str or None. A local keras-hub preset directory (config.json
+            and model.weights.h5); never a preset name or URL.
+
+    Returns:
+        A functional `keras.Model` named "hub_bert".
+
+    Raises:
+        ValueError: for an invalid hyperparameter, a preset that is not a
+            local BERT preset directory, or a value contradicting the preset.
+
+    Example:
+    >>> model = hub_bert(vocabulary_size=100, num_layers=2, num_heads=2,
+    ...                  hidden_dim=16, intermediate_dim=32, num_classes=3)
+    """
+    _check_head(include_top, num_classes, classifier_activation, dropout)
+    for arg, value in (
+        ("vocabulary_size", vocabulary_size),
+        ("num_layers", num_layers),
+        ("num_heads", num_heads),
+        ("hidden_dim", hidden_dim),
+        ("intermediate_dim", intermediate_dim),
+        ("max_sequence_length", max_sequence_length),
+        ("num_segments", num_segments),
+    ):
+        _check_optional_int(arg, value)
+    if backbone_dropout is not None:
+        check_float("backbone_dropout", backbone_dropout)
+    backbone = _backbone(
+        "BertBackbone",
+        preset,
+        {
+            "vocabulary_size": vocabulary_size,
+            "num_layers": num_layers,
+            "num_heads": num_heads,
+            "hidden_dim": hidden_dim,
+            "intermediate_dim": intermediate_dim,
+            "max_sequence_length": max_sequence_length,
+            "num_segments": num_segments,
+            "dropout": backbone_dropout,
+        },
+        {
+            "vocabulary_size": 30522,
+            "num_layers": 12,
+            "num_heads": 12,
+            "hidden_dim": 768,
+            "intermediate_dim": 3072,
+            "max_sequence_length": 512,
+            "num_segments": 2,
+            "dropout": 0.1,
+        },
+    )
+    inputs = _hub_inputs(backbone)
+    if not include_top:
+        names = ["sequence_output", "pooled_output"]
+        features = _wrap(backbone, inputs, "bert", output_names=names)
+        return keras.Model(inputs, dict(zip(names, features)), name="hub_bert")
+    pooled = _wrap(backbone, inputs, "bert", output_names=["pooled_output"])
+    outputs = _classifier(
+        pooled,
+        num_classes,
+        classifier_activation,
+        dropout,
+        keras.initializers.TruncatedNormal(stddev=0.02),
+    )
+    return keras.Model(inputs, outputs, name="hub_bert")
+
+
+# ---------------------------------------------------------------- GPT-2
+def hub_gpt2(
+    vocabulary_size=None,
+    num_layers=None,
+    num_heads=None,
+    hidden_dim=None,
+    intermediate_dim=None,
+    max_sequence_length=None,
+    backbone_dropout=None,
+    include_top=True,
+    preset=None,
+):
+    """GPT-2 (keras-hub GPT2Backbone) with its causal language-model head.
+
+    Inputs "token_ids" and "padding_mask" (int, `(batch, seq)`); the output
+    is keras-hub GPT2CausalLM's next-token logits `(batch, seq, vocab)`,
+    computed with the token embedding transposed (tied weights). Train with
+    `sparse_categorical_crossentropy` and `from_logits=True` on the input
+    ids shifted by one. Architecture hyperparameters left at None take the
+    preset's values, or GPT-2 small's (124M) without a preset.
+
+    Args:
+        vocabulary_size: int or None. Token vocabulary size (GPT-2: 50257).
+        num_layers: int or None. Transformer decoder layers (GPT-2 small: 12).
+        num_heads: int or None. Attention heads per layer (GPT-2 small: 12).
+        hidden_dim: int or None. Hidden size (GPT-2 small: 768).
+        intermediate_dim: int or None. Feed-forward width (GPT-2 small: 3072).
+        max_sequence_length: int or None. Longest sequence (GPT-2: 1024).
+        backbone_dropout: float or None. Dropout inside the backbone
+            (GPT-2: 0.1).
+        include_top: bool. Return the LM logits; if False the backbone's
+            final hidden states `(batch, seq, hidden_dim)`.
+        preset: str or None. A local keras-hub preset directory (config.json
+            and model.weights.h5); never a preset name or URL.
+
+    Returns:
+        A functional `keras.Model` named "hub_gpt2".
+
+    Raises:
+        ValueError: for an invalid hyperparameter, a preset that is not a
+            local GPT-2 preset directory, or a value contradicting the preset.
+
+    Example:
+    >>> model = hub_gpt2(vocabulary_size=100, num_layers=2, num_heads=2,
+    ...                  hidden_dim=16, intermediate_dim=32,
+    ...                  max_sequence_length=32)
+    """
+    check_bool("include_top", include_top)
+    for arg, value in (
+        ("vocabulary_size", vocabulary_size),
+        ("num_layers", num_layers),
+        ("num_heads", num_heads),
+        ("hidden_dim", hidden_dim),
+        ("intermediate_dim", intermediate_dim),
+        ("max_sequence_length", max_sequence_length),
+    ):
+        _check_optional_int(arg, value)
+    if backbone_dropout is not None:
+        check_float("backbone_dropout", backbone_dropout)
+    backbone = _backbone(
+        "GPT2Backbone",
+        preset,
+        {
+            "vocabulary_size": vocabulary_size,
+            "num_layers": num_layers,
+            "num_heads": num_heads,
+            "hidden_dim": hidden_dim,
+            "intermediate_dim": intermediate_dim,
+            "max_sequence_length": max_sequence_length,
+            "dropout": backbone_dropout,
+        },
+        {
+            "vocabulary_size": 50257,
+            "num_layers": 12,
+            "num_heads": 12,
+            "hidden_dim": 768,
+            "intermediate_dim": 3072,
+            "max_sequence_length": 1024,
+            "dropout": 0.1,
+        },
+    )
+    inputs = _hub_inputs(backbone)
+    if include_top:
+        model = _keras_hub().models.GPT2CausalLM(
+            backbone, preprocessor=None, compile=False, name="gpt2_causal_lm"
+        )
+        outputs = _wrap(model, inputs, "gpt2_causal_lm")
+    else:
+        outputs = _wrap(backbone, inputs, "gpt2")
+    return keras.Model(inputs, outputs, name="hub_gpt2")
+
+
+# ---------------------------------------------------------------- T5
+def hub_t5(
+    vocabulary_size=None,
+    num_layers=None,
+    num_heads=None,
+    hidden_dim=None,
+    intermediate_dim=None,
+    key_value_dim=None,
+    activation=None,
+    use_gated_activation=None,
+    tie_embedding_weights=None,
+    backbone_dropout=None,
+    include_top=True,
+    preset=None,
+):
+    """T5 (keras-hub T5Backbone) with its sequence-to-sequence LM head.
+
+    Inputs "encoder_token_ids", "encoder_padding_mask", "decoder_token_ids"
+    and "decoder_padding_mask" (int, `(batch, seq)`); the output is keras-hub
+    T5Seq2SeqLM's decoder logits `(batch, decoder_seq, vocab)`. Train with
+    `sparse_categorical_crossentropy` and `from_logits=True`. Architecture
+    hyperparameters left at None take the preset's values, or T5-small's
+    (v1.0: ReLU, not gated, tied embeddings) without a preset.
+
+    Args:
+        vocabulary_size: int or None. Token vocabulary size (T5: 32128).
+        num_layers: int or None. Layers of the encoder and of the decoder
+            (T5-small: 6).
+        num_heads: int or None. Attention heads per layer (T5-small: 8).
+        hidden_dim: int or None. Hidden size (T5-small: 512).
+        intermediate_dim: int or None. Feed-forward width (T5-small: 2048).
+        key_value_dim: int or None. Size of each attention head; None in
+            keras-hub means hidden_dim / num_heads (T5-small: 64).
+        activation: str or None. Feed-forward activation (T5 v1.0: "relu";
+            v1.1: "gelu").
+        use_gated_activation: bool or None. Gated feed-forward (T5 v1.0:
+            False; v1.1: True).
+        tie_embedding_weights: bool or None. Share the token embedding with
+            the LM head (T5 v1.0: True).
+        backbone_dropout: float or None. Dropout inside the backbone (0.1).
+        include_top: bool. Return the LM logits; if False the backbone's dict
+            {"encoder_sequence_output", "decoder_sequence_output"}.
+        preset: str or None. A local keras-hub preset directory (config.json
+            and model.weights.h5); never a preset name or URL.
+
+    Returns:
+        A functional `keras.Model` named "hub_t5".
+
+    Raises:
+        ValueError: for an invalid hyperparameter, a preset that is not a
+            local T5 preset directory, or a value contradicting the preset.
+
+    Example:
+    >>> model = hub_t5(vocabulary_size=100, num_layers=1, num_heads=2,
+    ...                hidden_dim=16, intermediate_dim=32)
+    """
+    check_bool("include_top", include_top)
+    for arg, value in (
+        ("vocabulary_size", vocabulary_size),
+        ("num_layers", num_layers),
+        ("num_heads", num_heads),
+        ("hidden_dim", hidden_dim),
+        ("intermediate_dim", intermediate_dim),
+        ("key_value_dim", key_value_dim),
+    ):
+        _check_optional_int(arg, value)
+    if activation is not None and activation not in ("relu", "gelu", "silu"):
+        raise ValueError(
+            f"Invalid activation={activation!r}. Accepted: None, 'relu', 'gelu', "
+            "'silu'."
+        )
+    for arg, value in (
+        ("use_gated_activation", use_gated_activation),
+        ("tie_embedding_weights", tie_embedding_weights),
+    ):
+        if value is not None:
+            check_bool(arg, value)
+    if backbone_dropout is not None:
+        check_float("backbone_dropout", backbone_dropout)
+    given = {
+        "vocabulary_size": vocabulary_size,
+        "num_layers": num_layers,
+        "num_heads": num_heads,
+        "hidden_dim": hidden_dim,
+        "intermediate_dim": intermediate_dim,
+        "activation": activation,
+        "use_gated_activation": use_gated_activation,
+        "tie_embedding_weights": tie_embedding_weights,
+        "key_value_dim": key_value_dim,
+        "dropout": backbone_dropout,
+    }
+    defaults = {
+        "vocabulary_size": 32128,
+        "num_layers": 6,
+        "num_heads": 8,
+        "hidden_dim": 512,
+        "intermediate_dim": 2048,
+        "activation": "relu",
+        "use_gated_activation": False,
+        "tie_embedding_weights": True,
+        "key_value_dim": None,  # keras-hub: hidden_dim / num_heads
+        "dropout": 0.1,
+    }
+    backbone = _backbone("T5Backbone", preset, given, defaults)
+    inputs = _hub_inputs(backbone)
+    if include_top:
+        model = _keras_hub().models.T5Seq2SeqLM(
+            backbone, preprocessor=None, compile=False, name="t5_seq2seq_lm"
+        )
+        outputs = _wrap(model, inputs, "t5_seq2seq_lm")
+        return keras.Model(inputs, outputs, name="hub_t5")
+    names = ["encoder_sequence_output", "decoder_sequence_output"]
+    features = _wrap(backbone, inputs, "t5", output_names=names)
+    return keras.Model(inputs, dict(zip(names, features)), name="hub_t5")
+
+
+# ---------------------------------------------------------------- ViT
+def hub_vit(
+    input_shape=None,
+    patch_size=None,
+    num_layers=None,
+    num_heads=None,
+    hidden_dim=None,
+    mlp_dim=None,
+    backbone_dropout=None,
+    include_top=True,
+    num_classes=1000,
+    classifier_activation="softmax",
+    dropout=0.0,
+    preset=None,
+):
+    """Vision Transformer (keras-hub ViTBackbone) with an image-classifier head.
+
+    Input "images" `(batch, height, width, channels)`; the head is keras-hub
+    ViTImageClassifier's with `pooling="token"`: the class token's final
+    features, optional dropout and a Dense layer "predictions".
+    Architecture hyperparameters left at None take the preset's values, or
+    ViT-B/16's at 224x224 without a preset (86,567,656 parameters with the
+    1000-class head).
+
+    Args:
+        input_shape: tuple or None. Image shape (height, width, channels),
+            multiples of the patch size (ViT-B/16: (224, 224, 3)).
+        patch_size: int or None. Square patch size (ViT-B/16: 16).
+        num_layers: int or None. Transformer encoder layers (ViT-B: 12).
+        num_heads: int or None. Attention heads per layer (ViT-B: 12).
+        hidden_dim: int or None. Token size (ViT-B: 768).
+        mlp_dim: int or None. Feed-forward width (ViT-B: 3072).
+        backbone_dropout: float or None. Dropout inside the backbone (0.0).
+        include_top: bool. Add the classifier; if False the model returns
+            all final tokens `(batch, 1 + patches, hidden_dim)`.
+        num_classes: int. Number of classes of the classifier.
+        classifier_activation: str or None. Activation of the classifier
+            ("softmax", None for logits, ...).
+        dropout: float. Dropout rate before the classifier, in [0, 1).
+        preset: str or None. A local keras-hub preset directory (config.json
+            and model.weights.h5); never a preset name or URL.
+
+    Returns:
+        A functional `keras.Model` named "hub_vit".
+
+    Raises:
+        ValueError: for an invalid hyperparameter, a preset that is not a
+            local ViT preset directory, or a value contradicting the preset.
+
+    Example:
+    >>> model = hub_vit(input_shape=(32, 32, 3), patch_size=8, num_layers=2,
+    ...                 num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=10)
+    """
+    _check_head(include_top, num_classes, classifier_activation, dropout)
+    if input_shape is not None:
+        input_shape = list(check_input_shape(input_shape, rank=3))
+    for arg, value in (
+        ("patch_size", patch_size),
+        ("num_layers", num_layers),
+        ("num_heads", num_heads),
+        ("hidden_dim", hidden_dim),
+        ("mlp_dim", mlp_dim),
+    ):
+        _check_optional_int(arg, value)
+    if backbone_dropout is not None:
+        check_float("backbone_dropout", backbone_dropout)
+    if patch_size is not None:
+        patch_size = [patch_size, patch_size]  # keras-hub stores a pair
+    backbone = _backbone(
+        "ViTBackbone",
+        preset,
+        {
+            "image_shape": input_shape,
+            "patch_size": patch_size,
+            "num_layers": num_layers,
+            "num_heads": num_heads,
+            "hidden_dim": hidden_dim,
+            "mlp_dim": mlp_dim,
+            "dropout_rate": backbone_dropout,
+        },
+        {
+            "image_shape": [224, 224, 3],
+            "patch_size": [16, 16],
+            "num_layers": 12,
+            "num_heads": 12,
+            "hidden_dim": 768,
+            "mlp_dim": 3072,
+            "dropout_rate": 0.0,
+        },
+    )
+    (inputs,) = _hub_inputs(backbone)
+    tokens = _wrap(backbone, inputs, "vit")
+    if not include_top:
+        return keras.Model(inputs, tokens, name="hub_vit")
+    x = TokenPooling("token", name="class_token_pool")(tokens)
+    outputs = _classifier(
+        x, num_classes, classifier_activation, dropout, "glorot_uniform"
+    )
+    return keras.Model(inputs, outputs, name="hub_vit")
+
+
+_TEXT_TINY = {
+    "vocabulary_size": 16,
+    "num_layers": 1,
+    "num_heads": 2,
+    "hidden_dim": 8,
+    "intermediate_dim": 16,
+    "backbone_dropout": 0.0,
+}
+register_model(
+    "hub_bert",
+    hub_bert,
+    family="hub",
+    tiny={
+        **_TEXT_TINY,
+        "max_sequence_length": 16,
+        "num_segments": 4,  # the sweep's random ids reach 3
+        "num_classes": 3,
+        "dropout": 0.0,
+    },
+)
+register_model(
+    "hub_gpt2",
+    hub_gpt2,
+    family="hub",
+    tiny={**_TEXT_TINY, "max_sequence_length": 16},
+    task="language_modeling",
+)
+register_model(
+    "hub_t5",
+    hub_t5,
+    family="hub",
+    tiny=dict(_TEXT_TINY),
+    task="language_modeling",
+)
+register_model(
+    "hub_vit",
+    hub_vit,
+    family="hub",
+    tiny={
+        "input_shape": (8, 8, 3),
+        "patch_size": 4,
+        "num_layers": 1,
+        "num_heads": 2,
+        "hidden_dim": 8,
+        "mlp_dim": 16,
+        "num_classes": 3,
+    },
+)

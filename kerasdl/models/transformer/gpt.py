@@ -1,0 +1,175 @@
+"""GPT-style decoder-only language model (Radford et al. 2018, 2019).
+
+Token embedding + position information, a stack of pre-norm causal
+`TransformerDecoderBlock`s, a final LayerNorm and a language-model head
+that is the transposed token embedding when `tie_embeddings=True` (GPT-2).
+The defaults are GPT-2 small: 124,439,808 parameters.
+
+Layer names (used by `kerasdl.models.generation` for cached decoding):
+"token_ids" (input), "token_embedding", "position_embedding" (learned or
+sinusoidal; absent for rotary), "embedding_dropout", "decoder_block{i}",
+"final_norm", "lm_head".
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from kerasdl.layers.position import PositionEmbedding, SinusoidalPositionEncoding
+from kerasdl.layers.transformer import (
+    FFN_ACTIVATIONS,
+    TiedLMHead,
+    TokenEmbedding,
+    TransformerDecoderBlock,
+)
+from kerasdl.models._common import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    load_weights,
+)
+from kerasdl.registry import register_model
+
+__all__ = ["POSITION_ENCODINGS", "gpt"]
+
+POSITION_ENCODINGS = ("learned", "sinusoidal", "rotary")
+
+
+def check_heads(hidden_dim, num_heads):
+    """Raises a ValueError unless hidden_dim splits evenly into heads."""
+    if hidden_dim % num_heads:
+        raise ValueError(
+            f"Invalid hidden_dim={hidden_dim} with num_heads={num_heads}: "
+            "hidden_dim must be divisible by num_heads."
+        )
+
+
+def gpt(
+    vocabulary_size=50257,
+    max_sequence_length=1024,
+    num_layers=12,
+    num_heads=12,
+    hidden_dim=768,
+    intermediate_dim=3072,
+    dropout=0.1,
+    activation="gelu_approximate",
+    layer_norm_epsilon=1e-5,
+    position_encoding="learned",
+    tie_embeddings=True,
+    weights=None,
+):
+    """GPT-style decoder-only language model; defaults are GPT-2 small.
+
+    Input "token_ids" `(batch, seq)` int32 with `seq <= max_sequence_length`;
+    output next-token logits `(batch, seq, vocabulary_size)` (no softmax):
+    the logits at position i predict token i + 1. Train with
+    `SparseCategoricalCrossentropy(from_logits=True)` on inputs shifted by
+    one; generate with `kerasdl.models.generation.generate`.
+
+    Args:
+        vocabulary_size: int. Number of tokens (50257 for GPT-2's BPE).
+        max_sequence_length: int. Longest sequence (size of the learned
+            position table; also the generation limit).
+        num_layers: int. Number of decoder blocks.
+        num_heads: int. Attention heads per block; must divide hidden_dim.
+        hidden_dim: int. Model width.
+        intermediate_dim: int. Width of the feed-forward layers.
+        dropout: float. Dropout rate on embeddings, residual branches and
+            attention probabilities, in [0, 1).
+        activation: str. Feed-forward activation: "gelu_approximate" (GPT-2's
+            tanh GELU), "gelu", "relu", "silu", "swish" or "tanh".
+        layer_norm_epsilon: float. Epsilon of every LayerNorm.
+        position_encoding: str. "learned" (GPT-2), "sinusoidal" (fixed,
+            Vaswani et al.) or "rotary" (RoPE on queries and keys).
+        tie_embeddings: bool. Use the transposed token embedding as the
+            output projection (GPT-2) instead of a separate Dense layer.
+        weights: str or None. Path of a local weights file to load; never
+            downloaded.
+
+    Returns:
+        A functional `keras.Model` named "gpt".
+
+    Raises:
+        ValueError: if a hyperparameter is invalid.
+
+    Example:
+    >>> model = gpt(vocabulary_size=100, max_sequence_length=32, num_layers=2,
+    ...             num_heads=2, hidden_dim=16, intermediate_dim=32)
+    >>> model(np.ones((1, 8), "int32")).shape
+    (1, 8, 100)
+    """
+    check_int("vocabulary_size", vocabulary_size)
+    check_int("max_sequence_length", max_sequence_length)
+    check_int("num_layers", num_layers)
+    check_int("num_heads", num_heads)
+    check_int("hidden_dim", hidden_dim)
+    check_int("intermediate_dim", intermediate_dim)
+    check_heads(hidden_dim, num_heads)
+    check_float("dropout", dropout)
+    check_choice("activation", activation, FFN_ACTIVATIONS)
+    check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0)
+    check_choice("position_encoding", position_encoding, POSITION_ENCODINGS)
+    check_bool("tie_embeddings", tie_embeddings)
+    if position_encoding == "sinusoidal" and hidden_dim % 2:
+        raise ValueError(
+            f"Invalid hidden_dim={hidden_dim} with position_encoding='sinusoidal': "
+            "the sinusoidal encoding needs an even hidden_dim."
+        )
+    init = keras.initializers.TruncatedNormal(stddev=0.02)
+
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    embedded = TokenEmbedding(
+        vocabulary_size,
+        hidden_dim,
+        embeddings_initializer=init,
+        return_table=tie_embeddings,
+        name="token_embedding",
+    )(token_ids)
+    x, table = embedded if tie_embeddings else (embedded, None)
+    if position_encoding == "learned":
+        x = PositionEmbedding(
+            max_sequence_length, initializer=init, name="position_embedding"
+        )(x)
+    elif position_encoding == "sinusoidal":
+        x = SinusoidalPositionEncoding(name="position_embedding")(x)
+    x = layers.Dropout(dropout, name="embedding_dropout")(x)
+    for i in range(1, num_layers + 1):
+        x = TransformerDecoderBlock(
+            num_heads=num_heads,
+            intermediate_dim=intermediate_dim,
+            dropout=dropout,
+            activation=activation,
+            norm_first=True,
+            layer_norm_epsilon=layer_norm_epsilon,
+            rotary_max_wavelength=10000.0 if position_encoding == "rotary" else None,
+            kernel_initializer=init,
+            name=f"decoder_block{i}",
+        )(x)
+    x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="final_norm")(x)
+    if tie_embeddings:
+        logits = TiedLMHead(name="lm_head")([x, table])
+    else:
+        logits = layers.Dense(
+            vocabulary_size, use_bias=False, kernel_initializer=init, name="lm_head"
+        )(x)
+    model = keras.Model(token_ids, logits, name="gpt")
+    return load_weights(model, weights)
+
+
+register_model(
+    "gpt",
+    gpt,
+    family="transformer",
+    tiny={
+        "vocabulary_size": 32,
+        "max_sequence_length": 16,
+        "num_layers": 2,
+        "num_heads": 2,
+        "hidden_dim": 16,
+        "intermediate_dim": 32,
+        "dropout": 0.0,
+    },
+    task="language_modeling",
+)

@@ -1,0 +1,220 @@
+"""T5-style text-to-text encoder-decoder (Raffel et al. 2020).
+
+Differences from the original Transformer, all as in T5 v1.0:
+- one token embedding shared by encoder, decoder and (tied) output layer;
+- no absolute positions: a bucketed relative position bias
+  (`RelativePositionBias`), computed once per stack and added to the
+  self-attention logits of every block of that stack (bidirectional
+  buckets in the encoder, causal ones in the decoder);
+- pre-norm blocks with T5's LayerNorm (RMS: scale only, no mean, no bias),
+  no biases anywhere, unscaled attention logits, ReLU feed-forward;
+- the tied output layer scales the decoder states by `hidden_dim ** -0.5`.
+
+The defaults are t5-small: 60,506,624 parameters, equal to keras-hub's
+`T5Backbone(..., use_gated_activation=False, tie_embedding_weights=True)`.
+Inputs "encoder_token_ids" and "decoder_token_ids" `(batch, seq)` int32
+(id 0 is padding in the encoder); output decoder logits
+`(batch, dec_seq, vocabulary_size)`. Layer names: "token_embedding",
+"encoder_position_bias", "encoder_block{i}", "encoder_final_norm",
+"decoder_position_bias", "decoder_block{i}", "decoder_final_norm", "lm_head".
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from kerasdl.layers.transformer import (
+    FFN_ACTIVATIONS,
+    PaddingMask,
+    RelativePositionBias,
+    TiedLMHead,
+    TokenEmbedding,
+    TransformerDecoderBlock,
+    TransformerEncoderBlock,
+)
+from kerasdl.models._common import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    load_weights,
+)
+from kerasdl.registry import register_model
+
+__all__ = ["t5"]
+
+
+def t5(
+    vocabulary_size=32128,
+    num_layers=6,
+    num_decoder_layers=None,
+    num_heads=8,
+    hidden_dim=512,
+    key_value_dim=None,
+    intermediate_dim=2048,
+    dropout=0.1,
+    activation="relu",
+    layer_norm_epsilon=1e-6,
+    relative_attention_num_buckets=32,
+    relative_attention_max_distance=128,
+    tie_embeddings=True,
+    weights=None,
+):
+    """T5-style encoder-decoder with relative position bias; t5-small.
+
+    Args:
+        vocabulary_size: int. Number of tokens (32128 for T5's SentencePiece
+            vocabulary, padded).
+        num_layers: int. Number of encoder blocks (and decoder blocks unless
+            num_decoder_layers is given).
+        num_decoder_layers: int or None. Number of decoder blocks; None uses
+            num_layers.
+        num_heads: int. Attention heads per block.
+        hidden_dim: int. Model width (d_model).
+        key_value_dim: int or None. Size of each head (d_kv); None uses
+            hidden_dim // num_heads.
+        intermediate_dim: int. Width of the feed-forward layers (d_ff).
+        dropout: float. Dropout rate on embeddings, residual branches,
+            attention probabilities and inside the feed-forward layers.
+        activation: str. Feed-forward activation: "relu" (T5 v1.0), "gelu",
+            "gelu_approximate", "silu", "swish" or "tanh".
+        layer_norm_epsilon: float. Epsilon of the RMS normalization layers.
+        relative_attention_num_buckets: int. Relative position buckets.
+        relative_attention_max_distance: int. Distance at which the
+            logarithmic buckets end.
+        tie_embeddings: bool. Use the shared token embedding (scaled by
+            hidden_dim ** -0.5) as output layer, as T5 v1.0 does; False adds a
+            separate Dense layer (T5 v1.1).
+        weights: str or None. Path of a local weights file to load; never
+            downloaded.
+
+    Returns:
+        A functional `keras.Model` named "t5".
+
+    Raises:
+        ValueError: if a hyperparameter is invalid.
+
+    Example:
+    >>> model = t5(vocabulary_size=100, num_layers=2, num_heads=2,
+    ...            hidden_dim=16, intermediate_dim=32)
+    >>> ids = np.ones((1, 8), "int32")
+    >>> model([ids, ids[:, :5]]).shape
+    (1, 5, 100)
+    """
+    for arg, value in (
+        ("vocabulary_size", vocabulary_size),
+        ("num_layers", num_layers),
+        ("num_heads", num_heads),
+        ("hidden_dim", hidden_dim),
+        ("intermediate_dim", intermediate_dim),
+        ("relative_attention_num_buckets", relative_attention_num_buckets),
+        ("relative_attention_max_distance", relative_attention_max_distance),
+    ):
+        check_int(arg, value)
+    if num_decoder_layers is not None:
+        check_int("num_decoder_layers", num_decoder_layers)
+    if key_value_dim is not None:
+        check_int("key_value_dim", key_value_dim)
+    elif hidden_dim % num_heads:
+        raise ValueError(
+            f"Invalid hidden_dim={hidden_dim} with num_heads={num_heads} and "
+            "key_value_dim=None: hidden_dim must be divisible by num_heads, or "
+            "pass key_value_dim."
+        )
+    check_float("dropout", dropout)
+    check_choice("activation", activation, FFN_ACTIVATIONS)
+    check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0)
+    check_bool("tie_embeddings", tie_embeddings)
+    # T5 (mesh-tensorflow) initialization: N(0, 1) embeddings, and kernels
+    # that absorb the missing 1/sqrt(d) scaling of the attention logits.
+    kernel_init = keras.initializers.VarianceScaling(
+        scale=1.0, mode="fan_in", distribution="truncated_normal"
+    )
+    block_args = {
+        "num_heads": num_heads,
+        "intermediate_dim": intermediate_dim,
+        "key_dim": key_value_dim,
+        "dropout": dropout,
+        "activation": activation,
+        "norm_first": True,
+        "layer_norm_epsilon": layer_norm_epsilon,
+        "normalization": "rms_norm",
+        "use_bias": False,
+        "attention_scale": False,
+        "kernel_initializer": kernel_init,
+    }
+    bias_args = {
+        "num_heads": num_heads,
+        "num_buckets": relative_attention_num_buckets,
+        "max_distance": relative_attention_max_distance,
+    }
+
+    encoder_ids = keras.Input(shape=(None,), dtype="int32", name="encoder_token_ids")
+    decoder_ids = keras.Input(shape=(None,), dtype="int32", name="decoder_token_ids")
+    encoder_mask = PaddingMask(name="encoder_padding_mask")(encoder_ids)
+    embedded = TokenEmbedding(
+        vocabulary_size,
+        hidden_dim,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+        return_table=tie_embeddings,
+        name="token_embedding",
+    )([encoder_ids, decoder_ids])
+    x, y = embedded[0], embedded[1]
+
+    # Encoder.
+    x = layers.Dropout(dropout, name="encoder_embedding_dropout")(x)
+    encoder_bias = RelativePositionBias(
+        bidirectional=True, name="encoder_position_bias", **bias_args
+    )(x)
+    for i in range(1, num_layers + 1):
+        x = TransformerEncoderBlock(name=f"encoder_block{i}", **block_args)(
+            x, padding_mask=encoder_mask, position_bias=encoder_bias
+        )
+    x = layers.RMSNormalization(epsilon=layer_norm_epsilon, name="encoder_final_norm")(
+        x
+    )
+    x = layers.Dropout(dropout, name="encoder_output_dropout")(x)
+
+    # Decoder.
+    y = layers.Dropout(dropout, name="decoder_embedding_dropout")(y)
+    decoder_bias = RelativePositionBias(
+        bidirectional=False, name="decoder_position_bias", **bias_args
+    )(y)
+    for i in range(1, (num_decoder_layers or num_layers) + 1):
+        y = TransformerDecoderBlock(name=f"decoder_block{i}", **block_args)(
+            y,
+            x,
+            encoder_padding_mask=encoder_mask,
+            self_position_bias=decoder_bias,
+        )
+    y = layers.RMSNormalization(epsilon=layer_norm_epsilon, name="decoder_final_norm")(
+        y
+    )
+    y = layers.Dropout(dropout, name="decoder_output_dropout")(y)
+    if tie_embeddings:
+        logits = TiedLMHead(logit_scale=hidden_dim**-0.5, name="lm_head")(
+            [y, embedded[2]]
+        )
+    else:
+        logits = layers.Dense(vocabulary_size, use_bias=False, name="lm_head")(y)
+    model = keras.Model([encoder_ids, decoder_ids], logits, name="t5")
+    return load_weights(model, weights)
+
+
+register_model(
+    "t5",
+    t5,
+    family="transformer",
+    tiny={
+        "vocabulary_size": 32,
+        "num_layers": 2,
+        "num_heads": 2,
+        "hidden_dim": 16,
+        "intermediate_dim": 32,
+        "dropout": 0.0,
+        "relative_attention_num_buckets": 8,
+        "relative_attention_max_distance": 16,
+    },
+    task="language_modeling",
+)
