@@ -1,4 +1,38 @@
 """Compression: pruning, quantization-aware training, post-training
 quantization, weight clustering, knowledge distillation and LoRA/QLoRA, all
 Keras-3-native and multi-backend, in TFMOT's vocabulary.
+
+Example:
+>>> from kerasdl.compression import prune_low_magnitude, PolynomialDecay
+>>> pruned = prune_low_magnitude(model, PolynomialDecay(0.0, 0.8, 0, 1000))
 """
+
+from kerasdl.compression import clustering, pruning, qat  # noqa: F401
+from kerasdl.compression.clustering import cluster_weights, strip_clustering
+from kerasdl.compression.pipeline import compress
+from kerasdl.compression.pruning import (
+    ConstantSparsity,
+    PolynomialDecay,
+    UpdatePruningStep,
+    prune_low_magnitude,
+    sparsity,
+    strip_pruning,
+)
+from kerasdl.compression.qat import activation_ranges, quantize_model
+from kerasdl.compression.report import CompressionReport, report
+
+__all__ = [
+    "CompressionReport",
+    "ConstantSparsity",
+    "PolynomialDecay",
+    "UpdatePruningStep",
+    "activation_ranges",
+    "cluster_weights",
+    "compress",
+    "prune_low_magnitude",
+    "quantize_model",
+    "report",
+    "sparsity",
+    "strip_clustering",
+    "strip_pruning",
+]

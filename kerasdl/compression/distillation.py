@@ -124,8 +124,7 @@ def load_config(config=None) -> DistillationConfig:
     if "lr" in data:
         if "learning_rate" in data:
             raise ValueError(
-                "Distillation config gives both 'lr' and 'learning_rate'; "
-                "give one."
+                "Distillation config gives both 'lr' and 'learning_rate'; give one."
             )
         data["learning_rate"] = data.pop("lr")
     accepted = [f.name for f in dataclasses.fields(DistillationConfig)]
@@ -166,14 +165,19 @@ def load_config(config=None) -> DistillationConfig:
             + ", ".join(OPTIMIZER_NAMES),
             closest(str(name), OPTIMIZER_NAMES),
         )
-    if isinstance(cfg.optimizer, dict) and "learning_rate" in cfg.optimizer:
-        if cfg.learning_rate is not None:
-            raise ValueError(
-                "Distillation config gives the learning rate twice: "
-                "'learning_rate' and 'optimizer.learning_rate'; give one."
-            )
+    if (
+        isinstance(cfg.optimizer, dict)
+        and "learning_rate" in cfg.optimizer
+        and cfg.learning_rate is not None
+    ):
+        raise ValueError(
+            "Distillation config gives the learning rate twice: "
+            "'learning_rate' and 'optimizer.learning_rate'; give one."
+        )
     if not isinstance(cfg.features, list):
-        _fail("features", cfg.features, "a list of {teacher_layer, student_layer, weight}")
+        _fail(
+            "features", cfg.features, "a list of {teacher_layer, student_layer, weight}"
+        )
     features = []
     for i, entry in enumerate(cfg.features):
         where = f"features[{i}]"
@@ -238,7 +242,9 @@ class _ProjectedFeatures(keras.distillation.FeatureDistillation):
 
     def __init__(self, teacher_layer, student_layer, projection=None):
         super().__init__(
-            loss="mse", teacher_layer_name=teacher_layer, student_layer_name=student_layer
+            loss="mse",
+            teacher_layer_name=teacher_layer,
+            student_layer_name=student_layer,
         )
         self.projection = projection
 
@@ -297,7 +303,7 @@ def _feature_loss(teacher, student, index: int, entry: dict):
 
 
 def _label_kind(y, student) -> str:
-    """"sparse" for one class id per row, "categorical" for one-hot rows."""
+    """ "sparse" for one class id per row, "categorical" for one-hot rows."""
     y_shape = np.shape(y)
     out_shape = tuple(student.outputs[0].shape)
     if len(out_shape) < 2 or out_shape[-1] is None or out_shape[-1] < 2:
@@ -387,7 +393,9 @@ def build_distiller(teacher, student, config=None, y=None):
     return distiller
 
 
-def distill(teacher, student, x, y=None, config=None, validation_data=None, callbacks=None):
+def distill(
+    teacher, student, x, y=None, config=None, validation_data=None, callbacks=None
+):
     """Trains `student` to mimic `teacher` (knowledge distillation).
 
     The teacher is frozen during training (its `trainable` flag is restored

@@ -163,7 +163,7 @@ class CompressResult:
     Attributes:
         model: keras.Model. The compressed model (the exported one).
         baseline: keras.Model. The model before the steps.
-        report: kerasdl.compression.report.CompressionReport. The table.
+        report: kerasdl.compression.CompressionReport. The table.
         directory: str. The output folder.
         manifest: dict. The compressed model's manifest.json.
         steps: list of dict. Per step: name, options, and what it measured

@@ -181,7 +181,11 @@ def quantize(model, mode, evaluation_data=None, **options):
     options = dict(options)
     layer_names = options.pop("layers", None)
     batch_size = options.pop("batch_size", 256)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or batch_size < 1
+    ):
         raise ValueError(f"Invalid batch_size={batch_size!r}: expected an int >= 1.")
     if evaluation_data is not None and (
         not isinstance(evaluation_data, (tuple, list)) or len(evaluation_data) != 2
@@ -198,7 +202,9 @@ def quantize(model, mode, evaluation_data=None, **options):
     if mode == "gptq":
         config = _gptq_config(quantized, targets, options)
         with _quiet_progress(), _hessian_capture(targets):
-            quantized.quantize("gptq", config=config, filters=lambda l: id(l) in ids)
+            quantized.quantize(
+                "gptq", config=config, filters=lambda layer: id(layer) in ids
+            )
         _drop_calibration(targets, config)
     else:
         config = None
@@ -219,7 +225,7 @@ def quantize(model, mode, evaluation_data=None, **options):
                 f"Unknown options for mode={mode!r}: {sorted(options)}. Accepted: "
                 "layers, batch_size" + (", block_size" if mode == "int4" else "") + "."
             )
-        quantized.quantize(mode, config=config, filters=lambda l: id(l) in ids)
+        quantized.quantize(mode, config=config, filters=lambda layer: id(layer) in ids)
 
     metrics: dict = {
         "mode": mode,
@@ -382,7 +388,11 @@ def _gptq_config(model, targets, options: dict):
             f"(samples, {features}) like the model input."
         )
     num_samples = settings["num_samples"]
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+    if (
+        isinstance(num_samples, bool)
+        or not isinstance(num_samples, int)
+        or num_samples < 1
+    ):
         raise ValueError(f"Invalid num_samples={num_samples!r}: expected an int >= 1.")
     x = x[:num_samples]
     chunk = min(_GPTQ_CHUNK, len(x))

@@ -13,7 +13,7 @@ then measures, per model and format, one row:
   runtime.
 
 Example:
->>> rep = kerasdl.compression.report.report(
+>>> rep = kerasdl.compression.report(
 ...     {"float": model, "pruned": pruned},
 ...     data=(x_test, y_test),
 ...     formats=("keras", "tflite", "tflite_int8"),

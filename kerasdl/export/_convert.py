@@ -36,6 +36,7 @@ def convert(
     scratch: str,
     representative: list[np.ndarray] | None = None,
     int8_io: bool = False,
+    per_channel: bool = True,
 ) -> dict:
     """Writes the TensorFlow-made formats of `model` into `out_dir`.
 
@@ -49,6 +50,8 @@ def convert(
             array per input (needed for "tflite_int8").
         int8_io: bool or "uint8". int8 (uint8) inputs and outputs for
             "tflite_int8".
+        per_channel: bool. Per-channel (True) or per-tensor weight scales
+            for "tflite_int8".
 
     Returns:
         dict: {"input_names": [...]}, the input names inside the files.
@@ -77,6 +80,7 @@ def convert(
             representative=representative,
             int8_io=int8_io,
             model_name=model.name,
+            per_channel=per_channel,
         )
         path = os.path.join(out_dir, FORMATS[kind])
         with open(path, "wb") as f:
@@ -108,6 +112,7 @@ def convert_in_subprocess(
     scratch: str,
     representative: list[np.ndarray] | None = None,
     int8_io: bool = False,
+    per_channel: bool = True,
     sample_inputs: list[np.ndarray] | None = None,
     imports: list[str] = (),
 ) -> dict:
@@ -115,7 +120,8 @@ def convert_in_subprocess(
 
     Args:
         keras_file: str. The model saved as .keras.
-        out_dir, formats, scratch, representative, int8_io: as in `convert`.
+        out_dir, formats, scratch, representative, int8_io, per_channel: as
+            in `convert`.
         sample_inputs: list of np.ndarray or None. When "saved_model" is
             written, the subprocess runs it on these and returns the outputs.
         imports: list of str. Modules to import first, so that custom layer
@@ -138,6 +144,7 @@ def convert_in_subprocess(
         ),
         "samples": _save_arrays(os.path.join(scratch, "samples.npz"), sample_inputs),
         "int8_io": int8_io,
+        "per_channel": per_channel,
         "imports": list(imports),
         "result": os.path.join(scratch, "result.json"),
     }
@@ -197,6 +204,7 @@ def _run_job(job: dict) -> dict:
         job["scratch"],
         representative=_load_arrays(job["representative"]),
         int8_io=job["int8_io"],
+        per_channel=job["per_channel"],
     )
     samples = _load_arrays(job["samples"])
     result["saved_model_outputs"] = None

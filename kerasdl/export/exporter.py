@@ -288,7 +288,9 @@ def _io_entries(fmt, path, model, input_names):
     }
 
 
-def _write_files(model, staging, scratch, formats, representative, int8_io, samples):
+def _write_files(
+    model, staging, scratch, formats, representative, int8_io, per_channel, samples
+):
     """Writes every requested format into `staging`.
 
     Returns:
@@ -314,7 +316,7 @@ def _write_files(model, staging, scratch, formats, representative, int8_io, samp
 
     if backend == "tensorflow":
         result = _convert.convert(
-            model, staging, tf_formats, scratch, representative, int8_io
+            model, staging, tf_formats, scratch, representative, int8_io, per_channel
         )
     else:
         result = _convert.convert_in_subprocess(
@@ -324,6 +326,7 @@ def _write_files(model, staging, scratch, formats, representative, int8_io, samp
             scratch,
             representative=representative,
             int8_io=int8_io,
+            per_channel=per_channel,
             sample_inputs=samples,
             imports=_layer_modules(model),
         )
@@ -343,6 +346,7 @@ def export(
     sample_inputs=None,
     int8_io: bool | str = False,
     *,
+    per_channel: bool = True,
     min_agreement: float = 0.9,
 ) -> dict:
     """Exports a Keras model to deployment files, runs each one, writes a manifest.
@@ -383,6 +387,10 @@ def export(
             input and output tensors, "uint8" for uint8 ones (e.g. camera
             pixels), instead of float32 ones; their scale and zero point go
             into the manifest (real = scale * (q - zero_point)).
+        per_channel: bool. With "tflite_int8": one weight scale per output
+            channel of convolution kernels (default, TFLite's own), or one
+            per tensor (False): smaller files, usually slightly less
+            accurate; recorded in the manifest.
         min_agreement: float in [0, 1]. Lowest accepted class agreement
             (fraction of samples whose argmax matches Keras) for
             "tflite_dynamic" and "tflite_int8".
@@ -423,6 +431,10 @@ def export(
         raise ValueError(
             f"int8_io={int8_io!r} applies to the 'tflite_int8' format; formats "
             f"are {formats}."
+        )
+    if not isinstance(per_channel, bool):
+        raise ValueError(
+            f"per_channel must be True or False; received {per_channel!r}."
         )
     if not 0.0 <= float(min_agreement) <= 1.0:
         raise ValueError(
@@ -473,7 +485,14 @@ def export(
     try:
         with tempfile.TemporaryDirectory(prefix="kerasdl-export-") as scratch:
             input_names, precomputed = _write_files(
-                model, staging, scratch, formats, representative, int8_io, samples
+                model,
+                staging,
+                scratch,
+                formats,
+                representative,
+                int8_io,
+                per_channel,
+                samples,
             )
             files, failures = {}, []
             for fmt in formats:
@@ -497,7 +516,11 @@ def export(
                     "bytes": size,
                     "gzip_bytes": gzipped,
                     **_io_entries(fmt, path, model, input_names),
-                    **({"int8_io": int8_io} if fmt == "tflite_int8" else {}),
+                    **(
+                        {"int8_io": int8_io, "per_channel": per_channel}
+                        if fmt == "tflite_int8"
+                        else {}
+                    ),
                     "verification": check,
                 }
             if failures:

@@ -67,6 +67,7 @@ def convert_tflite(
     representative: list[np.ndarray] | None = None,
     int8_io: bool | str = False,
     model_name: str = "model",
+    per_channel: bool = True,
 ) -> bytes:
     """Converts a SavedModel to a TFLite flatbuffer using builtin ops only.
 
@@ -84,6 +85,10 @@ def convert_tflite(
         int8_io: bool or "uint8". For "tflite_int8": int8 (True) or uint8
             ("uint8") input and output tensors instead of float32 ones.
         model_name: str. Used in error messages.
+        per_channel: bool. For "tflite_int8": one weight scale per output
+            channel of convolution kernels (TFLite's default). False gives
+            one scale per tensor: a few kB smaller (no per-channel scales and
+            zero points), usually a little less accurate.
 
     Returns:
         bytes: the .tflite file content.
@@ -120,6 +125,9 @@ def convert_tflite(
         )
         # Int8 kernels only: a float fallback would not be full-integer.
         ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if not per_channel:
+            # The converter's only switch for per-tensor weight scales.
+            converter._experimental_disable_per_channel = True
         if int8_io:
             io_type = tf.uint8 if int8_io == "uint8" else tf.int8
             converter.inference_input_type = io_type

@@ -86,7 +86,9 @@ def test_no_labels_is_pure_distillation(batch):
     x, _ = batch
     teacher, student = _mlp(16, "t"), _mlp(4, "s")
     before = _np(student, x)
-    _, history = distill(teacher, student, x, None, {"epochs": 2, "learning_rate": 0.05})
+    _, history = distill(
+        teacher, student, x, None, {"epochs": 2, "learning_rate": 0.05}
+    )
     assert "accuracy" not in history.history
     assert history.history["student_loss"] == [0.0, 0.0]
     assert np.abs(_np(student, x) - before).max() > 1e-3
@@ -155,7 +157,10 @@ def test_feature_shape_mismatch_is_a_clear_error(batch):
 @pytest.mark.parametrize(
     "config, match",
     [
-        ({"temprature": 2}, r"Unknown distillation config key 'temprature'.*temperature"),
+        (
+            {"temprature": 2},
+            r"Unknown distillation config key 'temprature'.*temperature",
+        ),
         ({"temperature": 0}, r"temperature=0: expected a number > 0"),
         ({"alpha": 1.5}, r"alpha=1.5: expected a number in \[0, 1\]"),
         ({"epochs": 0}, r"epochs=0: expected an integer >= 1"),
@@ -178,7 +183,9 @@ def test_config_errors_name_the_key(batch, config, match):
 
 def test_config_from_yaml_and_alias(tmp_path, batch):
     path = tmp_path / "kd.yaml"
-    path.write_text("temperature: 4\nlr: 0.01\nfeatures:\n  - {teacher_layer: a, student_layer: b}\n")
+    path.write_text(
+        "temperature: 4\nlr: 0.01\nfeatures:\n  - {teacher_layer: a, student_layer: b}\n"
+    )
     cfg = load_config(str(path))
     assert isinstance(cfg, DistillationConfig)
     assert (cfg.temperature, cfg.learning_rate) == (4, 0.01)
@@ -197,7 +204,12 @@ def test_small_student_matches_teacher_on_digits():
     features = (features / 16.0).astype("float32")
     perm = np.random.default_rng(0).permutation(len(features))
     features, labels = features[perm], labels[perm]
-    x, y, x_test, y_test = features[:1400], labels[:1400], features[1400:], labels[1400:]
+    x, y, x_test, y_test = (
+        features[:1400],
+        labels[:1400],
+        features[1400:],
+        labels[1400:],
+    )
 
     keras.utils.set_random_seed(0)
     t_in = keras.Input((64,))
@@ -216,9 +228,16 @@ def test_small_student_matches_teacher_on_digits():
     s_h = keras.layers.Dense(12, activation="relu")(s_in)
     student = keras.Model(s_in, keras.layers.Dense(10)(s_h))
     ratio = student.count_params() / teacher.count_params()
-    config = {"temperature": 4.0, "alpha": 0.8, "epochs": 60, "batch_size": 64,
-              "learning_rate": 5e-3}
-    student, _ = distill(teacher, student, x, y, config, validation_data=(x_test, y_test))
+    config = {
+        "temperature": 4.0,
+        "alpha": 0.8,
+        "epochs": 60,
+        "batch_size": 64,
+        "learning_rate": 5e-3,
+    }
+    student, _ = distill(
+        teacher, student, x, y, config, validation_data=(x_test, y_test)
+    )
     logits = keras.ops.convert_to_numpy(student(x_test))
     student_acc = float(np.mean(logits.argmax(axis=1) == y_test))
     print(

@@ -80,7 +80,9 @@ def test_trainable_fraction_is_the_hand_count():
     other = _mlp()
     enable_lora(other, rank=3, layers=["hidden"], freeze_base=False)
     lora = 3 * (8 + 16)
-    assert trainable_fraction(other) == pytest.approx((195 - 8 * 16 + lora) / (195 + lora))
+    assert trainable_fraction(other) == pytest.approx(
+        (195 - 8 * 16 + lora) / (195 + lora)
+    )
     assert [layer.name for layer in lora_layers(other)] == ["hidden"]
 
 
@@ -111,7 +113,10 @@ def test_adapter_file_round_trip(trained_lora, tmp_path):
     model, base, outputs = trained_lora
     path = tmp_path / "adapters.npz"
     save_adapters(model, path)
-    assert os.path.getsize(path) < 4 * len(np.concatenate([v.ravel() for v in base.values()])) + 2500
+    assert (
+        os.path.getsize(path)
+        < 4 * len(np.concatenate([v.ravel() for v in base.values()])) + 2500
+    )
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
     # A fresh copy of the base model: LoRA is enabled from the file.
     fresh = _mlp()
@@ -150,7 +155,9 @@ def test_merge_equals_the_lora_model(trained_lora, tmp_path):
     assert lora_layers(model)  # the LoRA model is unchanged
     path = tmp_path / "merged.keras"
     merged.save(path)
-    np.testing.assert_allclose(_out(keras.saving.load_model(path), X), outputs, atol=1e-5)
+    np.testing.assert_allclose(
+        _out(keras.saving.load_model(path), X), outputs, atol=1e-5
+    )
 
 
 def test_embedding_conv_einsum_dense():
@@ -158,7 +165,12 @@ def test_embedding_conv_einsum_dense():
     model = _mixed()
     base, base_out = _values(model), _out(model, IDS)
     enable_lora(model, rank=2)
-    assert [layer.name for layer in lora_layers(model)] == ["emb", "conv", "ein", "head"]
+    assert [layer.name for layer in lora_layers(model)] == [
+        "emb",
+        "conv",
+        "ein",
+        "head",
+    ]
     lora = 2 * (20 + 8) + 2 * (3 * 8 + 8) + 2 * (8 + 12) + 2 * (12 + 3)
     total = sum(v.size for v in base.values()) + lora
     assert trainable_fraction(model) == pytest.approx(lora / total)
@@ -219,7 +231,9 @@ def test_errors_name_the_problem():
     inputs = keras.Input((8, 8, 1))
     h = keras.layers.DepthwiseConv2D(3, name="dw")(inputs)
     depthwise = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="c")(h))
-    with pytest.raises(ValueError, match=r"'dw' of type DepthwiseConv2D does not support"):
+    with pytest.raises(
+        ValueError, match=r"'dw' of type DepthwiseConv2D does not support"
+    ):
         enable_lora(depthwise, rank=2, layers=["dw"])
     with pytest.raises(ValueError, match=r"'c' of type Conv2D does not support int8"):
         qlora(depthwise, rank=2, layers=["c"])

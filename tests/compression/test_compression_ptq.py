@@ -24,7 +24,9 @@ def digits_mlp():
     inputs = keras.Input((64,))
     h = keras.layers.Dense(64, activation="relu", name="h1")(inputs)
     h = keras.layers.Dense(32, activation="relu", name="h2")(h)
-    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="out")(h))
+    model = keras.Model(
+        inputs, keras.layers.Dense(10, activation="softmax", name="out")(h)
+    )
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
     model.fit(features[:1400], labels[:1400], epochs=8, batch_size=64, verbose=0)
     return model, (features[:1400], labels[:1400]), (features[1400:], labels[1400:])
@@ -81,12 +83,16 @@ def test_gptq_uses_the_calibration_hessian(digits_mlp, monkeypatch):
 
     def first_layer_error(q):
         reference = keras.ops.convert_to_numpy(model.get_layer("h1")(calib))
-        return np.mean((keras.ops.convert_to_numpy(q.get_layer("h1")(calib)) - reference) ** 2)
+        return np.mean(
+            (keras.ops.convert_to_numpy(q.get_layer("h1")(calib)) - reference) ** 2
+        )
 
     # Keras' own path (its hooks on layer.call never fire for a quantized
     # layer) leaves the Hessian empty, i.e. plain rounding. GPTQ minimizes
     # exactly this layer-output error on the calibration data: it must win.
-    monkeypatch.setattr(ptq, "_hessian_capture", lambda layers: contextlib.nullcontext())
+    monkeypatch.setattr(
+        ptq, "_hessian_capture", lambda layers: contextlib.nullcontext()
+    )
     rounded, _ = quantize(model, "gptq", **options)
     assert first_layer_error(quantized) < 0.7 * first_layer_error(rounded)
     # The quantized model keeps no calibration data in its config.
@@ -95,11 +101,15 @@ def test_gptq_uses_the_calibration_hessian(digits_mlp, monkeypatch):
 
 
 def test_errors_name_the_accepted_values(digits_mlp):
-    model, train, _ = digits_mlp
-    with pytest.raises(ValueError, match=r"mode='int16'.*'int8', 'int4', 'float8', 'gptq'"):
+    model, _, _ = digits_mlp
+    with pytest.raises(
+        ValueError, match=r"mode='int16'.*'int8', 'int4', 'float8', 'gptq'"
+    ):
         quantize(model, "int16")
     assert PTQ_MODES == ("int8", "int4", "float8", "gptq")
-    with pytest.raises(ValueError, match=r"Unknown options for mode='int8': \['block_size'\]"):
+    with pytest.raises(
+        ValueError, match=r"Unknown options for mode='int8': \['block_size'\]"
+    ):
         quantize(model, "int8", block_size=64)
     with pytest.raises(ValueError, match=r"'h3'.*h1"):
         quantize(model, "int8", layers=["h3"])
@@ -112,5 +122,7 @@ def test_errors_name_the_accepted_values(digits_mlp):
     conv = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(h)))
     with pytest.raises(ValueError, match=r"GPTQ cannot calibrate.*\(batch, features\)"):
         quantize(conv, "gptq", calibration_data=np.zeros((4, 8, 8, 1)))
-    with pytest.raises(ValueError, match=r"'conv2d.*' of type Conv2D cannot be quantized"):
+    with pytest.raises(
+        ValueError, match=r"'conv2d.*' of type Conv2D cannot be quantized"
+    ):
         quantize(conv, "int8", layers=[conv.layers[1].name])

@@ -282,3 +282,31 @@ def test_two_inputs_two_outputs_keep_their_order(tmp_path):
     )
     np.testing.assert_allclose(outputs[0], label, atol=1e-5)
     np.testing.assert_allclose(outputs[1], score, atol=1e-5)
+
+
+def test_per_tensor_int8_has_one_weight_scale_per_tensor(cnn, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    def scale_counts(path):
+        details = Interpreter(model_path=path).get_tensor_details()
+        return [len(d["quantization_parameters"]["scales"]) for d in details]
+
+    per_channel = scale_counts(os.path.join(cnn.directory, "model_int8.tflite"))
+    assert max(per_channel) > 1
+    manifest = export(
+        cnn.model,
+        tmp_path / "per_tensor",
+        formats=["tflite_int8"],
+        representative_data=cnn.x,
+        per_channel=False,
+    )
+    entry = manifest["files"]["tflite_int8"]
+    assert entry["per_channel"] is False
+    assert max(scale_counts(str(tmp_path / "per_tensor" / entry["path"]))) == 1
+    assert entry["verification"]["class_agreement"] >= 0.9
+
+
+def test_per_channel_must_be_a_bool(cnn, tmp_path):
+    with pytest.raises(ValueError, match="per_channel must be True or False"):
+        export(cnn.model, tmp_path / "bad", formats=["tflite"], per_channel="no")
+    assert not (tmp_path / "bad").exists()

@@ -47,8 +47,8 @@ def test_graph_layers_and_output():
         "attention_projection", "logits",
     ):  # fmt: skip
         assert name in names
-    out = m([SOURCE, np.ones((3, 4), "int32")])
-    assert tuple(out.shape) == (3, 4, 9)
+    assert [t.name for t in m.inputs] == ["source_tokens", "target_input_tokens"]
+    assert tuple(m.output.shape) == (None, None, 9)
     plain = _model(attention=None)
     assert "attention" not in [layer.name for layer in plain.layers]
     # Attention adds the scoring weights and the Luong projection.
