@@ -144,7 +144,13 @@ _REQUIRED = {
 _FINAL_STEPS = ("qat", "ptq")
 _PTQ_MODES = ("int8", "int4", "float8", "gptq")
 _SCHEDULES = ("polynomial", "constant")
-_EXPORT_KEYS = ("formats", "int8_io", "representative_samples", "min_agreement")
+_EXPORT_KEYS = (
+    "formats",
+    "int8_io",
+    "per_channel",
+    "representative_samples",
+    "min_agreement",
+)
 _REPORT_KEYS = ("latency_runs", "baseline", "num_threads", "metric")
 _DEFAULT_FORMATS = ["keras", "tflite", "tflite_int8"]
 _DEFAULT_FINETUNE = {"epochs": 2, "batch_size": 32, "learning_rate": 5e-4}
@@ -468,6 +474,8 @@ def validate_config(config) -> dict:
         _fail("export.int8_io", int8_io, "false, true, 'int8' or 'uint8'")
     if int8_io and "tflite_int8" not in export["formats"]:
         _fail("export.int8_io", int8_io, "false unless formats include 'tflite_int8'")
+    if not isinstance(export.setdefault("per_channel", True), bool):
+        _fail("export.per_channel", export["per_channel"], "true or false")
     if "min_agreement" in export:
         value = export["min_agreement"]
         if (
@@ -866,6 +874,7 @@ def compress(config) -> CompressResult:
         "labels": list(dataset.class_names),
         "preprocessing": dict(dataset.preprocessing),
         "int8_io": export["int8_io"],
+        "per_channel": export["per_channel"],
     }
     if "min_agreement" in export:
         export_options["min_agreement"] = export["min_agreement"]

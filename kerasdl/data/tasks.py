@@ -14,6 +14,7 @@ helpers to encode new sources and decode outputs.
 Example:
 >>> train, test = date_splits(8000, 1000, seed=0)
 >>> train.source_texts[0], train.target_texts[0]
+('Feb 15 2019', '2019-02-15')
 >>> model.fit(train.inputs, train.target, sample_weight=train.sample_weight)
 """
 
@@ -268,6 +269,7 @@ def date_task(
     Example:
     >>> data = date_task(3, seed=1)
     >>> data.source_texts[0], data.target_texts[0]
+    ('Feb. 9, 1974', '1974-02-09')
     """
     _check_count("num_samples", num_samples)
     if (

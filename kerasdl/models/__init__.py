@@ -4,16 +4,16 @@ from kerasdl.models import (
     classic_cnn,  # noqa: F401  lenet5, alexnet, vgg*
     densenet,  # noqa: F401
     efficientnet,  # noqa: F401
+    forecasting,  # noqa: F401  lstm/gru/cnn/transformer forecasters
+    hub,  # noqa: F401  keras-hub adapters: hub_bert, hub_gpt2, hub_t5, hub_vit
     inception,  # noqa: F401  googlenet, inception_v3
     mlp,  # noqa: F401  perceptron, mlp
     mobilenet,  # noqa: F401  mobilenet v1/v2
     resnet,  # noqa: F401  v1, v2, cifar
+    rnn,  # noqa: F401  rnn/lstm/gru classifiers, regressors, taggers
     segmentation,  # noqa: F401  unet, fcn
+    seq2seq,  # noqa: F401  encoder-decoder with attention
     transfer,  # noqa: F401  transfer learning
+    transformer,  # noqa: F401  bert, gpt, t5
+    vit,  # noqa: F401  vision transformer
 )
-from kerasdl.models import rnn  # noqa: F401  rnn/lstm/gru classifiers, taggers
-from kerasdl.models import seq2seq  # noqa: F401  encoder-decoder + attention
-from kerasdl.models import transformer  # noqa: F401  bert, gpt, t5
-from kerasdl.models import forecasting  # noqa: F401  lstm/gru/cnn/transformer forecasters
-from kerasdl.models import hub  # noqa: F401  keras-hub adapters: hub_bert, hub_gpt2, hub_t5, hub_vit
-from kerasdl.models import vit  # noqa: F401  vision transformer: vit, vit_tiny/small/base/large, vit_b16, ...

@@ -406,6 +406,7 @@ class Trainer:
     def _callbacks(self, config, model, has_validation, root, extra, plateau_callbacks):
         cfg = config.callbacks
         callbacks: list[keras.callbacks.Callback] = [LearningRateLogger(), *extra]
+        callbacks.extend(_pruning_callbacks(model, callbacks))
         if cfg.terminate_on_nan:
             callbacks.append(keras.callbacks.TerminateOnNaN())
         callbacks.extend(plateau_callbacks)
@@ -623,3 +624,15 @@ def _check_same_config(root: str, config: TrainingConfig) -> None:
             f"Only {', '.join(_RESUME_MAY_CHANGE)} may change; use a new run_dir "
             "or resume=false to start over."
         )
+
+
+def _pruning_callbacks(model, callbacks) -> list:
+    """UpdatePruningStep for a model with pruning wrappers, unless given."""
+    from kerasdl.compression.pruning import UpdatePruningStep, _pruning_wrappers
+
+    if any(isinstance(c, UpdatePruningStep) for c in callbacks):
+        return []
+    if not _pruning_wrappers(model):
+        return []
+    logger.info("The model has pruning wrappers: adding UpdatePruningStep().")
+    return [UpdatePruningStep()]

@@ -338,6 +338,10 @@ def _valid():
             {"export": {"formats": ["tflite"], "int8_io": True}},
             r"export\.int8_io=True: expected false unless formats include",
         ),
+        (
+            {"export": {"formats": ["tflite_int8"], "per_channel": "no"}},
+            r"export\.per_channel='no': expected true or false",
+        ),
         ({"report": {"latency_runs": 0}}, r"report\.latency_runs=0: expected an"),
         ({"model": "missing.keras"}, r"model='missing\.keras': the \.keras file"),
         ({"data": {"image_size": 8}}, r"data=\{'image_size': 8\}: expected a dataset"),
@@ -364,6 +368,7 @@ def test_defaults_are_filled():
         "formats": ["keras", "tflite", "tflite_int8"],
         "representative_samples": 300,
         "int8_io": False,
+        "per_channel": True,
     }
     assert config["report"]["latency_runs"] == 50
     assert config["output_dir"] == "savedmodels"

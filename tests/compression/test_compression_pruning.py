@@ -232,6 +232,21 @@ def test_fit_without_callback_raises():
         pruned.fit(x, y, batch_size=4, epochs=1, verbose=0)
 
 
+def test_trainer_adds_the_pruning_callback():
+    from kerasdl.training import Trainer
+
+    pruned = _compile(
+        pruning.prune_low_magnitude(
+            _mlp(), pruning.ConstantSparsity(0.75, begin_step=0, frequency=1)
+        )
+    )
+    x, y = _data(16)
+    Trainer({"epochs": 1, "batch_size": 8, "verbose": 0}).fit(pruned, x, y)
+    stripped = pruning.strip_pruning(pruned)
+    kernel = stripped.get_layer("d1").kernel
+    assert float(np.mean(_np(kernel) == 0)) == pytest.approx(0.75, abs=1 / 128)
+
+
 # -- training on every backend -------------------------------------------
 
 
