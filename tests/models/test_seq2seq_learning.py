@@ -99,10 +99,10 @@ def test_tiny_model_learns_to_copy(copy_model, tmp_path):
 @pytest.mark.slow
 def test_attention_seq2seq_learns_date_formats(tmp_path):
     keras.utils.set_random_seed(0)
-    train, test = tasks.date_splits(8000, 1000, seed=0)
+    train, test = tasks.date_splits(10000, 1000, seed=0)
     model, history = _train(
         train,
-        epochs=4,
+        epochs=6,
         batch_size=64,
         learning_rate=5e-3,
         embedding_dim=32,
