@@ -148,6 +148,7 @@ _EXPORT_KEYS = (
     "formats",
     "int8_io",
     "per_channel",
+    "strip_tensor_names",
     "representative_samples",
     "min_agreement",
 )
@@ -474,8 +475,9 @@ def validate_config(config) -> dict:
         _fail("export.int8_io", int8_io, "false, true, 'int8' or 'uint8'")
     if int8_io and "tflite_int8" not in export["formats"]:
         _fail("export.int8_io", int8_io, "false unless formats include 'tflite_int8'")
-    if not isinstance(export.setdefault("per_channel", True), bool):
-        _fail("export.per_channel", export["per_channel"], "true or false")
+    for key, default in (("per_channel", True), ("strip_tensor_names", False)):
+        if not isinstance(export.setdefault(key, default), bool):
+            _fail(f"export.{key}", export[key], "true or false")
     if "min_agreement" in export:
         value = export["min_agreement"]
         if (
@@ -875,6 +877,7 @@ def compress(config) -> CompressResult:
         "preprocessing": dict(dataset.preprocessing),
         "int8_io": export["int8_io"],
         "per_channel": export["per_channel"],
+        "strip_tensor_names": export["strip_tensor_names"],
     }
     if "min_agreement" in export:
         export_options["min_agreement"] = export["min_agreement"]

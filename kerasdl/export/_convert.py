@@ -37,6 +37,7 @@ def convert(
     representative: list[np.ndarray] | None = None,
     int8_io: bool = False,
     per_channel: bool = True,
+    strip_tensor_names: bool = False,
 ) -> dict:
     """Writes the TensorFlow-made formats of `model` into `out_dir`.
 
@@ -52,6 +53,8 @@ def convert(
             "tflite_int8".
         per_channel: bool. Per-channel (True) or per-tensor weight scales
             for "tflite_int8".
+        strip_tensor_names: bool. Empty the intermediate tensor names of
+            TFLite files.
 
     Returns:
         dict: {"input_names": [...]}, the input names inside the files.
@@ -81,6 +84,7 @@ def convert(
             int8_io=int8_io,
             model_name=model.name,
             per_channel=per_channel,
+            strip_tensor_names=strip_tensor_names,
         )
         path = os.path.join(out_dir, FORMATS[kind])
         with open(path, "wb") as f:
@@ -113,6 +117,7 @@ def convert_in_subprocess(
     representative: list[np.ndarray] | None = None,
     int8_io: bool = False,
     per_channel: bool = True,
+    strip_tensor_names: bool = False,
     sample_inputs: list[np.ndarray] | None = None,
     imports: list[str] = (),
 ) -> dict:
@@ -120,8 +125,8 @@ def convert_in_subprocess(
 
     Args:
         keras_file: str. The model saved as .keras.
-        out_dir, formats, scratch, representative, int8_io, per_channel: as
-            in `convert`.
+        out_dir, formats, scratch, representative, int8_io, per_channel,
+            strip_tensor_names: as in `convert`.
         sample_inputs: list of np.ndarray or None. When "saved_model" is
             written, the subprocess runs it on these and returns the outputs.
         imports: list of str. Modules to import first, so that custom layer
@@ -145,6 +150,7 @@ def convert_in_subprocess(
         "samples": _save_arrays(os.path.join(scratch, "samples.npz"), sample_inputs),
         "int8_io": int8_io,
         "per_channel": per_channel,
+        "strip_tensor_names": strip_tensor_names,
         "imports": list(imports),
         "result": os.path.join(scratch, "result.json"),
     }
@@ -205,6 +211,7 @@ def _run_job(job: dict) -> dict:
         representative=_load_arrays(job["representative"]),
         int8_io=job["int8_io"],
         per_channel=job["per_channel"],
+        strip_tensor_names=job["strip_tensor_names"],
     )
     samples = _load_arrays(job["samples"])
     result["saved_model_outputs"] = None

@@ -288,10 +288,11 @@ def _io_entries(fmt, path, model, input_names):
     }
 
 
-def _write_files(
-    model, staging, scratch, formats, representative, int8_io, per_channel, samples
-):
+def _write_files(model, staging, scratch, formats, representative, options, samples):
     """Writes every requested format into `staging`.
+
+    `options` holds the TFLite conversion options (int8_io, per_channel,
+    strip_tensor_names).
 
     Returns:
         (input_names, outputs): input names inside the files, and outputs
@@ -316,7 +317,7 @@ def _write_files(
 
     if backend == "tensorflow":
         result = _convert.convert(
-            model, staging, tf_formats, scratch, representative, int8_io, per_channel
+            model, staging, tf_formats, scratch, representative, **options
         )
     else:
         result = _convert.convert_in_subprocess(
@@ -325,9 +326,8 @@ def _write_files(
             tf_formats,
             scratch,
             representative=representative,
-            int8_io=int8_io,
-            per_channel=per_channel,
             sample_inputs=samples,
+            **options,
             imports=_layer_modules(model),
         )
         if result.get("saved_model_outputs") is not None:
@@ -347,6 +347,7 @@ def export(
     int8_io: bool | str = False,
     *,
     per_channel: bool = True,
+    strip_tensor_names: bool = False,
     min_agreement: float = 0.9,
 ) -> dict:
     """Exports a Keras model to deployment files, runs each one, writes a manifest.
@@ -391,6 +392,10 @@ def export(
             channel of convolution kernels (default, TFLite's own), or one
             per tensor (False): smaller files, usually slightly less
             accurate; recorded in the manifest.
+        strip_tensor_names: bool. TFLite files: empty the names of
+            intermediate tensors (debug strings from the fused TensorFlow op
+            names, ~2 kB on LeNet-5); inputs, outputs and the signature keep
+            theirs. Recorded in the manifest.
         min_agreement: float in [0, 1]. Lowest accepted class agreement
             (fraction of samples whose argmax matches Keras) for
             "tflite_dynamic" and "tflite_int8".
@@ -431,6 +436,11 @@ def export(
         raise ValueError(
             f"int8_io={int8_io!r} applies to the 'tflite_int8' format; formats "
             f"are {formats}."
+        )
+    if not isinstance(strip_tensor_names, bool):
+        raise ValueError(
+            "strip_tensor_names must be True or False; received "
+            f"{strip_tensor_names!r}."
         )
     if not isinstance(per_channel, bool):
         raise ValueError(
@@ -490,8 +500,11 @@ def export(
                 scratch,
                 formats,
                 representative,
-                int8_io,
-                per_channel,
+                {
+                    "int8_io": int8_io,
+                    "per_channel": per_channel,
+                    "strip_tensor_names": strip_tensor_names,
+                },
                 samples,
             )
             files, failures = {}, []
@@ -519,6 +532,11 @@ def export(
                     **(
                         {"int8_io": int8_io, "per_channel": per_channel}
                         if fmt == "tflite_int8"
+                        else {}
+                    ),
+                    **(
+                        {"strip_tensor_names": strip_tensor_names}
+                        if fmt in TFLITE_FORMATS
                         else {}
                     ),
                     "verification": check,

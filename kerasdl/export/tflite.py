@@ -68,6 +68,7 @@ def convert_tflite(
     int8_io: bool | str = False,
     model_name: str = "model",
     per_channel: bool = True,
+    strip_tensor_names: bool = False,
 ) -> bytes:
     """Converts a SavedModel to a TFLite flatbuffer using builtin ops only.
 
@@ -89,6 +90,10 @@ def convert_tflite(
             channel of convolution kernels (TFLite's default). False gives
             one scale per tensor: a few kB smaller (no per-channel scales and
             zero points), usually a little less accurate.
+        strip_tensor_names: bool. Empty the names of intermediate tensors
+            (debug strings made of the fused TensorFlow op names, about 2 kB
+            on LeNet-5). Input and output tensors and the signature keep
+            theirs, so apps and interpreters address the file as before.
 
     Returns:
         bytes: the .tflite file content.
@@ -134,7 +139,7 @@ def convert_tflite(
             converter.inference_output_type = io_type
     converter.target_spec.supported_ops = ops
     try:
-        return converter.convert()
+        content = converter.convert()
     except Exception as error:  # the converter raises its own ConverterError
         message = str(error)
         needed, places = needed_tf_ops(message)
@@ -161,6 +166,20 @@ def convert_tflite(
             f"TFLite conversion of model {model_name!r} to {kind!r} failed: "
             f"{first}.{hint}"
         ) from error
+    return _strip_tensor_names(content) if strip_tensor_names else content
+
+
+def _strip_tensor_names(content: bytes) -> bytes:
+    """Empties intermediate tensor names; I/O tensors and signatures keep theirs."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    for subgraph in model.subgraphs:
+        keep = {int(i) for i in subgraph.inputs} | {int(i) for i in subgraph.outputs}
+        for index, tensor in enumerate(subgraph.tensors):
+            if index not in keep:
+                tensor.name = ""
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def _output_order(name: str):

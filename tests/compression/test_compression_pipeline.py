@@ -369,6 +369,7 @@ def test_defaults_are_filled():
         "representative_samples": 300,
         "int8_io": False,
         "per_channel": True,
+        "strip_tensor_names": False,
     }
     assert config["report"]["latency_runs"] == 50
     assert config["output_dir"] == "savedmodels"

@@ -299,9 +299,16 @@ def test_per_tensor_int8_has_one_weight_scale_per_tensor(cnn, tmp_path):
         formats=["tflite_int8"],
         representative_data=cnn.x,
         per_channel=False,
+        strip_tensor_names=True,
     )
     entry = manifest["files"]["tflite_int8"]
     assert entry["per_channel"] is False
+    assert entry["strip_tensor_names"] is True
+    # Only the input and output tensors keep a name; the signature works
+    # (the export verified the file through it).
+    path = str(tmp_path / "per_tensor" / entry["path"])
+    named = [d["name"] for d in Interpreter(model_path=path).get_tensor_details()]
+    assert sum(bool(n) for n in named) == 2, named
     assert max(scale_counts(str(tmp_path / "per_tensor" / entry["path"]))) == 1
     assert entry["verification"]["class_agreement"] >= 0.9
 
