@@ -14,7 +14,7 @@ Example:
 >>> model = kerasdl.build("mlp", input_shape=(64,), num_classes=10)
 >>> enable_lora(model, rank=4, alpha=8)
 >>> trainable_fraction(model)  # only the adapters train
-0.08...
+0.062...
 >>> model.compile("adam", "sparse_categorical_crossentropy"); model.fit(x, y)
 >>> save_adapters(model, "adapters.npz")   # kilobytes, not the whole model
 >>> plain = merge_lora(model)               # W + (alpha/r) A @ B, no adapters

@@ -25,10 +25,10 @@ other layers stay float32):
 
 Example:
 >>> quantized, metrics = quantize(model, "int8", evaluation_data=(x, y))
->>> metrics["accuracy_before"], metrics["accuracy_after"]
-(0.972, 0.969)
->>> metrics["param_bytes_before"] / metrics["param_bytes_after"]
-3.9...
+>>> metrics["accuracy_before"], metrics["accuracy_after"]  # digits MLP
+(0.9647, 0.9647)
+>>> metrics["compression_ratio"]  # float32 -> int8 kernels + scales
+3.59...
 """
 
 from __future__ import annotations

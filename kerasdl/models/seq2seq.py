@@ -155,14 +155,14 @@ def seq2seq(
     # Input names sort in positional order: YAML specs store inputs sorted.
     target_in = keras.Input((target_length,), dtype="int32", name="target_input_tokens")
 
-    # Padding is masked explicitly (a layer, not Embedding(mask_zero=True)),
-    # so the graph holds only layers and round-trips through a spec.
+    # The encoder skips source padding through the Embedding's Keras mask
+    # (a spec leaves the mask out; the rebuilt Embedding makes it again); the
+    # attention gets it explicitly from a layer, so the spec records it.
     # Layers with several tensor inputs are called by keyword, as a spec
     # rebuild calls them, so both graphs list their nodes in the same order.
-    source_mask = PaddingMask(0, name="source_mask")(source)
-    x = layers.Embedding(source_vocab_size, embedding_dim, name="source_embedding")(
-        source
-    )
+    x = layers.Embedding(
+        source_vocab_size, embedding_dim, mask_zero=True, name="source_embedding"
+    )(source)
     if dropout > 0:
         x = layers.Dropout(dropout, name="source_dropout")(x)
     rnn_class = layers.LSTM if cell == "lstm" else layers.GRU
@@ -176,7 +176,7 @@ def seq2seq(
                 name="encoder_rnn",
             ),
             name="encoder",
-        )(sequences=x, mask=source_mask)
+        )(x)
         encoder_outputs, states = outputs[0], outputs[1:]
         half = len(states) // 2  # forward states, then backward states
         names = ["encoder_state_h", "encoder_state_c"][:half]
@@ -187,7 +187,7 @@ def seq2seq(
     else:
         outputs = rnn_class(
             units, return_sequences=True, return_state=True, name="encoder"
-        )(sequences=x, mask=source_mask)
+        )(x)
         encoder_outputs, states = outputs[0], list(outputs[1:])
 
     # The decoder needs no mask: padding only follows the end token, and
@@ -203,6 +203,7 @@ def seq2seq(
     )[0]
     h = decoder_outputs
     if attention is not None:
+        source_mask = PaddingMask(0, name="source_mask")(source)
         if attention == "bahdanau":
             layer = BahdanauAttention(attention_units or units, name="attention")
         else:

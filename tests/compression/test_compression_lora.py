@@ -49,7 +49,7 @@ def _out(model, x):
 
 
 def _train(model, x, y, steps=3, lr=0.05):
-    model.compile(keras.optimizers.Adam(lr), "mse", jit_compile=False)
+    model.compile(keras.optimizers.Adam(lr), "mse")
     model.fit(x, y, epochs=steps, batch_size=len(x), verbose=0)
 
 
