@@ -40,8 +40,8 @@ from kerasdl.compression.report import CompressionReport, report
 
 __all__ = [
     "CompressionReport",
-    "DistillationConfig",
     "ConstantSparsity",
+    "DistillationConfig",
     "PolynomialDecay",
     "UpdatePruningStep",
     "activation_ranges",
