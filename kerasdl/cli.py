@@ -178,7 +178,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_compress)
 
     p = sub.add_parser(
-        "quickstart", help="train LeNet-5 on offline digits and export it for mobile"
+        "quickstart",
+        help="train LeNet-5 on offline digits, quantize it to int8 and export it for mobile",
     )
     p.add_argument("--run-dir", default=None, help="default: runs/quickstart")
     p.add_argument("--export-dir", default=None, help="default: savedmodels/quickstart")
