@@ -95,9 +95,7 @@ def main(argv=None) -> None:
         "source_vocab_size": train.source_vocab_size,
         "target_vocab_size": train.target_vocab_size,
     }
-    trainer = Trainer(
-        seq2seq_config(settings["date_epochs"], f"{args.run_root}/dates")
-    )
+    trainer = Trainer(seq2seq_config(settings["date_epochs"], f"{args.run_root}/dates"))
     trainer.fit(spec, train.inputs, train.target)
     model = trainer.model
     # Character accuracy, teacher-forced, on the real (non-padding) steps.

@@ -4,7 +4,7 @@ Thin recipe: plain config values at the top and a main that only calls
 library code (the Trainer, kerasdl.train, generation). Prints next-token
 validation accuracy and perplexity of the GPT on the Python documentation
 (last 10% held out), the ViT's test accuracy on sklearn's 8x8 digits, and a
-text sample from the GPT.
+text sample from the GPT (on stderr).
 
     python recipes/ch09_transformers.py            # full run, a few minutes
     python recipes/ch09_transformers.py --quick    # smoke run, seconds
@@ -12,6 +12,7 @@ text sample from the GPT.
 
 import argparse
 import math
+import sys
 
 import numpy as np
 
@@ -129,7 +130,9 @@ def main(argv=None) -> None:
     )
     prompt = np.array([data.encode(PROMPT)], "int32")
     tokens = generate(gpt, prompt, 100, strategy="sample", top_k=10, seed=0)
-    print(f"\nsample: {PROMPT + data.decode(tokens[0, prompt.shape[1] :])!r}")
+    # On stderr: stdout is the table (a header, then one row per model).
+    sample = PROMPT + data.decode(tokens[0, prompt.shape[1] :])
+    print(f"sample: {sample!r}", file=sys.stderr)
 
 
 if __name__ == "__main__":
