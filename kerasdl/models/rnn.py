@@ -196,6 +196,28 @@ def _model_name(cell, bidirectional, role):
 
 
 # ---------------------------------------------------------------- builders
+def _pooled_model(
+    task,
+    num_units,
+    activation,
+    *,
+    input_shape,
+    vocab_size,
+    embedding_dim,
+    mask_zero,
+    bidirectional,
+    head_dropout,
+    cell,
+    **features,
+):
+    """Sequence input -> pooled recurrent features -> Dense head (one output)."""
+    inputs, x = sequence_input(input_shape, vocab_size, embedding_dim, mask_zero)
+    x = _pooled_features(x, cell=cell, bidirectional=bidirectional, **features)
+    x = _head_dropout(x, head_dropout)
+    outputs = layers.Dense(num_units, activation=activation, name="predictions")(x)
+    return keras.Model(inputs, outputs, name=_model_name(cell, bidirectional, task))
+
+
 def rnn_classifier(
     input_shape=None,
     num_classes=10,
@@ -264,9 +286,14 @@ def rnn_classifier(
     check_int("num_classes", num_classes)
     if classifier_activation is not None:
         check_activation_or_softmax(classifier_activation)
-    inputs, x = sequence_input(input_shape, vocab_size, embedding_dim, mask_zero)
-    x = _pooled_features(
-        x,
+    model = _pooled_model(
+        "classifier",
+        num_classes,
+        classifier_activation,
+        input_shape=input_shape,
+        vocab_size=vocab_size,
+        embedding_dim=embedding_dim,
+        mask_zero=mask_zero,
         cell=cell,
         units=units,
         bidirectional=bidirectional,
@@ -274,13 +301,7 @@ def rnn_classifier(
         dropout=dropout,
         recurrent_dropout=recurrent_dropout,
         pooling=pooling,
-    )
-    x = _head_dropout(x, head_dropout)
-    outputs = layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
-    )(x)
-    model = keras.Model(
-        inputs, outputs, name=_model_name(cell, bidirectional, "classifier")
+        head_dropout=head_dropout,
     )
     return load_weights(model, weights)
 
@@ -355,9 +376,14 @@ def rnn_regressor(
             output_activation,
             ("linear", "sigmoid", "tanh", "relu", "softplus", "softmax"),
         )
-    inputs, x = sequence_input(input_shape, vocab_size, embedding_dim, mask_zero)
-    x = _pooled_features(
-        x,
+    model = _pooled_model(
+        "regressor",
+        num_outputs,
+        output_activation,
+        input_shape=input_shape,
+        vocab_size=vocab_size,
+        embedding_dim=embedding_dim,
+        mask_zero=mask_zero,
         cell=cell,
         units=units,
         bidirectional=bidirectional,
@@ -365,13 +391,7 @@ def rnn_regressor(
         dropout=dropout,
         recurrent_dropout=recurrent_dropout,
         pooling=pooling,
-    )
-    x = _head_dropout(x, head_dropout)
-    outputs = layers.Dense(
-        num_outputs, activation=output_activation, name="predictions"
-    )(x)
-    model = keras.Model(
-        inputs, outputs, name=_model_name(cell, bidirectional, "regressor")
+        head_dropout=head_dropout,
     )
     return load_weights(model, weights)
 
