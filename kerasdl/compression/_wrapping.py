@@ -220,3 +220,17 @@ def _is_functional(model):
     from keras.src.models.functional import Functional
 
     return isinstance(model, Functional)
+
+
+class DelegatingWrapper(keras.layers.Wrapper):
+    """A Wrapper whose shapes, output spec and mask are the wrapped layer's."""
+
+    def compute_output_shape(self, *args, **kwargs):
+        return self.layer.compute_output_shape(*args, **kwargs)
+
+    def compute_output_spec(self, *args, **kwargs):
+        kwargs.pop("training", None)
+        return self.layer.compute_output_spec(*args, **kwargs)
+
+    def compute_mask(self, inputs, mask=None):
+        return self.layer.compute_mask(inputs, mask)

@@ -177,7 +177,7 @@ def _nearest_np(w, centroids):
 
 
 @register_keras_serializable(package="kerasdl")
-class ClusterWeights(keras.layers.Wrapper):
+class ClusterWeights(_wrapping.DelegatingWrapper):
     """Wraps a layer so that its kernel is clustered (weight sharing).
 
     Args:
@@ -269,16 +269,6 @@ class ClusterWeights(keras.layers.Wrapper):
         return _wrapping.call_with_substitutes(
             self.layer, substitutes, inputs, training=training
         )
-
-    def compute_output_shape(self, *args, **kwargs):
-        return self.layer.compute_output_shape(*args, **kwargs)
-
-    def compute_output_spec(self, *args, **kwargs):
-        kwargs.pop("training", None)
-        return self.layer.compute_output_spec(*args, **kwargs)
-
-    def compute_mask(self, inputs, mask=None):
-        return self.layer.compute_mask(inputs, mask)
 
     def clustered_values(self):
         """NumPy arrays `centroids[nearest index]` for each clustered weight."""

@@ -251,7 +251,7 @@ def _check_m_by_n(value):
 
 
 @register_keras_serializable(package="kerasdl")
-class PruneLowMagnitude(keras.layers.Wrapper):
+class PruneLowMagnitude(_wrapping.DelegatingWrapper):
     """Wraps a layer so that its kernel is magnitude-pruned during training.
 
     The forward pass uses `kernel * mask`; `UpdatePruningStep` advances
@@ -403,16 +403,6 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         return _wrapping.call_with_substitutes(
             self.layer, substitutes, inputs, training=training
         )
-
-    def compute_output_shape(self, *args, **kwargs):
-        return self.layer.compute_output_shape(*args, **kwargs)
-
-    def compute_output_spec(self, *args, **kwargs):
-        kwargs.pop("training", None)
-        return self.layer.compute_output_spec(*args, **kwargs)
-
-    def compute_mask(self, inputs, mask=None):
-        return self.layer.compute_mask(inputs, mask)
 
     # -- pruning operations (eager, called by UpdatePruningStep) -----------
 
