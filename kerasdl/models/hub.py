@@ -313,9 +313,16 @@ def _backbone(backbone_class: str, preset, given: dict, defaults: dict):
     return backbone
 
 
-def _check_optional_int(arg: str, value, minimum: int = 1):
+def _check_sizes(**sizes):
+    """Checks the architecture sizes that are set (None: from preset/default)."""
+    for arg, value in sizes.items():
+        if value is not None:
+            check_int(arg, value, 1)
+
+
+def _check_backbone_dropout(value):
     if value is not None:
-        check_int(arg, value, minimum)
+        check_float("backbone_dropout", value)
 
 
 def _check_head(include_top, num_classes, classifier_activation, dropout):
@@ -416,18 +423,16 @@ def hub_bert(
     ...                  hidden_dim=16, intermediate_dim=32, num_classes=3)
     """
     _check_head(include_top, num_classes, classifier_activation, dropout)
-    for arg, value in (
-        ("vocabulary_size", vocabulary_size),
-        ("num_layers", num_layers),
-        ("num_heads", num_heads),
-        ("hidden_dim", hidden_dim),
-        ("intermediate_dim", intermediate_dim),
-        ("max_sequence_length", max_sequence_length),
-        ("num_segments", num_segments),
-    ):
-        _check_optional_int(arg, value)
-    if backbone_dropout is not None:
-        check_float("backbone_dropout", backbone_dropout)
+    _check_sizes(
+        vocabulary_size=vocabulary_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        hidden_dim=hidden_dim,
+        intermediate_dim=intermediate_dim,
+        max_sequence_length=max_sequence_length,
+        num_segments=num_segments,
+    )
+    _check_backbone_dropout(backbone_dropout)
     backbone = _backbone(
         "BertBackbone",
         preset,
@@ -516,17 +521,15 @@ def hub_gpt2(
     ...                  max_sequence_length=32)
     """
     check_bool("include_top", include_top)
-    for arg, value in (
-        ("vocabulary_size", vocabulary_size),
-        ("num_layers", num_layers),
-        ("num_heads", num_heads),
-        ("hidden_dim", hidden_dim),
-        ("intermediate_dim", intermediate_dim),
-        ("max_sequence_length", max_sequence_length),
-    ):
-        _check_optional_int(arg, value)
-    if backbone_dropout is not None:
-        check_float("backbone_dropout", backbone_dropout)
+    _check_sizes(
+        vocabulary_size=vocabulary_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        hidden_dim=hidden_dim,
+        intermediate_dim=intermediate_dim,
+        max_sequence_length=max_sequence_length,
+    )
+    _check_backbone_dropout(backbone_dropout)
     backbone = _backbone(
         "GPT2Backbone",
         preset,
@@ -617,15 +620,14 @@ def hub_t5(
     ...                hidden_dim=16, intermediate_dim=32)
     """
     check_bool("include_top", include_top)
-    for arg, value in (
-        ("vocabulary_size", vocabulary_size),
-        ("num_layers", num_layers),
-        ("num_heads", num_heads),
-        ("hidden_dim", hidden_dim),
-        ("intermediate_dim", intermediate_dim),
-        ("key_value_dim", key_value_dim),
-    ):
-        _check_optional_int(arg, value)
+    _check_sizes(
+        vocabulary_size=vocabulary_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        hidden_dim=hidden_dim,
+        intermediate_dim=intermediate_dim,
+        key_value_dim=key_value_dim,
+    )
     if activation is not None and activation not in ("relu", "gelu", "silu"):
         raise ValueError(
             f"Invalid activation={activation!r}. Accepted: None, 'relu', 'gelu', "
@@ -637,8 +639,7 @@ def hub_t5(
     ):
         if value is not None:
             check_bool(arg, value)
-    if backbone_dropout is not None:
-        check_float("backbone_dropout", backbone_dropout)
+    _check_backbone_dropout(backbone_dropout)
     given = {
         "vocabulary_size": vocabulary_size,
         "num_layers": num_layers,
@@ -732,16 +733,14 @@ def hub_vit(
     _check_head(include_top, num_classes, classifier_activation, dropout)
     if input_shape is not None:
         input_shape = list(check_input_shape(input_shape, rank=3))
-    for arg, value in (
-        ("patch_size", patch_size),
-        ("num_layers", num_layers),
-        ("num_heads", num_heads),
-        ("hidden_dim", hidden_dim),
-        ("mlp_dim", mlp_dim),
-    ):
-        _check_optional_int(arg, value)
-    if backbone_dropout is not None:
-        check_float("backbone_dropout", backbone_dropout)
+    _check_sizes(
+        patch_size=patch_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        hidden_dim=hidden_dim,
+        mlp_dim=mlp_dim,
+    )
+    _check_backbone_dropout(backbone_dropout)
     if patch_size is not None:
         patch_size = [patch_size, patch_size]  # keras-hub stores a pair
     backbone = _backbone(
