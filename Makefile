@@ -6,16 +6,24 @@ PY := $(VENV)/bin/python
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+# The quickstart's own, light install: TensorFlow, the export runtimes, digits.
+$(VENV)/.quickstart: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e ".[quickstart]"
+	touch $@
+
+# Everything the tests need: the three backends, keras-hub, TFMOT, dev tools.
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	# torch first and pinned: a range would pull several GB of CUDA wheels.
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-quickstart: install
-	$(VENV)/bin/kerasdl quickstart
+quickstart: $(VENV)/.quickstart
+	KERAS_BACKEND=tensorflow $(VENV)/bin/kerasdl quickstart
 
 test: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/test.sh

@@ -4,6 +4,8 @@
 # any run fails. Extra arguments go to every pytest run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Use the project's virtual environment whether or not it is activated.
+if [ -x .venv/bin/python ]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 # OMP_WAIT_POLICY=PASSIVE: torch's busy-waiting OpenMP threads are ~50x slower
 # when two pytest workers share the cores.
 export TF_CPP_MIN_LOG_LEVEL=3 CUDA_VISIBLE_DEVICES="" PYTHONHASHSEED=0 OMP_WAIT_POLICY=PASSIVE
