@@ -10,7 +10,8 @@ Example:
 """
 
 from kerasdl.data.augmentation import list_augmentations, make_augmentation
-from kerasdl.data.datasets import Dataset, list_datasets, load
+from kerasdl.data.dataset import Dataset
+from kerasdl.data.datasets import list_datasets, load
 from kerasdl.data.keras_cache import DatasetNotFoundError, cache_dir, load_word_index
 from kerasdl.data.pipeline import ArrayPyDataset, make_pipeline
 from kerasdl.data.sources import from_arrays, from_csv, from_image_folder, split

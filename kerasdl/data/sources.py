@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasdl.data import _arrays
-from kerasdl.data.datasets import Dataset
+from kerasdl.data.dataset import Dataset
 
 __all__ = ["from_arrays", "from_csv", "from_image_folder", "split"]
 
