@@ -164,7 +164,7 @@ def _per_channel_line(output_dir, float_row, teacher_acc) -> str:
     import keras
 
     import kerasdl.data
-    from kerasdl.export import export
+    from kerasdl.exporters import export
 
     data = kerasdl.data.load(
         DATA["name"], **{k: v for k, v in DATA.items() if k != "name"}

@@ -14,8 +14,21 @@ from kerasdl.workflow import quickstart, train
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # `kerasdl.export` is the function `kerasdl.exporters.export`, imported on
+    # first use so that `import kerasdl` does not load the converters.
+    if name == "export":
+        from kerasdl.exporters.exporter import export
+
+        globals()["export"] = export
+        return export
+    raise AttributeError(f"module 'kerasdl' has no attribute {name!r}")
+
+
 __all__ = [
     "build",
+    "export",
     "list_models",
     "model_info",
     "quickstart",

@@ -11,7 +11,7 @@
       epochs: 30
       optimizer: {name: adam, learning_rate: 0.001}
       run_dir: runs/lenet5
-    export:                     # optional: kwargs of kerasdl.export.export
+    export:                     # optional: kwargs of kerasdl.export
       directory: savedmodels/lenet5
       formats: [saved_model, tflite, onnx]
 
@@ -172,7 +172,7 @@ def train(config, *, export: bool = True) -> RunResult:
 
     manifest = None
     if export and config.get("export"):
-        import kerasdl.export
+        import kerasdl.exporters
 
         options = dict(config["export"])
         directory = options.pop("directory", None)
@@ -185,7 +185,7 @@ def train(config, *, export: bool = True) -> RunResult:
         formats = options.get("formats") or ()
         if "tflite_int8" in formats:
             options.setdefault("representative_data", dataset.x_train[:256])
-        manifest = kerasdl.export.export(model, directory, **options)
+        manifest = kerasdl.exporters.export(model, directory, **options)
     return RunResult(model, history, test_metrics, manifest, dataset, config)
 
 

@@ -462,7 +462,7 @@ def validate_config(config) -> dict:
     export = config.get("export") or {}
     _check_keys(export, _EXPORT_KEYS, "export")
     export = dict(export)
-    from kerasdl.export.formats import validate_formats
+    from kerasdl.exporters.formats import validate_formats
 
     try:
         export["formats"] = validate_formats(export.get("formats", _DEFAULT_FORMATS))
@@ -740,20 +740,20 @@ def _load_model(config, dataset):
 
 
 def _publish(staging: str, directory: str) -> None:
-    from kerasdl.export.exporter import _publish as publish
+    from kerasdl.exporters.exporter import _publish as publish
 
     publish(staging, directory)
 
 
 def _make_parents(path: str) -> list[str]:
-    from kerasdl.export.exporter import _make_parents as make_parents
+    from kerasdl.exporters.exporter import _make_parents as make_parents
 
     return make_parents(path)
 
 
 def _annotate_manifest(folder, report, model_name, steps, baseline_name):
     """Adds per-format test metrics and the compression record to a manifest."""
-    from kerasdl.export.manifest import read_manifest, write_manifest
+    from kerasdl.exporters.manifest import read_manifest, write_manifest
 
     manifest = read_manifest(folder)
     metric = report.metric_name
@@ -805,7 +805,7 @@ def compress(config) -> CompressResult:
     Raises:
         ValueError: for an invalid config (before anything runs; the message
             names the dotted key, the value and what is accepted), and as the
-            steps and `kerasdl.export.export` raise them. On any error the
+            steps and `kerasdl.exporters.export` raise them. On any error the
             output folder is left as it was.
 
     Example:

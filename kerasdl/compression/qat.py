@@ -29,7 +29,7 @@ scales that channel's int8 scale by the same factor and leaves its integer
 weights unchanged, so the fake-quantized kernel seen in training is the one
 the int8 file holds.
 
-Conversion: `kerasdl.export.export(qat_model, dir, formats=["tflite_int8"],
+Conversion: `kerasdl.export(qat_model, dir, formats=["tflite_int8"],
 representative_data=x)`. The TFLite converter reads the fake-quantization
 ranges of the model (trained, not calibrated); models trained on JAX or
 PyTorch are converted in a TensorFlow subprocess from their .keras file.
@@ -288,7 +288,7 @@ def quantize_model(model, layers=None):
     in training (moving average of batch min/max, decay 0.999) and freezes it
     in inference. Weights are copied from `model`, which is left unchanged.
     Fit the result as usual on any backend, then export it with
-    `kerasdl.export.export(qat, dir, formats=["tflite_int8"],
+    `kerasdl.export(qat, dir, formats=["tflite_int8"],
     representative_data=x)`.
 
     Args:
@@ -313,7 +313,7 @@ def quantize_model(model, layers=None):
     >>> qat = quantize_model(model)          # after training `model` in float
     >>> qat.compile("adam", "sparse_categorical_crossentropy")
     >>> qat.fit(x, y, epochs=2)              # TensorFlow, JAX or PyTorch
-    >>> kerasdl.export.export(qat, "savedmodels/lenet5_qat",
+    >>> kerasdl.export(qat, "savedmodels/lenet5_qat",
     ...                       formats=["tflite_int8"], representative_data=x[:300])
     """
     functional = _as_functional(model)

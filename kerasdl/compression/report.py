@@ -1,7 +1,7 @@
 """The before/after compression report: size, sparsity, accuracy and latency.
 
 `report` exports every model to every requested format with
-`kerasdl.export.export` (so each file is verified against its Keras model),
+`kerasdl.exporters.export` (so each file is verified against its Keras model),
 then measures, per model and format, one row:
 
 - parameters and non-zero parameters (of the Keras model's weights),
@@ -60,7 +60,7 @@ class ReportRow:
 
     Attributes:
         model: str. The model's name in the report.
-        format: str. A `kerasdl.export.FORMATS` key.
+        format: str. A `kerasdl.exporters.FORMATS` key.
         parameters: int. Weights of the Keras model (`count_params`).
         nonzero_parameters: int. Of those, the ones that are not exactly 0.
         bytes: int or None. File (or folder) size on disk.
@@ -431,7 +431,7 @@ def _tflite_latency(path, sample, input_names, runs, num_threads):
     """Batch-1 latency of a .tflite file: set inputs, invoke, read outputs."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from kerasdl.export.tflite import _quantize
+    from kerasdl.exporters.tflite import _quantize
 
     interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
     runner = interpreter.get_signature_runner()
@@ -478,7 +478,7 @@ def _onnx_latency(path, sample, input_names, runs, num_threads):
 def _saved_model_latency(path, sample, input_names, runs):
     import tensorflow as tf
 
-    from kerasdl.export.savedmodel import SIGNATURE
+    from kerasdl.exporters.savedmodel import SIGNATURE
 
     function = tf.saved_model.load(str(path)).signatures[SIGNATURE]
     keys = list(function.structured_input_signature[1])
@@ -492,7 +492,7 @@ def _saved_model_latency(path, sample, input_names, runs):
 def _keras_latency(model, sample, runs):
     import keras
 
-    from kerasdl.export.savedmodel import _input_structure
+    from kerasdl.exporters.savedmodel import _input_structure
 
     feed = keras.tree.pack_sequence_as(_input_structure(model), sample)
     return _time(lambda: model.predict_on_batch(feed), runs)
@@ -500,8 +500,8 @@ def _keras_latency(model, sample, runs):
 
 def _evaluate(fmt, path, model, x, input_names, metric_fn, y):
     """The metric computed from one file's outputs, in batches."""
-    from kerasdl.export.savedmodel import run_model
-    from kerasdl.export.verify import run_file
+    from kerasdl.exporters.savedmodel import run_model
+    from kerasdl.exporters.verify import run_file
 
     if metric_fn is None:
         return None
@@ -600,8 +600,8 @@ def report(
         data: tuple (x, y). Evaluation inputs (array, or list/dict of arrays
             for several inputs) and labels (class indices or one-hot for
             accuracy; targets for "mae"/"mse"; None for no metric).
-        formats: str or sequence of str. `kerasdl.export.FORMATS` keys.
-        representative_data: as in `kerasdl.export.export`: calibration data,
+        formats: str or sequence of str. `kerasdl.exporters.FORMATS` keys.
+        representative_data: as in `kerasdl.exporters.export`: calibration data,
             needed by "tflite_int8" (e.g. 300 training inputs).
         directory: str, os.PathLike, dict or None. Where files go: a folder
             receiving one sub-folder per model (with its manifest.json), a
@@ -621,7 +621,7 @@ def report(
             the other rows are still measured (e.g. Keras-quantized models,
             which TFLite cannot convert).
         export_options: dict or None. More keyword arguments of
-            `kerasdl.export.export` (labels, preprocessing, metrics, int8_io,
+            `kerasdl.exporters.export` (labels, preprocessing, metrics, int8_io,
             min_agreement).
 
     Returns:
@@ -630,7 +630,7 @@ def report(
 
     Raises:
         ValueError: for malformed arguments (before any export), and as
-            `kerasdl.export.export` raises them (e.g. "tflite_int8" without
+            `kerasdl.exporters.export` raises them (e.g. "tflite_int8" without
             representative_data) unless on_error="record".
 
     Example:
@@ -641,9 +641,9 @@ def report(
     """
     import keras
 
-    from kerasdl.export import export
-    from kerasdl.export.exporter import _as_arrays, _input_names
-    from kerasdl.export.formats import TFLITE_FORMATS, validate_formats
+    from kerasdl.exporters import export
+    from kerasdl.exporters.exporter import _as_arrays, _input_names
+    from kerasdl.exporters.formats import TFLITE_FORMATS, validate_formats
 
     models = _check_models(models)
     formats = validate_formats(formats)

@@ -12,11 +12,11 @@ import yaml
 import kerasdl.data
 from kerasdl.cli import main
 from kerasdl.compression.pipeline import compress, validate_config
-from kerasdl.export import FORMATS as EXPORT_FORMATS
-from kerasdl.export import exporter
+from kerasdl.exporters import FORMATS as EXPORT_FORMATS
+from kerasdl.exporters import exporter
 
 # On JAX and PyTorch each TFLite export is a TensorFlow subprocess (15-50 s
-# on a shared 2-core machine; tests/export covers it): .keras files only there.
+# on a shared 2-core machine; tests/exporters covers it): .keras files only there.
 CONVERTS = keras.backend.backend() == "tensorflow"
 FORMATS = ["keras", "tflite", "tflite_int8"] if CONVERTS else ["keras"]
 FILES = sorted(EXPORT_FORMATS[f] for f in FORMATS)

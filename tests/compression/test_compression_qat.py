@@ -277,7 +277,7 @@ def test_export_int8_tflite_uses_the_trained_ranges(fitted, tmp_path):
     Keras ranges as the file's scales, outputs within one int8 step."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from kerasdl.export import export
+    from kerasdl.exporters import export
 
     qat, x, _, _ = fitted
     manifest = export(
@@ -328,8 +328,8 @@ def test_digits_int8_tflite_keeps_qat_accuracy(tmp_path):
     loses at most 0.5 points against the QAT Keras model on held-out data."""
     from sklearn.datasets import load_digits
 
-    from kerasdl.export import export
-    from kerasdl.export.tflite import run_tflite
+    from kerasdl.exporters import export
+    from kerasdl.exporters.tflite import run_tflite
 
     digits = load_digits()
     x = (digits.images / 16.0).astype("float32")[..., None]

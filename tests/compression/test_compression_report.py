@@ -11,7 +11,7 @@ import pytest
 from kerasdl.compression.report import CompressionReport, count_parameters, report
 
 # On JAX and PyTorch every TFLite export converts in a TensorFlow subprocess
-# (15-50 s each on a shared 2-core machine); tests/export covers that path, so
+# (15-50 s each on a shared 2-core machine); tests/exporters covers that path, so
 # there the report is measured on .keras files only.
 CONVERTS = keras.backend.backend() == "tensorflow"
 FORMATS = ("keras", "tflite", "tflite_int8") if CONVERTS else ("keras",)

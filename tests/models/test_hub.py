@@ -190,7 +190,7 @@ def test_export_tiny_hub_bert_to_tflite(tmp_path):
     (ONNX fails for BERT and ViT: their exact GELU becomes TensorFlow's Erfc,
     which tf2onnx cannot convert; GPT-2's tanh GELU converts.)
     """
-    from kerasdl.export import export
+    from kerasdl.exporters import export
 
     model = hub_bert(**BERT, backbone_dropout=0.0, num_classes=3, dropout=0.0)
     inputs = _text_inputs(batch=4)

@@ -190,7 +190,7 @@ def read_manifest(directory: str) -> dict:
     """Reads the manifest.json of an export directory.
 
     Args:
-        directory: str. A folder written by `kerasdl.export.export`.
+        directory: str. A folder written by `kerasdl.exporters.export`.
 
     Returns:
         dict: the manifest.
@@ -205,7 +205,7 @@ def read_manifest(directory: str) -> dict:
     if not os.path.isfile(path):
         raise ValueError(
             f"No {MANIFEST} in directory {directory!r}; export a model there "
-            "with kerasdl.export.export first."
+            "with kerasdl.exporters.export first."
         )
     with open(path, encoding="utf-8") as f:
         return json.load(f)

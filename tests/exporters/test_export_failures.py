@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasdl.export import VerificationError, export, exporter
+from kerasdl.exporters import VerificationError, export, exporter
 
 OLD_MANIFEST = {"name": "previous", "files": {"tflite": {"path": "model.tflite"}}}
 

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from kerasdl.export import compare_outputs, export, needed_tf_ops, run_file
-from kerasdl.export.formats import validate_formats
+from kerasdl.exporters import compare_outputs, export, needed_tf_ops, run_file
+from kerasdl.exporters.formats import validate_formats
 
 # Excerpt of a real TFLite converter error (builtin ops only, Keras 3 model
 # with ops.cumprod and ops.erf in a Lambda layer).

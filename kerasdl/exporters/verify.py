@@ -13,7 +13,7 @@ import logging
 
 import numpy as np
 
-from kerasdl.export.formats import FORMATS, QUANTIZED_FORMATS, TFLITE_FORMATS
+from kerasdl.exporters.formats import FORMATS, QUANTIZED_FORMATS, TFLITE_FORMATS
 
 __all__ = ["TOLERANCES", "VerificationError", "compare_outputs", "run_file"]
 
@@ -48,7 +48,7 @@ def run_file(
     """Runs an exported file with the runtime of its format.
 
     Args:
-        fmt: str. A key of `kerasdl.export.FORMATS`.
+        fmt: str. A key of `kerasdl.exporters.FORMATS`.
         path: str. The file or folder.
         inputs: list of np.ndarray. One batch per model input.
         input_names: list of str. The input names inside the file.
@@ -63,19 +63,19 @@ def run_file(
     >>> (probs,) = run_file("tflite_int8", "model_int8.tflite", [x], ["image"])
     """
     if fmt in TFLITE_FORMATS:
-        from kerasdl.export.tflite import run_tflite
+        from kerasdl.exporters.tflite import run_tflite
 
         return run_tflite(path, inputs, input_names)
     if fmt == "onnx":
-        from kerasdl.export.onnx import run_onnx
+        from kerasdl.exporters.onnx import run_onnx
 
         return run_onnx(path, inputs, input_names)
     if fmt == "saved_model":
-        from kerasdl.export.savedmodel import run_saved_model
+        from kerasdl.exporters.savedmodel import run_saved_model
 
         return run_saved_model(path, inputs, input_names)
     if fmt == "keras":
-        from kerasdl.export.savedmodel import run_keras
+        from kerasdl.exporters.savedmodel import run_keras
 
         return run_keras(path, inputs)
     raise ValueError(f"Unknown format {fmt!r}; accepted: {', '.join(FORMATS)}.")

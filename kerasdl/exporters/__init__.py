@@ -6,18 +6,18 @@ TensorFlow, Keras) and compares it with the model. It works from any
 backend: JAX and PyTorch models are converted in a TensorFlow subprocess.
 
 Example:
->>> import kerasdl.export
->>> manifest = kerasdl.export.export(
+>>> import kerasdl
+>>> manifest = kerasdl.export(
 ...     model, "savedmodels/mlp", formats=("tflite", "tflite_int8", "onnx"),
 ...     representative_data=x_train[:300], labels=class_names)
 >>> manifest["files"]["tflite_int8"]["bytes"]
 """
 
-from kerasdl.export.exporter import export
-from kerasdl.export.formats import FORMATS
-from kerasdl.export.manifest import read_manifest
-from kerasdl.export.tflite import needed_tf_ops
-from kerasdl.export.verify import VerificationError, compare_outputs, run_file
+from kerasdl.exporters.exporter import export
+from kerasdl.exporters.formats import FORMATS
+from kerasdl.exporters.manifest import read_manifest
+from kerasdl.exporters.tflite import needed_tf_ops
+from kerasdl.exporters.verify import VerificationError, compare_outputs, run_file
 
 __all__ = [
     "FORMATS",

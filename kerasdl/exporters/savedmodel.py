@@ -85,7 +85,7 @@ def write_saved_model(model, path: str) -> None:
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             "write_saved_model needs the TensorFlow backend; the backend is "
-            f"{keras.backend.backend()!r}. Use kerasdl.export.export, which "
+            f"{keras.backend.backend()!r}. Use kerasdl.exporters.export, which "
             "converts in a TensorFlow subprocess."
         )
     model.export(str(path), format="tf_saved_model", verbose=False)

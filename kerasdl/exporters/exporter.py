@@ -11,21 +11,21 @@ import uuid
 
 import numpy as np
 
-from kerasdl.export.formats import (
+from kerasdl.exporters.formats import (
     DESCRIPTIONS,
     FORMATS,
     TF_FORMATS,
     TFLITE_FORMATS,
     validate_formats,
 )
-from kerasdl.export.manifest import (
+from kerasdl.exporters.manifest import (
     MANIFEST,
     build_manifest,
     file_sizes,
     to_json,
     write_manifest,
 )
-from kerasdl.export.verify import VerificationError, compare_outputs, run_file
+from kerasdl.exporters.verify import VerificationError, compare_outputs, run_file
 
 __all__ = ["export"]
 
@@ -266,11 +266,11 @@ def _publish(staging: str, directory: str):
 
 def _io_entries(fmt, path, model, input_names):
     if fmt in TFLITE_FORMATS:
-        from kerasdl.export.tflite import tflite_io
+        from kerasdl.exporters.tflite import tflite_io
 
         return tflite_io(path)
     if fmt == "onnx":
-        from kerasdl.export.onnx import onnx_io
+        from kerasdl.exporters.onnx import onnx_io
 
         return onnx_io(path)
 
@@ -308,12 +308,12 @@ def _write_files(model, staging, scratch, formats, representative, options, samp
     if "keras" in formats or (tf_formats and backend != "tensorflow"):
         if "keras" not in formats:
             keras_path = os.path.join(scratch, FORMATS["keras"])
-        from kerasdl.export.savedmodel import write_keras
+        from kerasdl.exporters.savedmodel import write_keras
 
         write_keras(model, keras_path)
     if not tf_formats:
         return input_names, precomputed
-    from kerasdl.export import _convert
+    from kerasdl.exporters import _convert
 
     if backend == "tensorflow":
         result = _convert.convert(
@@ -416,7 +416,7 @@ def export(
 
     Example:
     >>> model = kerasdl.build("lenet5", input_shape=(32, 32, 1), num_classes=10)
-    >>> manifest = kerasdl.export.export(
+    >>> manifest = kerasdl.export(
     ...     model, "savedmodels/lenet5", formats=["tflite", "tflite_int8"],
     ...     representative_data=x_train[:200])
     >>> manifest["files"]["tflite_int8"]["verification"]["class_agreement"]
@@ -482,7 +482,7 @@ def export(
     if backend != "tensorflow" and any(f in TF_FORMATS for f in formats):
         _layer_modules(model)  # fails early on layers defined in __main__
 
-    from kerasdl.export.savedmodel import run_model
+    from kerasdl.exporters.savedmodel import run_model
 
     reference = run_model(model, samples)
     created = _make_parents(os.path.dirname(directory))

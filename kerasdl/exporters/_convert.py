@@ -5,7 +5,7 @@ This is the one place where export depends on the backend. The converters
 
 - on the TensorFlow backend, `convert` runs in-process on the model itself;
 - on JAX or PyTorch, the model is saved as .keras and this module runs as
-  `python -m kerasdl.export._convert job.json` with KERAS_BACKEND=tensorflow,
+  `python -m kerasdl.exporters._convert job.json` with KERAS_BACKEND=tensorflow,
   loads the file there and converts it (`convert_in_subprocess`). The
   subprocess also runs the SavedModel on the sample inputs; the calling
   process compares those outputs with the model's.
@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from kerasdl.export.formats import FORMATS, TFLITE_FORMATS
+from kerasdl.exporters.formats import FORMATS, TFLITE_FORMATS
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +63,9 @@ def convert(
         ValueError: if the model needs ops with no TFLite builtin kernel.
         RuntimeError: if a converter fails otherwise.
     """
-    from kerasdl.export.onnx import write_onnx
-    from kerasdl.export.savedmodel import write_saved_model
-    from kerasdl.export.tflite import convert_tflite
+    from kerasdl.exporters.onnx import write_onnx
+    from kerasdl.exporters.savedmodel import write_saved_model
+    from kerasdl.exporters.tflite import convert_tflite
 
     input_names = [t.name for t in model.inputs]
     tflite = [f for f in formats if f in TFLITE_FORMATS]
@@ -163,7 +163,7 @@ def convert_in_subprocess(
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     logger.info("converting %s with TensorFlow in a subprocess", keras_file)
     proc = subprocess.run(
-        [sys.executable, "-m", "kerasdl.export._convert", job_path],
+        [sys.executable, "-m", "kerasdl.exporters._convert", job_path],
         env=env,
         capture_output=True,
         text=True,
@@ -187,7 +187,7 @@ def convert_in_subprocess(
 def _run_job(job: dict) -> dict:
     import keras
 
-    from kerasdl.export.savedmodel import run_saved_model
+    from kerasdl.exporters.savedmodel import run_saved_model
 
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(
@@ -228,7 +228,7 @@ def _run_job(job: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Subprocess entry point: `python -m kerasdl.export._convert job.json`."""
+    """Subprocess entry point: `python -m kerasdl.exporters._convert job.json`."""
     argv = sys.argv[1:] if argv is None else argv
     with open(argv[0], encoding="utf-8") as f:
         job = json.load(f)

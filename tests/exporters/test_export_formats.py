@@ -22,7 +22,7 @@ from export_helpers import (
 )
 
 import kerasdl
-from kerasdl.export import FORMATS, export, read_manifest
+from kerasdl.exporters import FORMATS, export, read_manifest
 
 LABELS = ["top_left", "top_right", "bottom_left"]
 FLOAT_FORMATS = ["saved_model", "tflite", "onnx", "keras"]
@@ -248,7 +248,7 @@ def test_mlp_int8_with_float_io_agrees_with_keras(mlp):
     assert mlp.manifest["verification_samples"]["source"] == "representative_data"
     # Fresh data, run through kerasdl's LiteRT runner.
     x, _ = cluster_data(n=64, seed=7)
-    (probs,) = kerasdl.export.run_file(
+    (probs,) = kerasdl.exporters.run_file(
         "tflite_int8",
         os.path.join(mlp.directory, entry["path"]),
         [x],
@@ -277,7 +277,7 @@ def test_two_inputs_two_outputs_keep_their_order(tmp_path):
     assert int8["class_agreement"] >= 0.9
     assert int8["relative_error"] <= 0.1  # the regression head is checked too
     label, score = (np.asarray(t) for t in model.predict([px, mt], verbose=0))
-    outputs = kerasdl.export.run_file(
+    outputs = kerasdl.exporters.run_file(
         "onnx", str(tmp_path / "two_io" / "model.onnx"), [px, mt], ["pixels", "meta"]
     )
     np.testing.assert_allclose(outputs[0], label, atol=1e-5)

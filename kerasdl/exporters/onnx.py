@@ -46,7 +46,7 @@ def write_onnx(model, path: str) -> None:
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             "write_onnx needs the TensorFlow backend; the backend is "
-            f"{keras.backend.backend()!r}. Use kerasdl.export.export, which "
+            f"{keras.backend.backend()!r}. Use kerasdl.exporters.export, which "
             "converts in a TensorFlow subprocess."
         )
     with warnings.catch_warnings():
