@@ -60,14 +60,16 @@ def to_json(value):
 
 def _versions() -> dict:
     """Versions of kerasdl, Python and the export stack (None if absent)."""
-    import kerasdl
-
-    found = {"kerasdl": kerasdl.__version__, "python": platform.python_version()}
-    for name in _PACKAGES:
+    # Read from the installed metadata, not `kerasdl.__version__`: importing
+    # the package root from here would make export depend on the top floor.
+    def version(name):
         try:
-            found[name] = importlib.metadata.version(name)
+            return importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
-            found[name] = None
+            return None
+
+    found = {"kerasdl": version("kerasdl"), "python": platform.python_version()}
+    found.update((name, version(name)) for name in _PACKAGES)
     return found
 
 
