@@ -7,6 +7,9 @@ Example:
 ['vgg11', 'vgg13', 'vgg16', 'vgg19']
 """
 
+# Importing the models package registers every architecture family (the
+# registry imports no model module, so imports run one way).
+from kerasdl import models  # noqa: F401
 from kerasdl.models import transfer
 from kerasdl.registry import list_models, model_info, register_model
 from kerasdl.spec import build, to_spec

@@ -5,6 +5,10 @@ and which returns a `keras.Model`. Registering it under one or more names
 (optionally with some hyperparameters fixed, e.g. `depth=16` for "vgg16")
 makes it available to `kerasdl.build`, `kerasdl.list_models`,
 `kerasdl.model_info`, YAML specs and the registry-wide sweep test.
+
+Families register themselves when their module is imported, and `import
+kerasdl` imports every family; this module imports no model module, so
+imports run one way (models -> registry).
 """
 
 from __future__ import annotations
@@ -141,11 +145,6 @@ def register_model(
     return decorate
 
 
-def _ensure_loaded() -> None:
-    # Families register themselves on import; importing the package is enough.
-    from kerasdl import models  # noqa: F401
-
-
 def closest(value: str, options) -> str:
     """Formats a ' Did you mean ...?' hint, or '' when nothing is close."""
     matches = difflib.get_close_matches(str(value), list(options), n=3, cutoff=0.6)
@@ -161,7 +160,6 @@ def get_entry(name: str) -> ModelEntry:
         ValueError: naming the unknown architecture, the closest names and
             the known ones.
     """
-    _ensure_loaded()
     if not isinstance(name, str):
         raise ValueError(
             f"Model name must be a string; received {name!r} "
@@ -190,7 +188,6 @@ def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
     >>> kerasdl.list_models("vgg*")
     ['vgg11', 'vgg13', 'vgg16', 'vgg19']
     """
-    _ensure_loaded()
     pattern = pattern.lower()
     return sorted(
         name
