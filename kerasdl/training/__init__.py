@@ -40,14 +40,16 @@ from kerasdl.training.distribution import (
 )
 from kerasdl.training.losses import (
     LOSS_NAMES,
+    SparseCategoricalCrossentropy,
+    SparseCategoricalFocalCrossentropy,
+    make_loss,
+)
+from kerasdl.training.metrics import (
     METRIC_NAMES,
     F1Score,
     Precision,
     Recall,
     SparseAUC,
-    SparseCategoricalCrossentropy,
-    SparseCategoricalFocalCrossentropy,
-    make_loss,
     make_metrics,
 )
 from kerasdl.training.optimizers import OPTIMIZER_NAMES, make_optimizer

@@ -44,7 +44,8 @@ import keras
 import yaml
 
 from kerasdl.registry import closest
-from kerasdl.training.losses import METRIC_NAMES, make_loss
+from kerasdl.training.losses import make_loss
+from kerasdl.training.metrics import METRIC_NAMES
 from kerasdl.training.optimizers import OPTIMIZER_NAMES
 from kerasdl.training.schedules import (
     is_callback_schedule,

@@ -72,6 +72,7 @@ from kerasdl.training.callbacks import (
     RunHistory,
     current_learning_rate,
     load_history,
+    requested_callbacks,
 )
 from kerasdl.training.config import (
     TrainingConfig,
@@ -81,7 +82,8 @@ from kerasdl.training.config import (
     split_optimizer_config,
 )
 from kerasdl.training.distribution import check_strategy, make_context
-from kerasdl.training.losses import make_loss, make_metrics
+from kerasdl.training.losses import make_loss
+from kerasdl.training.metrics import make_metrics
 from kerasdl.training.optimizers import make_optimizer
 from kerasdl.training.precision import cast_model, model_precision
 from kerasdl.training.schedules import make_plateau_callback
@@ -406,7 +408,8 @@ class Trainer:
     def _callbacks(self, config, model, has_validation, root, extra, plateau_callbacks):
         cfg = config.callbacks
         callbacks: list[keras.callbacks.Callback] = [LearningRateLogger(), *extra]
-        callbacks.extend(_pruning_callbacks(model, callbacks))
+        # Layers ask for what they need (e.g. pruning: UpdatePruningStep).
+        callbacks.extend(requested_callbacks(model, callbacks))
         if cfg.terminate_on_nan:
             callbacks.append(keras.callbacks.TerminateOnNaN())
         callbacks.extend(plateau_callbacks)
@@ -624,15 +627,3 @@ def _check_same_config(root: str, config: TrainingConfig) -> None:
             f"Only {', '.join(_RESUME_MAY_CHANGE)} may change; use a new run_dir "
             "or resume=false to start over."
         )
-
-
-def _pruning_callbacks(model, callbacks) -> list:
-    """UpdatePruningStep for a model with pruning wrappers, unless given."""
-    from kerasdl.compression.pruning import UpdatePruningStep, _pruning_wrappers
-
-    if any(isinstance(c, UpdatePruningStep) for c in callbacks):
-        return []
-    if not _pruning_wrappers(model):
-        return []
-    logger.info("The model has pruning wrappers: adding UpdatePruningStep().")
-    return [UpdatePruningStep()]
