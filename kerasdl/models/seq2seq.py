@@ -58,7 +58,6 @@ __all__ = [
     "Seq2SeqDecoder",
     "beam_search",
     "greedy_decode",
-    "plot_attention",
     "seq2seq",
     "sequence_log_probs",
 ]
@@ -710,64 +709,6 @@ def sequence_log_probs(model, source_tokens, target_tokens, start_id: int):
     log_probs = _log_softmax(keras.ops.convert_to_numpy(logits))
     picked = np.take_along_axis(log_probs, target[..., None], -1)[..., 0]
     return (picked * (target != 0)).sum(axis=1)
-
-
-def plot_attention(
-    weights,
-    source_labels,
-    target_labels,
-    path,
-    title: str | None = None,
-):
-    """Saves an attention matrix (target x source) as a PNG heat map.
-
-    Args:
-        weights: array (T_target, T_source) of attention weights.
-        source_labels: list of str, one per source column.
-        target_labels: list of str, one per target row.
-        path: str or PathLike. Output PNG file.
-        title: str or None. Figure title.
-
-    Returns:
-        The path written.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; no display needed
-    import matplotlib.pyplot as plt
-
-    weights = np.asarray(weights, dtype=np.float32)
-    if weights.ndim != 2:
-        raise ValueError(
-            f"Invalid weights of shape {weights.shape}: expected (target, source)."
-        )
-    if len(source_labels) != weights.shape[1] or len(target_labels) != weights.shape[0]:
-        raise ValueError(
-            f"Labels do not match weights {weights.shape}: received "
-            f"{len(target_labels)} target and {len(source_labels)} source labels."
-        )
-    fig, ax = plt.subplots(
-        figsize=(
-            max(3, 0.35 * weights.shape[1] + 1.5),
-            max(2.5, 0.35 * weights.shape[0] + 1),
-        )
-    )
-    try:
-        image = ax.imshow(weights, cmap="viridis", vmin=0.0, aspect="auto")
-        ax.set_xticks(
-            range(len(source_labels)), [str(s) for s in source_labels], rotation=90
-        )
-        ax.set_yticks(range(len(target_labels)), [str(s) for s in target_labels])
-        ax.set_xlabel("source")
-        ax.set_ylabel("output")
-        if title:
-            ax.set_title(title)
-        fig.colorbar(image, ax=ax)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
-    return path
 
 
 register_model(

@@ -13,7 +13,10 @@
   atomically, and that also saves the state of the early-stopping,
   checkpoint and reduce-on-plateau callbacks (best value, patience counter,
   best weights), so a resumed run behaves as if it had never stopped.
-- `plot_history`: the training curves as a PNG (matplotlib, Agg canvas).
+- `plot_history` (from `kerasdl.viz`): the training curves as a PNG.
+- `requested_callbacks`: the callbacks a model's layers ask for through the
+  `training_callbacks()` protocol (e.g. a pruning wrapper asks for
+  `UpdatePruningStep`), so the Trainer needs to know no layer type.
 
 Example:
 >>> model.fit(x, y, epochs=5, callbacks=[
@@ -37,6 +40,7 @@ import keras
 import numpy as np
 
 from kerasdl.training.config import atomic_write_json, atomic_write_text
+from kerasdl.viz.curves import plot_history
 
 __all__ = [
     "BestModelCheckpoint",
@@ -46,6 +50,7 @@ __all__ = [
     "current_learning_rate",
     "load_history",
     "plot_history",
+    "requested_callbacks",
 ]
 
 logger = logging.getLogger(__name__)
@@ -104,6 +109,73 @@ class LearningRateLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self.model.optimizer is not None:
             logs[self.key] = current_learning_rate(self.model.optimizer)
+
+
+def _walk_layers(layer, seen):
+    """`layer`, then every layer inside it: nested models and wrapped layers."""
+    if id(layer) in seen:
+        return
+    seen.add(id(layer))
+    yield layer
+    if isinstance(layer, keras.Model):
+        for child in layer.layers:
+            yield from _walk_layers(child, seen)
+    elif isinstance(layer, keras.layers.Wrapper):
+        yield from _walk_layers(layer.layer, seen)
+
+
+def requested_callbacks(model, given=()) -> list:
+    """The callbacks that `model` or its layers need for training.
+
+    The protocol: any layer or model may define a method
+    `training_callbacks()` that returns a list of `keras.callbacks.Callback`
+    instances without which fitting it would be wrong (kerasdl's pruning
+    wrapper returns `[UpdatePruningStep()]`). This function walks the model
+    (the model itself, its layers, nested models and the layers inside
+    `keras.layers.Wrapper`s), collects what they return and keeps one
+    instance per callback class, skipping classes of which `given` already
+    holds an instance. The Trainer calls it, so a new layer type needs no
+    change to the Trainer.
+
+    Args:
+        model: keras.Model (or a single layer).
+        given: iterable of callbacks the caller already passes to fit.
+
+    Returns:
+        list of new callback instances, in the order the layers were found.
+
+    Raises:
+        TypeError: when `training_callbacks()` returns something that is not
+            a list or tuple of `keras.callbacks.Callback`.
+
+    Example:
+    >>> extra = requested_callbacks(pruned_model, given=user_callbacks)
+    >>> model.fit(x, y, callbacks=[*user_callbacks, *extra])
+    """
+    taken = {type(c) for c in given}
+    found = []
+    for layer in _walk_layers(model, set()):
+        method = getattr(layer, "training_callbacks", None)
+        if not callable(method):
+            continue
+        callbacks = method()
+        if not isinstance(callbacks, (list, tuple)) or not all(
+            isinstance(c, keras.callbacks.Callback) for c in callbacks
+        ):
+            raise TypeError(
+                f"{type(layer).__name__}.training_callbacks() must return a list "
+                "of keras.callbacks.Callback instances. Received: "
+                f"{callbacks!r}"
+            )
+        for callback in callbacks:
+            if type(callback) in taken:
+                continue
+            taken.add(type(callback))
+            found.append(callback)
+            logger.info(
+                "Layer %r asks for %s: adding it.", layer.name, type(callback).__name__
+            )
+    return found
 
 
 def load_history(run_dir) -> dict:
@@ -221,77 +293,6 @@ def _scalar(value) -> float:
 def _to_float(value):
     value = _scalar(value)
     return value if math.isfinite(value) else None
-
-
-def plot_history(history: dict, path) -> None:
-    """Draws training curves (one panel per metric, train vs val) to a PNG.
-
-    Uses matplotlib's Agg canvas directly (no pyplot, no global backend
-    switch) and writes the file atomically.
-
-    Args:
-        history: dict. {"epochs": [...], "history": {name: [...]}} as in
-            history.json, or a plain {name: [values]} dict (Keras History).
-        path: str or os.PathLike. Target .png file.
-
-    Raises:
-        ValueError: if matplotlib is not installed or `history` is empty.
-
-    Example:
-    >>> plot_history(model.fit(x, y, epochs=3).history, "curves.png")
-    """
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ValueError(
-            "plot_history needs matplotlib (pip install matplotlib)."
-        ) from None
-    series = history.get("history", history)
-    epochs = history.get("epochs")
-    panels = [n for n in series if not n.startswith("val_")]
-    panels += [n[4:] for n in series if n.startswith("val_") and n[4:] not in series]
-    # Loss first, the learning rate last.
-    panels.sort(key=lambda n: (n != "loss", n in ("learning_rate", "lr")))
-    if not panels:
-        raise ValueError(f"plot_history got no metric to plot: {history!r:.80}.")
-    cols = min(3, len(panels))
-    rows = math.ceil(len(panels) / cols)
-    figure = Figure(figsize=(4.2 * cols, 3.2 * rows), layout="constrained")
-    FigureCanvasAgg(figure)
-    for i, name in enumerate(panels):
-        ax = figure.add_subplot(rows, cols, i + 1)
-        plotted = []
-        for key, label in ((name, "train"), (f"val_{name}", "val")):
-            values = series.get(key)
-            if values is None:
-                continue
-            xs = epochs if epochs is not None else list(range(len(values)))
-            points = [
-                (x + 1, v) for x, v in zip(xs, values, strict=True) if v is not None
-            ]
-            if points:
-                ax.plot(
-                    *zip(*points, strict=True), marker="o", markersize=3, label=label
-                )
-                plotted.extend(v for _, v in points)
-        ax.set_title(name)
-        ax.set_xlabel("epoch")
-        if name in ("learning_rate", "lr") and plotted and min(plotted) > 0:
-            ax.set_yscale("log")
-        if f"val_{name}" in series:
-            ax.legend()
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(
-        dir=os.path.dirname(os.path.abspath(path)), prefix=".curves.", suffix=".png"
-    )
-    os.close(fd)
-    try:
-        figure.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):

@@ -11,10 +11,10 @@ from kerasdl.models.seq2seq import (
     beam_search_fn,
     greedy_decode,
     greedy_search,
-    plot_attention,
     seq2seq,
     sequence_log_probs,
 )
+from kerasdl.viz import plot_attention
 
 SOURCE = np.array(
     [[3, 4, 5, 6, 0, 0], [7, 3, 3, 0, 0, 0], [5, 6, 7, 3, 4, 5]], dtype="int32"

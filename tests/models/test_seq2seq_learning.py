@@ -14,7 +14,8 @@ import pytest
 
 import kerasdl
 from kerasdl.data import tasks
-from kerasdl.models.seq2seq import Seq2SeqDecoder, plot_attention
+from kerasdl.models.seq2seq import Seq2SeqDecoder
+from kerasdl.viz import plot_attention
 
 logger = logging.getLogger(__name__)
 
