@@ -1,0 +1,482 @@
+"""Reading YAML/JSON under limits, atomic file and folder writes, plain JSON types.
+
+Every file kerasdl reads from a user (specs, configs, manifests) goes through
+`parse_yaml`/`read_yaml`/`read_json`: `yaml.safe_load` semantics (no Python
+object tags), plus limits on the text size and on alias expansion, so a
+583-byte "billion laughs" file or a self-referencing `&a [*a]` is refused with
+a ValueError instead of exhausting memory or the recursion limit later.
+
+Every file kerasdl writes goes through `write_*_atomic` or `atomic_path`
+(temp file in the same folder, fsync, `os.replace`), and every output folder
+through `staged_folder`/`publish_folder` (build beside it, then rename), so a
+reader sees the old or the new content, never half of it.
+
+This module is the ground floor: it imports nothing from kerasdl.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import yaml
+
+__all__ = [
+    "MAX_BYTES",
+    "MAX_NODES",
+    "atomic_path",
+    "json_default",
+    "load_yaml",
+    "make_parents",
+    "parse_yaml",
+    "publish_folder",
+    "read_config_file",
+    "read_json",
+    "read_text",
+    "read_yaml",
+    "staged_folder",
+    "to_plain",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]
+
+# Largest YAML/JSON text read (bytes). Specs and configs are kilobytes.
+MAX_BYTES = 10 * 1024 * 1024
+# Largest document counted with every alias expanded (a billion-laughs file
+# expands to 10**9 nodes from 583 bytes; real configs hold thousands).
+MAX_NODES = 1_000_000
+
+_CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+# ------------------------------------------------------------------ reading
+class _LimitedSafeLoader(yaml.SafeLoader):
+    """SafeLoader that refuses alias cycles and documents that expand too far.
+
+    PyYAML composes an alias as a reference to the anchored node, so the
+    composed graph stays small; the size explodes (or recurses forever) only
+    when the constructed objects are walked later. The check below counts
+    the nodes of each composed document as if every alias were expanded,
+    memoized per node, so it costs one pass over the distinct nodes.
+    """
+
+    max_nodes = MAX_NODES
+
+    def compose_document(self):
+        node = super().compose_document()
+        _expanded_size(node, self.max_nodes)
+        return node
+
+
+class _LimitError(ValueError):
+    """A document refused by `_LimitedSafeLoader` (message without context)."""
+
+
+def _expanded_size(root, limit: int) -> int:
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            mark = node.start_mark
+            raise _LimitError(
+                f"the node at line {mark.line + 1}, column {mark.column + 1} "
+                "contains itself through an alias (*name); recursive "
+                "documents are not accepted."
+            )
+        in_progress.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [item for pair in node.value for item in pair]
+        else:
+            children = []
+        # An explicit stack would avoid Python recursion, but a document that
+        # nests deeper than the recursion limit is already refused by the
+        # composer itself (also recursive), so plain recursion is enough.
+        for child in children:
+            total += size(child)
+            if total > limit:
+                raise _LimitError(
+                    f"the document expands to more than {limit:,} nodes once its "
+                    "aliases (*name) are expanded; refusing it (alias expansion "
+                    "bomb?). Write the values out or split the file."
+                )
+        in_progress.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
+def _check_size(length: int, where: str, max_bytes: int) -> None:
+    if length > max_bytes:
+        raise ValueError(
+            f"{where} holds {length:,} bytes; the limit is {max_bytes:,} bytes "
+            f"(MAX_BYTES = {max_bytes // (1024 * 1024)} MB)."
+        )
+
+
+def parse_yaml(
+    text: str,
+    where: str = "YAML text",
+    max_bytes: int = MAX_BYTES,
+    max_nodes: int = MAX_NODES,
+) -> Any:
+    """Parses YAML text like `yaml.safe_load`, under size and alias limits.
+
+    Args:
+        text: str. YAML (or JSON) text.
+        where: str. What the text is, for error messages ("spec string").
+        max_bytes: int. Largest accepted text, in UTF-8 bytes.
+        max_nodes: int. Largest document, counted with aliases expanded.
+
+    Returns:
+        The parsed value (None for an empty document).
+
+    Raises:
+        ValueError: for unparsable YAML, text over `max_bytes`, recursive
+            aliases or alias expansion over `max_nodes`.
+
+    Example:
+        >>> parse_yaml("epochs: 3")
+        {'epochs': 3}
+    """
+    if not isinstance(text, str):
+        raise ValueError(
+            f"Invalid YAML source of type {type(text).__name__}: expected a str."
+        )
+    # Characters bound bytes from below; encode only when it could matter.
+    if len(text) * 4 > max_bytes:
+        _check_size(len(text.encode("utf-8")), where, max_bytes)
+    loader_class = type("_Loader", (_LimitedSafeLoader,), {"max_nodes": max_nodes})
+    try:
+        loader = loader_class(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as err:
+        raise ValueError(f"Could not parse {where} as YAML: {err}") from None
+    except _LimitError as err:
+        raise ValueError(f"Refusing {where}: {err}") from None
+    except RecursionError:
+        raise ValueError(
+            f"Could not parse {where} as YAML: it nests too deeply."
+        ) from None
+
+
+def read_text(path, max_bytes: int = MAX_BYTES) -> str:
+    """Reads a UTF-8 text file of at most `max_bytes` bytes.
+
+    Args:
+        path: str or os.PathLike. The file.
+        max_bytes: int. Largest accepted file.
+
+    Returns:
+        str: the file's text.
+
+    Raises:
+        ValueError: when the file is larger than `max_bytes`.
+        OSError: when it cannot be read.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        # Read one byte past the limit instead of trusting the size on disk
+        # (pipes and /proc files report 0).
+        data = f.read(max_bytes + 1)
+    _check_size(len(data), f"File {path!r}", max_bytes)
+    return data.decode("utf-8")
+
+
+def read_yaml(path, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES) -> Any:
+    """Reads a YAML (or JSON) file under the limits of `parse_yaml`.
+
+    Args:
+        path: str or os.PathLike. The file.
+        max_bytes: int. Largest accepted file.
+        max_nodes: int. Largest document, counted with aliases expanded.
+
+    Returns:
+        The parsed value (None for an empty file).
+
+    Raises:
+        ValueError: see `parse_yaml`.
+    """
+    path = os.fspath(path)
+    return parse_yaml(read_text(path, max_bytes), path, max_bytes, max_nodes)
+
+
+def read_json(path, max_bytes: int = MAX_BYTES) -> Any:
+    """Reads a JSON file of at most `max_bytes` bytes.
+
+    Raises:
+        ValueError: for invalid JSON or a file over the limit.
+    """
+    path = os.fspath(path)
+    try:
+        return json.loads(read_text(path, max_bytes))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Could not parse {path!r} as JSON: {err}") from None
+
+
+def read_config_file(path, max_bytes: int = MAX_BYTES) -> Any:
+    """Reads a config file: `.json` as JSON, anything else as YAML."""
+    if os.fspath(path).lower().endswith(".json"):
+        return read_json(path, max_bytes)
+    return read_yaml(path, max_bytes)
+
+
+def load_yaml(source, where: str | None = None, max_bytes: int = MAX_BYTES) -> Any:
+    """Reads YAML from text or from a file path.
+
+    A path is an `os.PathLike`, or a one-line str ending in `.yaml`, `.yml`
+    or `.json`; any other str is YAML text.
+
+    Args:
+        source: str or os.PathLike. YAML text or a file path.
+        where: str or None. What the source is, for error messages.
+        max_bytes: int. Largest accepted text or file.
+
+    Returns:
+        The parsed value.
+
+    Raises:
+        ValueError: for a missing file, unparsable YAML or a limit exceeded.
+    """
+    if is_config_path(source):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise ValueError(f"{where or 'File'} {path!r} does not exist.")
+        return read_config_file(path, max_bytes)
+    return parse_yaml(source, where or "YAML text", max_bytes)
+
+
+def is_config_path(source) -> bool:
+    """True for an os.PathLike or a one-line str ending in .yaml/.yml/.json."""
+    return isinstance(source, os.PathLike) or (
+        isinstance(source, str)
+        and "\n" not in source
+        and source.lower().endswith(_CONFIG_SUFFIXES)
+    )
+
+
+# ------------------------------------------------------------ plain values
+def to_plain(obj) -> Any:
+    """Returns a copy of `obj` made of JSON/YAML-plain Python types.
+
+    Dataclasses become dicts, tuples/lists/sets lists, numpy scalars and
+    arrays Python numbers and lists, paths strings; dict keys stay as they
+    are when plain (str, int, float, bool, None), else become str.
+
+    Example:
+        >>> to_plain({"shape": (2, np.int64(3))})
+        {'shape': [2, 3]}
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_plain(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {_plain_key(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        items = [to_plain(v) for v in obj]
+        with contextlib.suppress(TypeError):
+            items.sort()
+        return items
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, pathlib.PurePath):
+        return os.fspath(obj)
+    return obj
+
+
+def _plain_key(key):
+    if isinstance(key, np.generic):
+        key = key.item()
+    if key is None or isinstance(key, (str, int, float, bool)):
+        return key
+    return str(key)
+
+
+def json_default(value):
+    """`json.dumps(default=...)`: numpy values, paths, sets and tuples.
+
+    Raises:
+        TypeError: for anything else, as `json` does.
+    """
+    if isinstance(value, (np.generic, np.ndarray, pathlib.PurePath, set, frozenset)):
+        return to_plain(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# ------------------------------------------------------------ atomic files
+def _fsync(path: str) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(directory: str) -> None:
+    # Makes the rename itself durable; not possible on every platform.
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str = ".tmp") -> Iterator[str]:
+    """Yields a temp path beside `path`; moves it over `path` on success.
+
+    The temp file does not exist when yielded (some writers, like Keras'
+    `model.save`, refuse to overwrite). If the body leaves no file there,
+    `path` is left alone; if the body raises, the temp file is removed and
+    `path` keeps its old content.
+
+    Args:
+        path: str or os.PathLike. Target file; its folder must exist.
+        suffix: str. Temp file suffix (writers may check the extension).
+
+    Example:
+        >>> with atomic_path("best.keras", suffix=".keras") as tmp:
+        ...     model.save(tmp)
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix="." + os.path.basename(path) + ".", suffix=suffix
+    )
+    os.close(fd)
+    os.remove(tmp)
+    try:
+        yield tmp
+        if os.path.exists(tmp):
+            _fsync(tmp)
+            os.replace(tmp, path)
+            _fsync_dir(directory)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_bytes_atomic(path, data: bytes) -> None:
+    """Writes `data` to `path` so that readers see the old or the new file.
+
+    Args:
+        path: str or os.PathLike. Target file; its folder must exist.
+        data: bytes. Content.
+    """
+    with atomic_path(path) as tmp, open(tmp, "xb") as f:
+        f.write(data)
+
+
+def write_text_atomic(path, text: str) -> None:
+    """Writes `text` as UTF-8, atomically (see `write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path, data, indent: int | None = 1) -> None:
+    """Writes `data` as JSON plus a newline, atomically.
+
+    numpy values, paths and sets are converted (see `json_default`); the
+    JSON is encoded before the file is touched, so an unencodable value
+    leaves the old file as it was.
+    """
+    text = json.dumps(data, indent=indent, default=json_default)
+    write_text_atomic(path, text + "\n")
+
+
+# ---------------------------------------------------------- atomic folders
+def make_parents(path) -> list[str]:
+    """Creates the missing ancestors-and-self of `path`; returns them, deepest first.
+
+    The list lets a failed writer remove exactly the folders it created.
+    """
+    path = os.fspath(path)
+    missing = []
+    while path and not os.path.exists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for folder in reversed(missing):
+        os.mkdir(folder)
+    return missing
+
+
+def publish_folder(staging, directory) -> None:
+    """Moves the finished `staging` folder to `directory` by renames only.
+
+    An existing `directory` is renamed aside first and deleted only once the
+    new folder is in place; if the second rename fails it is put back.
+    `staging` must be on the same file system (a sibling of `directory`).
+    """
+    staging, directory = os.fspath(staging), os.fspath(directory)
+    if not os.path.exists(directory):
+        os.replace(staging, directory)
+        return
+    parent, base = os.path.split(directory)
+    backup = os.path.join(parent, f".{base}.old-{uuid.uuid4().hex[:8]}")
+    os.replace(directory, backup)
+    try:
+        os.replace(staging, directory)
+    except BaseException:
+        os.replace(backup, directory)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_folder(
+    directory, tag: str = "staging", create: bool = True
+) -> Iterator[str]:
+    """Yields a staging folder beside `directory`; publishes it on success.
+
+    Missing parents of `directory` are created. If the body raises, the
+    staging folder and the parents created here are removed and an existing
+    `directory` is left untouched.
+
+    Args:
+        directory: str or os.PathLike. The folder to write.
+        tag: str. Part of the staging folder's name (".<name>.<tag>-<id>").
+        create: bool. Whether to create the staging folder (False when the
+            body creates it, e.g. by exporting into it).
+
+    Example:
+        >>> with staged_folder("savedmodels/mlp", tag="export") as staging:
+        ...     write_text_atomic(os.path.join(staging, "a.txt"), "new")
+    """
+    directory = os.path.abspath(os.fspath(directory))
+    parent, base = os.path.split(directory)
+    created = make_parents(parent)
+    # Not tempfile.mkdtemp: its 0o700 mode would become the folder's mode.
+    staging = os.path.join(parent, f".{base}.{tag}-{uuid.uuid4().hex[:8]}")
+    try:
+        if create:
+            os.mkdir(staging)
+        yield staging
+        publish_folder(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # deepest first; stops at a folder in use
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+        raise
