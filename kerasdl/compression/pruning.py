@@ -445,6 +445,16 @@ class PruneLowMagnitude(_wrapping.DelegatingWrapper):
             return step == 1  # TFMOT computes m:n masks once, at step 1.
         return self.pruning_schedule.should_prune(step)
 
+    def training_callbacks(self):
+        """Callbacks that fitting this layer needs: `[UpdatePruningStep()]`.
+
+        Part of the `training_callbacks()` protocol: the Trainer collects
+        these from every layer of a model (see
+        `kerasdl.training.callbacks.requested_callbacks`), so a pruned model
+        trains correctly without the caller naming the callback.
+        """
+        return [UpdatePruningStep()]
+
     # -- config ------------------------------------------------------------
 
     def get_config(self):

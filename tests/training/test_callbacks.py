@@ -16,6 +16,7 @@ from kerasdl.training.callbacks import (
     current_learning_rate,
     load_history,
     plot_history,
+    requested_callbacks,
 )
 
 
@@ -265,3 +266,53 @@ def test_resumable_backup_refuses_a_different_callback_set(tmp_path):
         _model().fit(
             x, y, epochs=3, verbose=0, callbacks=[ResumableBackup(tmp_path / "b", [])]
         )
+
+
+class _Counter(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.batches += 1
+
+
+class _NeedsCounter(keras.layers.Dense):
+    """A layer that asks the Trainer for a callback (the public protocol)."""
+
+    def training_callbacks(self):
+        self.requested = _Counter()
+        return [self.requested]
+
+
+def test_requested_callbacks_walks_nested_models_and_wrappers():
+    inner = keras.Sequential([keras.Input((4,)), _NeedsCounter(3, name="inner")])
+    wrapped = keras.layers.TimeDistributed(_NeedsCounter(2, name="wrapped"))
+    outer = keras.Sequential([keras.Input((5, 4)), wrapped])
+    assert [type(c) for c in requested_callbacks(inner)] == [_Counter]
+    assert [type(c) for c in requested_callbacks(outer)] == [_Counter]
+    # One instance per class across all layers, none when already given.
+    both = keras.Sequential([keras.Input((4,)), inner, _NeedsCounter(2)])
+    assert len(requested_callbacks(both)) == 1
+    assert requested_callbacks(both, given=[_Counter()]) == []
+    assert requested_callbacks(_model()) == []
+
+
+def test_requested_callbacks_rejects_a_bad_protocol_answer():
+    class Bad(keras.layers.Dense):
+        def training_callbacks(self):
+            return ["not a callback"]
+
+    model = keras.Sequential([keras.Input((4,)), Bad(2)])
+    with pytest.raises(TypeError, match="training_callbacks"):
+        requested_callbacks(model)
+
+
+def test_trainer_runs_the_callbacks_a_layer_requests():
+    from kerasdl.training import Trainer
+
+    x, y = _data(32)
+    layer = _NeedsCounter(2, activation="softmax")
+    model = keras.Sequential([keras.Input((4,)), layer])
+    Trainer({"epochs": 1, "batch_size": 8, "verbose": 0}).fit(model, x, y)
+    assert layer.requested.batches == 4  # 32 samples / batch 8, one epoch
