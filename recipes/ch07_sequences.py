@@ -15,7 +15,7 @@ import numpy as np
 
 import kerasdl
 from kerasdl.data import tasks
-from kerasdl.models.seq2seq import greedy_decode
+from kerasdl.generation import greedy_decode
 from kerasdl.training import Trainer
 
 # GRU classifier on MNIST-1D (published GRU accuracy: 91%).

@@ -18,7 +18,7 @@ import numpy as np
 
 import kerasdl
 from kerasdl.data.text import lm_dataset, load_corpus
-from kerasdl.models.generation import generate
+from kerasdl.generation import generate
 from kerasdl.training import Trainer
 
 SEQ_LEN = 64

@@ -23,19 +23,18 @@ next token; attention="bahdanau" scores with Bahdanau's additive network,
 original feeds c_t into the recurrence instead; the post-RNN form keeps the
 graph functional, serializable and decodable step by step.)
 
-Decoding (`Seq2SeqDecoder`, `greedy_decode`, `beam_search`) rebuilds a
-one-step model from the trained layers by name, so it also works on a
-model loaded from a `.keras` file, on every backend. `plot_attention` saves
-the (target x source) attention matrix as a PNG.
+Decoding lives in `kerasdl.generation.seq2seq` (`Seq2SeqDecoder`,
+`greedy_decode`, `beam_search`): it rebuilds a one-step model from the
+trained layers, found by the `SEQ2SEQ_*` layer names exported here, so it
+also works on a model loaded from a `.keras` file. `kerasdl.viz.plot_attention`
+draws the (target x source) attention matrix.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import keras
-import numpy as np
 from keras import layers
 
 from kerasdl.layers.seq2seq_attention import (
@@ -54,13 +53,29 @@ from kerasdl.models._common import (
 from kerasdl.registry import register_model
 
 __all__ = [
-    "DecodeResult",
-    "Seq2SeqDecoder",
-    "beam_search",
-    "greedy_decode",
+    "SEQ2SEQ_ATTENTION",
+    "SEQ2SEQ_ATTENTION_CONCAT",
+    "SEQ2SEQ_ATTENTION_PROJECTION",
+    "SEQ2SEQ_DECODER",
+    "SEQ2SEQ_ENCODER",
+    "SEQ2SEQ_ENCODER_STATES",
+    "SEQ2SEQ_LOGITS",
+    "SEQ2SEQ_SOURCE_EMBEDDING",
+    "SEQ2SEQ_TARGET_EMBEDDING",
     "seq2seq",
-    "sequence_log_probs",
 ]
+
+# Layer names that decoding (kerasdl.generation.seq2seq) looks layers up by.
+SEQ2SEQ_SOURCE_EMBEDDING = "source_embedding"
+SEQ2SEQ_ENCODER = "encoder"
+# The joined (forward; backward) final states of a bidirectional encoder.
+SEQ2SEQ_ENCODER_STATES = ("encoder_state_h", "encoder_state_c")
+SEQ2SEQ_TARGET_EMBEDDING = "target_embedding"
+SEQ2SEQ_DECODER = "decoder"
+SEQ2SEQ_ATTENTION = "attention"
+SEQ2SEQ_ATTENTION_CONCAT = "attention_concat"
+SEQ2SEQ_ATTENTION_PROJECTION = "attention_projection"
+SEQ2SEQ_LOGITS = "logits"
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +175,10 @@ def seq2seq(
     # Layers with several tensor inputs are called by keyword, as a spec
     # rebuild calls them, so both graphs list their nodes in the same order.
     x = layers.Embedding(
-        source_vocab_size, embedding_dim, mask_zero=True, name="source_embedding"
+        source_vocab_size,
+        embedding_dim,
+        mask_zero=True,
+        name=SEQ2SEQ_SOURCE_EMBEDDING,
     )(source)
     if dropout > 0:
         x = layers.Dropout(dropout, name="source_dropout")(x)
@@ -174,541 +192,52 @@ def seq2seq(
                 return_state=True,
                 name="encoder_rnn",
             ),
-            name="encoder",
+            name=SEQ2SEQ_ENCODER,
         )(x)
         encoder_outputs, states = outputs[0], outputs[1:]
         half = len(states) // 2  # forward states, then backward states
-        names = ["encoder_state_h", "encoder_state_c"][:half]
+        names = SEQ2SEQ_ENCODER_STATES[:half]
         states = [
             layers.Concatenate(name=name)([states[i], states[half + i]])
             for i, name in enumerate(names)
         ]
     else:
         outputs = rnn_class(
-            units, return_sequences=True, return_state=True, name="encoder"
+            units, return_sequences=True, return_state=True, name=SEQ2SEQ_ENCODER
         )(x)
         encoder_outputs, states = outputs[0], list(outputs[1:])
 
     # The decoder needs no mask: padding only follows the end token, and
     # steps never see later ones. Weight the loss with (target != 0) instead.
-    y = layers.Embedding(target_vocab_size, embedding_dim, name="target_embedding")(
-        target_in
-    )
+    y = layers.Embedding(
+        target_vocab_size, embedding_dim, name=SEQ2SEQ_TARGET_EMBEDDING
+    )(target_in)
     if dropout > 0:
         y = layers.Dropout(dropout, name="target_dropout")(y)
     state_inputs = dict(zip(("state_h", "state_c"), states))
-    decoder_outputs = DecoderRNN(cell, units, name="decoder")(
+    decoder_outputs = DecoderRNN(cell, units, name=SEQ2SEQ_DECODER)(
         sequences=y, **state_inputs
     )[0]
     h = decoder_outputs
     if attention is not None:
         source_mask = PaddingMask(0, name="source_mask")(source)
         if attention == "bahdanau":
-            layer = BahdanauAttention(attention_units or units, name="attention")
+            layer = BahdanauAttention(attention_units or units, name=SEQ2SEQ_ATTENTION)
         else:
-            layer = LuongAttention(luong_score, name="attention")
+            layer = LuongAttention(luong_score, name=SEQ2SEQ_ATTENTION)
         context, _ = layer(
             query=decoder_outputs, value=encoder_outputs, value_mask=source_mask
         )
         # Luong's attentional state: tanh(W_c [context; h]).
-        h = layers.Concatenate(name="attention_concat")([context, decoder_outputs])
-        h = layers.Dense(units, activation="tanh", name="attention_projection")(h)
+        h = layers.Concatenate(name=SEQ2SEQ_ATTENTION_CONCAT)(
+            [context, decoder_outputs]
+        )
+        h = layers.Dense(units, activation="tanh", name=SEQ2SEQ_ATTENTION_PROJECTION)(h)
     if dropout > 0:
         h = layers.Dropout(dropout, name="output_dropout")(h)
-    logits = layers.Dense(target_vocab_size, name="logits")(h)
+    logits = layers.Dense(target_vocab_size, name=SEQ2SEQ_LOGITS)(h)
     model = keras.Model([source, target_in], logits, name="seq2seq")
     return load_weights(model, weights)
-
-
-# ---------------------------------------------------------------- decoding
-@dataclasses.dataclass(frozen=True, eq=False)
-class DecodeResult:
-    """Decoded sequences.
-
-    Attributes:
-        tokens: np.ndarray int32 (B, L). Output ids, end token included, then
-            zeros (padding).
-        lengths: np.ndarray int32 (B,). Tokens per row, end token included.
-        log_probs: np.ndarray float32 (B,). Sum of the log-probabilities of
-            the tokens (end token included) under the model.
-        scores: np.ndarray float32 (B,). The score used to rank hypotheses:
-            log_probs divided by the length penalty (equals log_probs for
-            greedy decoding and length_penalty=0).
-        attention: np.ndarray float32 (B, L, Ts) or None. Attention weights
-            of each output step over the source (rows of padded steps are
-            0); None for a model without attention.
-    """
-
-    tokens: np.ndarray
-    lengths: np.ndarray
-    log_probs: np.ndarray
-    scores: np.ndarray
-    attention: np.ndarray | None
-
-    def attention_matrix(self, index: int = 0, source_length: int | None = None):
-        """(target x source) attention of one example, padded steps dropped."""
-        if self.attention is None:
-            raise ValueError("This model has no attention (attention=None).")
-        matrix = self.attention[index, : self.lengths[index]]
-        return matrix if source_length is None else matrix[:, :source_length]
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits.astype(np.float64)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-class Seq2SeqDecoder:
-    """One-step inference models built from a trained `seq2seq` model.
-
-    The encoder model maps source tokens to (encoder outputs, initial
-    state); the step model maps (previous token, encoder outputs, source
-    mask, state) to (next-token logits, attention weights, new state). Both
-    reuse the trained layers (found by name), so the decoder follows further
-    training and works on a model loaded from a `.keras` file.
-
-    Args:
-        model: keras.Model built by `seq2seq` (or loaded from one).
-
-    Example:
-    >>> decoder = Seq2SeqDecoder(model)
-    >>> result = decoder.beam_search(source, start_id=1, end_id=2, beam_width=4)
-    """
-
-    def __init__(self, model):
-        self.model = model
-        names = {layer.name for layer in model.layers}
-        required = {
-            "source_embedding",
-            "encoder",
-            "target_embedding",
-            "decoder",
-            "logits",
-        }
-        missing = sorted(required - names)
-        if missing:
-            raise ValueError(
-                f"Model {model.name!r} is not a kerasdl seq2seq model: no layer "
-                f"{missing}. Build it with kerasdl.build('seq2seq', ...)."
-            )
-        decoder_rnn = model.get_layer("decoder")
-        self.cell = decoder_rnn.cell
-        self.units = decoder_rnn.units
-        self.has_attention = "attention" in names
-        self._build_encoder(names)
-        self._build_step()
-
-    def _build_encoder(self, names):
-        model = self.model
-        encoder = model.get_layer("encoder")
-        encoder_outputs = encoder.output[0]
-        if isinstance(encoder, layers.Bidirectional):
-            states = [
-                model.get_layer(n).output
-                for n in ("encoder_state_h", "encoder_state_c")
-                if n in names
-            ]
-        else:
-            states = list(encoder.output[1:])
-        self.encoder_model = keras.Model(
-            model.inputs[0], [encoder_outputs, *states], name="seq2seq_encoder"
-        )
-        self.encoder_dim = encoder_outputs.shape[-1]
-
-    def _build_step(self):
-        model = self.model
-        prev = keras.Input((1,), dtype="int32", name="previous_token")
-        memory = keras.Input((None, self.encoder_dim), name="encoder_outputs")
-        source_mask = keras.Input((None,), dtype="bool", name="source_mask")
-        n_states = 2 if self.cell == "lstm" else 1
-        states = [
-            keras.Input((self.units,), name=f"state_{i}") for i in range(n_states)
-        ]
-        y = model.get_layer("target_embedding")(prev)
-        outputs = model.get_layer("decoder")(y, *states)
-        h, new_states = outputs[0], list(outputs[1:])
-        weights_out = []
-        if self.has_attention:
-            attention = model.get_layer("attention")
-            context, weights = attention(h, memory, value_mask=source_mask)
-            x = model.get_layer("attention_concat")([context, h])
-            h = model.get_layer("attention_projection")(x)
-            weights_out = [weights]
-        logits = model.get_layer("logits")(h)
-        self.step_model = keras.Model(
-            [prev, memory, source_mask, *states],
-            [logits, *weights_out, *new_states],
-            name="seq2seq_step",
-        )
-
-    # -- numpy-level helpers
-    def encode(self, source_tokens):
-        """Runs the encoder: returns (memory, source_mask, states) as NumPy."""
-        source = np.asarray(source_tokens, dtype=np.int32)
-        outputs = _predict(self.encoder_model, source)
-        return outputs[0], source != 0, outputs[1:]
-
-    def step(self, prev_tokens, memory, source_mask, states):
-        """One decoder step: (log_probs (N, V), attention (N, Ts) or None, states)."""
-        prev = np.asarray(prev_tokens, dtype=np.int32).reshape(-1, 1)
-        outputs = _predict(self.step_model, [prev, memory, source_mask, *states])
-        log_probs = _log_softmax(np.asarray(outputs[0])[:, 0])
-        # Padding is never an output token.
-        log_probs[:, 0] = -np.inf
-        if self.has_attention:
-            return log_probs, np.asarray(outputs[1])[:, 0], list(outputs[2:])
-        return log_probs, None, list(outputs[1:])
-
-    def step_fn(self, source_tokens):
-        """Encodes `source_tokens`; returns (step function, initial state).
-
-        The step function `(prev_tokens (N,), state, rows (N,)) -> (log_probs,
-        attention, state)` decodes rows `rows` of the batch; it is what
-        `greedy_search`/`beam_search_fn` drive.
-        """
-        memory, source_mask, states = self.encode(source_tokens)
-
-        def fn(prev, state, rows):
-            return self.step(prev, memory[rows], source_mask[rows], state)
-
-        return fn, states
-
-    def greedy(self, source_tokens, start_id: int, end_id: int, max_length: int = 32):
-        """Greedy decoding; see `greedy_decode`."""
-        fn, states = self.step_fn(source_tokens)
-        return greedy_search(fn, states, len(states[0]), start_id, end_id, max_length)
-
-    def beam_search(
-        self,
-        source_tokens,
-        start_id: int,
-        end_id: int,
-        max_length: int = 32,
-        beam_width: int = 4,
-        length_penalty: float = 0.0,
-    ):
-        """Beam search; see `beam_search`."""
-        fn, states = self.step_fn(source_tokens)
-        return beam_search_fn(
-            fn,
-            states,
-            len(states[0]),
-            start_id,
-            end_id,
-            max_length,
-            beam_width,
-            length_penalty,
-        )
-
-
-def _predict(model, inputs) -> list[np.ndarray]:
-    """Inference outputs as NumPy, by the fastest path of each backend."""
-    if keras.backend.backend() == "torch":
-        # predict_on_batch adds ~20 ms per call on torch; a no-grad call does not.
-        import torch
-
-        with torch.no_grad():
-            outputs = model(inputs, training=False)
-        return [keras.ops.convert_to_numpy(o) for o in outputs]
-    # Compiled once per input shape (jit on JAX, tf.function on TensorFlow):
-    # 10-50x faster per step than eager calls.
-    return [np.asarray(o) for o in model.predict_on_batch(inputs)]
-
-
-def _check_decode_args(start_id, end_id, max_length):
-    check_int("start_id", start_id, 0)
-    check_int("end_id", end_id, 0)
-    check_int("max_length", max_length)
-
-
-def _finish(tokens, attention, log_probs, scores, lengths, has_attention):
-    return DecodeResult(
-        tokens=np.asarray(tokens, np.int32),
-        lengths=np.asarray(lengths, np.int32),
-        log_probs=np.asarray(log_probs, np.float32),
-        scores=np.asarray(scores, np.float32),
-        attention=np.asarray(attention, np.float32) if has_attention else None,
-    )
-
-
-def greedy_search(step_fn, states, batch: int, start_id, end_id, max_length):
-    """Greedy decoding driven by a step function (see `Seq2SeqDecoder.step_fn`).
-
-    Args:
-        step_fn: callable (prev (N,), states, rows (N,)) -> (log_probs (N, V),
-            attention (N, Ts) or None, states).
-        states: list of np.ndarray (batch, ...). Initial decoder state.
-        batch: int. Number of sequences.
-        start_id: int. First decoder input.
-        end_id: int. Token that ends a sequence.
-        max_length: int. Longest output (end token included).
-
-    Returns:
-        `DecodeResult`.
-    """
-    _check_decode_args(start_id, end_id, max_length)
-    rows = np.arange(batch)
-    prev = np.full(batch, start_id, np.int64)
-    tokens = np.zeros((batch, max_length), np.int64)
-    log_probs = np.zeros(batch)
-    lengths = np.full(batch, max_length)
-    done = np.zeros(batch, bool)
-    attention_steps = []
-    for t in range(max_length):
-        step_log_probs, weights, states = step_fn(prev, states, rows)
-        token = step_log_probs.argmax(axis=-1)
-        token = np.where(done, 0, token)
-        log_probs += np.where(done, 0.0, step_log_probs[rows, token])
-        tokens[:, t] = token
-        if weights is not None:
-            attention_steps.append(np.where(done[:, None], 0.0, weights))
-        newly = ~done & (token == end_id)
-        lengths[newly] = t + 1
-        done |= newly
-        prev = np.where(done, end_id, token)
-        if done.all():
-            break
-    length = int(lengths.max())
-    attention = np.stack(attention_steps, 1)[:, :length] if attention_steps else None
-    return _finish(
-        tokens[:, :length],
-        attention,
-        log_probs,
-        log_probs,
-        lengths,
-        attention is not None,
-    )
-
-
-def _penalty(length, alpha: float):
-    # GNMT's length penalty (Wu et al. 2016): ((5 + |Y|) / 6) ** alpha.
-    return ((5.0 + length) / 6.0) ** alpha
-
-
-def beam_search_fn(
-    step_fn,
-    states,
-    batch: int,
-    start_id,
-    end_id,
-    max_length,
-    beam_width=4,
-    length_penalty=0.0,
-):
-    """Beam search driven by a step function (see `greedy_search`).
-
-    Each step expands every live hypothesis by every token and keeps the
-    2K best candidates: those ending with `end_id` among the top K join the
-    finished pool, the K best others stay live. Hypotheses are ranked by
-    log-probability / ((5 + length) / 6) ** length_penalty. The search stops
-    when no live hypothesis can still beat the K-th finished one, or at
-    `max_length` (live hypotheses then count as finished).
-
-    Args:
-        step_fn: callable (prev (N,), states, rows (N,)) -> (log_probs (N, V),
-            attention (N, Ts) or None, states).
-        states: list of np.ndarray (batch, ...). Initial decoder state.
-        batch: int. Number of source sequences.
-        start_id: int. First decoder input.
-        end_id: int. Token that ends a sequence.
-        max_length: int. Longest output (end token included).
-        beam_width: int. Hypotheses kept per sequence (1 is greedy decoding).
-        length_penalty: float. GNMT alpha >= 0; 0 ranks by raw log-probability,
-            larger values favour longer outputs.
-
-    Returns:
-        `DecodeResult` holding the best hypothesis of each sequence.
-    """
-    _check_decode_args(start_id, end_id, max_length)
-    k = check_int("beam_width", beam_width)
-    alpha = check_float("length_penalty", length_penalty, 0.0, float("inf"))
-    rows = np.repeat(np.arange(batch), k)  # (B*K,) source row of each beam
-    states = [np.repeat(s, k, axis=0) for s in states]
-    scores = np.tile(np.r_[0.0, np.full(k - 1, -np.inf)], batch)  # (B*K,)
-    prev = np.full(batch * k, start_id, np.int64)
-    history = np.zeros((batch * k, 0), np.int64)
-    attn_history = None
-    finished: list[list[tuple]] = [[] for _ in range(batch)]  # (score, lp, toks, attn)
-
-    for t in range(max_length):
-        log_probs, weights, new_states = step_fn(prev, states, rows)
-        vocab = log_probs.shape[-1]
-        if weights is not None:
-            step_attn = weights[:, None, :]
-            attn_history = (
-                step_attn
-                if attn_history is None
-                else np.concatenate([attn_history, step_attn], 1)
-            )
-        candidates = (scores[:, None] + log_probs).reshape(batch, k * vocab)
-        order = np.argsort(-candidates, axis=1, kind="stable")[:, : 2 * k]
-        keep_beams = np.zeros((batch, k), np.int64)
-        keep_tokens = np.zeros((batch, k), np.int64)
-        keep_scores = np.full((batch, k), -np.inf)
-        for b in range(batch):
-            live = 0
-            for rank, flat in enumerate(order[b]):
-                score = candidates[b, flat]
-                if not np.isfinite(score):
-                    break
-                beam, token = divmod(int(flat), vocab)
-                source = b * k + beam
-                if token == end_id:
-                    if rank < k:
-                        seq = np.r_[history[source], token]
-                        attn = None if attn_history is None else attn_history[source]
-                        finished[b].append(
-                            (score / _penalty(t + 1, alpha), score, seq, attn)
-                        )
-                    continue
-                if live < k:
-                    keep_beams[b, live], keep_tokens[b, live] = source, token
-                    keep_scores[b, live] = score
-                    live += 1
-                if live == k:
-                    break
-        index = keep_beams.reshape(-1)
-        scores = keep_scores.reshape(-1)
-        prev = keep_tokens.reshape(-1)
-        history = np.concatenate([history[index], prev[:, None]], 1)
-        states = [s[index] for s in new_states]
-        if attn_history is not None:
-            attn_history = attn_history[index]
-        if _all_done(finished, scores.reshape(batch, k), k, t + 1, max_length, alpha):
-            break
-    else:
-        # Out of steps: live hypotheses count as finished (no end token).
-        for b in range(batch):
-            for j in range(k):
-                score = scores[b * k + j]
-                if np.isfinite(score):
-                    attn = None if attn_history is None else attn_history[b * k + j]
-                    finished[b].append(
-                        (
-                            score / _penalty(max_length, alpha),
-                            score,
-                            history[b * k + j],
-                            attn,
-                        )
-                    )
-
-    best = [max(pool, key=lambda h: h[0]) for pool in finished]
-    lengths = [len(h[2]) for h in best]
-    length = max(lengths)
-    tokens = np.zeros((batch, length), np.int64)
-    has_attention = best[0][3] is not None
-    attention = (
-        np.zeros((batch, length, best[0][3].shape[-1])) if has_attention else None
-    )
-    for b, hyp in enumerate(best):
-        tokens[b, : len(hyp[2])] = hyp[2]
-        if has_attention:
-            attention[b, : len(hyp[2])] = hyp[3][: len(hyp[2])]
-    return _finish(
-        tokens,
-        attention,
-        [h[1] for h in best],
-        [h[0] for h in best],
-        lengths,
-        has_attention,
-    )
-
-
-def _all_done(finished, live_scores, k, length, max_length, alpha) -> bool:
-    for pool, live in zip(finished, live_scores):
-        best_live = live.max()
-        if not np.isfinite(best_live):
-            continue  # no live hypothesis left for this row
-        if len(pool) < k:
-            return False
-        kth = sorted((h[0] for h in pool), reverse=True)[k - 1]
-        # Log-probabilities only fall as a hypothesis grows; with alpha > 0 the
-        # best normalized score it can still reach uses the longest length.
-        bound = best_live / _penalty(max_length if alpha > 0 else length, alpha)
-        if bound > kth:
-            return False
-    return True
-
-
-def greedy_decode(
-    model, source_tokens, start_id: int, end_id: int, max_length: int = 32
-):
-    """Greedy decoding: the most probable next token at every step.
-
-    Args:
-        model: keras.Model from `seq2seq`, or a `Seq2SeqDecoder`.
-        source_tokens: int array (B, Ts), 0-padded.
-        start_id: int. Start token fed as the first decoder input.
-        end_id: int. Token that ends a sequence.
-        max_length: int. Longest output (end token included).
-
-    Returns:
-        `DecodeResult` (tokens (B, L), attention (B, L, Ts), log_probs, ...).
-    """
-    return _decoder(model).greedy(source_tokens, start_id, end_id, max_length)
-
-
-def beam_search(
-    model,
-    source_tokens,
-    start_id: int,
-    end_id: int,
-    max_length: int = 32,
-    beam_width: int = 4,
-    length_penalty: float = 0.0,
-):
-    """Beam search decoding (see `beam_search_fn` for the exact procedure).
-
-    Args:
-        model: keras.Model from `seq2seq`, or a `Seq2SeqDecoder`.
-        source_tokens: int array (B, Ts), 0-padded.
-        start_id: int. Start token fed as the first decoder input.
-        end_id: int. Token that ends a sequence.
-        max_length: int. Longest output (end token included).
-        beam_width: int. Hypotheses kept per sequence; 1 equals greedy decoding.
-        length_penalty: float. GNMT alpha >= 0 (0: rank by log-probability).
-
-    Returns:
-        `DecodeResult` with the best hypothesis per sequence.
-    """
-    return _decoder(model).beam_search(
-        source_tokens, start_id, end_id, max_length, beam_width, length_penalty
-    )
-
-
-def _decoder(model) -> Seq2SeqDecoder:
-    if isinstance(model, Seq2SeqDecoder):
-        return model
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"Expected a seq2seq keras.Model or a Seq2SeqDecoder; received "
-            f"{type(model).__name__}."
-        )
-    return Seq2SeqDecoder(model)
-
-
-def sequence_log_probs(model, source_tokens, target_tokens, start_id: int):
-    """Log-probability of given outputs under the teacher-forced model.
-
-    Args:
-        model: keras.Model from `seq2seq`.
-        source_tokens: int array (B, Ts).
-        target_tokens: int array (B, L), 0-padded after each sequence's end.
-        start_id: int. The start token.
-
-    Returns:
-        np.ndarray float64 (B,): sum over non-padding positions of
-        log p(target_t | source, target_<t).
-    """
-    target = np.asarray(target_tokens, np.int64)
-    decoder_input = np.concatenate(
-        [np.full((len(target), 1), start_id), target[:, :-1]], 1
-    ).astype(np.int32)
-    logits = model([np.asarray(source_tokens, np.int32), decoder_input], training=False)
-    log_probs = _log_softmax(keras.ops.convert_to_numpy(logits))
-    picked = np.take_along_axis(log_probs, target[..., None], -1)[..., 0]
-    return (picked * (target != 0)).sum(axis=1)
 
 
 register_model(

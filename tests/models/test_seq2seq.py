@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 
 import kerasdl
-from kerasdl.models.seq2seq import (
+from kerasdl.generation import (
     Seq2SeqDecoder,
     beam_search,
     beam_search_fn,
     greedy_decode,
     greedy_search,
-    seq2seq,
     sequence_log_probs,
 )
+from kerasdl.models.seq2seq import seq2seq
 from kerasdl.viz import plot_attention
 
 SOURCE = np.array(

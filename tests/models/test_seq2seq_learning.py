@@ -14,7 +14,7 @@ import pytest
 
 import kerasdl
 from kerasdl.data import tasks
-from kerasdl.models.seq2seq import Seq2SeqDecoder
+from kerasdl.generation import Seq2SeqDecoder
 from kerasdl.viz import plot_attention
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from kerasdl.data.text import lm_dataset, load_corpus
-from kerasdl.models.generation import generate
+from kerasdl.generation import generate
 from kerasdl.models.transformer import gpt
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@
 
 Defaults are the published base configurations (BERT-base, GPT-2 small,
 t5-small); every model is a functional `keras.Model` built from
-`kerasdl.layers.transformer` blocks. Generation: `kerasdl.models.generation`.
+`kerasdl.layers.transformer` blocks. Generation: `kerasdl.generation`.
 """
 
 from kerasdl.models.transformer.bert import bert

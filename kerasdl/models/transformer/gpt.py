@@ -5,10 +5,10 @@ Token embedding + position information, a stack of pre-norm causal
 that is the transposed token embedding when `tie_embeddings=True` (GPT-2).
 The defaults are GPT-2 small: 124,439,808 parameters.
 
-Layer names (used by `kerasdl.models.generation` for cached decoding):
-"token_ids" (input), "token_embedding", "position_embedding" (learned or
-sinusoidal; absent for rotary), "embedding_dropout", "decoder_block{i}",
-"final_norm", "lm_head".
+Layer names, exported as the `GPT_*` constants (cached decoding in
+`kerasdl.generation` finds the layers by them): "token_ids" (input),
+"token_embedding", "position_embedding" (learned or sinusoidal; absent for
+rotary), "embedding_dropout", "decoder_block{i}", "final_norm", "lm_head".
 """
 
 from __future__ import annotations
@@ -32,9 +32,28 @@ from kerasdl.models._common import (
 )
 from kerasdl.registry import register_model
 
-__all__ = ["POSITION_ENCODINGS", "gpt"]
+__all__ = [
+    "GPT_BLOCK_PREFIX",
+    "GPT_EMBEDDING",
+    "GPT_EMBEDDING_DROPOUT",
+    "GPT_FINAL_NORM",
+    "GPT_HEAD",
+    "GPT_INPUT",
+    "GPT_POSITION_EMBEDDING",
+    "POSITION_ENCODINGS",
+    "gpt",
+]
 
 POSITION_ENCODINGS = ("learned", "sinusoidal", "rotary")
+
+# Layer names; decoder block i (from 1) is f"{GPT_BLOCK_PREFIX}{i}".
+GPT_INPUT = "token_ids"
+GPT_EMBEDDING = "token_embedding"
+GPT_POSITION_EMBEDDING = "position_embedding"
+GPT_EMBEDDING_DROPOUT = "embedding_dropout"
+GPT_BLOCK_PREFIX = "decoder_block"
+GPT_FINAL_NORM = "final_norm"
+GPT_HEAD = "lm_head"
 
 
 def check_heads(hidden_dim, num_heads):
@@ -66,7 +85,7 @@ def gpt(
     output next-token logits `(batch, seq, vocabulary_size)` (no softmax):
     the logits at position i predict token i + 1. Train with
     `SparseCategoricalCrossentropy(from_logits=True)` on inputs shifted by
-    one; generate with `kerasdl.models.generation.generate`.
+    one; generate with `kerasdl.generation.generate`.
 
     Args:
         vocabulary_size: int. Number of tokens (50257 for GPT-2's BPE).
@@ -119,22 +138,22 @@ def gpt(
         )
     init = keras.initializers.TruncatedNormal(stddev=0.02)
 
-    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    token_ids = keras.Input(shape=(None,), dtype="int32", name=GPT_INPUT)
     embedded = TokenEmbedding(
         vocabulary_size,
         hidden_dim,
         embeddings_initializer=init,
         return_table=tie_embeddings,
-        name="token_embedding",
+        name=GPT_EMBEDDING,
     )(token_ids)
     x, table = embedded if tie_embeddings else (embedded, None)
     if position_encoding == "learned":
         x = PositionEmbedding(
-            max_sequence_length, initializer=init, name="position_embedding"
+            max_sequence_length, initializer=init, name=GPT_POSITION_EMBEDDING
         )(x)
     elif position_encoding == "sinusoidal":
-        x = SinusoidalPositionEncoding(name="position_embedding")(x)
-    x = layers.Dropout(dropout, name="embedding_dropout")(x)
+        x = SinusoidalPositionEncoding(name=GPT_POSITION_EMBEDDING)(x)
+    x = layers.Dropout(dropout, name=GPT_EMBEDDING_DROPOUT)(x)
     for i in range(1, num_layers + 1):
         x = TransformerDecoderBlock(
             num_heads=num_heads,
@@ -145,14 +164,14 @@ def gpt(
             layer_norm_epsilon=layer_norm_epsilon,
             rotary_max_wavelength=10000.0 if position_encoding == "rotary" else None,
             kernel_initializer=init,
-            name=f"decoder_block{i}",
+            name=f"{GPT_BLOCK_PREFIX}{i}",
         )(x)
-    x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="final_norm")(x)
+    x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name=GPT_FINAL_NORM)(x)
     if tie_embeddings:
-        logits = TiedLMHead(name="lm_head")([x, table])
+        logits = TiedLMHead(name=GPT_HEAD)([x, table])
     else:
         logits = layers.Dense(
-            vocabulary_size, use_bias=False, kernel_initializer=init, name="lm_head"
+            vocabulary_size, use_bias=False, kernel_initializer=init, name=GPT_HEAD
         )(x)
     model = keras.Model(token_ids, logits, name="gpt")
     return load_weights(model, weights)

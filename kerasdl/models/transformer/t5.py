@@ -14,9 +14,11 @@ The defaults are t5-small: 60,506,624 parameters, equal to keras-hub's
 `T5Backbone(..., use_gated_activation=False, tie_embedding_weights=True)`.
 Inputs "encoder_token_ids" and "decoder_token_ids" `(batch, seq)` int32
 (id 0 is padding in the encoder); output decoder logits
-`(batch, dec_seq, vocabulary_size)`. Layer names: "token_embedding",
-"encoder_position_bias", "encoder_block{i}", "encoder_final_norm",
-"decoder_position_bias", "decoder_block{i}", "decoder_final_norm", "lm_head".
+`(batch, dec_seq, vocabulary_size)`. Layer names, exported as the `T5_*`
+constants (cached decoding in `kerasdl.generation` finds the layers by
+them): "token_embedding", "encoder_padding_mask", "encoder_position_bias",
+"encoder_block{i}", "encoder_final_norm", "decoder_position_bias",
+"decoder_block{i}", "decoder_final_norm", "lm_head".
 """
 
 from __future__ import annotations
@@ -42,7 +44,33 @@ from kerasdl.models._common import (
 )
 from kerasdl.registry import register_model
 
-__all__ = ["t5"]
+__all__ = [
+    "T5_DECODER_BLOCK_PREFIX",
+    "T5_DECODER_FINAL_NORM",
+    "T5_DECODER_INPUT",
+    "T5_DECODER_POSITION_BIAS",
+    "T5_EMBEDDING",
+    "T5_ENCODER_BLOCK_PREFIX",
+    "T5_ENCODER_FINAL_NORM",
+    "T5_ENCODER_INPUT",
+    "T5_ENCODER_PADDING_MASK",
+    "T5_ENCODER_POSITION_BIAS",
+    "T5_HEAD",
+    "t5",
+]
+
+# Layer names; block i (from 1) of a stack is f"{prefix}{i}".
+T5_ENCODER_INPUT = "encoder_token_ids"
+T5_DECODER_INPUT = "decoder_token_ids"
+T5_EMBEDDING = "token_embedding"
+T5_ENCODER_PADDING_MASK = "encoder_padding_mask"
+T5_ENCODER_POSITION_BIAS = "encoder_position_bias"
+T5_ENCODER_BLOCK_PREFIX = "encoder_block"
+T5_ENCODER_FINAL_NORM = "encoder_final_norm"
+T5_DECODER_POSITION_BIAS = "decoder_position_bias"
+T5_DECODER_BLOCK_PREFIX = "decoder_block"
+T5_DECODER_FINAL_NORM = "decoder_final_norm"
+T5_HEAD = "lm_head"
 
 
 def t5(
@@ -150,28 +178,28 @@ def t5(
         "max_distance": relative_attention_max_distance,
     }
 
-    encoder_ids = keras.Input(shape=(None,), dtype="int32", name="encoder_token_ids")
-    decoder_ids = keras.Input(shape=(None,), dtype="int32", name="decoder_token_ids")
-    encoder_mask = PaddingMask(name="encoder_padding_mask")(encoder_ids)
+    encoder_ids = keras.Input(shape=(None,), dtype="int32", name=T5_ENCODER_INPUT)
+    decoder_ids = keras.Input(shape=(None,), dtype="int32", name=T5_DECODER_INPUT)
+    encoder_mask = PaddingMask(name=T5_ENCODER_PADDING_MASK)(encoder_ids)
     embedded = TokenEmbedding(
         vocabulary_size,
         hidden_dim,
         embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
         return_table=tie_embeddings,
-        name="token_embedding",
+        name=T5_EMBEDDING,
     )([encoder_ids, decoder_ids])
     x, y = embedded[0], embedded[1]
 
     # Encoder.
     x = layers.Dropout(dropout, name="encoder_embedding_dropout")(x)
     encoder_bias = RelativePositionBias(
-        bidirectional=True, name="encoder_position_bias", **bias_args
+        bidirectional=True, name=T5_ENCODER_POSITION_BIAS, **bias_args
     )(x)
     for i in range(1, num_layers + 1):
-        x = TransformerEncoderBlock(name=f"encoder_block{i}", **block_args)(
+        x = TransformerEncoderBlock(name=f"{T5_ENCODER_BLOCK_PREFIX}{i}", **block_args)(
             x, padding_mask=encoder_mask, position_bias=encoder_bias
         )
-    x = layers.RMSNormalization(epsilon=layer_norm_epsilon, name="encoder_final_norm")(
+    x = layers.RMSNormalization(epsilon=layer_norm_epsilon, name=T5_ENCODER_FINAL_NORM)(
         x
     )
     x = layers.Dropout(dropout, name="encoder_output_dropout")(x)
@@ -179,25 +207,25 @@ def t5(
     # Decoder.
     y = layers.Dropout(dropout, name="decoder_embedding_dropout")(y)
     decoder_bias = RelativePositionBias(
-        bidirectional=False, name="decoder_position_bias", **bias_args
+        bidirectional=False, name=T5_DECODER_POSITION_BIAS, **bias_args
     )(y)
     for i in range(1, (num_decoder_layers or num_layers) + 1):
-        y = TransformerDecoderBlock(name=f"decoder_block{i}", **block_args)(
+        y = TransformerDecoderBlock(name=f"{T5_DECODER_BLOCK_PREFIX}{i}", **block_args)(
             y,
             x,
             encoder_padding_mask=encoder_mask,
             self_position_bias=decoder_bias,
         )
-    y = layers.RMSNormalization(epsilon=layer_norm_epsilon, name="decoder_final_norm")(
+    y = layers.RMSNormalization(epsilon=layer_norm_epsilon, name=T5_DECODER_FINAL_NORM)(
         y
     )
     y = layers.Dropout(dropout, name="decoder_output_dropout")(y)
     if tie_embeddings:
-        logits = TiedLMHead(logit_scale=hidden_dim**-0.5, name="lm_head")(
+        logits = TiedLMHead(logit_scale=hidden_dim**-0.5, name=T5_HEAD)(
             [y, embedded[2]]
         )
     else:
-        logits = layers.Dense(vocabulary_size, use_bias=False, name="lm_head")(y)
+        logits = layers.Dense(vocabulary_size, use_bias=False, name=T5_HEAD)(y)
     model = keras.Model([encoder_ids, decoder_ids], logits, name="t5")
     return load_weights(model, weights)
 

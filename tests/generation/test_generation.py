@@ -1,10 +1,10 @@
-"""Tests of autoregressive generation (kerasdl/models/generation.py)."""
+"""Tests of autoregressive generation (kerasdl/generation/transformer.py, sampling.py)."""
 
 import keras
 import numpy as np
 import pytest
 
-from kerasdl.models.generation import (
+from kerasdl.generation import (
     filter_logits,
     generate,
     sample_logits,
@@ -51,7 +51,7 @@ def test_cached_and_uncached_sampling_agree_with_a_seed(model):
 
 
 def test_cached_step_feeds_one_token(model, monkeypatch):
-    from kerasdl.models import generation
+    from kerasdl.generation import transformer as generation
 
     lengths = []
     step = generation._gpt_step

@@ -14,114 +14,49 @@ runs once, the decoder one token per step with a cache.
 
 Both are plain Python loops over eager `keras.ops` calls, so they run on
 every backend; the models are found by their layer names (see
-`kerasdl.models.transformer.gpt` and `.t5`).
+the `GPT_*` and `T5_*` constants of `kerasdl.models.transformer.gpt` and
+`.t5`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import weakref
 
 import keras
 import numpy as np
 from keras import ops
 
+from kerasdl._backend import jit_per_model
+from kerasdl.generation.sampling import check_strategy, sample_logits
 from kerasdl.layers.transformer import TiedLMHead
+from kerasdl.models.transformer.gpt import (
+    GPT_BLOCK_PREFIX,
+    GPT_EMBEDDING,
+    GPT_FINAL_NORM,
+    GPT_HEAD,
+    GPT_POSITION_EMBEDDING,
+)
+from kerasdl.models.transformer.t5 import (
+    T5_DECODER_BLOCK_PREFIX,
+    T5_DECODER_FINAL_NORM,
+    T5_DECODER_POSITION_BIAS,
+    T5_EMBEDDING,
+    T5_ENCODER_BLOCK_PREFIX,
+    T5_ENCODER_FINAL_NORM,
+    T5_ENCODER_PADDING_MASK,
+    T5_ENCODER_POSITION_BIAS,
+    T5_HEAD,
+)
 
-__all__ = ["filter_logits", "generate", "sample_logits", "t5_generate"]
+__all__ = ["generate", "t5_generate"]
 
 logger = logging.getLogger(__name__)
-STRATEGIES = ("greedy", "sample")
-_NEG_INF = -1e9
 
 
-# ------------------------------------------------------------------ sampling
-def filter_logits(logits, top_k=None, top_p=None):
-    """Keeps the top-k and/or top-p (nucleus) tokens; others get -1e9.
-
-    Args:
-        logits: float tensor `(batch, vocab)`.
-        top_k: int or None. Keep the `top_k` largest logits per row.
-        top_p: float or None. Keep the smallest set of most likely tokens
-            whose probabilities sum to at least `top_p` (Holtzman et al.
-            2020); the most likely token is always kept.
-
-    Returns:
-        Logits of the same shape with the excluded tokens at -1e9.
-
-    Raises:
-        ValueError: for top_k < 1 or top_p outside (0, 1].
-    """
-    logits = ops.cast(logits, "float32")
-    if top_k is not None:
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"Invalid top_k={top_k!r}: expected an integer >= 1.")
-        k = min(top_k, logits.shape[-1])
-        kth = ops.top_k(logits, k)[0][:, -1:]  # (batch, 1)
-        logits = ops.where(logits < kth, _NEG_INF, logits)
-    if top_p is not None:
-        if isinstance(top_p, bool) or not isinstance(top_p, (int, float)):
-            raise ValueError(f"Invalid top_p={top_p!r}: expected a number in (0, 1].")
-        if not 0 < top_p <= 1:
-            raise ValueError(f"Invalid top_p={top_p!r}: expected a number in (0, 1].")
-        sorted_logits = ops.flip(ops.sort(logits, axis=-1), axis=-1)  # descending
-        probs = ops.softmax(sorted_logits, axis=-1)
-        # Mass of the strictly more likely tokens: a token stays while the
-        # tokens before it have not reached top_p yet.
-        before = ops.cumsum(probs, axis=-1) - probs
-        keep = before < top_p
-        n_keep = ops.sum(ops.cast(keep, "int32"), axis=-1, keepdims=True)
-        threshold = ops.take_along_axis(sorted_logits, n_keep - 1, axis=-1)
-        logits = ops.where(logits < threshold, _NEG_INF, logits)
-    return logits
-
-
-def sample_logits(
-    logits,
-    strategy="greedy",
-    temperature=1.0,
-    top_k=None,
-    top_p=None,
-    seed_generator=None,
-):
-    """Chooses one token per row of `logits`.
-
-    Args:
-        logits: float tensor `(batch, vocab)`.
-        strategy: str. "greedy" (argmax) or "sample".
-        temperature: float. Logits are divided by it before sampling; 0
-            means greedy.
-        top_k: int or None. Sample among the k most likely tokens only.
-        top_p: float or None. Sample within the nucleus of mass top_p.
-        seed_generator: keras.random.SeedGenerator or None. Source of
-            randomness for "sample" (seeded for reproducible runs).
-
-    Returns:
-        int32 tensor `(batch,)` of token ids.
-    """
-    _check_strategy(strategy, temperature)
-    if strategy == "greedy" or temperature == 0:
-        return ops.cast(ops.argmax(logits, axis=-1), "int32")
-    logits = ops.cast(logits, "float32") / float(temperature)
-    logits = filter_logits(logits, top_k=top_k, top_p=top_p)
-    tokens = keras.random.categorical(logits, 1, seed=seed_generator, dtype="int32")
-    return tokens[:, 0]
-
-
-def _check_strategy(strategy, temperature):
-    if strategy not in STRATEGIES:
-        raise ValueError(
-            f"Invalid strategy={strategy!r}. Accepted: 'greedy', 'sample'."
-        )
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
-        or temperature < 0
-    ):
-        raise ValueError(
-            f"Invalid temperature={temperature!r}: expected a number >= 0."
-        )
+def _check_new_tokens(value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Invalid max_new_tokens={value!r}: expected an integer >= 1.")
 
 
 def _check_tokens(arg, tokens):
@@ -138,31 +73,6 @@ def _check_tokens(arg, tokens):
             f"with length >= 1; received dtype {array.dtype}, shape {array.shape}."
         )
     return array.astype("int32")
-
-
-# Compiled inference functions per model, reused by later calls.
-_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _compiled(model, key, make_fn):
-    """Returns `make_fn()` compiled for JAX (jax.jit), cached per model.
-
-    JAX runs eager ops one compiled kernel at a time, which makes an
-    op-by-op decoding loop very slow; jit-compiling the forward step fixes
-    that. The functions close over the model's layers (weights enter as
-    constants) and take fixed shapes, so one compilation serves every
-    decoding step. TensorFlow and PyTorch run the step eagerly: for the
-    small models generated from here, tracing a tf.function costs more than
-    it saves.
-    """
-    if keras.backend.backend() != "jax":
-        return make_fn()
-    import jax
-
-    cache = _COMPILED.setdefault(model, {})
-    if key not in cache:
-        cache[key] = jax.jit(make_fn())
-    return cache[key]
 
 
 # ---------------------------------------------------------------- GPT models
@@ -200,13 +110,13 @@ def _blocks(model, prefix):
 
 
 def _gpt_parts(model) -> _GPTParts:
-    position = _layer(model, "position_embedding", required=False)
+    position = _layer(model, GPT_POSITION_EMBEDDING, required=False)
     return _GPTParts(
-        embedding=_layer(model, "token_embedding"),
+        embedding=_layer(model, GPT_EMBEDDING),
         position=position,
-        blocks=_blocks(model, "decoder_block"),
-        final_norm=_layer(model, "final_norm"),
-        head=_layer(model, "lm_head"),
+        blocks=_blocks(model, GPT_BLOCK_PREFIX),
+        final_norm=_layer(model, GPT_FINAL_NORM),
+        head=_layer(model, GPT_HEAD),
         max_length=getattr(position, "sequence_length", None),
     )
 
@@ -286,15 +196,8 @@ def generate(
     >>> generate(model, [[1, 2, 3]], max_new_tokens=5).shape
     (1, 8)
     """
-    _check_strategy(strategy, temperature)
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
-        raise ValueError(
-            f"Invalid max_new_tokens={max_new_tokens!r}: expected an integer >= 1."
-        )
-    if max_new_tokens < 1:
-        raise ValueError(
-            f"Invalid max_new_tokens={max_new_tokens!r}: expected an integer >= 1."
-        )
+    check_strategy(strategy, temperature)
+    _check_new_tokens(max_new_tokens)
     tokens = _check_tokens("prompt", prompt)
     parts = _gpt_parts(model)
     batch, length = tokens.shape
@@ -310,7 +213,7 @@ def generate(
     finished = np.zeros(batch, dtype=bool)
 
     if use_cache:
-        step = _compiled(
+        step = jit_per_model(
             model, "gpt_step", lambda: lambda *args: _gpt_step(parts, *args)
         )
         dtype = parts.final_norm.compute_dtype
@@ -319,7 +222,7 @@ def generate(
     else:
         # The whole model on a fixed-length buffer: causal attention makes
         # the logits at `position - 1` independent of the zeros after it.
-        forward = _compiled(
+        forward = jit_per_model(
             model, "forward", lambda: lambda ids: model(ids, training=False)
         )
         logits = forward(ops.convert_to_tensor(out))[:, length - 1, :]
@@ -376,31 +279,32 @@ def t5_generate(
     Raises:
         ValueError: for invalid arguments or a model that is not a T5 model.
     """
-    if (
-        isinstance(max_new_tokens, bool)
-        or not isinstance(max_new_tokens, int)
-        or max_new_tokens < 1
-    ):
-        raise ValueError(
-            f"Invalid max_new_tokens={max_new_tokens!r}: expected an integer >= 1."
-        )
+    _check_new_tokens(max_new_tokens)
     enc = _check_tokens("encoder_tokens", encoder_tokens)
     batch = enc.shape[0]
     total = max_new_tokens + 1
     out = np.full((batch, total), start_token_id, dtype="int32")
     finished = np.zeros(batch, dtype=bool)
-    for name in ("token_embedding", "encoder_block1", "decoder_block1", "lm_head"):
+    required = (
+        T5_EMBEDDING,
+        f"{T5_ENCODER_BLOCK_PREFIX}1",
+        f"{T5_DECODER_BLOCK_PREFIX}1",
+        T5_HEAD,
+    )
+    for name in required:
         _layer(model, name)  # a kerasdl T5 model, or a descriptive error
 
     if use_cache:
-        encode = _compiled(model, "t5_encode", lambda: lambda e: _t5_encode(model, e))
+        encode = jit_per_model(
+            model, "t5_encode", lambda: lambda e: _t5_encode(model, e)
+        )
         encoder_output, encoder_mask = encode(ops.convert_to_tensor(enc))
-        step = _compiled(model, "t5_step", lambda: _t5_step(model))
-        blocks = _blocks(model, "decoder_block")
-        dtype = _layer(model, "decoder_final_norm").compute_dtype
+        step = jit_per_model(model, "t5_step", lambda: _t5_step(model))
+        blocks = _blocks(model, T5_DECODER_BLOCK_PREFIX)
+        dtype = _layer(model, T5_DECODER_FINAL_NORM).compute_dtype
         caches = [_empty_cache(b, batch, total, dtype) for b in blocks]
     else:
-        forward = _compiled(
+        forward = jit_per_model(
             model, "forward", lambda: lambda e, d: model([e, d], training=False)
         )
         enc_tensor = ops.convert_to_tensor(enc)
@@ -428,22 +332,22 @@ def t5_generate(
 
 
 def _t5_encode(model, enc):
-    embedding = _layer(model, "token_embedding")
-    mask = _layer(model, "encoder_padding_mask")(ops.convert_to_tensor(enc))
+    embedding = _layer(model, T5_EMBEDDING)
+    mask = _layer(model, T5_ENCODER_PADDING_MASK)(ops.convert_to_tensor(enc))
     x = embedding.embed(ops.convert_to_tensor(enc))
-    bias = _layer(model, "encoder_position_bias")(x)
-    for block in _blocks(model, "encoder_block"):
+    bias = _layer(model, T5_ENCODER_POSITION_BIAS)(x)
+    for block in _blocks(model, T5_ENCODER_BLOCK_PREFIX):
         x = block(x, padding_mask=mask, position_bias=bias, training=False)
-    return _layer(model, "encoder_final_norm")(x), mask
+    return _layer(model, T5_ENCODER_FINAL_NORM)(x), mask
 
 
 def _t5_step(model):
     """Returns the cached decoder step of a T5 model (one token per call)."""
-    embedding = _layer(model, "token_embedding")
-    head = _layer(model, "lm_head")
-    blocks = _blocks(model, "decoder_block")
-    bias_layer = _layer(model, "decoder_position_bias")
-    final_norm = _layer(model, "decoder_final_norm")
+    embedding = _layer(model, T5_EMBEDDING)
+    head = _layer(model, T5_HEAD)
+    blocks = _blocks(model, T5_DECODER_BLOCK_PREFIX)
+    bias_layer = _layer(model, T5_DECODER_POSITION_BIAS)
+    final_norm = _layer(model, T5_DECODER_FINAL_NORM)
 
     def step(ids, caches, index, encoder_output, encoder_mask):
         # ids (batch, 1) at position `index`; caches (batch, 2, total, h, d).
