@@ -97,13 +97,18 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_compress(args) -> int:
-    from kerasdl.compression.pipeline import compress, validate_config
+    from kerasdl.compression.pipeline import compress
+    from kerasdl.runconfig import load_run_config
 
-    config = validate_config(args.config)
-    if args.output_dir is not None:
-        config["output_dir"] = args.output_dir
+    config = load_run_config(args.config, "compress")
     if args.name is not None:
         config["name"] = args.name
+    if args.output_dir is not None or args.name is not None:
+        # The output folder is <parent>/<name>; either option replaces a part.
+        parent = args.output_dir
+        if parent is None:
+            parent = os.path.dirname(config["export"]["directory"])
+        config["export"]["directory"] = os.path.join(parent, config["name"])
     result = compress(config)
     print(f"\nkerasdl compress {args.config}")
     for record in result.steps:
@@ -171,10 +176,19 @@ def make_parser() -> argparse.ArgumentParser:
         "compress", help="train, compress, export and report from a YAML config"
     )
     p.add_argument(
-        "config", help="YAML/JSON compress config (data, model, steps, export)"
+        "config",
+        help="YAML/JSON run config (data, model, training, compression, export)",
     )
-    p.add_argument("--output-dir", default=None, help="overrides output_dir")
-    p.add_argument("--name", default=None, help="overrides name (the output folder)")
+    p.add_argument(
+        "--output-dir",
+        default=None,
+        help="writes to OUTPUT_DIR/<name> instead of export.directory",
+    )
+    p.add_argument(
+        "--name",
+        default=None,
+        help="overrides name (the last part of the output folder)",
+    )
     p.set_defaults(func=_cmd_compress)
 
     p = sub.add_parser(

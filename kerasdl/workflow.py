@@ -1,6 +1,8 @@
 """One config, the whole path: data -> model -> training -> evaluation -> export.
 
-`kerasdl.train(config)` reads one YAML file (or dict) with four sections::
+`kerasdl.train(config)` reads one run config (the schema of
+`kerasdl.runconfig`, shared with `kerasdl compress`; a YAML file or dict),
+checked whole before any data is loaded::
 
     data:                       # kwargs of kerasdl.data.load (plus "name")
       name: digits
@@ -11,9 +13,10 @@
       epochs: 30
       optimizer: {name: adam, learning_rate: 0.001}
       run_dir: runs/lenet5
-    export:                     # optional: kwargs of kerasdl.export
+    export:                     # optional: kerasdl.export's options
       directory: savedmodels/lenet5
       formats: [saved_model, tflite, onnx]
+      representative_samples: 256   # calibration images for tflite_int8
 
 and returns a `RunResult` with the trained model, its history, the test
 metrics and the export manifest. `quickstart()` is the README's main job.
@@ -29,14 +32,11 @@ from typing import Any
 
 import keras
 
-from kerasdl.registry import closest
-from kerasdl.spec import load_spec
+from kerasdl.runconfig import load_run_config
 
 __all__ = ["QUICKSTART_CONFIG", "RunResult", "quickstart", "train"]
 
 logger = logging.getLogger(__name__)
-
-_SECTIONS = ("data", "model", "training", "export")
 
 QUICKSTART_CONFIG: dict[str, Any] = {
     # sklearn's 8x8 digits, upsampled to LeNet-5's 32x32 input; offline.
@@ -101,30 +101,6 @@ class RunResult:
     config: dict
 
 
-def _load_config(config) -> dict:
-    config = load_spec(config)
-    if not isinstance(config, dict):
-        raise ValueError(
-            f"A run config must be a mapping with sections {list(_SECTIONS)}; "
-            f"received {type(config).__name__}."
-        )
-    for key in config:
-        if key not in _SECTIONS:
-            raise ValueError(
-                f"Unknown section {key!r} in the run config.{closest(key, _SECTIONS)} "
-                f"Accepted: {', '.join(_SECTIONS)}."
-            )
-    for key in ("data", "model"):
-        if key not in config:
-            raise ValueError(f"The run config needs a {key!r} section.")
-    if not isinstance(config["data"], dict) or "name" not in config["data"]:
-        raise ValueError(
-            f"data: expected a mapping with a dataset 'name' (and loader options); "
-            f"received {config['data']!r}."
-        )
-    return copy.deepcopy(config)
-
-
 def _model_spec(spec, dataset) -> Any:
     """Fills a named spec's input_shape / num_classes from the data."""
     if isinstance(spec, str):
@@ -141,15 +117,17 @@ def train(config, *, export: bool = True) -> RunResult:
 
     Args:
         config: dict, YAML string or YAML/JSON file path with the sections
-            "data", "model", "training" and optionally "export".
+            "data", "model", "training" and optionally "name", "seed" and
+            "export" (see `kerasdl.runconfig`).
         export: bool. Run the "export" section when present.
 
     Returns:
         A `RunResult`.
 
     Raises:
-        ValueError: for unknown sections or invalid values (the message names
-            the key, the value and what is accepted).
+        ValueError: for unknown keys or invalid values anywhere in the
+            config, before any data is loaded (the message names the dotted
+            key, the value and what is accepted).
 
     Example:
     >>> result = kerasdl.train("configs/lenet5_digits.yaml")
@@ -158,10 +136,10 @@ def train(config, *, export: bool = True) -> RunResult:
     import kerasdl.data
     from kerasdl.training import Trainer, TrainingConfig
 
-    config = _load_config(config)
+    config = load_run_config(config, "train")
+    training = TrainingConfig.from_dict(config["training"])
     data_options = dict(config["data"])
     dataset = kerasdl.data.load(data_options.pop("name"), **data_options)
-    training = TrainingConfig.from_dict(config.get("training") or {})
     trainer = Trainer(training)
     spec = _model_spec(config["model"], dataset)
     history = trainer.fit(spec, dataset.x_train, dataset.y_train)
@@ -175,16 +153,14 @@ def train(config, *, export: bool = True) -> RunResult:
         import kerasdl.exporters
 
         options = dict(config["export"])
-        directory = options.pop("directory", None)
-        if directory is None:
-            raise ValueError("export: missing key 'directory' (e.g. savedmodels/x).")
+        directory = options.pop("directory")
+        samples = options.pop("representative_samples")
         options.setdefault("labels", list(dataset.class_names))
-        options.setdefault("preprocessing", dict(dataset.preprocessing))
-        options.setdefault("metrics", {f"test_{k}": v for k, v in test_metrics.items()})
-        options.setdefault("sample_inputs", dataset.x_test[:64])
-        formats = options.get("formats") or ()
-        if "tflite_int8" in formats:
-            options.setdefault("representative_data", dataset.x_train[:256])
+        options["preprocessing"] = dict(dataset.preprocessing)
+        options["metrics"] = {f"test_{k}": v for k, v in test_metrics.items()}
+        options["sample_inputs"] = dataset.x_test[:64]
+        if "tflite_int8" in options["formats"]:
+            options["representative_data"] = dataset.x_train[:samples]
         manifest = kerasdl.exporters.export(model, directory, **options)
     return RunResult(model, history, test_metrics, manifest, dataset, config)
 

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 import kerasdl
+import kerasdl.data
 from kerasdl.cli import main
 
 
@@ -56,10 +57,25 @@ def test_train_without_export_writes_no_export(tmp_path):
     [
         (
             {"data": {"name": "digits"}, "modle": {}},
-            r"Unknown section 'modle'.*'model'",
+            r"Unknown run config key 'modle'.*'model'",
         ),
         ({"model": {"model": "mlp"}}, r"needs a 'data' section"),
-        ({"data": "digits", "model": "mlp"}, r"data: expected a mapping"),
+        (
+            {"data": {"image_size": 8}, "model": "mlp"},
+            r"data=\{'image_size': 8\}: expected a dataset name or a mapping",
+        ),
+        (
+            {"data": "digits", "model": "mlp", "train": {"epochs": 1}},
+            r"'train' was renamed to 'training'",
+        ),
+        (
+            {"data": "digits", "model": "mlp", "compression": [{"qat": {}}]},
+            r"'compression' section.*kerasdl compress",
+        ),
+        (
+            {"data": "digits", "model": "mlp", "export": {"formats": ["tflite"]}},
+            r"export: missing key 'directory'",
+        ),
         (
             {"data": {"name": "digitz"}, "model": "mlp"},
             r"'digitz'.*Did you mean 'digits'",
@@ -69,6 +85,30 @@ def test_train_without_export_writes_no_export(tmp_path):
 def test_bad_run_configs_name_the_problem(config, pattern):
     with pytest.raises(ValueError, match=pattern):
         kerasdl.train(config)
+
+
+def test_whole_config_is_checked_before_any_data_is_loaded(tmp_path, monkeypatch):
+    def no_data(*args, **kwargs):
+        raise AssertionError("kerasdl.data.load was called before validation")
+
+    monkeypatch.setattr(kerasdl.data, "load", no_data)
+    bad = [
+        {"export": {"directory": str(tmp_path / "e"), "formats": ["tflite_int"]}},
+        {"training": {"epochs": 1, "optimizer": {"name": "adamm"}}},
+        {"model": {"model": "mlp", "hiden_units": [8]}},
+        {"export": {"directory": str(tmp_path / "e"), "format": ["tflite"]}},
+    ]
+    patterns = [
+        r"export\.formats: Unknown export format 'tflite_int'.*'tflite_int8'",
+        r"training: .*'adamm'",
+        r"'model\.hiden_units'.*Did you mean 'hidden_units'",
+        r"Unknown run config key 'export\.format'\. Did you mean 'formats'",
+    ]
+    for change, pattern in zip(bad, patterns, strict=True):
+        with pytest.raises(ValueError, match=pattern):
+            kerasdl.train(_config(tmp_path, **change))
+    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "e").exists()
 
 
 @pytest.mark.slow

@@ -1,22 +1,23 @@
 """One config, the whole compression path: model -> steps -> export -> report.
 
-`compress(config)` (and `kerasdl compress CONFIG.yaml`) reads one YAML file or
-dict::
+`compress(config)` (and `kerasdl compress CONFIG.yaml`) reads one run config
+(the schema `kerasdl train` reads too, checked whole by
+`kerasdl.runconfig.load_run_config` before any data is loaded)::
 
-    name: lenet5_pruned_int8      # output folder <output_dir>/<name>
-    output_dir: savedmodels       # default
+    name: lenet5_pruned_int8      # default output folder savedmodels/<name>
     seed: 0
     data: {name: digits, image_size: 32}       # kerasdl.data.load
     model: {model: lenet5, activation: relu}   # a spec, a name or a .keras file
-    train: {epochs: 20, batch_size: 32}        # optional base training
-    steps:                                     # applied in order
+    training: {epochs: 20, batch_size: 32}     # optional base training
+    compression:                               # steps, applied in order
       - prune: {final_sparsity: 0.8, epochs: 4}
       - qat: {epochs: 2}
     export:
+      directory: savedmodels/lenet5_pruned_int8  # default savedmodels/<name>
       formats: [keras, tflite, tflite_int8]
     report: {latency_runs: 50}
 
-and writes `<output_dir>/<name>/`: the compressed model's files (weights,
+and writes `export.directory`: the compressed model's files (weights,
 no optimizer state) and manifest.json (the deployable folder), `baseline/` (the model before the
 steps, same formats), report.json and report.md (the before/after table) and
 config.yaml (the resolved config). Everything is written into a temporary
@@ -56,11 +57,9 @@ exact zeros).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import math
-import numbers
 import os
 import shutil
 import uuid
@@ -68,93 +67,14 @@ from typing import Any
 
 import yaml
 
-from kerasdl.registry import closest
-from kerasdl.spec import load_spec
+from kerasdl.compression.steps import DEFAULT_FINETUNE, STEPS, finetune_config
 
-__all__ = ["STEPS", "CompressResult", "compress", "validate_config"]
+__all__ = ["STEPS", "CompressResult", "compress"]
 
 logger = logging.getLogger(__name__)
 
-_TOP_KEYS = (
-    "name",
-    "output_dir",
-    "seed",
-    "data",
-    "model",
-    "train",
-    "steps",
-    "export",
-    "report",
-)
-_FINETUNE = ("epochs", "batch_size", "optimizer", "learning_rate")
-#: Step name -> accepted keys.
-STEPS: dict[str, tuple[str, ...]] = {
-    "prune": (
-        "final_sparsity",
-        "schedule",
-        "initial_sparsity",
-        "begin_step",
-        "end_step",
-        "frequency",
-        "power",
-        "block_size",
-        "sparsity_m_by_n",
-        "layers",
-        "scope",
-        *_FINETUNE,
-    ),
-    "cluster": ("number_of_clusters", "cluster_centroids_init", "layers", *_FINETUNE),
-    "qat": ("layers", *_FINETUNE),
-    "distill": (
-        "student",
-        "temperature",
-        "alpha",
-        "logits_weight",
-        "features",
-        "epochs",
-        "batch_size",
-        "optimizer",
-        "learning_rate",
-        "lr",
-        "from_logits",
-        "verbose",
-    ),
-    "ptq": (
-        "mode",
-        "layers",
-        "batch_size",
-        "block_size",
-        "calibration_data",
-        "weight_bits",
-        "group_size",
-        "num_samples",
-        "hessian_damping",
-        "symmetric",
-        "activation_order",
-    ),
-    "lora": ("rank", "alpha", "layers", *_FINETUNE),
-}
-_REQUIRED = {
-    "prune": "final_sparsity",
-    "cluster": "number_of_clusters",
-    "distill": "student",
-    "ptq": "mode",
-    "lora": "rank",
-}
-_FINAL_STEPS = ("qat", "ptq")
-_PTQ_MODES = ("int8", "int4", "float8", "gptq")
-_SCHEDULES = ("polynomial", "constant")
-_EXPORT_KEYS = (
-    "formats",
-    "int8_io",
-    "per_channel",
-    "strip_tensor_names",
-    "representative_samples",
-    "min_agreement",
-)
-_REPORT_KEYS = ("latency_runs", "baseline", "num_threads", "metric")
-_DEFAULT_FORMATS = ["keras", "tflite", "tflite_int8"]
-_DEFAULT_FINETUNE = {"epochs": 2, "batch_size": 32, "learning_rate": 5e-4}
+_DEFAULT_FINETUNE = DEFAULT_FINETUNE
+_finetune_config = finetune_config
 # Share of the fine-tuning steps over which the pruning schedule ramps up,
 # and how many mask updates it makes on the way.
 _PRUNE_RAMP = 0.7
@@ -189,355 +109,6 @@ class CompressResult:
     train_history: dict | None
     dataset: Any
     config: dict
-
-
-# ------------------------------------------------------------- validation
-def _fail(path: str, value, accepted: str):
-    raise ValueError(
-        f"Invalid compress config value {path}={value!r}: expected {accepted}."
-    )
-
-
-def _check_keys(data, accepted, path: str):
-    if not isinstance(data, dict):
-        _fail(path, data, "a mapping")
-    for key in data:
-        if key not in accepted:
-            where = f"of '{path}'" if path else "at the top level"
-            dotted = f"{path}.{key}" if path else str(key)
-            raise ValueError(
-                f"Unknown compress config key {dotted!r}.{closest(str(key), accepted)} "
-                f"Accepted keys {where}: {', '.join(accepted)}."
-            )
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_int(path, value, minimum):
-    if not _is_int(value) or value < minimum:
-        _fail(path, value, f"an integer >= {minimum}")
-
-
-def _check_fraction(path, value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not 0.0 <= value < 1.0
-    ):
-        _fail(path, value, "a number in [0, 1)")
-
-
-def _check_positive(path, value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        _fail(path, value, "a positive number")
-
-
-def _check_choice(path, value, choices):
-    if value not in choices:
-        hint = closest(value, choices) if isinstance(value, str) else ""
-        raise ValueError(
-            f"Invalid compress config value {path}={value!r}.{hint} Accepted: "
-            f"{', '.join(repr(c) for c in choices)}."
-        )
-
-
-def _check_finetune(path: str, options: dict, seed) -> None:
-    """Validates fine-tuning keys through TrainingConfig's own checks."""
-    from kerasdl.training import TrainingConfig
-
-    if "epochs" in options:
-        _check_int(f"{path}.epochs", options["epochs"], 0)
-    if "learning_rate" in options:
-        _check_positive(f"{path}.learning_rate", options["learning_rate"])
-    optimizer = options.get("optimizer")
-    if (
-        isinstance(optimizer, dict)
-        and "learning_rate" in optimizer
-        and "learning_rate" in options
-    ):
-        raise ValueError(
-            f"{path}: give the learning rate once, as {path}.learning_rate or "
-            f"{path}.optimizer.learning_rate; received both."
-        )
-    try:
-        TrainingConfig.from_dict(_finetune_config(options, seed))
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
-
-
-def _finetune_config(options: dict, seed) -> dict:
-    settings = {
-        **_DEFAULT_FINETUNE,
-        **{k: options[k] for k in _FINETUNE if k in options},
-    }
-    optimizer = settings.pop("optimizer", "adam")
-    learning_rate = settings.pop("learning_rate")
-    if isinstance(optimizer, str):
-        optimizer = {"name": optimizer, "learning_rate": learning_rate}
-    elif isinstance(optimizer, dict):
-        optimizer = {"learning_rate": learning_rate, **optimizer}
-    return {
-        "seed": seed,
-        "epochs": settings["epochs"],
-        "batch_size": settings["batch_size"],
-        "optimizer": optimizer,
-        "verbose": 0,
-    }
-
-
-def _check_step(index: int, step, seed) -> tuple[str, dict]:
-    path = f"steps[{index}]"
-    if not isinstance(step, dict) or len(step) != 1:
-        raise ValueError(
-            f"Invalid compress config value {path}={step!r}: expected a mapping "
-            f"with one step name ({', '.join(STEPS)}) to its options, e.g. "
-            "{prune: {final_sparsity: 0.8, epochs: 2}}."
-        )
-    ((name, options),) = step.items()
-    if name not in STEPS:
-        raise ValueError(
-            f"Unknown compression step {name!r} at {path}.{closest(str(name), STEPS)} "
-            f"Accepted steps: {', '.join(STEPS)}."
-        )
-    path = f"{path}.{name}"
-    options = {} if options is None else options
-    _check_keys(options, STEPS[name], path)
-    required = _REQUIRED.get(name)
-    if required and required not in options:
-        raise ValueError(f"{path}: missing required key {required!r}.")
-    if name == "prune":
-        _check_fraction(f"{path}.final_sparsity", options["final_sparsity"])
-        if "initial_sparsity" in options:
-            _check_fraction(f"{path}.initial_sparsity", options["initial_sparsity"])
-        _check_choice(
-            f"{path}.schedule", options.get("schedule", "polynomial"), _SCHEDULES
-        )
-        for key, minimum in (("begin_step", 0), ("frequency", 1)):
-            if key in options:
-                _check_int(f"{path}.{key}", options[key], minimum)
-        if "end_step" in options:
-            _check_int(f"{path}.end_step", options["end_step"], -1)
-        if "power" in options:
-            _check_positive(f"{path}.power", options["power"])
-        _check_choice(
-            f"{path}.scope", options.get("scope", "layer"), ("layer", "global")
-        )
-    elif name == "cluster":
-        _check_int(f"{path}.number_of_clusters", options["number_of_clusters"], 2)
-    elif name == "ptq":
-        _check_choice(f"{path}.mode", options["mode"], _PTQ_MODES)
-    elif name == "lora":
-        _check_int(f"{path}.rank", options["rank"], 1)
-        if "alpha" in options:
-            _check_positive(f"{path}.alpha", options["alpha"])
-    elif name == "distill":
-        student = options["student"]
-        if not isinstance(student, (str, dict)):
-            _fail(f"{path}.student", student, "a model spec (a name or a mapping)")
-        from kerasdl.compression.distillation import load_config
-
-        try:
-            load_config({k: v for k, v in options.items() if k != "student"})
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
-    if name in ("prune", "cluster", "qat", "lora"):
-        _check_finetune(path, options, seed)
-    return name, dict(options)
-
-
-def _check_model_entry(model) -> None:
-    if isinstance(model, os.PathLike):
-        model = os.fspath(model)
-    if isinstance(model, str):
-        if model.lower().endswith(".keras") and not os.path.isfile(model):
-            raise ValueError(
-                f"Invalid compress config value model={model!r}: the .keras file "
-                "does not exist."
-            )
-        return
-    if not isinstance(model, dict):
-        _fail(
-            "model",
-            model,
-            "a .keras file path, an architecture name, or a spec mapping",
-        )
-
-
-def validate_config(config) -> dict:
-    """Reads and validates a compress config; returns it with defaults filled.
-
-    Pure Python: nothing is built, loaded or written.
-
-    Args:
-        config: dict, YAML string or YAML/JSON file path (see the module
-            docstring).
-
-    Returns:
-        dict: the resolved config (a copy), with "name", "output_dir",
-        "seed", "export" and "report" defaults filled in and "steps" as a
-        list of {step: options}.
-
-    Raises:
-        ValueError: naming the dotted key (e.g. "steps[1].prune.final_sparsity"),
-            the value received and what is accepted.
-
-    Example:
-    >>> validate_config({"data": "digits", "model": "m.keras",
-    ...                  "steps": [{"ptq": {"mode": "int8"}}]})["export"]
-    """
-    source = config
-    config = load_spec(config)
-    if not isinstance(config, dict):
-        raise ValueError(
-            "A compress config must be a mapping with keys "
-            f"{', '.join(_TOP_KEYS)}; received {type(config).__name__}."
-        )
-    config = copy.deepcopy(config)
-    _check_keys(config, _TOP_KEYS, "")
-    for key in ("data", "model", "steps"):
-        if key not in config:
-            raise ValueError(f"The compress config needs a {key!r} key.")
-    seed = config.setdefault("seed", 0)
-    if seed is not None:
-        _check_int("seed", seed, 0)
-
-    data = config["data"]
-    if isinstance(data, str):
-        data = {"name": data}
-    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-        _fail("data", config["data"], "a dataset name or a mapping with 'name'")
-    config["data"] = data
-
-    model = config["model"]
-    _check_model_entry(model)
-    if isinstance(model, os.PathLike):
-        config["model"] = os.fspath(model)
-    if "train" in config and config["train"] is not None:
-        from kerasdl.training import TrainingConfig
-
-        train = dict(config["train"]) if isinstance(config["train"], dict) else None
-        if train is None:
-            _fail("train", config["train"], "a mapping (a training config)")
-        train.setdefault("seed", seed)
-        try:
-            TrainingConfig.from_dict(train)
-        except ValueError as error:
-            raise ValueError(f"train: {error}") from None
-        config["train"] = train
-    elif not (isinstance(config["model"], str) and config["model"].endswith(".keras")):
-        raise ValueError(
-            "The compress config builds its model from a spec "
-            f"(model={config['model']!r}) but has no 'train' section: the "
-            "steps need a trained model. Add 'train' (e.g. {epochs: 10}) or "
-            "give a trained .keras file as 'model'."
-        )
-
-    steps = config["steps"]
-    if not isinstance(steps, list) or not steps:
-        raise ValueError(
-            f"Invalid compress config value steps={steps!r}: expected a non-empty "
-            f"list of steps ({', '.join(STEPS)}). To train and export without "
-            "compression, use `kerasdl train`."
-        )
-    resolved = []
-    for index, step in enumerate(steps):
-        name, options = _check_step(index, step, seed)
-        resolved.append({name: options})
-    names = [next(iter(s)) for s in resolved]
-    for index, name in enumerate(names):
-        if name in _FINAL_STEPS and index != len(names) - 1:
-            raise ValueError(
-                f"steps[{index}].{name} quantizes the model; it must be the last "
-                f"step (found {names[index + 1]!r} after it). Steps: {names}."
-            )
-    config["steps"] = resolved
-
-    export = config.get("export") or {}
-    _check_keys(export, _EXPORT_KEYS, "export")
-    export = dict(export)
-    from kerasdl.exporters.formats import validate_formats
-
-    try:
-        export["formats"] = validate_formats(export.get("formats", _DEFAULT_FORMATS))
-    except ValueError as error:
-        raise ValueError(f"export.formats: {error}") from None
-    export.setdefault("representative_samples", 300)
-    _check_int("export.representative_samples", export["representative_samples"], 1)
-    int8_io = export.setdefault("int8_io", False)
-    if int8_io not in (False, True, "int8", "uint8"):
-        _fail("export.int8_io", int8_io, "false, true, 'int8' or 'uint8'")
-    if int8_io and "tflite_int8" not in export["formats"]:
-        _fail("export.int8_io", int8_io, "false unless formats include 'tflite_int8'")
-    for key, default in (("per_channel", True), ("strip_tensor_names", False)):
-        if not isinstance(export.setdefault(key, default), bool):
-            _fail(f"export.{key}", export[key], "true or false")
-    if "min_agreement" in export:
-        value = export["min_agreement"]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, numbers.Real)
-            or not (0.0 <= value <= 1.0)
-        ):
-            _fail("export.min_agreement", value, "a number in [0, 1]")
-    if names[-1] == "ptq":
-        tflite = [f for f in export["formats"] if f.startswith("tflite")]
-        if tflite:
-            raise ValueError(
-                f"export.formats has {tflite}, but the last step, ptq, makes "
-                "Keras-quantized layers that the TFLite converter cannot "
-                "convert. Accepted after ptq: keras, saved_model, onnx (use qat, "
-                "or no ptq with format 'tflite_int8', for an int8 TFLite file)."
-            )
-    config["export"] = export
-
-    report = config.get("report") or {}
-    _check_keys(report, _REPORT_KEYS, "report")
-    report = dict(report)
-    report.setdefault("latency_runs", 50)
-    _check_int("report.latency_runs", report["latency_runs"], 1)
-    report.setdefault("baseline", True)
-    if not isinstance(report["baseline"], bool):
-        _fail("report.baseline", report["baseline"], "true or false")
-    if report.get("num_threads") is not None:
-        _check_int("report.num_threads", report["num_threads"], 1)
-    report.setdefault("metric", "auto")
-    _check_choice("report.metric", report["metric"], ("auto", "accuracy", "mae", "mse"))
-    config["report"] = report
-
-    config.setdefault("output_dir", "savedmodels")
-    if not isinstance(config["output_dir"], (str, os.PathLike)):
-        _fail("output_dir", config["output_dir"], "a folder path")
-    config["output_dir"] = os.fspath(config["output_dir"])
-    name = config.get("name")
-    if name is None:
-        name = _default_name(config["model"], source)
-    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-        _fail("name", name, "a folder name (no '/', not starting with '.')")
-    config["name"] = name
-    return config
-
-
-def _default_name(model, source) -> str:
-    if isinstance(source, (str, os.PathLike)) and os.fspath(source).lower().endswith(
-        (".yaml", ".yml", ".json")
-    ):
-        return os.path.splitext(os.path.basename(os.fspath(source)))[0]
-    if isinstance(model, str):
-        base = os.path.basename(model)
-        return os.path.splitext(base)[0] if base.endswith(".keras") else base
-    if isinstance(model, dict) and isinstance(model.get("model"), str):
-        return model["model"]
-    raise ValueError(
-        "The compress config needs a 'name' (the output folder name) when the "
-        "model is an inline spec and the config is not read from a file."
-    )
 
 
 # ------------------------------------------------------------------ steps
@@ -731,8 +302,8 @@ def _load_model(config, dataset):
             keras.utils.set_random_seed(seed)
         model = kerasdl.build(_model_spec(spec, dataset))
     history = None
-    if config.get("train"):
-        trainer = Trainer(config["train"])
+    if config.get("training"):
+        trainer = Trainer(config["training"])
         fit = trainer.fit(model, dataset.x_train, dataset.y_train)
         model = trainer.model
         history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
@@ -815,10 +386,11 @@ def compress(config) -> CompressResult:
     import keras
 
     import kerasdl.data
+    from kerasdl._io import write_text_atomic
     from kerasdl.compression.report import count_parameters, report
-    from kerasdl.training.config import atomic_write_text
+    from kerasdl.runconfig import load_run_config
 
-    config = validate_config(config)
+    config = load_run_config(config, "compress")
     data_options = dict(config["data"])
     dataset = kerasdl.data.load(data_options.pop("name"), **data_options)
     model, train_history = _load_model(config, dataset)
@@ -826,7 +398,7 @@ def compress(config) -> CompressResult:
     records = []
     seed = config["seed"]
     done = []
-    for step in config["steps"]:
+    for step in config["compression"]:
         ((name, options),) = step.items()
         logger.info("compression step %s: %s", name, options)
         if name in ("qat", "lora") and {"prune", "cluster"} & set(done):
@@ -856,7 +428,7 @@ def compress(config) -> CompressResult:
 
     export = config["export"]
     report_options = config["report"]
-    output = os.path.abspath(os.path.join(config["output_dir"], config["name"]))
+    output = os.path.abspath(export["directory"])
     if os.path.exists(output) and not os.path.isdir(output):
         raise ValueError(f"Output {output!r} exists and is not a folder.")
     parent = os.path.dirname(output)
@@ -873,7 +445,7 @@ def compress(config) -> CompressResult:
         models.pop("baseline")
         folders.pop("baseline")
     export_options = {
-        "labels": list(dataset.class_names),
+        "labels": list(export.get("labels") or dataset.class_names),
         "preprocessing": dict(dataset.preprocessing),
         "int8_io": export["int8_io"],
         "per_channel": export["per_channel"],
@@ -906,7 +478,7 @@ def compress(config) -> CompressResult:
             _annotate_manifest(folders["baseline"], rep, "baseline", None, None)
         rep.write(staging)
         resolved = _plain(config)
-        atomic_write_text(
+        write_text_atomic(
             os.path.join(staging, CONFIG_FILE),
             yaml.safe_dump(resolved, sort_keys=False),
         )

@@ -11,32 +11,32 @@ import yaml
 
 import kerasdl.data
 from kerasdl.cli import main
-from kerasdl.compression.pipeline import compress, validate_config
+from kerasdl.compression.pipeline import compress
 from kerasdl.exporters import FORMATS as EXPORT_FORMATS
 from kerasdl.exporters import exporter
+from kerasdl.runconfig import load_run_config
 
 # On JAX and PyTorch each TFLite export is a TensorFlow subprocess (15-50 s
 # on a shared 2-core machine; tests/exporters covers it): .keras files only there.
 CONVERTS = keras.backend.backend() == "tensorflow"
 FORMATS = ["keras", "tflite", "tflite_int8"] if CONVERTS else ["keras"]
-FILES = sorted(EXPORT_FORMATS[f] for f in FORMATS)
+FILES = sorted(EXPORT_FORMATS[f].filename for f in FORMATS)
 
 
 def _config(output_dir, **changes):
     config = {
         "name": "tiny",
-        "output_dir": str(output_dir),
         "seed": 0,
         "data": {"name": "digits", "flatten": True},
         "model": {"model": "mlp", "hidden_units": [64]},
-        "train": {
+        "training": {
             "epochs": 8,
             "batch_size": 32,
             "optimizer": {"name": "adam", "learning_rate": 0.01},
             "verbose": 0,
         },
-        "steps": [{"prune": {"final_sparsity": 0.75, "epochs": 2}}],
-        "export": {"formats": FORMATS},
+        "compression": [{"prune": {"final_sparsity": 0.75, "epochs": 2}}],
+        "export": {"directory": str(output_dir / "tiny"), "formats": FORMATS},
         "report": {"latency_runs": 5},
     }
     config.update(changes)
@@ -125,7 +125,7 @@ def test_report_and_manifest_files(pruned):
     assert manifest["compression"]["baseline"] == "baseline"
     with open(os.path.join(pruned.directory, "config.yaml")) as f:
         saved = yaml.safe_load(f)
-    assert saved["steps"] == [{"prune": {"final_sparsity": 0.75, "epochs": 2}}]
+    assert saved["compression"] == [{"prune": {"final_sparsity": 0.75, "epochs": 2}}]
     assert saved["export"]["formats"] == FORMATS
     for fmt in FORMATS:
         assert manifest["files"][fmt]["verification"]["passed"]
@@ -133,16 +133,15 @@ def test_report_and_manifest_files(pruned):
 
 def test_cli_ptq_from_a_keras_file(pruned, tmp_path, capsys):
     config = {
-        "output_dir": str(tmp_path / "out"),
         "data": {"name": "digits", "flatten": True},
         "model": os.path.join(pruned.directory, "baseline", "model.keras"),
-        "steps": [{"ptq": {"mode": "int8"}}],
+        "compression": [{"ptq": {"mode": "int8"}}],
         "export": {"formats": ["keras"]},
         "report": {"latency_runs": 3},
     }
     path = tmp_path / "ptq_int8.yaml"
     path.write_text(yaml.safe_dump(config))
-    assert main(["compress", str(path)]) == 0
+    assert main(["compress", str(path), "--output-dir", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     # The name defaults to the config file's stem.
     directory = tmp_path / "out" / "ptq_int8"
@@ -167,11 +166,10 @@ def _from_baseline(pruned, tmp_path, steps):
     return compress(
         {
             "name": "steps",
-            "output_dir": str(tmp_path),
             "data": {"name": "digits", "flatten": True},
             "model": os.path.join(pruned.directory, "baseline", "model.keras"),
-            "steps": steps,
-            "export": {"formats": ["keras"]},
+            "compression": steps,
+            "export": {"directory": str(tmp_path / "steps"), "formats": ["keras"]},
             "report": {"latency_runs": 3},
         }
     )
@@ -227,12 +225,14 @@ def test_distill_then_lora_steps(pruned, tmp_path):
 def test_cli_reports_config_errors(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text(
-        yaml.safe_dump({"data": "digits", "model": "mlp", "steps": [{"prune": {}}]})
+        yaml.safe_dump(
+            {"data": "digits", "model": "mlp", "compression": [{"prune": {}}]}
+        )
     )
     assert main(["compress", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("kerasdl compress: ")
-    assert "no 'train' section" in err
+    assert "no 'training' section" in err
 
 
 def _snapshot(folder):
@@ -250,11 +250,13 @@ def test_failure_leaves_the_output_as_it_was(pruned, tmp_path, monkeypatch):
     monkeypatch.setattr(exporter, "run_file", wrong)
     config = {
         "name": "kept",
-        "output_dir": str(tmp_path / "models"),
         "data": {"name": "digits", "flatten": True},
         "model": os.path.join(pruned.directory, "model.keras"),
-        "steps": [{"ptq": {"mode": "int8"}}],
-        "export": {"formats": ["keras"]},
+        "compression": [{"ptq": {"mode": "int8"}}],
+        "export": {
+            "directory": str(tmp_path / "models" / "kept"),
+            "formats": ["keras"],
+        },
     }
     # An earlier result stays untouched.
     previous = tmp_path / "models" / "kept"
@@ -266,7 +268,7 @@ def test_failure_leaves_the_output_as_it_was(pruned, tmp_path, monkeypatch):
     assert (previous / "report.md").read_text() == "earlier report"
     assert os.listdir(tmp_path / "models") == ["kept"]
     # A fresh target: no folder at all, not even its parents.
-    config["output_dir"] = str(tmp_path / "new" / "models")
+    config["export"]["directory"] = str(tmp_path / "new" / "models" / "kept")
     with pytest.raises(ValueError, match="differ from the Keras model"):
         compress(config)
     assert not os.path.exists(tmp_path / "new")
@@ -277,62 +279,74 @@ def _valid():
         "name": "x",
         "data": "digits",
         "model": "mlp",
-        "train": {"epochs": 1},
-        "steps": [{"prune": {"final_sparsity": 0.5}}],
+        "training": {"epochs": 1},
+        "compression": [{"prune": {"final_sparsity": 0.5}}],
     }
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"stepz": []}, r"Unknown compress config key 'stepz'\. Did you mean 'steps'"),
         (
-            {"steps": [{"prunning": {}}]},
-            r"Unknown compression step 'prunning' at steps\[0\]\. Did you mean "
+            {"compresion": []},
+            r"Unknown run config key 'compresion'\. Did you mean 'compression'",
+        ),
+        ({"steps": []}, r"'steps' was renamed to 'compression'"),
+        ({"train": {}}, r"'train' was renamed to 'training'"),
+        ({"output_dir": "out"}, r"'output_dir' was renamed to 'export\.directory'"),
+        (
+            {"compression": [{"prunning": {}}]},
+            r"Unknown compression step 'prunning' at compression\[0\]\. Did you mean "
             r"'prune'\?.*Accepted steps: prune, cluster, qat, distill, ptq, lora",
         ),
         (
             {
-                "steps": [
+                "compression": [
                     {"prune": {"final_sparsity": 0.5}},
                     {"prune": {"final_sparsity": 1.5}},
                 ]
             },
-            r"steps\[1\]\.prune\.final_sparsity=1\.5: expected a number in \[0, 1\)",
+            r"compression\[1\]\.prune\.final_sparsity=1\.5: expected a number in \[0, 1\)",
         ),
         (
-            {"steps": [{"prune": {"final_sparsity": 0.5, "epoch": 2}}]},
-            r"Unknown compress config key 'steps\[0\]\.prune\.epoch'\. Did you mean "
+            {"compression": [{"prune": {"final_sparsity": 0.5, "epoch": 2}}]},
+            r"Unknown run config key 'compression\[0\]\.prune\.epoch'\. Did you mean "
             r"'epochs'",
         ),
-        ({"steps": [{"cluster": {}}]}, r"steps\[0\]\.cluster: missing required key "),
         (
-            {"steps": [{"prune": {"final_sparsity": 0.5, "schedule": "poly"}}]},
-            r"steps\[0\]\.prune\.schedule='poly'.*Accepted: 'polynomial', 'constant'",
+            {"compression": [{"cluster": {}}]},
+            r"compression\[0\]\.cluster: missing required key ",
         ),
         (
-            {"steps": [{"qat": {}}, {"prune": {"final_sparsity": 0.5}}]},
-            r"steps\[0\]\.qat quantizes the model; it must be the last step",
+            {"compression": [{"prune": {"final_sparsity": 0.5, "schedule": "poly"}}]},
+            r"compression\[0\]\.prune\.schedule='poly'.*Accepted: 'polynomial', 'constant'",
         ),
         (
-            {"steps": [{"ptq": {"mode": "int3"}}]},
-            r"steps\[0\]\.ptq\.mode='int3'.*Accepted: 'int8', 'int4'",
+            {"compression": [{"qat": {}}, {"prune": {"final_sparsity": 0.5}}]},
+            r"compression\[0\]\.qat quantizes the model; it must be the last step",
         ),
         (
-            {"steps": [{"ptq": {"mode": "int8"}}]},
+            {"compression": [{"ptq": {"mode": "int3"}}]},
+            r"compression\[0\]\.ptq\.mode='int3'.*Accepted: 'int8', 'int4'",
+        ),
+        (
+            {"compression": [{"ptq": {"mode": "int8"}}]},
             r"export\.formats has \['tflite', 'tflite_int8'\].*ptq",
         ),
         (
-            {"steps": [{"lora": {"rank": 0}}]},
-            r"steps\[0\]\.lora\.rank=0: expected an integer >= 1",
+            {"compression": [{"lora": {"rank": 0}}]},
+            r"compression\[0\]\.lora\.rank=0: expected an integer >= 1",
         ),
         (
-            {"steps": [{"prune": {"final_sparsity": 0.5, "optimizer": "adamm"}}]},
-            r"steps\[0\]\.prune: .*adamm",
+            {"compression": [{"prune": {"final_sparsity": 0.5, "optimizer": "adamm"}}]},
+            r"compression\[0\]\.prune: .*adamm",
         ),
-        ({"steps": []}, r"steps=\[\]: expected a non-empty list"),
-        ({"steps": ["prune"]}, r"steps\[0\]='prune': expected a mapping"),
-        ({"train": {"epochz": 1}}, r"train: Unknown training config key 'epochz'"),
+        ({"compression": []}, r"compression=\[\]: expected a non-empty list"),
+        ({"compression": ["prune"]}, r"compression\[0\]='prune': expected a mapping"),
+        (
+            {"training": {"epochz": 1}},
+            r"training: Unknown training config key 'epochz'",
+        ),
         ({"export": {"formats": ["tflite_int"]}}, r"export\.formats: Unknown export"),
         (
             {"export": {"formats": ["tflite"], "int8_io": True}},
@@ -343,13 +357,23 @@ def _valid():
             r"export\.per_channel='no': expected true or false",
         ),
         ({"report": {"latency_runs": 0}}, r"report\.latency_runs=0: expected an"),
-        ({"model": "missing.keras"}, r"model='missing\.keras': the \.keras file"),
+        (
+            {"model": "missing.keras"},
+            r"model='missing\.keras': expected an existing \.keras file",
+        ),
+        (
+            {"model": {"model": "mlp", "hiden_units": [8]}},
+            r"'model\.hiden_units'.*Did you mean 'hidden_units'",
+        ),
         ({"data": {"image_size": 8}}, r"data=\{'image_size': 8\}: expected a dataset"),
         ({"name": "a/b"}, r"name='a/b': expected a folder name"),
     ],
 )
 def test_invalid_configs_name_the_key(change, message, tmp_path):
-    config = {**_valid(), **change, "output_dir": str(tmp_path / "out")}
+    config = {**_valid(), **change}
+    config.setdefault("export", {})
+    if isinstance(config["export"], dict):
+        config["export"] = {"directory": str(tmp_path / "out"), **config["export"]}
     with pytest.raises(ValueError, match=message):
         compress(config)
     assert not os.path.exists(tmp_path / "out")
@@ -357,14 +381,15 @@ def test_invalid_configs_name_the_key(change, message, tmp_path):
 
 def test_spec_without_training_is_refused():
     config = {**_valid()}
-    del config["train"]
-    with pytest.raises(ValueError, match=r"no 'train' section.*trained \.keras"):
-        validate_config(config)
+    del config["training"]
+    with pytest.raises(ValueError, match=r"no 'training' section.*trained \.keras"):
+        load_run_config(config, "compress")
 
 
 def test_defaults_are_filled():
-    config = validate_config(_valid())
+    config = load_run_config(_valid(), "compress")
     assert config["export"] == {
+        "directory": os.path.join("savedmodels", "x"),
         "formats": ["keras", "tflite", "tflite_int8"],
         "representative_samples": 300,
         "int8_io": False,
@@ -372,6 +397,5 @@ def test_defaults_are_filled():
         "strip_tensor_names": False,
     }
     assert config["report"]["latency_runs"] == 50
-    assert config["output_dir"] == "savedmodels"
     assert config["data"] == {"name": "digits"}
-    assert config["train"]["seed"] == 0
+    assert config["training"]["seed"] == 0
