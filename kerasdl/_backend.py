@@ -15,9 +15,17 @@ import keras
 import numpy as np
 
 __all__ = [
+    "after_new_variables",
+    "apply_gradients_step",
+    "check_steps_per_execution",
+    "configure_cpu_devices",
     "inference_outputs",
+    "input_gradients",
+    "is_tensorflow",
     "jit_per_model",
     "name",
+    "require_tensorflow",
+    "stateful_train_step",
     "to_numpy",
 ]
 
@@ -95,3 +103,285 @@ def jit_per_model(model, key: str, make_fn):
     if key not in cache:
         cache[key] = jax.jit(make_fn())
     return cache[key]
+
+
+# ------------------------------------------------------------ gradients
+def _float_tensor(x, what: str):
+    tensor = keras.ops.convert_to_tensor(x)
+    if not keras.backend.is_float_dtype(keras.backend.standardize_dtype(tensor.dtype)):
+        raise ValueError(
+            f"{what} must hold floating-point values to be differentiated; "
+            f"received dtype {keras.backend.standardize_dtype(tensor.dtype)}."
+        )
+    return tensor
+
+
+def input_gradients(fn, x):
+    """Gradient of `sum(fn(x))` with respect to the inputs `x`.
+
+    The building block of saliency maps, Grad-CAM, integrated gradients and
+    adversarial examples: `fn` is any function of keras.ops (a model call,
+    a class score, a loss); its output is summed to a scalar first.
+
+    Args:
+        fn: callable. Takes `x` (same structure) and returns a tensor.
+        x: a float tensor or array, or a list/tuple/dict of them.
+
+    Returns:
+        Gradients with the structure and shapes of `x`, as backend tensors.
+
+    Raises:
+        ValueError: if an input is not floating point.
+
+    Example:
+    >>> g = input_gradients(lambda v: keras.ops.sum(v**2), np.ones((2, 3)))
+    >>> to_numpy(g)  # 2 * x
+    """
+    xs = keras.tree.map_structure(lambda v: _float_tensor(v, "input_gradients x"), x)
+    backend = name()
+    if backend == TENSORFLOW:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(xs)
+            total = keras.ops.sum(fn(xs))
+        return tape.gradient(total, xs)
+    if backend == JAX:
+        import jax
+
+        return jax.grad(lambda v: keras.ops.sum(fn(v)))(xs)
+    if backend == TORCH:
+        import torch
+
+        xs = keras.tree.map_structure(
+            lambda v: v.detach().clone().requires_grad_(True), xs
+        )
+        with torch.enable_grad():
+            total = keras.ops.sum(fn(xs))
+            grads = torch.autograd.grad(
+                total, keras.tree.flatten(xs), allow_unused=True
+            )
+        grads = [
+            torch.zeros_like(v) if g is None else g.detach()
+            for v, g in zip(keras.tree.flatten(xs), grads)
+        ]
+        return keras.tree.pack_sequence_as(xs, grads)
+    raise NotImplementedError(f"input_gradients does not support backend {backend!r}.")
+
+
+def apply_gradients_step(loss_fn, variables, optimizer):
+    """Computes `loss_fn()` and applies its gradients to `variables`.
+
+    One optimizer step on one set of variables, the same on every backend,
+    so a model with several optimizers (a GAN's generator and
+    discriminator, a distillation student) writes its `train_step` once:
+
+        def step(self, data):
+            d_loss = _backend.apply_gradients_step(
+                lambda: self.d_loss(data), self.disc.trainable_variables, self.d_opt)
+            g_loss = _backend.apply_gradients_step(
+                lambda: self.g_loss(data), self.gen.trainable_variables, self.g_opt)
+            return {"d_loss": d_loss, "g_loss": g_loss}
+
+        def train_step(self, *args):
+            return _backend.stateful_train_step(self, args, self.step)
+
+    Variables are updated in place (on JAX too: see `stateful_train_step`).
+    Gradients reach only `variables`; other variables that `loss_fn` reads
+    stay as they are.
+
+    Args:
+        loss_fn: callable with no arguments returning a scalar loss tensor.
+        variables: list of keras.Variable to differentiate and update.
+        optimizer: keras.optimizers.Optimizer that applies the gradients.
+
+    Returns:
+        The loss (a scalar backend tensor), computed before the update.
+    """
+    variables = list(variables)
+    backend = name()
+    if backend == TENSORFLOW:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        grads = tape.gradient(loss, variables)
+    elif backend == JAX:
+        import jax
+
+        def loss_of(values):
+            mapping = list(zip(variables, values))
+            with keras.StatelessScope(state_mapping=mapping):
+                return loss_fn()
+
+        loss, grads = jax.value_and_grad(loss_of)([v.value for v in variables])
+    elif backend == TORCH:
+        import torch
+
+        with torch.enable_grad():
+            loss = loss_fn()
+            grads = torch.autograd.grad(
+                loss, [v.value for v in variables], allow_unused=True
+            )
+        loss = loss.detach()
+    else:
+        raise NotImplementedError(
+            f"apply_gradients_step does not support backend {backend!r}."
+        )
+    pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+    if pairs:
+        if backend == TORCH:
+            import torch
+
+            with torch.no_grad():
+                optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        else:
+            optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+    return loss
+
+
+def stateful_train_step(model, args, step):
+    """Runs `step(data)`, which updates variables in place, as `train_step`.
+
+    TensorFlow and PyTorch call `train_step(data)` and let it update
+    variables in place. JAX calls `train_step(state, data)` with the
+    model's state as arrays and expects the new state back: here the state
+    is written into the variables, `step` runs eagerly, and the variables
+    are read back. On JAX the model must be compiled with
+    `jit_compile=False` (JAX cannot update variables inside a traced
+    function).
+
+    Args:
+        model: keras.Model whose `train_step` this is.
+        args: tuple. The arguments Keras passed to `train_step`.
+        step: callable(data) -> dict of logs.
+
+    Returns:
+        What Keras expects from `train_step` on the active backend.
+
+    Raises:
+        ValueError: on JAX, when the step is being jit-compiled.
+    """
+    if name() != JAX:
+        (data,) = args
+        return step(data)
+    import jax
+
+    state, data = args
+    groups = (
+        model.trainable_variables,
+        model.non_trainable_variables,
+        model.optimizer.variables if model.optimizer is not None else [],
+        model.metrics_variables,
+    )
+    if any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(state)):
+        raise ValueError(
+            f"Model {model.name!r} updates several variable sets in its train "
+            "step, which JAX can only do eagerly; compile it with "
+            "jit_compile=False on the JAX backend."
+        )
+    for variables, values in zip(groups, state):
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+    logs = step(data)
+    new_state = tuple(
+        [v.value for v in variables] for variables in groups[: len(state)]
+    )
+    return logs, new_state
+
+
+# ------------------------------------------------------------ backend facts
+def is_tensorflow() -> bool:
+    """True when the TensorFlow backend is active (export runs in-process)."""
+    return name() == TENSORFLOW
+
+
+def require_tensorflow(message: str, error: type[Exception] = ValueError) -> None:
+    """Raises `error(message)` unless the TensorFlow backend is active.
+
+    Args:
+        message: str. The error text; "{backend}" is replaced by the active
+            backend's name in quotes.
+        error: the exception class to raise.
+    """
+    if name() != TENSORFLOW:
+        raise error(message.replace("{backend}", repr(name())))
+
+
+def check_steps_per_execution(steps_per_execution: int) -> None:
+    """Raises when the backend cannot run several steps per call.
+
+    Keras' torch trainer runs one step per call; TensorFlow and JAX batch
+    `steps_per_execution` steps into one compiled call.
+    """
+    if name() == TORCH and steps_per_execution != 1:
+        raise ValueError(
+            f"steps_per_execution={steps_per_execution} is not supported "
+            "on the torch backend (Keras runs one step per call there); "
+            "accepted: 1."
+        )
+
+
+def after_new_variables(model) -> None:
+    """Lets the backend see variables added to a built model (LoRA, quantize).
+
+    The torch backend registers each layer's variables as module parameters
+    when the layer is built; variables added later must be re-tracked, as
+    `Model.quantize` does. TensorFlow and JAX read variables at trace time.
+    """
+    if name() == TORCH:
+        from kerasdl import _keras_compat
+
+        _keras_compat.retrack_torch_variables(model)
+
+
+def configure_cpu_devices(count: int) -> None:
+    """Makes sure the backend sees at least `count` CPU devices.
+
+    TensorFlow: splits the host CPU into logical devices; JAX: sets
+    `jax_num_cpu_devices`. Works before the runtime starts; afterwards it
+    succeeds only when enough devices already exist.
+
+    Raises:
+        ValueError: if the runtime already started with fewer devices, or on
+            a backend without CPU device splitting (torch).
+    """
+    backend = name()
+    if backend == TENSORFLOW:
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+            )
+            return
+        except RuntimeError:  # the runtime has started
+            found = len(tf.config.list_logical_devices("CPU"))
+        advice = (
+            "Create them before TensorFlow runs anything (first thing in a "
+            f"fresh process): kerasdl.training.distribution.configure_cpu_devices({count})."
+        )
+    elif backend == JAX:
+        import jax
+
+        try:
+            jax.config.update("jax_num_cpu_devices", count)
+            return
+        except RuntimeError:  # the runtime has started
+            found = len(jax.devices("cpu"))
+        advice = (
+            f"Set XLA_FLAGS=--xla_force_host_platform_device_count={count} "
+            "before starting Python, or call configure_cpu_devices before any "
+            "JAX operation."
+        )
+    else:
+        raise ValueError(
+            "configure_cpu_devices supports the tensorflow and jax backends; "
+            f"received backend {backend!r}."
+        )
+    if found < count:
+        raise ValueError(
+            f"Cannot make {count} CPU devices: {backend} is already initialized "
+            f"with {found}. {advice}"
+        )

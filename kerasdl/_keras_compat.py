@@ -15,7 +15,14 @@ from __future__ import annotations
 import keras
 
 __all__ = [
+    "CHECKED_KERAS",
+    "checkpoint_save_model",
     "flatten_layers",
+    "is_functional",
+    "patch_multi_worker",
+    "reset_initial_epoch",
+    "retrack_torch_variables",
+    "set_initial_epoch",
     "sublayers",
 ]
 
@@ -45,3 +52,106 @@ def flatten_layers(layer, include_self: bool = False, recursive: bool = True) ->
 def sublayers(layer) -> list:
     """Layers nested inside `layer` (empty for a leaf layer such as Dense)."""
     return flatten_layers(layer, include_self=False, recursive=True)
+
+
+def is_functional(model) -> bool:
+    """True for a functional model (`keras.Model(inputs, outputs)`).
+
+    Why: Keras 3 has no public Functional class; `keras.Model(inputs,
+    outputs)` returns an instance of the private
+    `keras.src.models.functional.Functional` (Sequential subclasses it).
+    `keras.models.clone_model` can map the layers of exactly these models.
+    Keras 3.15: `keras.src.models.functional.Functional`.
+    """
+    from keras.src.models.functional import Functional
+
+    return isinstance(model, Functional)
+
+
+def retrack_torch_variables(model) -> None:
+    """Registers variables added to a built model as torch parameters.
+
+    Why: on the torch backend a layer registers its variables as module
+    parameters when it is built; `enable_lora` and `quantize` add variables
+    afterwards, and `Model.quantize` calls the private
+    `Layer._track_variables()` on every layer to register them. There is
+    no public way to do the same. Keras 3.15 (torch backend):
+    `TorchLayer._track_variables()`.
+    """
+    for layer in flatten_layers(model, include_self=True, recursive=True):
+        layer._track_variables()
+
+
+def set_initial_epoch(model, epoch) -> None:
+    """Sets the epoch the next `model.fit` starts from (None: its argument).
+
+    Why: `BackupAndRestore` resumes a run by setting the private
+    `Model._initial_epoch`, which `fit` prefers over its `initial_epoch`
+    argument; a resumable backup that restores its own state must do the
+    same, and the Trainer clears it after `fit` so the user's next `fit`
+    starts at 0. Keras 3.15: `Trainer._initial_epoch` (read in `fit`).
+    """
+    model._initial_epoch = epoch
+
+
+def reset_initial_epoch(model) -> None:
+    """Clears what `set_initial_epoch` (or `BackupAndRestore`) left on `model`."""
+    set_initial_epoch(model, None)
+
+
+def checkpoint_save_model(callback, epoch, batch, logs) -> None:
+    """`ModelCheckpoint`'s own save of the model at this epoch/batch.
+
+    Why: kerasdl's atomic checkpoint overrides the private hook
+    `ModelCheckpoint._save_model(epoch, batch, logs)` (the one place where
+    Keras decides whether and where to write) to redirect the write to a
+    temp file, then calls Keras' implementation through here. Keras 3.15:
+    `ModelCheckpoint._save_model(self, epoch, batch, logs)`.
+    """
+    keras.callbacks.ModelCheckpoint._save_model(callback, epoch, batch, logs)
+
+
+def patch_multi_worker(model) -> None:
+    """Instance-level workaround for keras-team/keras#20585 (Keras 3.15).
+
+    Why: under `tf.distribute.MultiWorkerMirroredStrategy` Keras' private
+    `Trainer._maybe_symbolic_build` reduces a whole batch across workers to
+    build the model, which the strategy refuses; it is replaced (on this
+    model only) by a build from the local batch, which is all a build needs.
+    Keras also reduces multi-worker step logs with axis=0, which fails on
+    scalars: the step functions return logs with a leading axis of 1.
+    Keras 3.15 (TensorFlow backend): `Trainer._maybe_symbolic_build(iterator,
+    data_batch)` and `Trainer._symbolic_build(data_batch=...)`.
+    """
+    import types
+
+    import tensorflow as tf
+
+    if getattr(model, "_kerasdl_multi_worker_patched", False):
+        return
+    strategy = model.distribute_strategy
+
+    def local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = keras.tree.map_structure(local, next(it))
+                break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    def lift(step):
+        def wrapped(data):
+            logs = step(data)
+            return keras.tree.map_structure(lambda v: keras.ops.expand_dims(v, 0), logs)
+
+        return wrapped
+
+    model._maybe_symbolic_build = types.MethodType(maybe_symbolic_build, model)
+    model.train_step = lift(model.train_step)
+    model.test_step = lift(model.test_step)
+    model._kerasdl_multi_worker_patched = True
