@@ -8,9 +8,10 @@ then measures, per model and format, one row:
 - file size on disk and gzipped (what an app download ships),
 - accuracy on the given data (classification) or another metric, computed
   from the file's own outputs (LiteRT for .tflite, ONNX Runtime for .onnx,
-  TensorFlow for the SavedModel, the Keras model for .keras),
+  TensorFlow for the SavedModel, Keras for .keras), through the format's
+  runner (`kerasdl.exporters.FORMATS[fmt].open(path)`),
 - batch-1 latency, median (p50) and 95th percentile (p95), with the same
-  runtime.
+  runner.
 
 Example:
 >>> rep = kerasdl.compression.report(
@@ -31,7 +32,6 @@ import logging
 import os
 import re
 import tempfile
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -40,8 +40,6 @@ __all__ = ["CompressionReport", "ReportRow", "report"]
 
 logger = logging.getLogger(__name__)
 
-# Runs before the timed ones (JIT compilation, caches, allocation).
-MIN_WARMUP_RUNS = 3
 # Samples fed per call when computing the metric from a file.
 EVAL_BATCH = 256
 # Verification inputs handed to export (real data checks more than noise).
@@ -411,107 +409,13 @@ def _resolve_metric(metric, model, y) -> tuple[str | None, Callable | None]:
     return metric, error
 
 
-def _percentiles(times: list[float]) -> tuple[float, float]:
-    ms = np.asarray(times) * 1000.0
-    return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
-
-
-def _time(call, runs: int) -> tuple[float, float]:
-    for _ in range(max(MIN_WARMUP_RUNS, runs // 10)):
-        call()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return _percentiles(times)
-
-
-def _tflite_latency(path, sample, input_names, runs, num_threads):
-    """Batch-1 latency of a .tflite file: set inputs, invoke, read outputs."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from kerasdl.exporters.tflite import _quantize
-
-    interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-    runner = interpreter.get_signature_runner()
-    details = runner.get_input_details()
-    outputs = [d["index"] for d in runner.get_output_details().values()]
-    del runner  # it holds the interpreter, which then refuses to resize
-    names = list(input_names) if set(input_names) == set(details) else list(details)
-    for name, array in zip(names, sample, strict=True):
-        interpreter.resize_tensor_input(details[name]["index"], list(array.shape))
-    interpreter.allocate_tensors()
-    # An app feeds int8 inputs to an int8-I/O file: quantize outside the timer.
-    feed = [
-        (details[name]["index"], _quantize(array, details[name]))
-        for name, array in zip(names, sample, strict=True)
-    ]
-
-    def call():
-        for index, value in feed:
-            interpreter.set_tensor(index, value)
-        interpreter.invoke()
-        for index in outputs:
-            interpreter.get_tensor(index)
-
-    return _time(call, runs)
-
-
-def _onnx_latency(path, sample, input_names, runs, num_threads):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    if num_threads:
-        options.intra_op_num_threads = num_threads
-    session = onnxruntime.InferenceSession(
-        str(path), options, providers=["CPUExecutionProvider"]
-    )
-    args = session.get_inputs()
-    by_name = dict(zip(input_names, sample, strict=True))
-    if set(by_name) != {a.name for a in args}:
-        by_name = {a.name: s for a, s in zip(args, sample, strict=True)}
-    feed = {a.name: by_name[a.name] for a in args}
-    return _time(lambda: session.run(None, feed), runs)
-
-
-def _saved_model_latency(path, sample, input_names, runs):
-    import tensorflow as tf
-
-    from kerasdl.exporters.savedmodel import SIGNATURE
-
-    function = tf.saved_model.load(str(path)).signatures[SIGNATURE]
-    keys = list(function.structured_input_signature[1])
-    by_name = dict(zip(input_names, sample, strict=True))
-    if set(by_name) != set(keys):
-        by_name = dict(zip(keys, sample, strict=True))
-    feed = {k: tf.constant(v) for k, v in by_name.items()}
-    return _time(lambda: function(**feed), runs)
-
-
-def _keras_latency(model, sample, runs):
-    import keras
-
-    from kerasdl.exporters.savedmodel import _input_structure
-
-    feed = keras.tree.pack_sequence_as(_input_structure(model), sample)
-    return _time(lambda: model.predict_on_batch(feed), runs)
-
-
-def _evaluate(fmt, path, model, x, input_names, metric_fn, y):
+def _evaluate(runner, x, metric_fn, y):
     """The metric computed from one file's outputs, in batches."""
-    from kerasdl.exporters.savedmodel import run_model
-    from kerasdl.exporters.verify import run_file
-
     if metric_fn is None:
         return None
     chunks = []
     for start in range(0, len(x[0]), EVAL_BATCH):
-        part = [a[start : start + EVAL_BATCH] for a in x]
-        if fmt == "keras":
-            chunks.append(run_model(model, part))
-        else:
-            chunks.append(run_file(fmt, path, part, input_names))
+        chunks.append(runner.run([a[start : start + EVAL_BATCH] for a in x]))
     outputs = [np.concatenate(parts, axis=0) for parts in zip(*chunks, strict=True)]
     return metric_fn(y, outputs)
 
@@ -643,10 +547,10 @@ def report(
 
     from kerasdl.exporters import export
     from kerasdl.exporters.exporter import _as_arrays, _input_names
-    from kerasdl.exporters.formats import TFLITE_FORMATS, validate_formats
+    from kerasdl.exporters.formats import FORMATS, check_formats
 
     models = _check_models(models)
-    formats = validate_formats(formats)
+    formats = check_formats(formats)
     latency_runs = _check_positive_int("latency_runs", latency_runs)
     num_threads = _check_positive_int("num_threads", num_threads, allow_none=True)
     if on_error not in _ON_ERROR:
@@ -733,19 +637,10 @@ def report(
                 names = [t["name"] for t in manifest.get("inputs", [])]
                 if len(names) != len(x_model):
                     names = _input_names(model)
-                value = _evaluate(fmt, path, model, x_model, names, metric_fn, y)
-                if fmt in TFLITE_FORMATS:
-                    p50, p95 = _tflite_latency(
-                        path, sample, names, latency_runs, num_threads
-                    )
-                elif fmt == "onnx":
-                    p50, p95 = _onnx_latency(
-                        path, sample, names, latency_runs, num_threads
-                    )
-                elif fmt == "saved_model":
-                    p50, p95 = _saved_model_latency(path, sample, names, latency_runs)
-                else:
-                    p50, p95 = _keras_latency(model, sample, latency_runs)
+                # Opened once: the metric and the latency use the same runtime.
+                with FORMATS[fmt].open(path, names, num_threads=num_threads) as runner:
+                    value = _evaluate(runner, x_model, metric_fn, y)
+                    p50, p95 = runner.latency(sample, latency_runs)
                 rows.append(
                     ReportRow(
                         model=name,

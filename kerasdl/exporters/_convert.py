@@ -22,7 +22,8 @@ import sys
 
 import numpy as np
 
-from kerasdl.exporters.formats import FORMATS, TFLITE_FORMATS
+from kerasdl.exporters.formats import FORMATS
+from kerasdl.exporters.savedmodel import SAVED_MODEL, run_saved_model
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +44,13 @@ def convert(
 
     Args:
         model: keras.Model on the TensorFlow backend.
-        out_dir: str. Folder that receives the files, named as in `FORMATS`.
-        formats: list of str. Any of "saved_model", "tflite*", "onnx".
-        scratch: str. Folder for the intermediate SavedModel when
-            "saved_model" itself is not requested.
+        out_dir: str. Folder that receives the files, named by each
+            format's `filename`.
+        formats: list of str. Names of formats with `needs_tensorflow`
+            ("saved_model", "tflite*", "onnx").
+        scratch: str. Folder for the intermediate SavedModel when formats
+            convert from one (`from_saved_model`) but "saved_model" itself
+            is not requested.
         representative: list of np.ndarray or None. Calibration samples, one
             array per input (needed for "tflite_int8").
         int8_io: bool or "uint8". int8 (uint8) inputs and outputs for
@@ -63,35 +67,33 @@ def convert(
         ValueError: if the model needs ops with no TFLite builtin kernel.
         RuntimeError: if a converter fails otherwise.
     """
-    from kerasdl.exporters.onnx import write_onnx
-    from kerasdl.exporters.savedmodel import write_saved_model
-    from kerasdl.exporters.tflite import convert_tflite
-
     input_names = [t.name for t in model.inputs]
-    tflite = [f for f in formats if f in TFLITE_FORMATS]
-    if "saved_model" in formats or tflite:
-        if "saved_model" in formats:
-            saved_model = os.path.join(out_dir, FORMATS["saved_model"])
+    requested = [FORMATS[name] for name in formats]
+    # One SavedModel serves every format that converts from one: the
+    # requested "saved_model" file itself, or a scratch copy.
+    saved_model = None
+    if SAVED_MODEL in requested or any(f.from_saved_model for f in requested):
+        if SAVED_MODEL in requested:
+            saved_model = os.path.join(out_dir, SAVED_MODEL.filename)
         else:
             saved_model = os.path.join(scratch, "saved_model")
-        write_saved_model(model, saved_model)
-    for kind in tflite:
-        content = convert_tflite(
-            saved_model,
-            kind,
-            input_names,
+        SAVED_MODEL.write(model, saved_model)
+    # Formats that convert from the SavedModel first, the others after.
+    ordered = sorted(requested, key=lambda f: not f.from_saved_model)
+    for fmt in ordered:
+        if fmt is SAVED_MODEL:
+            continue
+        fmt.write(
+            model,
+            os.path.join(out_dir, fmt.filename),
+            saved_model=saved_model,
+            input_names=input_names,
             representative=representative,
             int8_io=int8_io,
             model_name=model.name,
             per_channel=per_channel,
             strip_tensor_names=strip_tensor_names,
         )
-        path = os.path.join(out_dir, FORMATS[kind])
-        with open(path, "wb") as f:
-            f.write(content)
-        logger.info("wrote %s (%d bytes)", path, len(content))
-    if "onnx" in formats:
-        write_onnx(model, os.path.join(out_dir, FORMATS["onnx"]))
     return {"input_names": input_names}
 
 
@@ -187,8 +189,6 @@ def convert_in_subprocess(
 def _run_job(job: dict) -> dict:
     import keras
 
-    from kerasdl.exporters.savedmodel import run_saved_model
-
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(
             "The conversion subprocess needs KERAS_BACKEND=tensorflow; it "
@@ -215,9 +215,9 @@ def _run_job(job: dict) -> dict:
     )
     samples = _load_arrays(job["samples"])
     result["saved_model_outputs"] = None
-    if samples is not None and "saved_model" in job["formats"]:
+    if samples is not None and SAVED_MODEL.name in job["formats"]:
         outputs = run_saved_model(
-            os.path.join(job["out_dir"], FORMATS["saved_model"]),
+            os.path.join(job["out_dir"], SAVED_MODEL.filename),
             samples,
             result["input_names"],
         )

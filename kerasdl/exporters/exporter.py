@@ -11,13 +11,9 @@ import uuid
 
 import numpy as np
 
-from kerasdl.exporters.formats import (
-    DESCRIPTIONS,
-    FORMATS,
-    TF_FORMATS,
-    TFLITE_FORMATS,
-    validate_formats,
-)
+from kerasdl.exporters.base import output_names as _output_names
+from kerasdl.exporters.formats import FORMATS, check_formats
+from kerasdl.exporters.keras_file import KERAS, run_model
 from kerasdl.exporters.manifest import (
     MANIFEST,
     build_manifest,
@@ -25,6 +21,7 @@ from kerasdl.exporters.manifest import (
     to_json,
     write_manifest,
 )
+from kerasdl.exporters.savedmodel import SAVED_MODEL
 from kerasdl.exporters.verify import VerificationError, compare_outputs, run_file
 
 __all__ = ["export"]
@@ -63,13 +60,6 @@ def _check_model(model):
 
 def _input_names(model) -> list[str]:
     return [t.name for t in model.inputs]
-
-
-def _output_names(model) -> list[str]:
-    names = getattr(model, "output_names", None)
-    if names and len(names) == len(model.outputs):
-        return list(names)
-    return [f"output_{i}" for i in range(len(model.outputs))]
 
 
 def _batches(data, n_inputs: int, names: list[str], arg: str):
@@ -235,7 +225,7 @@ def _make_parents(path: str) -> list[str]:
 
 def _carry_over(directory: str, staging: str):
     """Copies files that export does not own (e.g. a compression report)."""
-    owned = {*FORMATS.values(), MANIFEST}
+    owned = {*(f.filename for f in FORMATS.values()), MANIFEST}
     if not os.path.isdir(directory):
         return
     for entry in os.scandir(directory):
@@ -264,35 +254,13 @@ def _publish(staging: str, directory: str):
     shutil.rmtree(backup, ignore_errors=True)
 
 
-def _io_entries(fmt, path, model, input_names):
-    if fmt in TFLITE_FORMATS:
-        from kerasdl.exporters.tflite import tflite_io
-
-        return tflite_io(path)
-    if fmt == "onnx":
-        from kerasdl.exporters.onnx import onnx_io
-
-        return onnx_io(path)
-
-    def entry(name, tensor):
-        shape = [None if d is None else int(d) for d in tensor.shape]
-        return {"name": name, "shape": shape, "dtype": str(tensor.dtype)}
-
-    if fmt == "saved_model":
-        out_names = [f"output_{i}" for i in range(len(model.outputs))]
-    else:
-        out_names = _output_names(model)
-    return {
-        "inputs": [entry(n, t) for n, t in zip(input_names, model.inputs, strict=True)],
-        "outputs": [entry(n, t) for n, t in zip(out_names, model.outputs, strict=True)],
-    }
-
-
 def _write_files(model, staging, scratch, formats, representative, options, samples):
     """Writes every requested format into `staging`.
 
-    `options` holds the TFLite conversion options (int8_io, per_channel,
-    strip_tensor_names).
+    `options` holds the conversion options (int8_io, per_channel,
+    strip_tensor_names). Formats that need TensorFlow are converted
+    together (in a subprocess off the TensorFlow backend, from a .keras
+    file); the others are written here by their objects.
 
     Returns:
         (input_names, outputs): input names inside the files, and outputs
@@ -301,16 +269,26 @@ def _write_files(model, staging, scratch, formats, representative, options, samp
     import keras
 
     backend = keras.backend.backend()
-    tf_formats = [f for f in formats if f in TF_FORMATS]
+    tf_formats = [f for f in formats if FORMATS[f].needs_tensorflow]
     input_names = _input_names(model)
     precomputed = {}
-    keras_path = os.path.join(staging, FORMATS["keras"])
-    if "keras" in formats or (tf_formats and backend != "tensorflow"):
-        if "keras" not in formats:
-            keras_path = os.path.join(scratch, FORMATS["keras"])
-        from kerasdl.exporters.savedmodel import write_keras
-
-        write_keras(model, keras_path)
+    keras_path = os.path.join(staging, KERAS.filename)
+    if KERAS.name in formats or (tf_formats and backend != "tensorflow"):
+        if KERAS.name not in formats:
+            # The subprocess loads the model from this file.
+            keras_path = os.path.join(scratch, KERAS.filename)
+        KERAS.write(model, keras_path)
+    for name in formats:
+        fmt = FORMATS[name]
+        if fmt is not KERAS and not fmt.needs_tensorflow:
+            fmt.write(
+                model,
+                os.path.join(staging, fmt.filename),
+                representative=representative,
+                input_names=input_names,
+                model_name=model.name,
+                **options,
+            )
     if not tf_formats:
         return input_names, precomputed
     from kerasdl.exporters import _convert
@@ -331,7 +309,7 @@ def _write_files(model, staging, scratch, formats, representative, options, samp
             imports=_layer_modules(model),
         )
         if result.get("saved_model_outputs") is not None:
-            precomputed["saved_model"] = result["saved_model_outputs"]
+            precomputed[SAVED_MODEL.name] = result["saved_model_outputs"]
     return result["input_names"], precomputed
 
 
@@ -370,7 +348,8 @@ def export(
             "savedmodels/lenet5"); created if missing.
         formats: str or sequence of str. Any of "saved_model", "tflite"
             (float32), "tflite_fp16", "tflite_dynamic" (int8 weights),
-            "tflite_int8" (full integer), "onnx", "keras".
+            "tflite_int8" (full integer), "onnx", "keras", or a format
+            added with `kerasdl.exporters.register`.
         representative_data: array, list/dict of arrays (one per input) or an
             iterable of batches (`x` or `(x, y)`, e.g. a tf.data.Dataset).
             Calibrates "tflite_int8" (up to 300 samples; required for it);
@@ -425,17 +404,17 @@ def export(
     import keras
 
     # Everything that can be checked is checked before anything is written.
-    formats = validate_formats(formats)
+    formats = check_formats(formats)
     _check_model(model)
     if not (isinstance(int8_io, bool) or int8_io in ("int8", "uint8")):
         raise ValueError(
             f"int8_io must be True, False, 'int8' or 'uint8'; received {int8_io!r}."
         )
     int8_io = True if int8_io == "int8" else int8_io
-    if int8_io and "tflite_int8" not in formats:
+    if int8_io and not any(FORMATS[f].quantized_io for f in formats):
+        takes = " or ".join(repr(n) for n, f in FORMATS.items() if f.quantized_io)
         raise ValueError(
-            f"int8_io={int8_io!r} applies to the 'tflite_int8' format; formats "
-            f"are {formats}."
+            f"int8_io={int8_io!r} applies to the {takes} format; formats are {formats}."
         )
     if not isinstance(strip_tensor_names, bool):
         raise ValueError(
@@ -450,11 +429,13 @@ def export(
         raise ValueError(
             f"min_agreement must be in [0, 1]; received {min_agreement!r}."
         )
-    if "tflite_int8" in formats and representative_data is None:
+    calibrated = [f for f in formats if FORMATS[f].needs_representative_data]
+    if calibrated and representative_data is None:
+        others = [n for n, f in FORMATS.items() if not f.needs_representative_data]
         raise ValueError(
-            "Format 'tflite_int8' needs representative_data (a few hundred "
+            f"Format {calibrated[0]!r} needs representative_data (a few hundred "
             "typical inputs) to calibrate activation ranges; received None. "
-            f"Formats that need none: {', '.join(f for f in FORMATS if f != 'tflite_int8')}."
+            f"Formats that need none: {', '.join(others)}."
         )
     representative = None
     if representative_data is not None:
@@ -479,10 +460,8 @@ def export(
             f"directory {directory!r} exists and is not a folder; give a folder path."
         )
     backend = keras.backend.backend()
-    if backend != "tensorflow" and any(f in TF_FORMATS for f in formats):
+    if backend != "tensorflow" and any(FORMATS[f].needs_tensorflow for f in formats):
         _layer_modules(model)  # fails early on layers defined in __main__
-
-    from kerasdl.exporters.savedmodel import run_model
 
     reference = run_model(model, samples)
     created = _make_parents(os.path.dirname(directory))
@@ -494,22 +473,18 @@ def export(
     os.mkdir(staging)
     try:
         with tempfile.TemporaryDirectory(prefix="kerasdl-export-") as scratch:
+            options = {
+                "int8_io": int8_io,
+                "per_channel": per_channel,
+                "strip_tensor_names": strip_tensor_names,
+            }
             input_names, precomputed = _write_files(
-                model,
-                staging,
-                scratch,
-                formats,
-                representative,
-                {
-                    "int8_io": int8_io,
-                    "per_channel": per_channel,
-                    "strip_tensor_names": strip_tensor_names,
-                },
-                samples,
+                model, staging, scratch, formats, representative, options, samples
             )
             files, failures = {}, []
             for fmt in formats:
-                path = os.path.join(staging, FORMATS[fmt])
+                spec = FORMATS[fmt]
+                path = os.path.join(staging, spec.filename)
                 outputs = precomputed.get(fmt)
                 if outputs is None:
                     outputs = run_file(fmt, path, samples, input_names)
@@ -524,21 +499,12 @@ def export(
                     )
                 size, gzipped = file_sizes(path)
                 files[fmt] = {
-                    "path": FORMATS[fmt],
-                    "description": DESCRIPTIONS[fmt],
+                    "path": spec.filename,
+                    "description": spec.description,
                     "bytes": size,
                     "gzip_bytes": gzipped,
-                    **_io_entries(fmt, path, model, input_names),
-                    **(
-                        {"int8_io": int8_io, "per_channel": per_channel}
-                        if fmt == "tflite_int8"
-                        else {}
-                    ),
-                    **(
-                        {"strip_tensor_names": strip_tensor_names}
-                        if fmt in TFLITE_FORMATS
-                        else {}
-                    ),
+                    **spec.manifest_io(path, model, input_names),
+                    **spec.manifest_options(options),
                     "verification": check,
                 }
             if failures:

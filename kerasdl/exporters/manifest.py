@@ -60,6 +60,7 @@ def to_json(value):
 
 def _versions() -> dict:
     """Versions of kerasdl, Python and the export stack (None if absent)."""
+
     # Read from the installed metadata, not `kerasdl.__version__`: importing
     # the package root from here would make export depend on the top floor.
     def version(name):

@@ -1,4 +1,4 @@
-"""ONNX files: written by Keras' own exporter on TensorFlow, run by ONNX Runtime.
+"""The "onnx" format: written by Keras' own exporter on TensorFlow, run by ONNX Runtime.
 
 `tf2onnx.convert.from_keras` does not accept Keras 3 models;
 `model.export(format="onnx")` on the TensorFlow backend traces the model's
@@ -12,7 +12,9 @@ import warnings
 
 import numpy as np
 
-__all__ = ["onnx_io", "run_onnx", "write_onnx"]
+from kerasdl.exporters.base import ExportFormat, Runner, load_source
+
+__all__ = ["ONNX", "OnnxFormat", "onnx_io", "run_onnx", "write_onnx"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +60,6 @@ def write_onnx(model, path: str) -> None:
     logger.info("wrote %s", path)
 
 
-def _session(path: str):
-    import onnxruntime
-
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-
 def onnx_io(path: str) -> dict:
     """Input and output tensors of an ONNX file.
 
@@ -75,17 +71,7 @@ def onnx_io(path: str) -> dict:
     >>> onnx_io("model.onnx")["inputs"][0]["name"]
     'image'
     """
-    session = _session(path)
-
-    def entry(arg):
-        shape = [d if isinstance(d, int) else None for d in arg.shape]
-        dtype = np.dtype(_ORT_DTYPES.get(arg.type, np.float32)).name
-        return {"name": arg.name, "shape": shape, "dtype": dtype}
-
-    return {
-        "inputs": [entry(a) for a in session.get_inputs()],
-        "outputs": [entry(a) for a in session.get_outputs()],
-    }
+    return OnnxRunner(ONNX, path).io_details()
 
 
 def run_onnx(
@@ -108,20 +94,86 @@ def run_onnx(
     Example:
     >>> (probs,) = run_onnx("model.onnx", [x], ["image"])
     """
-    session = _session(path)
-    args = session.get_inputs()
-    if len(args) != len(inputs):
-        raise ValueError(
-            f"{path} has {len(args)} input(s) {[a.name for a in args]}; "
-            f"received {len(inputs)}."
+    return OnnxRunner(ONNX, path, input_names).run(inputs)
+
+
+class OnnxRunner(Runner):
+    """An ONNX file in an ONNX Runtime CPU session, created once.
+
+    Arrays are fed by name when the caller's input names match the file's,
+    else by position.
+    """
+
+    def __init__(self, fmt, path, input_names=None, num_threads=None):
+        import onnxruntime
+
+        super().__init__(fmt, path)
+        options = None
+        if num_threads:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = num_threads
+        self._session = onnxruntime.InferenceSession(
+            self.path, options, providers=["CPUExecutionProvider"]
         )
-    by_name = dict(zip(input_names, inputs, strict=True))
-    if set(by_name) != {a.name for a in args}:
-        by_name = {a.name: array for a, array in zip(args, inputs, strict=True)}
-    feed = {
-        a.name: np.asarray(by_name[a.name]).astype(
-            _ORT_DTYPES.get(a.type, np.float32), copy=False
-        )
-        for a in args
-    }
-    return [np.asarray(out) for out in session.run(None, feed)]
+        self._args = self._session.get_inputs()
+        names = [a.name for a in self._args]
+        self.input_names = names if input_names is None else list(input_names)
+
+    def _feed(self, inputs) -> dict:
+        arrays = self._ordered(inputs, self.input_names)
+        args = self._args
+        if len(args) != len(arrays):
+            raise ValueError(
+                f"{self.path} has {len(args)} input(s) {[a.name for a in args]}; "
+                f"received {len(arrays)}."
+            )
+        by_name = dict(zip(self.input_names, arrays, strict=True))
+        if set(by_name) != {a.name for a in args}:
+            by_name = {a.name: array for a, array in zip(args, arrays, strict=True)}
+        return {
+            a.name: np.asarray(by_name[a.name]).astype(
+                _ORT_DTYPES.get(a.type, np.float32), copy=False
+            )
+            for a in args
+        }
+
+    def run(self, inputs) -> list[np.ndarray]:
+        return [np.asarray(out) for out in self._session.run(None, self._feed(inputs))]
+
+    def io_details(self) -> dict:
+        def entry(arg):
+            shape = [d if isinstance(d, int) else None for d in arg.shape]
+            dtype = np.dtype(_ORT_DTYPES.get(arg.type, np.float32)).name
+            return {"name": arg.name, "shape": shape, "dtype": dtype}
+
+        return {
+            "inputs": [entry(a) for a in self._args],
+            "outputs": [entry(a) for a in self._session.get_outputs()],
+        }
+
+    def _timed_call(self, inputs):
+        feed = self._feed(inputs)
+        return lambda: self._session.run(None, feed)
+
+    def close(self) -> None:
+        self._session = None
+
+
+class OnnxFormat(ExportFormat):
+    """ONNX, converted from the TensorFlow graph by Keras' `model.export`."""
+
+    name = "onnx"
+    filename = "model.onnx"
+    description = "ONNX (converted by Keras' model.export on TensorFlow)"
+    runtime = "onnxruntime"
+    tolerance = 1e-4
+    needs_tensorflow = True
+
+    def write(self, source, path, **options) -> None:
+        write_onnx(load_source(source), path)
+
+    def open(self, path, input_names=None, num_threads=None, **options):
+        return OnnxRunner(self, path, input_names, num_threads=num_threads)
+
+
+ONNX = OnnxFormat()

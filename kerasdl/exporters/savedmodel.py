@@ -1,70 +1,34 @@
-"""SavedModel and .keras files: writing them and running them back.
+"""The "saved_model" format: a TensorFlow SavedModel, written and run back.
 
 Writing a SavedModel needs the TensorFlow backend (kerasdl converts models
 from other backends in a TensorFlow subprocess); running one needs only the
-TensorFlow package. `.keras` files are written and run on any backend.
+TensorFlow package.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 
+from kerasdl.exporters.base import (
+    ExportFormat,
+    Runner,
+    load_source,
+    model_io,
+)
+
 __all__ = [
+    "SAVED_MODEL",
     "SIGNATURE",
-    "run_keras",
-    "run_model",
+    "SavedModelFormat",
     "run_saved_model",
-    "write_keras",
     "write_saved_model",
 ]
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE = "serving_default"
-
-
-def _input_structure(model):
-    """The structure (tensor, list or dict) that `model` is called with."""
-    try:
-        return model.input
-    except (AttributeError, ValueError):
-        # Sequential models keep no input structure; they take one tensor.
-        return model.inputs[0] if len(model.inputs) == 1 else list(model.inputs)
-
-
-def run_model(
-    model, inputs: list[np.ndarray], batch_size: int = 64
-) -> list[np.ndarray]:
-    """Runs a Keras model in inference mode; returns its outputs as arrays.
-
-    Args:
-        model: keras.Model. Any backend.
-        inputs: list of np.ndarray. One array per entry of `model.inputs`.
-        batch_size: int. Samples per forward pass.
-
-    Returns:
-        list of np.ndarray: the flat outputs, in `model.outputs` order.
-
-    Example:
-    >>> (probs,) = run_model(model, [x])
-    """
-    import keras
-
-    structure = _input_structure(model)
-    chunks = []
-    for start in range(0, len(inputs[0]), batch_size):
-        feed = [np.asarray(a[start : start + batch_size]) for a in inputs]
-        outputs = model(keras.tree.pack_sequence_as(structure, feed), training=False)
-        chunks.append(
-            [
-                np.asarray(keras.ops.convert_to_numpy(t))
-                for t in keras.tree.flatten(outputs)
-            ]
-        )
-    return [np.concatenate(parts, axis=0) for parts in zip(*chunks, strict=True)]
 
 
 def write_saved_model(model, path: str) -> None:
@@ -92,39 +56,6 @@ def write_saved_model(model, path: str) -> None:
     logger.info("wrote SavedModel %s", path)
 
 
-def write_keras(model, path: str) -> None:
-    """Saves `model` as a native .keras archive (any backend).
-
-    Args:
-        model: keras.Model. Its layers must be serializable.
-        path: str. The .keras file to write.
-
-    Example:
-    >>> write_keras(model, "export/model.keras")
-    """
-    model.save(str(path))
-    logger.info("wrote %s", path)
-
-
-def run_keras(path: str, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Loads a .keras file (without its training config) and runs it.
-
-    Args:
-        path: str. The .keras file.
-        inputs: list of np.ndarray. One batch per model input.
-
-    Returns:
-        list of np.ndarray: the outputs in model order.
-
-    Example:
-    >>> (probs,) = run_keras("model.keras", [x])
-    """
-    import keras
-
-    model = keras.saving.load_model(str(path), compile=False)
-    return run_model(model, inputs)
-
-
 def run_saved_model(
     path: str, inputs: list[np.ndarray], input_names: list[str]
 ) -> list[np.ndarray]:
@@ -144,20 +75,87 @@ def run_saved_model(
     Example:
     >>> (probs,) = run_saved_model("saved_model", [x], ["image"])
     """
-    import tensorflow as tf
+    return SAVED_MODEL.open(path, input_names).run(inputs)
 
-    loaded = tf.saved_model.load(os.fspath(path))
-    signature = loaded.signatures[SIGNATURE]
-    specs = signature.structured_input_signature[1]
-    if set(specs) != set(input_names):
-        raise ValueError(
-            f"SavedModel {path} has inputs {sorted(specs)}; received "
-            f"input_names {list(input_names)}."
-        )
-    feed = {
-        name: tf.constant(np.asarray(array), dtype=specs[name].dtype)
-        for name, array in zip(input_names, inputs, strict=True)
-    }
-    results = signature(**feed)
-    keys = sorted(results, key=lambda k: (len(k), k))  # output_2 < output_10
-    return [results[key].numpy() for key in keys]
+
+def _output_key(key: str):
+    return (len(key), key)  # output_2 < output_10
+
+
+class SavedModelRunner(Runner):
+    """The "serving_default" signature of a SavedModel, loaded once."""
+
+    def __init__(self, fmt, path, input_names=None):
+        import tensorflow as tf
+
+        super().__init__(fmt, path)
+        self._tf = tf
+        loaded = tf.saved_model.load(self.path)
+        self._loaded = loaded  # the signature needs its object alive
+        self._signature = loaded.signatures[SIGNATURE]
+        self._specs = self._signature.structured_input_signature[1]
+        if input_names is None:
+            input_names = list(self._specs)
+        elif set(self._specs) != set(input_names):
+            raise ValueError(
+                f"SavedModel {path} has inputs {sorted(self._specs)}; received "
+                f"input_names {list(input_names)}."
+            )
+        self.input_names = list(input_names)
+
+    def _feed(self, inputs, cast: bool = True) -> dict:
+        tf = self._tf
+        arrays = self._ordered(inputs, self.input_names)
+        return {
+            name: tf.constant(
+                np.asarray(array), dtype=self._specs[name].dtype if cast else None
+            )
+            for name, array in zip(self.input_names, arrays, strict=True)
+        }
+
+    def run(self, inputs) -> list[np.ndarray]:
+        results = self._signature(**self._feed(inputs))
+        return [results[key].numpy() for key in sorted(results, key=_output_key)]
+
+    def io_details(self) -> dict:
+        def entry(name, spec):
+            return {
+                "name": name,
+                "shape": [None if d is None else int(d) for d in spec.shape],
+                "dtype": spec.dtype.name,
+            }
+
+        outputs = self._signature.structured_outputs
+        return {
+            "inputs": [entry(n, self._specs[n]) for n in self.input_names],
+            "outputs": [entry(k, outputs[k]) for k in sorted(outputs, key=_output_key)],
+        }
+
+    def _timed_call(self, inputs):
+        feed = self._feed(inputs, cast=False)
+        return lambda: self._signature(**feed)
+
+
+class SavedModelFormat(ExportFormat):
+    """TensorFlow SavedModel with Keras' inference function as its signature."""
+
+    name = "saved_model"
+    filename = "saved_model"
+    description = "TensorFlow SavedModel, serving signature 'serving_default'"
+    runtime = "tensorflow"
+    tolerance = 1e-4
+    needs_tensorflow = True
+
+    def write(self, source, path, **options) -> None:
+        write_saved_model(load_source(source), path)
+
+    def open(self, path, input_names=None, **options) -> SavedModelRunner:
+        return SavedModelRunner(self, path, input_names)
+
+    def manifest_io(self, path, model, input_names) -> dict:
+        # The signature names its outputs output_0, output_1, ...
+        names = [f"output_{i}" for i in range(len(model.outputs))]
+        return model_io(model, input_names, names)
+
+
+SAVED_MODEL = SavedModelFormat()

@@ -1,23 +1,34 @@
-"""TFLite conversion (builtin ops only) and running .tflite files with LiteRT.
+"""The TFLite formats: float32, float16 weights, dynamic range and full integer.
 
-Conversion needs TensorFlow and starts from a SavedModel; running needs only
-`ai_edge_litert` (the successor of the deprecated `tf.lite.Interpreter`), so
-files are checked with the runtime a mobile app ships.
+Conversion (builtin ops only) needs TensorFlow and starts from a SavedModel;
+running needs only `ai_edge_litert` (the successor of the deprecated
+`tf.lite.Interpreter`), so files are checked with the runtime a mobile app
+ships.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 import numpy as np
 
-__all__ = ["convert_tflite", "needed_tf_ops", "run_tflite", "tflite_io"]
+from kerasdl.exporters.base import ExportFormat, Runner, load_source
+
+__all__ = [
+    "TFLITE",
+    "TFLITE_DYNAMIC",
+    "TFLITE_FP16",
+    "TFLITE_INT8",
+    "TFLiteFormat",
+    "convert_tflite",
+    "needed_tf_ops",
+    "run_tflite",
+    "tflite_io",
+]
 
 logger = logging.getLogger(__name__)
-
-# "tflite_*" format -> converter recipe.
-_KINDS = ("tflite", "tflite_fp16", "tflite_dynamic", "tflite_int8")
 
 _NOT_BUILTIN = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
 _OP_LIST = re.compile(r"(?:TF Select ops|Flex ops|Custom ops):\s*([^\n]+)")
@@ -109,35 +120,25 @@ def convert_tflite(
     """
     import tensorflow as tf
 
-    if kind not in _KINDS:
-        raise ValueError(f"Unknown TFLite kind {kind!r}; accepted: {_KINDS}.")
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
-    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if kind == "tflite_fp16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif kind == "tflite_dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif kind == "tflite_int8":
-        if representative is None or len(representative[0]) == 0:
-            raise ValueError(
-                "tflite_int8 needs representative_data to calibrate activation "
-                "ranges; received none."
-            )
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _calibration_data(
-            representative, input_names
+    if kind not in _RECIPES:
+        raise ValueError(f"Unknown TFLite kind {kind!r}; accepted: {tuple(_RECIPES)}.")
+    fmt = _RECIPES[kind]
+    if fmt.needs_representative_data and (
+        representative is None or len(representative[0]) == 0
+    ):
+        raise ValueError(
+            f"{kind} needs representative_data to calibrate activation "
+            "ranges; received none."
         )
-        # Int8 kernels only: a float fallback would not be full-integer.
-        ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if not per_channel:
-            # The converter's only switch for per-tensor weight scales.
-            converter._experimental_disable_per_channel = True
-        if int8_io:
-            io_type = tf.uint8 if int8_io == "uint8" else tf.int8
-            converter.inference_input_type = io_type
-            converter.inference_output_type = io_type
-    converter.target_spec.supported_ops = ops
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    fmt.configure(
+        converter,
+        representative=representative,
+        input_names=input_names,
+        int8_io=int8_io,
+        per_channel=per_channel,
+    )
     try:
         content = converter.convert()
     except Exception as error:  # the converter raises its own ConverterError
@@ -204,13 +205,6 @@ def _io_entry(name: str, detail: dict) -> dict:
     return entry
 
 
-def _runner(path: str):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path))
-    return interpreter.get_signature_runner()
-
-
 def tflite_io(path: str) -> dict:
     """Input and output tensors of a .tflite file, with int8 quantization.
 
@@ -226,16 +220,7 @@ def tflite_io(path: str) -> dict:
     >>> tflite_io("model_int8.tflite")["inputs"][0]["dtype"]
     'int8'
     """
-    runner = _runner(path)
-    inputs = runner.get_input_details()
-    outputs = runner.get_output_details()
-    return {
-        "inputs": [_io_entry(name, inputs[name]) for name in inputs],
-        "outputs": [
-            _io_entry(name, outputs[name])
-            for name in sorted(outputs, key=_output_order)
-        ],
-    }
+    return TFLiteRunner(TFLITE, path).io_details()
 
 
 def _quantize(array: np.ndarray, detail: dict) -> np.ndarray:
@@ -278,29 +263,227 @@ def run_tflite(
     Example:
     >>> (probs,) = run_tflite("model.tflite", [x], ["image"])
     """
-    runner = _runner(path)
-    details = runner.get_input_details()
-    names = list(input_names)
-    if set(names) != set(details):
+    return TFLiteRunner(TFLITE, path, input_names).run(inputs)
+
+
+class TFLiteRunner(Runner):
+    """A .tflite file in the LiteRT interpreter, loaded once.
+
+    Float inputs of an int8-I/O file are quantized, and int8 outputs
+    dequantized, with each tensor's own scale and zero point.
+    """
+
+    def __init__(self, fmt, path, input_names=None, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        super().__init__(fmt, path)
+        self._num_threads = num_threads
+        self._interpreter = Interpreter(model_path=self.path, num_threads=num_threads)
+        self._runner = self._interpreter.get_signature_runner()
+        self._details = self._runner.get_input_details()
+        self._out_details = self._runner.get_output_details()
+        self.input_names = self._resolve(input_names)
+
+    def _resolve(self, input_names) -> list[str]:
+        """Maps the caller's names to the file's (a single input by position)."""
+        details = self._details
+        if input_names is None:
+            return list(details)
+        names = list(input_names)
+        if set(names) == set(details):
+            return names
         if len(details) != len(names):
             raise ValueError(
-                f"{path} has inputs {sorted(details)}; received "
+                f"{self.path} has inputs {sorted(details)}; received "
                 f"{len(names)} input(s) named {names}."
             )
         if len(names) == 1:
-            names = list(details)
-        else:
-            raise ValueError(
-                f"{path} has inputs {sorted(details)}; input_names {names} "
-                "do not match them."
+            return list(details)
+        raise ValueError(
+            f"{self.path} has inputs {sorted(details)}; input_names {names} "
+            "do not match them."
+        )
+
+    def run(self, inputs) -> list[np.ndarray]:
+        arrays = self._ordered(inputs, self.input_names)
+        feed = {
+            name: _quantize(np.asarray(array), self._details[name])
+            for name, array in zip(self.input_names, arrays, strict=True)
+        }
+        results = self._runner(**feed)
+        return [
+            _dequantize(np.asarray(results[name]), self._out_details[name])
+            for name in sorted(results, key=_output_order)
+        ]
+
+    def io_details(self) -> dict:
+        return {
+            "inputs": [_io_entry(n, self._details[n]) for n in self._details],
+            "outputs": [
+                _io_entry(name, self._out_details[name])
+                for name in sorted(self._out_details, key=_output_order)
+            ],
+        }
+
+    def _timed_call(self, inputs):
+        """Set inputs, invoke, read outputs, on an interpreter of its own."""
+        from ai_edge_litert.interpreter import Interpreter
+
+        # A fresh interpreter: one that has handed out a signature runner
+        # refuses resize_tensor_input.
+        interpreter = Interpreter(model_path=self.path, num_threads=self._num_threads)
+        arrays = self._ordered(inputs, self.input_names)
+        indices = {n: d["index"] for n, d in self._details.items()}
+        outputs = [d["index"] for d in self._out_details.values()]
+        for name, array in zip(self.input_names, arrays, strict=True):
+            interpreter.resize_tensor_input(indices[name], list(np.shape(array)))
+        interpreter.allocate_tensors()
+        # An app feeds int8 inputs to an int8-I/O file: quantize outside the timer.
+        feed = [
+            (indices[name], _quantize(np.asarray(array), self._details[name]))
+            for name, array in zip(self.input_names, arrays, strict=True)
+        ]
+
+        def call():
+            for index, value in feed:
+                interpreter.set_tensor(index, value)
+            interpreter.invoke()
+            for index in outputs:
+                interpreter.get_tensor(index)
+
+        return call
+
+    def close(self) -> None:
+        self._runner = self._interpreter = None
+
+
+class TFLiteFormat(ExportFormat):
+    """One TFLite conversion recipe; every one converts with builtin ops only.
+
+    Attributes:
+        optimize: bool. Converter optimizations on (weight quantization).
+        float16: bool. float16 weights.
+    """
+
+    needs_tensorflow = True
+    from_saved_model = True
+    runtime = "ai_edge_litert"
+    optimize = False
+    float16 = False
+
+    def __init__(self, name, filename, description, **attributes):
+        self.name = name
+        self.filename = filename
+        self.description = description
+        for key, value in attributes.items():
+            if not hasattr(type(self), key):
+                raise TypeError(f"TFLiteFormat has no attribute {key!r}.")
+            setattr(self, key, value)
+
+    def configure(
+        self, converter, representative, input_names, int8_io, per_channel
+    ) -> None:
+        """Sets this recipe's options on a `tf.lite.TFLiteConverter`."""
+        import tensorflow as tf
+
+        if self.optimize:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if self.float16:
+            converter.target_spec.supported_types = [tf.float16]
+        if not self.needs_representative_data:
+            return
+        converter.representative_dataset = _calibration_data(
+            representative, input_names
+        )
+        # Int8 kernels only: a float fallback would not be full-integer.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if not per_channel:
+            # The converter's only switch for per-tensor weight scales.
+            converter._experimental_disable_per_channel = True
+        if int8_io and self.quantized_io:
+            io_type = tf.uint8 if int8_io == "uint8" else tf.int8
+            converter.inference_input_type = io_type
+            converter.inference_output_type = io_type
+
+    def write(
+        self,
+        source,
+        path,
+        *,
+        saved_model=None,
+        representative=None,
+        int8_io=False,
+        per_channel=True,
+        strip_tensor_names=False,
+        **options,
+    ) -> None:
+        """Converts to a .tflite file (see `convert_tflite` for the options).
+
+        `saved_model` is a SavedModel of `source` already written (the
+        exporter shares one among the TFLite formats); without it one is
+        written into a temporary folder first.
+        """
+        import tempfile
+
+        from kerasdl.exporters.savedmodel import write_saved_model
+
+        model = load_source(source)
+        with tempfile.TemporaryDirectory(prefix="kerasdl-tflite-") as scratch:
+            if saved_model is None:
+                saved_model = os.path.join(scratch, "saved_model")
+                write_saved_model(model, saved_model)
+            content = convert_tflite(
+                saved_model,
+                self.name,
+                options.get("input_names") or [t.name for t in model.inputs],
+                representative=representative,
+                int8_io=int8_io,
+                model_name=options.get("model_name", model.name),
+                per_channel=per_channel,
+                strip_tensor_names=strip_tensor_names,
             )
-    feed = {
-        name: _quantize(np.asarray(array), details[name])
-        for name, array in zip(names, inputs, strict=True)
-    }
-    results = runner(**feed)
-    out_details = runner.get_output_details()
-    return [
-        _dequantize(np.asarray(results[name]), out_details[name])
-        for name in sorted(results, key=_output_order)
-    ]
+        with open(path, "wb") as f:
+            f.write(content)
+        logger.info("wrote %s (%d bytes)", path, len(content))
+
+    def open(self, path, input_names=None, num_threads=None, **options):
+        return TFLiteRunner(self, path, input_names, num_threads=num_threads)
+
+    def manifest_options(self, options: dict) -> dict:
+        recorded = {}
+        if self.needs_representative_data:
+            recorded["int8_io"] = options["int8_io"]
+            recorded["per_channel"] = options["per_channel"]
+        recorded["strip_tensor_names"] = options["strip_tensor_names"]
+        return recorded
+
+
+TFLITE = TFLiteFormat(
+    "tflite", "model.tflite", "TFLite float32, builtin ops only", tolerance=1e-4
+)
+TFLITE_FP16 = TFLiteFormat(
+    "tflite_fp16",
+    "model_fp16.tflite",
+    "TFLite with float16 weights, float32 compute, builtin ops only",
+    tolerance=1e-2,
+    optimize=True,
+    float16=True,
+)
+TFLITE_DYNAMIC = TFLiteFormat(
+    "tflite_dynamic",
+    "model_dynamic.tflite",
+    "TFLite dynamic-range: int8 weights, float activations",
+    quantized=True,
+    optimize=True,
+)
+TFLITE_INT8 = TFLiteFormat(
+    "tflite_int8",
+    "model_int8.tflite",
+    "TFLite full-integer: int8 weights and activations",
+    quantized=True,
+    optimize=True,
+    needs_representative_data=True,
+    quantized_io=True,
+)
+# Converter recipes by format name.
+_RECIPES = {f.name: f for f in (TFLITE, TFLITE_FP16, TFLITE_DYNAMIC, TFLITE_INT8)}

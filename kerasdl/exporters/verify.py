@@ -13,29 +13,15 @@ import logging
 
 import numpy as np
 
-from kerasdl.exporters.formats import FORMATS, QUANTIZED_FORMATS, TFLITE_FORMATS
+from kerasdl.exporters.formats import FORMATS
 
-__all__ = ["TOLERANCES", "VerificationError", "compare_outputs", "run_file"]
+__all__ = ["VerificationError", "compare_outputs", "run_file"]
 
 logger = logging.getLogger(__name__)
 
-# Relative tolerance of the float formats (see module docstring).
-TOLERANCES = {
-    "keras": 1e-4,
-    "saved_model": 1e-4,
-    "onnx": 1e-4,
-    "tflite": 1e-4,
-    "tflite_fp16": 1e-2,
-}
+# Float formats' relative tolerance is each format object's `tolerance`.
 # Quantized outputs without a class axis (regression, one logit): relative error.
 QUANTIZED_TOLERANCE = 0.1
-
-RUNTIMES = {
-    "keras": "keras",
-    "saved_model": "tensorflow",
-    "onnx": "onnxruntime",
-    **dict.fromkeys(TFLITE_FORMATS, "ai_edge_litert"),
-}
 
 
 class VerificationError(ValueError):
@@ -45,7 +31,11 @@ class VerificationError(ValueError):
 def run_file(
     fmt: str, path: str, inputs: list[np.ndarray], input_names: list[str]
 ) -> list[np.ndarray]:
-    """Runs an exported file with the runtime of its format.
+    """Runs an exported file with the runtime of its format, once.
+
+    To run a file many times, open it once instead:
+    `FORMATS[fmt].open(path, input_names)` returns a runner whose `run`
+    takes the same inputs.
 
     Args:
         fmt: str. A key of `kerasdl.exporters.FORMATS`.
@@ -62,23 +52,14 @@ def run_file(
     Example:
     >>> (probs,) = run_file("tflite_int8", "model_int8.tflite", [x], ["image"])
     """
-    if fmt in TFLITE_FORMATS:
-        from kerasdl.exporters.tflite import run_tflite
+    with _format(fmt).open(path, input_names) as runner:
+        return runner.run(inputs)
 
-        return run_tflite(path, inputs, input_names)
-    if fmt == "onnx":
-        from kerasdl.exporters.onnx import run_onnx
 
-        return run_onnx(path, inputs, input_names)
-    if fmt == "saved_model":
-        from kerasdl.exporters.savedmodel import run_saved_model
-
-        return run_saved_model(path, inputs, input_names)
-    if fmt == "keras":
-        from kerasdl.exporters.savedmodel import run_keras
-
-        return run_keras(path, inputs)
-    raise ValueError(f"Unknown format {fmt!r}; accepted: {', '.join(FORMATS)}.")
+def _format(fmt: str):
+    if not isinstance(fmt, str) or fmt not in FORMATS:
+        raise ValueError(f"Unknown format {fmt!r}; accepted: {', '.join(FORMATS)}.")
+    return FORMATS[fmt]
 
 
 def _has_class_axis(reference: np.ndarray) -> bool:
@@ -97,8 +78,8 @@ def compare_outputs(
         fmt: str. The format the outputs come from (sets the criterion).
         outputs: list of np.ndarray. The file's outputs, in model order.
         reference: list of np.ndarray. The Keras model's outputs.
-        min_agreement: float. For "tflite_dynamic" and "tflite_int8": the
-            lowest accepted class agreement.
+        min_agreement: float. For quantized formats ("tflite_dynamic",
+            "tflite_int8"): the lowest accepted class agreement.
 
     Returns:
         dict: "runtime", "samples", "max_abs_error", "relative_error" (error
@@ -113,10 +94,9 @@ def compare_outputs(
     >>> compare_outputs("tflite", [y + 1e-7], [y])["passed"]
     True
     """
-    if fmt not in RUNTIMES:
-        raise ValueError(f"Unknown format {fmt!r}; accepted: {', '.join(FORMATS)}.")
+    spec = _format(fmt)
     result = {
-        "runtime": RUNTIMES[fmt],
+        "runtime": spec.runtime,
         "samples": len(reference[0]) if reference else 0,
     }
     if len(outputs) != len(reference) or any(
@@ -145,10 +125,10 @@ def compare_outputs(
             same = np.argmax(out, axis=-1) == np.argmax(ref, axis=-1)
             agreement = float(np.mean(same))
             agreements.append(agreement)
-        if fmt not in QUANTIZED_FORMATS:
+        if not spec.quantized:
             criterion, ok = (
-                f"relative_error <= {TOLERANCES[fmt]}",
-                rel <= TOLERANCES[fmt],
+                f"relative_error <= {spec.tolerance}",
+                rel <= spec.tolerance,
             )
         elif agreement is not None:
             criterion, ok = (

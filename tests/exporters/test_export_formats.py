@@ -103,7 +103,7 @@ def test_manifest_describes_model_and_matches_disk(cnn):
     assert manifest["verification_samples"] == {"count": 64, "source": "sample_inputs"}
     assert sorted(manifest["files"]) == sorted(FORMATS)
     assert sorted(os.listdir(cnn.directory)) == sorted(
-        [*FORMATS.values(), "manifest.json"]
+        [*(f.filename for f in FORMATS.values()), "manifest.json"]
     )
     # Nothing but the export folder itself is left next to it.
     assert os.listdir(os.path.dirname(cnn.directory)) == ["tiny_cnn"]
