@@ -133,6 +133,7 @@ def check_int(
     *,
     where: str = "",
     yaml: bool = False,
+    integral_float: bool = False,
 ) -> int | None:
     """Returns `value` as an int if it is an integer in range, else raises.
 
@@ -147,6 +148,8 @@ def check_int(
         allow_none: bool. Whether None is accepted (and returned).
         where: str. Context for the error (see `invalid`).
         yaml: bool. Spell None as `null` in the error (config files).
+        integral_float: bool. Also accept floats with no fractional part
+            (`1000.0`, or `1e3` read from a config) and return them as ints.
 
     Returns:
         int or None.
@@ -160,7 +163,12 @@ def check_int(
     """
     if value is None and allow_none:
         return None
-    ok = is_int(value)
+    ok = is_int(value) or (
+        integral_float
+        and is_number(value)
+        and math.isfinite(value)
+        and float(value).is_integer()
+    )
     if ok and minimum is not None and value < minimum:
         ok = False
     if ok and maximum is not None and value > maximum:

@@ -14,17 +14,17 @@ imports run one way (models -> registry).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import fnmatch
 import inspect
 import re
 from collections.abc import Callable
 from typing import Any
 
+from kerasdl._checks import closest
+
 __all__ = [
     "ModelEntry",
     "build_model",
-    "closest",
     "get_entry",
     "list_models",
     "model_info",
@@ -143,14 +143,6 @@ def register_model(
     if builder is not None:
         return decorate(builder)
     return decorate
-
-
-def closest(value: str, options) -> str:
-    """Formats a ' Did you mean ...?' hint, or '' when nothing is close."""
-    matches = difflib.get_close_matches(str(value), list(options), n=3, cutoff=0.6)
-    if not matches:
-        return ""
-    return " Did you mean " + " or ".join(repr(m) for m in matches) + "?"
 
 
 def get_entry(name: str) -> ModelEntry:

@@ -18,27 +18,13 @@ from __future__ import annotations
 import numpy as np
 from keras.saving import register_keras_serializable
 
+from kerasdl._checks import check_float, check_int
+
 __all__ = ["ConstantSparsity", "PolynomialDecay", "PruningSchedule"]
 
 
-def _check_int(name, value, minimum=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int. Received: {name}={value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}. Received: {name}={value}")
-    return int(value)
-
-
 def _check_sparsity(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise TypeError(
-            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
-        )
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(
-            f"`{name}` must be in the range [0, 1). Received: {name}={value}"
-        )
-    return float(value)
+    return check_float(name, value, 0.0, 1.0, max_inclusive=False)
 
 
 class PruningSchedule:
@@ -56,9 +42,9 @@ class PruningSchedule:
     frequency: int
 
     def _validate_steps(self, allow_negative_1):
-        self.begin_step = _check_int("begin_step", self.begin_step, minimum=0)
-        self.end_step = _check_int("end_step", self.end_step)
-        self.frequency = _check_int("frequency", self.frequency, minimum=1)
+        self.begin_step = check_int("begin_step", self.begin_step, minimum=0)
+        self.end_step = check_int("end_step", self.end_step)
+        self.frequency = check_int("frequency", self.frequency, minimum=1)
         if not allow_negative_1 and self.end_step == -1:
             raise ValueError(
                 f"{type(self).__name__} needs a finite `end_step` (>= begin_step); "

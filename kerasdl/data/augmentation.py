@@ -186,7 +186,7 @@ def _entries(config) -> list[tuple[str, Any]]:
 
 
 def _arguments(where: str, name: str, value) -> dict | None:
-    from kerasdl.registry import closest
+    from kerasdl._checks import closest
 
     spec = _AUGMENTATIONS[name]
     if value is False:
@@ -270,7 +270,7 @@ def make_augmentation(
     >>> [type(layer).__name__ for layer in aug.layers]
     ['RandomFlip', 'RandomRotation', 'RandomZoom']
     """
-    from kerasdl.registry import closest
+    from kerasdl._checks import closest
 
     layers = []
     for i, (entry_name, value) in enumerate(_entries(config)):

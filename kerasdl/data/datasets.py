@@ -411,7 +411,7 @@ def load(name: str, **options) -> Dataset:
     >>> x_train.shape, x_test.shape
     ((1438, 8, 8, 1), (359, 8, 8, 1))
     """
-    from kerasdl.registry import closest
+    from kerasdl._checks import closest
 
     if not isinstance(name, str):
         raise ValueError(

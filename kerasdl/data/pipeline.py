@@ -256,7 +256,7 @@ def make_pipeline(
     >>> model.compile("adam", "categorical_crossentropy")
     >>> model.fit(train, validation_data=val, epochs=5)
     """
-    from kerasdl.registry import closest
+    from kerasdl._checks import closest
 
     if (
         isinstance(batch_size, bool)

@@ -195,7 +195,7 @@ def _class_indices(y: np.ndarray, class_names):
 
 
 def _resolve_column(column, header: list[str], argument: str) -> int:
-    from kerasdl.registry import closest
+    from kerasdl._checks import closest
 
     if isinstance(column, (int, np.integer)) and not isinstance(column, bool):
         if not -len(header) <= column < len(header):
@@ -373,7 +373,7 @@ def from_image_folder(
     """
     from PIL import Image, UnidentifiedImageError
 
-    from kerasdl.registry import closest
+    from kerasdl._checks import closest
 
     if color_mode not in _COLOR_MODES:
         raise ValueError(

@@ -132,7 +132,7 @@ def load_corpus(name: str = "python_docs", max_chars: int | None = None) -> str:
     'The "assert" statement'
     """
     if name not in _CORPORA:
-        from kerasdl.registry import closest
+        from kerasdl._checks import closest
 
         raise ValueError(
             f"Unknown corpus name={name!r}.{closest(name, _CORPORA)} "
@@ -464,7 +464,7 @@ def make_tokenizer(
         `BytePairTokenizer`. `encode`/`decode` of this module accept each.
     """
     if kind not in TOKENIZER_KINDS:
-        from kerasdl.registry import closest
+        from kerasdl._checks import closest
 
         raise ValueError(
             f"Unknown tokenizer={kind!r}.{closest(str(kind), TOKENIZER_KINDS)} "

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from kerasdl.registry import closest
+from kerasdl._checks import check_int, closest
 
 __all__ = [
     "ForecastingData",
@@ -163,14 +163,6 @@ def load_series(name: str) -> Series:
 
 
 # ---------------------------------------------------------------- windows
-def _check_int(arg: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"Invalid {arg}={value!r}: expected an integer >= {minimum}.")
-    if value < minimum:
-        raise ValueError(f"Invalid {arg}={value!r}: expected an integer >= {minimum}.")
-    return int(value)
-
-
 def _as_2d(series, arg: str = "series") -> np.ndarray:
     array = np.asarray(series, dtype=np.float32)
     if array.ndim == 1:
@@ -254,9 +246,9 @@ def make_windows(series, lookback: int, horizon: int = 1, stride: int = 1,
     (array([[0., 1., 2.], [1., 2., 3.]]), array([[3., 4.], [4., 5.]]))
     """
     array = _as_2d(series)
-    lookback = _check_int("lookback", lookback)
-    horizon = _check_int("horizon", horizon)
-    stride = _check_int("stride", stride)
+    lookback = check_int("lookback", lookback, minimum=1)
+    horizon = check_int("horizon", horizon, minimum=1)
+    stride = check_int("stride", stride, minimum=1)
     columns = _check_targets(targets, array.shape[1])
     starts = _window_starts(0, len(array) - lookback - horizon, stride)
     return _pairs(array, starts, lookback, horizon, columns)
@@ -287,7 +279,7 @@ def time_split(length: int, val_fraction: float = 0.15,
     >>> time_split(100, 0.1, 0.2)
     (70, 80)
     """
-    length = _check_int("length", length)
+    length = check_int("length", length, minimum=1)
     for arg, value in (
         ("val_fraction", val_fraction),
         ("test_fraction", test_fraction),
@@ -456,9 +448,9 @@ def make_forecasting_data(
     if isinstance(series, Series):
         series = series.values
     array = _as_2d(series)
-    lookback = _check_int("lookback", lookback)
-    horizon = _check_int("horizon", horizon)
-    stride = _check_int("stride", stride)
+    lookback = check_int("lookback", lookback, minimum=1)
+    horizon = check_int("horizon", horizon, minimum=1)
+    stride = check_int("stride", stride, minimum=1)
     if not isinstance(normalize, bool):
         raise ValueError(f"Invalid normalize={normalize!r}: expected a bool.")
     columns = _check_targets(targets, array.shape[1])
@@ -515,7 +507,7 @@ def naive_forecast(x, horizon: int = 1, targets=None) -> np.ndarray:
     array([5., 5.], dtype=float32)
     """
     array = _check_windows(x)
-    horizon = _check_int("horizon", horizon)
+    horizon = check_int("horizon", horizon, minimum=1)
     columns = _check_targets(targets, array.shape[-1])
     last = array[:, -1:, columns]  # (N, 1, K)
     return np.repeat(last, horizon, axis=1)
@@ -546,8 +538,8 @@ def seasonal_naive_forecast(x, horizon: int, season: int, targets=None) -> np.nd
     array([2., 3., 4., 5., 2.], dtype=float32)
     """
     array = _check_windows(x)
-    horizon = _check_int("horizon", horizon)
-    season = _check_int("season", season)
+    horizon = check_int("horizon", horizon, minimum=1)
+    season = check_int("season", season, minimum=1)
     lookback = array.shape[1]
     if lookback < season:
         raise ValueError(

@@ -20,6 +20,7 @@ import math
 import keras
 from keras import ops
 
+from kerasdl._checks import check_bool, check_choice, check_float, check_int
 from kerasdl.layers.position import RotaryEmbedding
 
 __all__ = [
@@ -38,49 +39,6 @@ __all__ = [
 FFN_ACTIVATIONS = ("gelu", "gelu_approximate", "relu", "silu", "swish", "tanh")
 NORMALIZATIONS = ("layer_norm", "rms_norm")
 _NEG_INF = -1e9
-
-
-# ---------------------------------------------------------------- validation
-def _check_int(arg, value, minimum=1, allow_none=False):
-    if allow_none and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        accepted = f"an integer >= {minimum}" + (" or None" if allow_none else "")
-        raise ValueError(f"Invalid {arg}={value!r}: expected {accepted}.")
-    return value
-
-
-def _check_rate(arg, value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not 0 <= value < 1
-    ):
-        raise ValueError(f"Invalid {arg}={value!r}: expected a number in [0, 1).")
-    return float(value)
-
-
-def _check_choice(arg, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f"Invalid {arg}={value!r}. Accepted: {', '.join(map(repr, choices))}."
-        )
-    return value
-
-
-def _check_bool(arg, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"Invalid {arg}={value!r}: expected a bool.")
-    return value
-
-
-def _check_positive_float(arg, value, allow_none=False):
-    if allow_none and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        accepted = "a positive number" + (" or None" if allow_none else "")
-        raise ValueError(f"Invalid {arg}={value!r}: expected {accepted}.")
-    return float(value)
 
 
 def _apply_activation(name, x):
@@ -111,7 +69,7 @@ class PaddingMask(keras.layers.Layer):
 
     def __init__(self, pad_id: int = 0, **kwargs):
         super().__init__(**kwargs)
-        self.pad_id = _check_int("pad_id", pad_id, minimum=0)
+        self.pad_id = check_int("pad_id", pad_id, minimum=0)
 
     def call(self, token_ids):
         return ops.not_equal(token_ids, self.pad_id)
@@ -188,13 +146,17 @@ class TransformerAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_heads = _check_int("num_heads", num_heads)
-        self.key_dim = _check_int("key_dim", key_dim, allow_none=True)
-        self.use_bias = _check_bool("use_bias", use_bias)
-        self.dropout = _check_rate("dropout", dropout)
-        self.scale = _check_bool("scale", scale)
-        self.rotary_max_wavelength = _check_positive_float(
-            "rotary_max_wavelength", rotary_max_wavelength, allow_none=True
+        self.num_heads = check_int("num_heads", num_heads, minimum=1)
+        self.key_dim = check_int("key_dim", key_dim, allow_none=True, minimum=1)
+        self.use_bias = check_bool("use_bias", use_bias)
+        self.dropout = check_float("dropout", dropout, 0, 1, max_inclusive=False)
+        self.scale = check_bool("scale", scale)
+        self.rotary_max_wavelength = check_float(
+            "rotary_max_wavelength",
+            rotary_max_wavelength,
+            allow_none=True,
+            minimum=0,
+            min_inclusive=False,
         )
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
@@ -367,28 +329,38 @@ class _BlockBase(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_heads = _check_int("num_heads", num_heads)
-        self.intermediate_dim = _check_int("intermediate_dim", intermediate_dim)
-        self.hidden_dim = _check_int("hidden_dim", hidden_dim, allow_none=True)
-        self.key_dim = _check_int("key_dim", key_dim, allow_none=True)
-        self.dropout = _check_rate("dropout", dropout)
+        self.num_heads = check_int("num_heads", num_heads, minimum=1)
+        self.intermediate_dim = check_int(
+            "intermediate_dim", intermediate_dim, minimum=1
+        )
+        self.hidden_dim = check_int(
+            "hidden_dim", hidden_dim, allow_none=True, minimum=1
+        )
+        self.key_dim = check_int("key_dim", key_dim, allow_none=True, minimum=1)
+        self.dropout = check_float("dropout", dropout, 0, 1, max_inclusive=False)
         self.attention_dropout = (
             self.dropout
             if attention_dropout is None
-            else _check_rate("attention_dropout", attention_dropout)
+            else check_float(
+                "attention_dropout", attention_dropout, 0, 1, max_inclusive=False
+            )
         )
-        self.activation = _check_choice("activation", activation, FFN_ACTIVATIONS)
-        self.norm_first = _check_bool("norm_first", norm_first)
-        self.layer_norm_epsilon = _check_positive_float(
-            "layer_norm_epsilon", layer_norm_epsilon
+        self.activation = check_choice("activation", activation, FFN_ACTIVATIONS)
+        self.norm_first = check_bool("norm_first", norm_first)
+        self.layer_norm_epsilon = check_float(
+            "layer_norm_epsilon", layer_norm_epsilon, minimum=0, min_inclusive=False
         )
-        self.normalization = _check_choice(
+        self.normalization = check_choice(
             "normalization", normalization, NORMALIZATIONS
         )
-        self.use_bias = _check_bool("use_bias", use_bias)
-        self.attention_scale = _check_bool("attention_scale", attention_scale)
-        self.rotary_max_wavelength = _check_positive_float(
-            "rotary_max_wavelength", rotary_max_wavelength, allow_none=True
+        self.use_bias = check_bool("use_bias", use_bias)
+        self.attention_scale = check_bool("attention_scale", attention_scale)
+        self.rotary_max_wavelength = check_float(
+            "rotary_max_wavelength",
+            rotary_max_wavelength,
+            allow_none=True,
+            minimum=0,
+            min_inclusive=False,
         )
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
@@ -745,10 +717,10 @@ class RelativePositionBias(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_heads = _check_int("num_heads", num_heads)
-        self.num_buckets = _check_int("num_buckets", num_buckets, minimum=2)
-        self.max_distance = _check_int("max_distance", max_distance, minimum=2)
-        self.bidirectional = _check_bool("bidirectional", bidirectional)
+        self.num_heads = check_int("num_heads", num_heads, minimum=1)
+        self.num_buckets = check_int("num_buckets", num_buckets, minimum=2)
+        self.max_distance = check_int("max_distance", max_distance, minimum=2)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
 
     def build(self, inputs_shape):
@@ -855,10 +827,10 @@ class TokenEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.vocab_size = _check_int("vocab_size", vocab_size)
-        self.output_dim = _check_int("output_dim", output_dim)
+        self.vocab_size = check_int("vocab_size", vocab_size, minimum=1)
+        self.output_dim = check_int("output_dim", output_dim, minimum=1)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
-        self.return_table = _check_bool("return_table", return_table)
+        self.return_table = check_bool("return_table", return_table)
 
     def build(self, inputs_shape):
         self.embeddings = self.add_weight(
@@ -931,8 +903,10 @@ class TiedLMHead(keras.layers.Layer):
 
     def __init__(self, logit_scale: float = 1.0, use_bias: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.logit_scale = _check_positive_float("logit_scale", logit_scale)
-        self.use_bias = _check_bool("use_bias", use_bias)
+        self.logit_scale = check_float(
+            "logit_scale", logit_scale, minimum=0, min_inclusive=False
+        )
+        self.use_bias = check_bool("use_bias", use_bias)
 
     def build(self, inputs_shape):
         if not isinstance(inputs_shape, (list, tuple)) or len(inputs_shape) != 2:

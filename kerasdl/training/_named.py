@@ -2,17 +2,14 @@
 
 `make_loss` and `make_metrics` accept a name ("mse") or a dict with a
 "name" and arguments; `split_named` validates both shapes against one table
-of accepted keys, and the checks below validate the values. (The checks
-move to `kerasdl/_checks.py` when that ground-floor module takes them over.)
+of accepted keys; `kerasdl._checks` validates the values.
 """
 
 from __future__ import annotations
 
-import numbers
+from kerasdl._checks import closest
 
-from kerasdl.registry import closest
-
-__all__ = ["check_bool", "check_int", "check_number", "split_named"]
+__all__ = ["split_named"]
 
 
 def split_named(config, keys: dict, aliases: dict, kind: str) -> tuple[str, dict]:
@@ -42,31 +39,3 @@ def split_named(config, keys: dict, aliases: dict, kind: str) -> tuple[str, dict
                 f"{closest(key, accepted)} Accepted: {listed}."
             )
     return name, {**accepted, **params}
-
-
-def check_number(key: str, value, minimum: float | None = None, strict=False) -> float:
-    """Returns `value` as a float; a ValueError unless a number >= (>) minimum."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"`{key}` must be a number; received {key}={value!r}.")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        relation = ">" if strict else ">="
-        raise ValueError(
-            f"`{key}` must be {relation} {minimum}; received {key}={value!r}."
-        )
-    return float(value)
-
-
-def check_int(key: str, value, minimum: int) -> int:
-    """Returns `value` as an int; a ValueError unless an integer >= minimum."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"`{key}` must be an integer; received {key}={value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{key}` must be >= {minimum}; received {key}={value!r}.")
-    return int(value)
-
-
-def check_bool(key: str, value) -> bool:
-    """Returns `value`; a ValueError unless it is True or False."""
-    if not isinstance(value, bool):
-        raise ValueError(f"`{key}` must be true or false; received {key}={value!r}.")
-    return value

@@ -34,12 +34,12 @@ import math
 import numbers
 import os
 import shutil
-import tempfile
 
 import keras
 import numpy as np
 
-from kerasdl.training.config import atomic_write_json, atomic_write_text
+from kerasdl import _keras_compat
+from kerasdl._io import atomic_path, staged_folder, write_json_atomic, write_text_atomic
 from kerasdl.viz.curves import plot_history
 
 __all__ = [
@@ -269,7 +269,7 @@ class RunHistory(keras.callbacks.Callback):
 
     def _write(self, completed: bool) -> None:
         data = self.as_dict(completed)
-        atomic_write_json(os.path.join(self.run_dir, HISTORY_FILE), data)
+        write_json_atomic(os.path.join(self.run_dir, HISTORY_FILE), data)
         if self.csv_log:
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
@@ -279,7 +279,7 @@ class RunHistory(keras.callbacks.Callback):
                 writer.writerow(
                     [epoch, *["" if v is None else repr(v) for v in values]]
                 )
-            atomic_write_text(os.path.join(self.run_dir, CSV_FILE), buffer.getvalue())
+            write_text_atomic(os.path.join(self.run_dir, CSV_FILE), buffer.getvalue())
 
 
 def _scalar(value) -> float:
@@ -310,21 +310,16 @@ class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def _save_model(self, epoch, batch, logs):
         final = self.filepath
-        directory = os.path.dirname(os.path.abspath(final))
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(final)), exist_ok=True)
         suffix = ".weights.h5" if self.save_weights_only else ".keras"
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint.", suffix=suffix)
-        os.close(fd)
-        os.remove(tmp)  # Keras refuses to overwrite without asking otherwise
-        self.filepath = tmp
-        try:
-            super()._save_model(epoch, batch, logs)
-            if os.path.exists(tmp):  # absent when the epoch was not an improvement
-                os.replace(tmp, final)
-        finally:
-            self.filepath = final
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        # The temp file does not exist yet: Keras refuses to overwrite without
+        # asking; it stays absent when the epoch was not an improvement.
+        with atomic_path(final, suffix=suffix) as tmp:
+            self.filepath = tmp
+            try:
+                _keras_compat.checkpoint_save_model(self, epoch, batch, logs)
+            finally:
+                self.filepath = final
 
 
 # Callback attributes that make up its resumable state.
@@ -402,7 +397,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                     callback.best_weights = [
                         data[f"w{k}"] for k in range(len(data.files))
                     ]
-        self.model._initial_epoch = meta["epoch"]  # what BackupAndRestore sets
+        _keras_compat.set_initial_epoch(self.model, meta["epoch"])
         self._current_epoch = meta["epoch"]
         self.restored_epoch = meta["epoch"]
         logger.info("Resumed from %s at epoch %d.", directory, meta["epoch"])
@@ -410,8 +405,12 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     def _save_model(self):
         epoch = self._current_epoch  # number of completed epochs
         os.makedirs(self.backup_dir, exist_ok=True)
-        staging = tempfile.mkdtemp(dir=self.backup_dir, prefix=".staging-")
-        try:
+        name = f"epoch-{epoch:05d}"
+        # A folder of this name may be left by a run killed after this epoch;
+        # publishing replaces it only once the new one is complete.
+        with staged_folder(
+            os.path.join(self.backup_dir, name), tag="staging"
+        ) as staging:
             self.model.save_weights(os.path.join(staging, "model.weights.h5"))
             states = []
             for i, callback in enumerate(self.tracked):
@@ -427,21 +426,13 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                         os.path.join(staging, f"callback{i}_best_weights.npz"),
                         **{f"w{k}": np.asarray(w) for k, w in enumerate(best)},
                     )
-            name = f"epoch-{epoch:05d}"
-            final = os.path.join(self.backup_dir, name)
-            if os.path.exists(final):  # left by a run killed after this epoch
-                shutil.rmtree(final)
-            os.replace(staging, final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        atomic_write_json(
+        write_json_atomic(
             os.path.join(self.backup_dir, _POINTER),
             {"epoch": epoch, "dir": name, "callbacks": states},
         )
         for entry in os.listdir(self.backup_dir):
             if entry != name and (
-                entry.startswith("epoch-") or entry.startswith(".staging-")
+                entry.startswith("epoch-") or entry.startswith(".epoch-")
             ):
                 shutil.rmtree(os.path.join(self.backup_dir, entry), ignore_errors=True)
 

@@ -33,17 +33,29 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import math
-import numbers
 import os
-import tempfile
 from typing import Any
 
 import keras
 import yaml
 
-from kerasdl.registry import closest
+from kerasdl._checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    closest,
+    invalid,
+    is_int,
+)
+from kerasdl._io import (
+    is_config_path,
+    parse_yaml,
+    read_text,
+    to_plain,
+    write_text_atomic,
+)
 from kerasdl.training.losses import make_loss
 from kerasdl.training.metrics import METRIC_NAMES
 from kerasdl.training.optimizers import OPTIMIZER_NAMES
@@ -269,7 +281,7 @@ class TrainingConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the config as plain nested dicts/lists (YAML/JSON ready)."""
-        return _plain(dataclasses.asdict(self))
+        return to_plain(dataclasses.asdict(self))
 
     def to_yaml(self) -> str:
         """Returns the config as YAML text, in field order."""
@@ -291,7 +303,7 @@ class TrainingConfig:
         >>> TrainingConfig().replace(epochs=2).epochs
         2
         """
-        return TrainingConfig.from_dict({**self.to_dict(), **_plain(changes)})
+        return TrainingConfig.from_dict({**self.to_dict(), **to_plain(changes)})
 
 
 # ----------------------------------------------------------------- loading
@@ -321,27 +333,20 @@ def load_config(source=None) -> TrainingConfig:
         return TrainingConfig.from_dict(source.to_dict())
     if isinstance(source, dict):
         return TrainingConfig.from_dict(source)
-    if isinstance(source, os.PathLike) or (
-        isinstance(source, str)
-        and "\n" not in source
-        and source.lower().endswith((".yaml", ".yml", ".json"))
-    ):
+    if is_config_path(source):
         path = os.fspath(source)
         if not os.path.isfile(path):
             raise ValueError(f"Training config file {path!r} does not exist.")
-        with open(path, encoding="utf-8") as f:
-            text, where = f.read(), path
+        data = parse_yaml(read_text(path), where=path)
+        where = path
     elif isinstance(source, str):
-        text, where = source, "the config string"
+        where = "the config string"
+        data = parse_yaml(source, where=where)
     else:
         raise ValueError(
             "A training config must be a TrainingConfig, a dict, a YAML string "
             f"or a file path; received {type(source).__name__}: {source!r:.80}."
         )
-    try:
-        data = yaml.safe_load(text)  # safe_load: never builds Python objects
-    except yaml.YAMLError as err:
-        raise ValueError(f"Could not parse {where} as YAML: {err}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -362,41 +367,18 @@ def save_config(config: TrainingConfig, path) -> None:
     Example:
     >>> save_config(TrainingConfig(epochs=3), "runs/a/config.yaml")
     """
-    atomic_write_text(path, config.to_yaml())
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Writes `text` to `path` so that readers see the old or the new file.
-
-    Args:
-        path: str or os.PathLike. Target file; its directory must exist.
-        text: str. Content, written as UTF-8.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_write_json(path, data) -> None:
-    """Writes `data` as indented JSON, atomically (see `atomic_write_text`)."""
-    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+    write_text_atomic(path, config.to_yaml())
 
 
 # ----------------------------------------------------------------- helpers
+# Errors read "Invalid training config value training.epochs=0: expected ..."
+# and spell literals as the YAML file does (true, false, null).
+_WHERE = "training config value"
+_CONFIG = {"where": _WHERE, "yaml": True}
+
+
 def _fail(path: str, value, accepted: str, hint: str = ""):
-    raise ValueError(
-        f"Invalid training config value {path}={value!r}: expected {accepted}.{hint}"
-    )
+    raise invalid(path, value, accepted, hint=hint, where=_WHERE)
 
 
 def _join(prefix: str, key: str) -> str:
@@ -431,56 +413,6 @@ def _from_dict(cls, data, prefix: str):
     return cls(**data)
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_int(path, value, minimum=None, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if not _is_int(value) or (minimum is not None and value < minimum):
-        bound = f" >= {minimum}" if minimum is not None else ""
-        _fail(path, value, f"an integer{bound}" + (" or null" if allow_none else ""))
-    return int(value)
-
-
-def _check_float(path, value, minimum=None, maximum=None, allow_none=False):
-    if value is None and allow_none:
-        return None
-    ok = _is_number(value) and math.isfinite(value)
-    if ok and minimum is not None and value < minimum:
-        ok = False
-    if ok and maximum is not None and value >= maximum:
-        ok = False
-    if not ok:
-        bounds = ""
-        if minimum is not None and maximum is not None:
-            bounds = f" in [{minimum}, {maximum})"
-        elif minimum is not None:
-            bounds = f" >= {minimum}"
-        _fail(path, value, f"a finite number{bounds}")
-    return float(value)
-
-
-def _check_bool(path, value, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, bool):
-        _fail(path, value, "true or false" + (" or null" if allow_none else ""))
-    return value
-
-
-def _check_choice(path, value, choices):
-    if not isinstance(value, str) or value not in choices:
-        hint = closest(str(value), choices) if isinstance(value, str) else ""
-        _fail(path, value, "one of " + ", ".join(repr(c) for c in choices), hint)
-    return value
-
-
 def _check_monitor(path, value):
     if not isinstance(value, str) or not value:
         _fail(path, value, "a metric name such as 'val_loss', or 'auto'")
@@ -504,15 +436,23 @@ def _validate_callbacks(cfg: CallbacksConfig, prefix: str) -> None:
     es = _callback_dict(path, cfg.early_stopping, _EARLY_STOPPING)
     if es is not None:
         _check_monitor(f"{path}.monitor", es["monitor"])
-        es["patience"] = _check_int(f"{path}.patience", es["patience"], 0)
-        es["min_delta"] = _check_float(f"{path}.min_delta", es["min_delta"], 0.0)
-        _check_choice(f"{path}.mode", es["mode"], _MODES)
-        _check_bool(f"{path}.restore_best_weights", es["restore_best_weights"])
-        es["start_from_epoch"] = _check_int(
-            f"{path}.start_from_epoch", es["start_from_epoch"], 0
+        es["patience"] = check_int(f"{path}.patience", es["patience"], 0, **_CONFIG)
+        es["min_delta"] = check_float(
+            f"{path}.min_delta", es["min_delta"], 0.0, max_inclusive=False, **_CONFIG
         )
-        es["baseline"] = _check_float(
-            f"{path}.baseline", es["baseline"], allow_none=True
+        check_choice(f"{path}.mode", es["mode"], _MODES, where=_WHERE)
+        check_bool(
+            f"{path}.restore_best_weights", es["restore_best_weights"], **_CONFIG
+        )
+        es["start_from_epoch"] = check_int(
+            f"{path}.start_from_epoch", es["start_from_epoch"], 0, **_CONFIG
+        )
+        es["baseline"] = check_float(
+            f"{path}.baseline",
+            es["baseline"],
+            allow_none=True,
+            max_inclusive=False,
+            **_CONFIG,
         )
     cfg.early_stopping = es
 
@@ -523,32 +463,34 @@ def _validate_callbacks(cfg: CallbacksConfig, prefix: str) -> None:
         )
         if ck:
             _check_monitor(f"{path}.monitor", ck["monitor"])
-            _check_choice(f"{path}.mode", ck["mode"], _MODES)
-            _check_bool(f"{path}.save_best_only", ck["save_best_only"])
+            check_choice(f"{path}.mode", ck["mode"], _MODES, where=_WHERE)
+            check_bool(f"{path}.save_best_only", ck["save_best_only"], **_CONFIG)
         cfg.checkpoint = ck
 
     path = f"{prefix}.tensorboard"
     tb = _callback_dict(path, cfg.tensorboard, _TENSORBOARD, on_by_default_value=False)
     if tb:
-        tb["histogram_freq"] = _check_int(
-            f"{path}.histogram_freq", tb["histogram_freq"], 0
+        tb["histogram_freq"] = check_int(
+            f"{path}.histogram_freq", tb["histogram_freq"], 0, **_CONFIG
         )
         if tb["update_freq"] not in ("epoch", "batch") and not (
-            _is_int(tb["update_freq"]) and tb["update_freq"] >= 1
+            is_int(tb["update_freq"]) and tb["update_freq"] >= 1
         ):
             _fail(
                 f"{path}.update_freq", tb["update_freq"], "'epoch', 'batch' or N >= 1"
             )
-        _check_bool(f"{path}.write_graph", tb["write_graph"])
-        tb["profile_batch"] = _check_int(
-            f"{path}.profile_batch", tb["profile_batch"], 0
+        check_bool(f"{path}.write_graph", tb["write_graph"], **_CONFIG)
+        tb["profile_batch"] = check_int(
+            f"{path}.profile_batch", tb["profile_batch"], 0, **_CONFIG
         )
     cfg.tensorboard = tb
 
-    cfg.csv_log = _check_bool(f"{prefix}.csv_log", cfg.csv_log, allow_none=True)
-    cfg.plot = _check_bool(f"{prefix}.plot", cfg.plot, allow_none=True)
-    cfg.terminate_on_nan = _check_bool(
-        f"{prefix}.terminate_on_nan", cfg.terminate_on_nan
+    cfg.csv_log = check_bool(
+        f"{prefix}.csv_log", cfg.csv_log, allow_none=True, **_CONFIG
+    )
+    cfg.plot = check_bool(f"{prefix}.plot", cfg.plot, allow_none=True, **_CONFIG)
+    cfg.terminate_on_nan = check_bool(
+        f"{prefix}.terminate_on_nan", cfg.terminate_on_nan, **_CONFIG
     )
 
     path = f"{prefix}.reduce_on_plateau"
@@ -567,11 +509,13 @@ def _validate_callbacks(cfg: CallbacksConfig, prefix: str) -> None:
 
 
 def _validate_distribution(cfg: DistributionConfig, prefix: str) -> None:
-    strategy = _check_choice(f"{prefix}.strategy", cfg.strategy, STRATEGIES)
+    strategy = check_choice(
+        f"{prefix}.strategy", cfg.strategy, STRATEGIES, where=_WHERE
+    )
     devices = cfg.devices
     if devices is not None:
-        if _is_int(devices):
-            _check_int(f"{prefix}.devices", devices, 1)
+        if is_int(devices):
+            check_int(f"{prefix}.devices", devices, 1, **_CONFIG)
         elif not (
             isinstance(devices, (list, tuple))
             and devices
@@ -603,7 +547,7 @@ def _validate_distribution(cfg: DistributionConfig, prefix: str) -> None:
     if not (
         isinstance(shape, (list, tuple))
         and shape
-        and all(_is_int(s) and s >= 1 for s in shape)
+        and all(is_int(s) and s >= 1 for s in shape)
     ):
         _fail(
             f"{prefix}.mesh_shape",
@@ -625,7 +569,7 @@ def _validate_distribution(cfg: DistributionConfig, prefix: str) -> None:
         )
     cfg.axis_names = list(names)
     batch_dim = names[0] if cfg.batch_dim_name is None else cfg.batch_dim_name
-    _check_choice(f"{prefix}.batch_dim_name", batch_dim, cfg.axis_names)
+    check_choice(f"{prefix}.batch_dim_name", batch_dim, cfg.axis_names, where=_WHERE)
     cfg.batch_dim_name = batch_dim
     layout = {} if cfg.layout_map is None else cfg.layout_map
     if not isinstance(layout, dict):
@@ -643,7 +587,7 @@ def _validate_distribution(cfg: DistributionConfig, prefix: str) -> None:
                     closest(str(axis), cfg.axis_names),
                 )
     cfg.layout_map = {k: list(v) for k, v in layout.items()}
-    if devices is not None and _is_int(devices) and devices != math.prod(shape):
+    if devices is not None and is_int(devices) and devices != math.prod(shape):
         raise ValueError(
             f"Training config keys '{prefix}.devices'={devices} and "
             f"'{prefix}.mesh_shape'={shape} disagree: the mesh needs "
@@ -728,13 +672,20 @@ def _wrap_factory(path: str, value, build):
 
 
 def _validate_training(cfg: TrainingConfig) -> None:
-    cfg.seed = _check_int("seed", cfg.seed, 0, allow_none=True)
-    cfg.epochs = _check_int("epochs", cfg.epochs, 1)
-    cfg.batch_size = _check_int("batch_size", cfg.batch_size, 1, allow_none=True)
-    cfg.validation_split = _check_float(
-        "validation_split", cfg.validation_split, 0.0, 1.0
+    cfg.seed = check_int("seed", cfg.seed, 0, allow_none=True, **_CONFIG)
+    cfg.epochs = check_int("epochs", cfg.epochs, 1, **_CONFIG)
+    cfg.batch_size = check_int(
+        "batch_size", cfg.batch_size, 1, allow_none=True, **_CONFIG
     )
-    _check_bool("shuffle", cfg.shuffle)
+    cfg.validation_split = check_float(
+        "validation_split",
+        cfg.validation_split,
+        0.0,
+        1.0,
+        max_inclusive=False,
+        **_CONFIG,
+    )
+    check_bool("shuffle", cfg.shuffle, **_CONFIG)
     cfg.optimizer = _validate_optimizer(cfg.optimizer)
     if cfg.loss is not None:
         _wrap_factory("loss", cfg.loss, lambda: make_loss(cfg.loss))
@@ -752,18 +703,18 @@ def _validate_training(cfg: TrainingConfig) -> None:
                     closest(str(name), METRIC_NAMES),
                 )
     if cfg.precision is not None:
-        _check_choice("precision", cfg.precision, PRECISIONS)
+        check_choice("precision", cfg.precision, PRECISIONS, where=_WHERE)
     if cfg.jit_compile != "auto" and not isinstance(cfg.jit_compile, bool):
         _fail("jit_compile", cfg.jit_compile, "true, false or 'auto'")
-    cfg.steps_per_execution = _check_int(
-        "steps_per_execution", cfg.steps_per_execution, 1
+    cfg.steps_per_execution = check_int(
+        "steps_per_execution", cfg.steps_per_execution, 1, **_CONFIG
     )
     if cfg.run_dir is not None:
         if isinstance(cfg.run_dir, os.PathLike):
             cfg.run_dir = os.fspath(cfg.run_dir)
         if not isinstance(cfg.run_dir, str) or not cfg.run_dir:
             _fail("run_dir", cfg.run_dir, "a directory path or null")
-    _check_bool("resume", cfg.resume)
+    check_bool("resume", cfg.resume, **_CONFIG)
     if cfg.resume and cfg.run_dir is None:
         raise ValueError(
             "Training config key 'resume' is true but 'run_dir' is null: "
@@ -793,14 +744,3 @@ def _validate_training(cfg: TrainingConfig) -> None:
             "'callbacks.reduce_on_plateau' sets the learning rate and needs a "
             f"float 'optimizer.learning_rate'; received learning_rate={lr!r}."
         )
-
-
-def _plain(obj):
-    """Dataclasses -> dicts, tuples -> lists, recursively (YAML/JSON ready)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _plain(dataclasses.asdict(obj))
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj

@@ -24,7 +24,8 @@ from typing import Any
 import keras
 from keras import ops
 
-from kerasdl.training._named import check_bool, check_number, split_named
+from kerasdl._checks import check_bool, check_float
+from kerasdl.training._named import split_named
 
 __all__ = [
     "LOSS_NAMES",
@@ -137,8 +138,8 @@ class SparseCategoricalFocalCrossentropy(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.alpha = check_number("alpha", alpha, 0.0)
-        self.gamma = check_number("gamma", gamma, 0.0)
+        self.alpha = check_float("alpha", alpha, 0.0)
+        self.gamma = check_float("gamma", gamma, 0.0)
         self.from_logits = bool(from_logits)
         self.label_smoothing = _check_smoothing(label_smoothing)
 
@@ -234,7 +235,7 @@ def make_loss(config) -> keras.losses.Loss:
         params["from_logits"] = check_bool("from_logits", params["from_logits"])
     for key in ("gamma", "alpha"):
         if key in params:
-            params[key] = check_number(key, params[key], 0.0)
+            params[key] = check_float(key, params[key], 0.0)
     if "alpha" in params and params["alpha"] > 1.0:
         raise ValueError(
             f"`alpha` must be in [0, 1]; received alpha={params['alpha']}."
@@ -246,7 +247,7 @@ def make_loss(config) -> keras.losses.Loss:
     if name == "mae":
         return keras.losses.MeanAbsoluteError(**common)
     if name == "huber":
-        delta = check_number("delta", params["delta"], 0.0, strict=True)
+        delta = check_float("delta", params["delta"], 0, min_inclusive=False)
         return keras.losses.Huber(delta=delta, **common)
     if name == "binary_crossentropy":
         return keras.losses.BinaryCrossentropy(**params, **common)
@@ -277,9 +278,4 @@ def make_loss(config) -> keras.losses.Loss:
 
 # ----------------------------------------------------------------- helpers
 def _check_smoothing(value) -> float:
-    value = check_number("label_smoothing", value, 0.0)
-    if value >= 1.0:
-        raise ValueError(
-            f"`label_smoothing` must be in [0, 1); received label_smoothing={value}."
-        )
-    return value
+    return check_float("label_smoothing", value, 0.0, 1.0, max_inclusive=False)

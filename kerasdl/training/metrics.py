@@ -28,8 +28,8 @@ from typing import Any
 import keras
 from keras import ops
 
-from kerasdl.registry import closest
-from kerasdl.training._named import check_bool, check_int, check_number, split_named
+from kerasdl._checks import check_bool, check_float, check_int, closest
+from kerasdl.training._named import split_named
 
 __all__ = [
     "METRIC_NAMES",
@@ -90,7 +90,7 @@ class _ClassCounts(keras.metrics.Metric):
             )
         self.num_classes = int(num_classes)
         self.average = average
-        self.threshold = check_number("threshold", threshold)
+        self.threshold = check_float("threshold", threshold)
         self._direction = "up"  # lets callbacks in mode="auto" maximize it
         size = max(self.num_classes, 2)
         self.true_positives = self.add_variable(
@@ -387,7 +387,7 @@ def _make_metric(entry, num_classes, sparse):
     binary = num_classes == 1
     if name == "accuracy":
         if binary:
-            threshold = check_number("threshold", params["threshold"])
+            threshold = check_float("threshold", params["threshold"])
             return keras.metrics.BinaryAccuracy(name="accuracy", threshold=threshold)
         if sparse:
             return keras.metrics.SparseCategoricalAccuracy(name="accuracy")

@@ -23,7 +23,7 @@ from typing import Any
 
 import keras
 
-from kerasdl.registry import closest
+from kerasdl._checks import closest
 from kerasdl.training.schedules import make_schedule
 
 __all__ = ["OPTIMIZER_NAMES", "make_optimizer"]

@@ -34,7 +34,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from kerasdl.registry import closest
+from kerasdl._checks import check_bool, check_float, check_int, closest
 
 __all__ = [
     "SCHEDULE_NAMES",
@@ -92,14 +92,16 @@ class StepDecay(_LRSchedule):
                 f"received step_size={step_size!r}, milestones={milestones!r}."
             )
         if step_size is not None:
-            step_size = _check_int("step_size", step_size, minimum=1)
+            step_size = check_int(
+                "step_size", step_size, minimum=1, integral_float=True
+            )
         if milestones is not None:
             milestones = _check_milestones(milestones)
-        self.initial_learning_rate = _check_float(
+        self.initial_learning_rate = check_float(
             "initial_learning_rate", initial_learning_rate, minimum=0.0
         )
         self.step_size = step_size
-        self.gamma = _check_float("gamma", gamma, minimum=0.0, strict=True)
+        self.gamma = check_float("gamma", gamma, minimum=0.0, min_inclusive=False)
         self.milestones = milestones
         self.name = name
 
@@ -175,19 +177,25 @@ class OneCycle(_LRSchedule):
         name: str = "OneCycle",
     ):
         super().__init__()
-        self.max_learning_rate = _check_float(
-            "max_learning_rate", max_learning_rate, minimum=0.0, strict=True
+        self.max_learning_rate = check_float(
+            "max_learning_rate", max_learning_rate, minimum=0.0, min_inclusive=False
         )
-        self.total_steps = _check_int("total_steps", total_steps, minimum=2)
-        pct_start = _check_float("pct_start", pct_start, minimum=0.0, strict=True)
-        if pct_start >= 1.0:
-            raise ValueError(
-                f"`pct_start` must be in (0, 1); received pct_start={pct_start}."
-            )
-        self.pct_start = pct_start
-        self.div_factor = _check_float("div_factor", div_factor, 0.0, strict=True)
-        self.final_div_factor = _check_float(
-            "final_div_factor", final_div_factor, 0.0, strict=True
+        self.total_steps = check_int(
+            "total_steps", total_steps, minimum=2, integral_float=True
+        )
+        self.pct_start = check_float(
+            "pct_start",
+            pct_start,
+            minimum=0.0,
+            maximum=1.0,
+            min_inclusive=False,
+            max_inclusive=False,
+        )
+        self.div_factor = check_float(
+            "div_factor", div_factor, minimum=0.0, min_inclusive=False
+        )
+        self.final_div_factor = check_float(
+            "final_div_factor", final_div_factor, minimum=0.0, min_inclusive=False
         )
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(
@@ -368,7 +376,7 @@ def make_schedule(config):
     if isinstance(config, _LRSchedule):
         return config
     if isinstance(config, numbers.Real) and not isinstance(config, bool):
-        return _check_float("learning_rate", config, minimum=0.0)
+        return check_float("learning_rate", config, minimum=0.0)
     name, params = _split_config(config)
     if name in _CALLBACK_SCHEDULES:
         raise ValueError(
@@ -389,47 +397,64 @@ def make_schedule(config):
     if name == "exponential":
         return keras.optimizers.schedules.ExponentialDecay(
             lr,
-            decay_steps=_check_int("decay_steps", params["decay_steps"], 1),
-            decay_rate=_check_float("decay_rate", params["decay_rate"], 0.0, True),
-            staircase=_check_bool("staircase", params["staircase"]),
+            decay_steps=check_int(
+                "decay_steps", params["decay_steps"], minimum=1, integral_float=True
+            ),
+            decay_rate=check_float(
+                "decay_rate", params["decay_rate"], minimum=0.0, min_inclusive=False
+            ),
+            staircase=check_bool("staircase", params["staircase"]),
         )
     if name == "piecewise_constant":
         return _piecewise(lr, params["boundaries"], params["values"])
     if name == "cosine":
         return keras.optimizers.schedules.CosineDecay(
             lr,
-            decay_steps=_check_int("decay_steps", params["decay_steps"], 1),
-            alpha=_check_fraction("alpha", params["alpha"]),
+            decay_steps=check_int(
+                "decay_steps", params["decay_steps"], minimum=1, integral_float=True
+            ),
+            alpha=check_float("alpha", params["alpha"], 0, 1),
         )
     if name == "cosine_restarts":
         return keras.optimizers.schedules.CosineDecayRestarts(
             lr,
-            first_decay_steps=_check_int(
-                "first_decay_steps", params["first_decay_steps"], 1
+            first_decay_steps=check_int(
+                "first_decay_steps",
+                params["first_decay_steps"],
+                minimum=1,
+                integral_float=True,
             ),
-            t_mul=_check_float("t_mul", params["t_mul"], 0.0, strict=True),
-            m_mul=_check_float("m_mul", params["m_mul"], 0.0),
-            alpha=_check_fraction("alpha", params["alpha"]),
+            t_mul=check_float(
+                "t_mul", params["t_mul"], minimum=0.0, min_inclusive=False
+            ),
+            m_mul=check_float("m_mul", params["m_mul"], minimum=0.0),
+            alpha=check_float("alpha", params["alpha"], 0, 1),
         )
     if name == "warmup_cosine":
         return keras.optimizers.schedules.CosineDecay(
-            _check_float("warmup_start", params["warmup_start"], 0.0),
-            decay_steps=_check_int("decay_steps", params["decay_steps"], 1),
-            alpha=_check_fraction("alpha", params["alpha"]),
+            check_float("warmup_start", params["warmup_start"], minimum=0.0),
+            decay_steps=check_int(
+                "decay_steps", params["decay_steps"], minimum=1, integral_float=True
+            ),
+            alpha=check_float("alpha", params["alpha"], 0, 1),
             warmup_target=lr,
-            warmup_steps=_check_int("warmup_steps", params["warmup_steps"], 0),
+            warmup_steps=check_int(
+                "warmup_steps", params["warmup_steps"], minimum=0, integral_float=True
+            ),
         )
     if name == "one_cycle":
         return OneCycle(lr, **params)
     # polynomial
     return keras.optimizers.schedules.PolynomialDecay(
         lr,
-        decay_steps=_check_int("decay_steps", params["decay_steps"], 1),
-        end_learning_rate=_check_float(
-            "end_learning_rate", params["end_learning_rate"], 0.0
+        decay_steps=check_int(
+            "decay_steps", params["decay_steps"], minimum=1, integral_float=True
         ),
-        power=_check_float("power", params["power"], 0.0),
-        cycle=_check_bool("cycle", params["cycle"]),
+        end_learning_rate=check_float(
+            "end_learning_rate", params["end_learning_rate"], minimum=0.0
+        ),
+        power=check_float("power", params["power"], minimum=0.0),
+        cycle=check_bool("cycle", params["cycle"]),
     )
 
 
@@ -485,7 +510,7 @@ def make_plateau_callback(config: dict) -> keras.callbacks.ReduceLROnPlateau:
             f"received name={name!r}."
         )
     params.pop("learning_rate")
-    factor = _check_float("factor", params["factor"], 0.0, strict=True)
+    factor = check_float("factor", params["factor"], minimum=0.0, min_inclusive=False)
     if factor >= 1.0:
         raise ValueError(f"`factor` must be in (0, 1); received factor={factor}.")
     if params["mode"] not in ("auto", "min", "max"):
@@ -499,12 +524,16 @@ def make_plateau_callback(config: dict) -> keras.callbacks.ReduceLROnPlateau:
     return keras.callbacks.ReduceLROnPlateau(
         monitor=params["monitor"],
         factor=factor,
-        patience=_check_int("patience", params["patience"], 0),
+        patience=check_int(
+            "patience", params["patience"], minimum=0, integral_float=True
+        ),
         mode=params["mode"],
-        min_delta=_check_float("min_delta", params["min_delta"], 0.0),
-        cooldown=_check_int("cooldown", params["cooldown"], 0),
-        min_lr=_check_float("min_lr", params["min_lr"], 0.0),
-        verbose=_check_int("verbose", params["verbose"], 0),
+        min_delta=check_float("min_delta", params["min_delta"], minimum=0.0),
+        cooldown=check_int(
+            "cooldown", params["cooldown"], minimum=0, integral_float=True
+        ),
+        min_lr=check_float("min_lr", params["min_lr"], minimum=0.0),
+        verbose=check_int("verbose", params["verbose"], minimum=0, integral_float=True),
     )
 
 
@@ -532,7 +561,7 @@ def resolve_schedule(config) -> tuple[Any, list[keras.callbacks.Callback]]:
     """
     if is_callback_schedule(config):
         callback = make_plateau_callback(config)
-        lr = _check_float("learning_rate", config["learning_rate"], minimum=0.0)
+        lr = check_float("learning_rate", config["learning_rate"], minimum=0.0)
         return lr, [callback]
     return make_schedule(config), []
 
@@ -577,7 +606,7 @@ def _split_config(config) -> tuple[str, dict[str, Any]]:
         raise ValueError(
             f"Schedule {name!r} requires key(s) {missing}; received {config!r}."
         )
-    params["learning_rate"] = _check_float(
+    params["learning_rate"] = check_float(
         "learning_rate", params["learning_rate"], minimum=0.0
     )
     for key, default in defaults.items():
@@ -599,7 +628,7 @@ def _piecewise(lr: float, boundaries, values):
             f"boundaries={boundaries!r}, values={values!r}."
         )
     boundaries = _check_milestones(boundaries, key="boundaries")
-    values = [_check_float("values", v, 0.0) for v in values]
+    values = [check_float("values", v, minimum=0.0) for v in values]
     if values[0] != lr:
         raise ValueError(
             "For 'piecewise_constant', `learning_rate` is the first rate and "
@@ -608,51 +637,12 @@ def _piecewise(lr: float, boundaries, values):
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
-def _check_float(key: str, value, minimum: float | None = None, strict=False) -> float:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise ValueError(f"`{key}` must be a number; received {key}={value!r}.")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"`{key}` must be finite; received {key}={value!r}.")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        relation = ">" if strict else ">="
-        raise ValueError(
-            f"`{key}` must be {relation} {minimum}; received {key}={value!r}."
-        )
-    return value
-
-
-def _check_fraction(key: str, value) -> float:
-    value = _check_float(key, value, minimum=0.0)
-    if value > 1.0:
-        raise ValueError(f"`{key}` must be in [0, 1]; received {key}={value!r}.")
-    return value
-
-
-def _check_int(key: str, value, minimum: int | None = None) -> int:
-    is_integral_float = isinstance(value, float) and value.is_integer()
-    if isinstance(value, bool) or not (
-        isinstance(value, numbers.Integral) or is_integral_float
-    ):
-        raise ValueError(f"`{key}` must be an integer; received {key}={value!r}.")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"`{key}` must be >= {minimum}; received {key}={value!r}.")
-    return value
-
-
-def _check_bool(key: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"`{key}` must be true or false; received {key}={value!r}.")
-    return value
-
-
 def _check_milestones(milestones, key: str = "milestones") -> list[int]:
     if not isinstance(milestones, (list, tuple)) or not milestones:
         raise ValueError(
             f"`{key}` must be a non-empty list of steps; received {key}={milestones!r}."
         )
-    steps = [_check_int(key, m, minimum=1) for m in milestones]
+    steps = [check_int(key, m, minimum=1, integral_float=True) for m in milestones]
     if any(b <= a for a, b in itertools.pairwise(steps)):
         raise ValueError(
             f"`{key}` must be strictly increasing; received {key}={milestones!r}."

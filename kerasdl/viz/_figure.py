@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import tempfile
+
+from kerasdl._io import atomic_path
 
 
 def new_figure(figsize: tuple[float, float], **kwargs):
@@ -44,14 +45,6 @@ def save_figure(figure, path, dpi: int = 100) -> str:
     """
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(
-        dir=os.path.dirname(os.path.abspath(path)), prefix=".viz.", suffix=suffix
-    )
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=suffix) as tmp:
         figure.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
