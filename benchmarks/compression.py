@@ -103,12 +103,11 @@ def _prune_run(output_dir, settings):
     return compress(
         {
             "name": "lenet5_pruned",
-            "output_dir": output_dir,
             "seed": SEED,
             "data": DATA,
             "model": TEACHER,
-            "train": _train_config(settings["train"]),
-            "steps": [
+            "training": _train_config(settings["train"]),
+            "compression": [
                 {
                     "prune": {
                         "final_sparsity": 0.8,
@@ -122,6 +121,7 @@ def _prune_run(output_dir, settings):
             # per-channel size is printed too) and no intermediate tensor
             # names (~2 kB of debug strings) in every TFLite file, float too.
             "export": {
+                "directory": os.path.join(output_dir, "lenet5_pruned"),
                 "formats": ["keras", "tflite", "tflite_int8"],
                 "per_channel": False,
                 "strip_tensor_names": True,
@@ -137,11 +137,10 @@ def _distill_run(output_dir, teacher_file, settings):
     return compress(
         {
             "name": "lenet5_distilled",
-            "output_dir": output_dir,
             "seed": SEED,
             "data": DATA,
             "model": teacher_file,
-            "steps": [
+            "compression": [
                 {
                     "distill": {
                         "student": STUDENT,
@@ -153,7 +152,10 @@ def _distill_run(output_dir, teacher_file, settings):
                     }
                 }
             ],
-            "export": {"formats": ["tflite"]},
+            "export": {
+                "directory": os.path.join(output_dir, "lenet5_distilled"),
+                "formats": ["tflite"],
+            },
             "report": {"latency_runs": settings["latency"]},
         }
     )

@@ -32,11 +32,10 @@ def config(settings: dict, output_dir: str) -> dict:
     steps = 45 * settings["train"]  # 1,437 training images / batch 32
     return {
         "name": "lenet5_pruned",
-        "output_dir": output_dir,
         "seed": 0,
         "data": DATA,
         "model": MODEL,
-        "train": {
+        "training": {
             "seed": 0,
             "epochs": settings["train"],
             "batch_size": 32,
@@ -51,7 +50,7 @@ def config(settings: dict, output_dir: str) -> dict:
             },
             "verbose": 0,
         },
-        "steps": [
+        "compression": [
             {
                 "prune": {
                     "final_sparsity": 0.8,
@@ -60,7 +59,10 @@ def config(settings: dict, output_dir: str) -> dict:
                 }
             }
         ],
-        "export": {"formats": ["keras", "tflite", "tflite_int8"]},
+        "export": {
+            "directory": os.path.join(output_dir, "lenet5_pruned"),
+            "formats": ["keras", "tflite", "tflite_int8"],
+        },
         "report": {"latency_runs": settings["latency"]},
     }
 

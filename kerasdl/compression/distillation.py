@@ -28,8 +28,9 @@ Config keys (dict, YAML file path or `DistillationConfig`):
       - {teacher_layer: t_hidden, student_layer: s_hidden, weight: 1.0}
     epochs: 10
     batch_size: 32
-    optimizer: adam         # name or {name: ..., <args>} (make_optimizer)
-    learning_rate: null     # float; null: the optimizer's default
+    optimizer: adam         # name or {name: ..., <args>}, as the Trainer's
+    learning_rate: null     # float or schedule ({name: cosine, ...}), as the
+                            # Trainer's; null: the optimizer's default
     from_logits: auto       # auto (softmax output -> probabilities), true, false
     verbose: 0              # Keras fit progress output (0, 1, 2)
 
@@ -49,9 +50,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import yaml
 
-from kerasdl.registry import closest
+from kerasdl._checks import closest
+from kerasdl._io import read_yaml
 from kerasdl.training.optimizers import OPTIMIZER_NAMES, make_optimizer
 
 __all__ = ["DistillationConfig", "build_distiller", "distill", "load_config"]
@@ -72,7 +73,8 @@ class DistillationConfig:
     epochs: int = 10  # passes over x
     batch_size: int = 32  # samples per step
     optimizer: Any = "adam"  # optimizer name or config dict
-    learning_rate: float | None = None  # None: the optimizer's default
+    # float or schedule mapping (the Trainer's); None: the optimizer's default
+    learning_rate: float | dict | None = None
     from_logits: Any = "auto"  # "auto", True (logits) or False (probabilities)
     verbose: int = 0  # Keras fit verbosity
 
@@ -89,6 +91,43 @@ def _fail(key: str, value, accepted: str, hint: str = ""):
 
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_optimizer(cfg: DistillationConfig) -> None:
+    """Checks optimizer and learning rate in the Trainer's own vocabulary.
+
+    The same names, arguments and schedules as `TrainingConfig.optimizer`
+    (built by `make_optimizer` in both places), so a distillation config
+    reads like every other training config.
+    """
+    from kerasdl.training import TrainingConfig
+
+    optimizer = cfg.optimizer
+    if isinstance(optimizer, str):
+        optimizer = {"name": optimizer}
+    if not isinstance(optimizer, dict) or not isinstance(optimizer.get("name"), str):
+        _fail(
+            "optimizer",
+            cfg.optimizer,
+            "an optimizer name or a mapping with a 'name': one of "
+            + ", ".join(OPTIMIZER_NAMES),
+        )
+    if "learning_rate" in optimizer and cfg.learning_rate is not None:
+        raise ValueError(
+            "Distillation config gives the learning rate twice: "
+            "'learning_rate' and 'optimizer.learning_rate'; give one."
+        )
+    if cfg.learning_rate is not None:
+        optimizer = {**optimizer, "learning_rate": cfg.learning_rate}
+    try:
+        TrainingConfig(optimizer=optimizer)
+    except ValueError as error:
+        _fail(
+            "optimizer",
+            cfg.optimizer,
+            "an optimizer config as the Trainer takes it",
+            f" {error}",
+        )
 
 
 def load_config(config=None) -> DistillationConfig:
@@ -110,8 +149,7 @@ def load_config(config=None) -> DistillationConfig:
     elif isinstance(config, DistillationConfig):
         data = config.to_dict()
     elif isinstance(config, (str, os.PathLike)):
-        with open(config, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+        data = read_yaml(config) or {}
     elif isinstance(config, dict):
         data = dict(config)
     else:
@@ -146,34 +184,21 @@ def load_config(config=None) -> DistillationConfig:
         value = getattr(cfg, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             _fail(key, value, "an integer >= 1")
-    if cfg.learning_rate is not None and (
-        not _number(cfg.learning_rate) or cfg.learning_rate <= 0
+    if (
+        cfg.learning_rate is not None
+        and not isinstance(cfg.learning_rate, dict)
+        and (not _number(cfg.learning_rate) or cfg.learning_rate <= 0)
     ):
-        _fail("learning_rate", cfg.learning_rate, "a number > 0 or null")
+        _fail(
+            "learning_rate",
+            cfg.learning_rate,
+            "a number > 0, a schedule mapping ({name: cosine, ...}) or null",
+        )
     if cfg.from_logits not in ("auto", True, False):
         _fail("from_logits", cfg.from_logits, "'auto', true or false")
     if cfg.verbose not in (0, 1, 2, "auto"):
         _fail("verbose", cfg.verbose, "0, 1, 2 or 'auto'")
-    name = cfg.optimizer if isinstance(cfg.optimizer, str) else None
-    if isinstance(cfg.optimizer, dict):
-        name = cfg.optimizer.get("name")
-    if not isinstance(name, str) or name.lower() not in OPTIMIZER_NAMES:
-        _fail(
-            "optimizer",
-            cfg.optimizer,
-            "an optimizer name or a mapping with a 'name': one of "
-            + ", ".join(OPTIMIZER_NAMES),
-            closest(str(name), OPTIMIZER_NAMES),
-        )
-    if (
-        isinstance(cfg.optimizer, dict)
-        and "learning_rate" in cfg.optimizer
-        and cfg.learning_rate is not None
-    ):
-        raise ValueError(
-            "Distillation config gives the learning rate twice: "
-            "'learning_rate' and 'optimizer.learning_rate'; give one."
-        )
+    _check_optimizer(cfg)
     if not isinstance(cfg.features, list):
         _fail(
             "features", cfg.features, "a list of {teacher_layer, student_layer, weight}"

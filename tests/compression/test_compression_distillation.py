@@ -13,6 +13,7 @@ from kerasdl.compression.distillation import (
     distill,
     load_config,
 )
+from kerasdl.training.optimizers import make_optimizer
 
 
 def _mlp(width, name, num_classes=4, activation=None, inputs=8):
@@ -165,6 +166,11 @@ def test_feature_shape_mismatch_is_a_clear_error(batch):
         ({"alpha": 1.5}, r"alpha=1.5: expected a number in \[0, 1\]"),
         ({"epochs": 0}, r"epochs=0: expected an integer >= 1"),
         ({"optimizer": "adamm"}, r"optimizer='adamm'.*adam"),
+        (
+            {"optimizer": {"name": "sgd", "momentm": 0.9}},
+            r"optimizer=.*'momentm'.*Did you mean 'momentum'",
+        ),
+        ({"learning_rate": {"name": "cosin"}}, r"learning_rate.*'cosin'"),
         ({"from_logits": "yes"}, r"from_logits='yes'"),
         ({"features": [{"teacher_layer": "t_h"}]}, r"features\[0\].student_layer"),
         (
@@ -179,6 +185,19 @@ def test_config_errors_name_the_key(batch, config, match):
     _, y = batch
     with pytest.raises(ValueError, match=match):
         build_distiller(_mlp(16, "t"), _mlp(4, "s"), config, y)
+
+
+def test_optimizer_and_schedule_in_the_trainers_vocabulary():
+    schedule = {"name": "cosine", "learning_rate": 0.01, "decay_steps": 10}
+    cfg = load_config({"optimizer": {"name": "sgd", "momentum": 0.9}, "lr": schedule})
+    assert cfg.learning_rate == schedule
+    optimizer = make_optimizer(cfg.optimizer, learning_rate=cfg.learning_rate)
+    assert isinstance(optimizer, keras.optimizers.SGD)
+    assert float(optimizer.momentum) == pytest.approx(0.9)
+    # Cosine decay from 0.01: the rate at step 0, lower at step 5.
+    assert float(optimizer.learning_rate) == pytest.approx(0.01)
+    optimizer.iterations.assign(5)
+    assert float(optimizer.learning_rate) == pytest.approx(0.005, rel=1e-4)
 
 
 def test_config_from_yaml_and_alias(tmp_path, batch):
