@@ -1,18 +1,17 @@
-"""Pieces every builder shares: validation, inputs, activations, heads, weights.
+"""Pieces every builder shares: validation, inputs, activations, weights.
 
-Builders stay thin by calling these; no family copies its own head.
+Builders stay thin by calling these; heads live in `kerasdl.models.heads`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from typing import Any
 
 import keras
 from keras import layers
 
-from kerasdl.registry import closest
+from kerasdl import _checks
+from kerasdl._checks import check_bool, check_choice  # noqa: F401 (re-exported)
 
 ACTIVATIONS = (
     "relu",
@@ -44,49 +43,21 @@ INITIALIZERS = {
     "orthogonal": "orthogonal",
     "zeros": "zeros",
 }
-POOLINGS = (None, "avg", "max", "flatten")
 
 
 # ---------------------------------------------------------------- validation
-def check_choice(arg: str, value, choices: Iterable) -> Any:
-    """Returns `value` if it is one of `choices`, else raises a ValueError."""
-    choices = list(choices)
-    if value in choices:
-        return value
-    hint = closest(value, [c for c in choices if isinstance(c, str)])
-    raise ValueError(
-        f"Invalid {arg}={value!r}.{hint} Accepted: "
-        f"{', '.join(repr(c) for c in choices)}."
-    )
-
-
+# check_choice and check_bool are the ground floor's; check_int and
+# check_float keep the builders' defaults (counts >= 1, rates in [0, 1)).
 def check_int(arg: str, value, minimum: int = 1) -> int:
     """Returns `value` if it is an int >= minimum, else raises a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Invalid {arg}={value!r}: expected an integer >= {minimum}.")
-    return value
+    return _checks.check_int(arg, value, minimum=minimum)
 
 
 def check_float(
     arg: str, value, low: float = 0.0, high: float = 1.0, high_inclusive: bool = False
 ) -> float:
     """Returns `value` if it is a number in [low, high) (or [low, high])."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok:
-        ok = low <= value <= high if high_inclusive else low <= value < high
-    if not ok:
-        bracket = "]" if high_inclusive else ")"
-        raise ValueError(
-            f"Invalid {arg}={value!r}: expected a number in [{low}, {high}{bracket}."
-        )
-    return float(value)
-
-
-def check_bool(arg: str, value) -> bool:
-    """Returns `value` if it is a bool, else raises a ValueError."""
-    if not isinstance(value, bool):
-        raise ValueError(f"Invalid {arg}={value!r}: expected a bool (True or False).")
-    return value
+    return _checks.check_float(arg, value, low, high, max_inclusive=high_inclusive)
 
 
 def check_int_list(arg: str, value, minimum: int = 1) -> list[int]:
@@ -182,59 +153,42 @@ def activation_layer(activation: str, name: str | None = None):
     return layers.Activation(activation, name=name)
 
 
-def classification_head(
+def dense_block(
     x,
+    units: int,
+    name: str,
     *,
-    include_top: bool,
-    num_classes: int,
-    pooling: str | None,
-    classifier_activation: str | None,
+    activation: str,
     dropout: float = 0.0,
-    name: str = "predictions",
-    kernel_regularizer=None,
+    batch_norm: bool = False,
+    act_name: str | None = None,
+    dropout_name: str | None = None,
+    **dense_kwargs,
 ):
-    """Shared head: pooling, optional dropout, and the classifier.
+    """Dense -> [BatchNormalization] -> activation -> [Dropout].
 
-    With `include_top=True` the features are pooled (`pooling`, default global
-    average) and a Dense classifier is added. With `include_top=False` the
-    feature map is returned, pooled only if `pooling` is given: exactly
-    keras.applications' behaviour.
+    Layers are "{name}", "{name}_bn", "{name}_act" and "{name}_dropout"
+    unless `act_name`/`dropout_name` name them otherwise.
 
     Args:
-        x: KerasTensor. Rank-4 feature map (or rank-2 features).
-        include_top: bool. Add the classifier.
-        num_classes: int. Classifier width.
-        pooling: None, "avg", "max" or "flatten".
-        classifier_activation: str or None. Activation of the classifier.
-        dropout: float. Dropout rate before the classifier.
-        name: str. Name of the classifier layer.
-        kernel_regularizer: keras regularizer or None. For the classifier.
+        x: KerasTensor. Input features.
+        units: int. Width of the Dense layer.
+        name: str. Name of the Dense layer and prefix of the others.
+        activation: str. Hidden activation (validated).
+        dropout: float. Dropout rate after the activation (none when 0).
+        batch_norm: bool. Batch normalization between Dense and activation.
+        act_name: str or None. Name of the activation layer.
+        dropout_name: str or None. Name of the dropout layer.
+        **dense_kwargs: Further `keras.layers.Dense` arguments
+            (kernel_initializer, kernel_regularizer, ...).
     """
-    check_choice("pooling", pooling, POOLINGS)
-    if not isinstance(include_top, bool):
-        raise ValueError(f"Invalid include_top={include_top!r}: expected a bool.")
-    check_float("dropout", dropout)
-    if include_top:
-        check_int("num_classes", num_classes)
-        if classifier_activation is not None:
-            check_activation_or_softmax(classifier_activation)
-    if len(x.shape) > 2:
-        if pooling == "max":
-            x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-        elif pooling == "flatten":
-            x = layers.Flatten(name="flatten")(x)
-        elif pooling == "avg" or include_top:
-            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if not include_top:
-        return x
+    x = layers.Dense(units, name=name, **dense_kwargs)(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = activation_layer(activation, name=act_name or f"{name}_act")(x)
     if dropout > 0:
-        x = layers.Dropout(dropout, name="top_dropout")(x)
-    return layers.Dense(
-        num_classes,
-        activation=classifier_activation,
-        kernel_regularizer=kernel_regularizer,
-        name=name,
-    )(x)
+        x = layers.Dropout(dropout, name=dropout_name or f"{name}_dropout")(x)
+    return x
 
 
 def check_activation_or_softmax(value: str) -> str:
@@ -275,16 +229,3 @@ def check_weights(weights, arg: str = "weights") -> None:
         isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)
     ):
         load_weights(None, weights, arg=arg)  # raises the descriptive ValueError
-
-
-def check_head_args(
-    include_top, num_classes, pooling, classifier_activation, dropout=0.0
-):
-    """Validates the common head hyperparameters before any layer is built."""
-    if not isinstance(include_top, bool):
-        raise ValueError(f"Invalid include_top={include_top!r}: expected a bool.")
-    check_int("num_classes", num_classes)
-    check_choice("pooling", pooling, POOLINGS)
-    if classifier_activation is not None:
-        check_activation_or_softmax(classifier_activation)
-    check_float("dropout", dropout)

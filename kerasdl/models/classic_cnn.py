@@ -7,7 +7,6 @@ curriculum's switches (activation, batch_norm, dropout, initializer) around it.
 
 from __future__ import annotations
 
-import keras
 from keras import layers
 
 from kerasdl.layers.local_response_normalization import LocalResponseNormalization
@@ -16,14 +15,13 @@ from kerasdl.models._common import (
     check_activation,
     check_bool,
     check_choice,
-    check_head_args,
     check_initializer,
     check_int,
     check_int_list,
-    classification_head,
-    load_weights,
+    dense_block,
     make_input,
 )
+from kerasdl.models.heads import ClassificationHead, finish_model
 from kerasdl.registry import register_model
 
 __all__ = ["alexnet", "dilated_cnn", "lenet5", "vgg"]
@@ -139,7 +137,9 @@ def lenet5(
     >>> lenet5(input_shape=(28, 28, 1), c1_padding="same").count_params()
     61706
     """
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     check_activation(activation)
     check_choice("subsampling", subsampling, ("avg", "max"))
     check_choice("c1_padding", c1_padding, ("valid", "same"))
@@ -161,21 +161,16 @@ def lenet5(
     x = _conv_bn_act(x, 120, 5, name="c5", **block)
     if include_top:
         x = layers.Flatten(name="flatten")(x)
-        x = layers.Dense(84, kernel_initializer=kernel_initializer, name="f6")(x)
-        if batch_norm:
-            x = layers.BatchNormalization(name="f6_bn")(x)
-        x = activation_layer(activation, name="f6_act")(x)
-        if dropout > 0:
-            x = layers.Dropout(dropout, name="f6_dropout")(x)
-    outputs = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-    )
-    model = keras.Model(inputs, outputs, name="lenet5")
-    return load_weights(model, weights)
+        x = dense_block(
+            x,
+            84,
+            "f6",
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            kernel_initializer=kernel_initializer,
+        )
+    return head.model(inputs, x, "lenet5", weights, dropout=0.0)
 
 
 # --------------------------------------------------------------------- AlexNet
@@ -235,7 +230,9 @@ def alexnet(
     62378344
     >>> tiny = alexnet(input_shape=(67, 67, 3), num_classes=3, fc_units=32)
     """
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     check_bool("lrn", lrn)
     check_int("fc_units", fc_units)
     check_activation(activation)
@@ -265,21 +262,15 @@ def alexnet(
     if include_top:
         x = layers.Flatten(name="flatten")(x)
         for name in ("fc6", "fc7"):
-            x = layers.Dense(
-                fc_units, kernel_initializer=kernel_initializer, name=name
-            )(x)
-            x = activation_layer(activation, name=f"{name}_act")(x)
-            if dropout > 0:
-                x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
-    outputs = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-    )
-    model = keras.Model(inputs, outputs, name="alexnet")
-    return load_weights(model, weights)
+            x = dense_block(
+                x,
+                fc_units,
+                name,
+                activation=activation,
+                dropout=dropout,
+                kernel_initializer=kernel_initializer,
+            )
+    return head.model(inputs, x, "alexnet", weights, dropout=0.0)
 
 
 # ------------------------------------------------------------------------- VGG
@@ -345,7 +336,9 @@ def vgg(
     >>> kerasdl.build("vgg11", input_shape=(32, 32, 3), num_classes=10)
     """
     check_choice("depth", depth, VGG_BLOCKS)
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     block_filters = check_int_list("block_filters", block_filters)
     if len(block_filters) != len(VGG_FILTERS):
         raise ValueError(
@@ -396,15 +389,7 @@ def vgg(
             )(x)
             if dropout > 0:
                 x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
-    outputs = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-    )
-    model = keras.Model(inputs, outputs, name=f"vgg{depth}")
-    return load_weights(model, weights)
+    return head.model(inputs, x, f"vgg{depth}", weights, dropout=0.0)
 
 
 # ---------------------------------------------------------- dilated context net
@@ -468,7 +453,9 @@ def dilated_cnn(
     >>> model.output_shape
     (None, 64, 64, 5)
     """
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     dilation_rates = check_int_list("dilation_rates", dilation_rates)
     widths = check_int_list("filters", filters)
     if len(widths) == 1:
@@ -509,15 +496,8 @@ def dilated_cnn(
             name="predictions",
         )(x)
     else:
-        outputs = classification_head(
-            x,
-            include_top=False,
-            num_classes=num_classes,
-            pooling=pooling,
-            classifier_activation=classifier_activation,
-        )
-    model = keras.Model(inputs, outputs, name="dilated_cnn")
-    return load_weights(model, weights)
+        outputs = head(x)
+    return finish_model(inputs, outputs, "dilated_cnn", weights)
 
 
 # -------------------------------------------------------------------- registry

@@ -10,21 +10,18 @@ rate k, compression theta (DenseNet-C), the bottleneck width (DenseNet-B,
 
 from __future__ import annotations
 
-import keras
 from keras import layers
 
 from kerasdl.models._common import (
     activation_layer,
     check_activation,
     check_float,
-    check_head_args,
     check_initializer,
     check_int,
     check_int_list,
-    classification_head,
-    load_weights,
     make_input,
 )
+from kerasdl.models.heads import ClassificationHead
 from kerasdl.registry import register_model
 
 __all__ = ["densenet"]
@@ -142,7 +139,9 @@ def densenet(
             f"Invalid compression={compression!r}: expected a number in (0, 1]."
         )
     check_int("bottleneck", bottleneck, minimum=0)
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     check_float("block_dropout", block_dropout)
     check_activation(activation)
     if not isinstance(batch_norm, bool):
@@ -185,18 +184,9 @@ def densenet(
     if batch_norm:
         x = layers.BatchNormalization(epsilon=_BN_EPSILON, name="bn")(x)
     x = activation_layer(activation, name=activation)(x)
-    x = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
     convs_per_layer = 2 if bottleneck else 1
     depth = 1 + convs_per_layer * sum(blocks) + (len(blocks) - 1) + 1
-    model = keras.Model(inputs, x, name=f"densenet{depth}")
-    return load_weights(model, weights)
+    return head.model(inputs, x, f"densenet{depth}", weights)
 
 
 for _name, _blocks in PRESETS.items():

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 
-import keras
 from keras import layers
 
 from kerasdl.models._common import (
@@ -28,15 +27,13 @@ from kerasdl.models._common import (
     check_activation,
     check_bool,
     check_float,
-    check_head_args,
     check_initializer,
     check_int,
     check_weights,
-    classification_head,
     correct_pad,
-    load_weights,
     make_input,
 )
+from kerasdl.models.heads import ClassificationHead
 from kerasdl.models.mobilenet import _batch_norm
 from kerasdl.registry import register_model
 
@@ -260,7 +257,9 @@ def _build(
         if kernel_initializer is None
         else check_initializer(kernel_initializer)
     )
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     check_weights(weights)
 
     def width(filters):
@@ -323,16 +322,7 @@ def _build(
     x = _batch_norm(x, "top_bn", batch_norm)
     x = activation_layer(activation, name="top_activation")(x)
 
-    outputs = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
-    model = keras.Model(inputs, outputs, name=model_name)
-    return load_weights(model, weights)
+    return head.model(inputs, x, model_name, weights)
 
 
 _COMMON_ARGS_DOC = """\

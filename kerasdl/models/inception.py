@@ -17,7 +17,6 @@ Both take TF-slim's `depth_multiplier` / `min_depth` to thin every conv.
 
 from __future__ import annotations
 
-import keras
 from keras import layers
 
 from kerasdl.layers.local_response_normalization import LocalResponseNormalization
@@ -27,13 +26,11 @@ from kerasdl.models._common import (
     check_bool,
     check_choice,
     check_float,
-    check_head_args,
     check_initializer,
     check_int,
-    classification_head,
-    load_weights,
     make_input,
 )
+from kerasdl.models.heads import ClassificationHead, finish_model
 from kerasdl.registry import register_model
 
 __all__ = ["googlenet", "inception_v3"]
@@ -193,7 +190,9 @@ def googlenet(
     >>> model.get_layer("inception_5b_output").output.shape
     (None, 2, 2, 1024)
     """
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     check_bool("aux_logits", aux_logits)
     check_float("aux_dropout", aux_dropout)
     check_bool("lrn", lrn)
@@ -251,17 +250,9 @@ def googlenet(
                 3, strides=2, padding="same", name=_POOL_AFTER[name]
             )(x)
 
-    x = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
+    x = head(x)
     outputs = [x, *aux_outputs] if aux_logits else x
-    model = keras.Model(inputs, outputs, name="googlenet")
-    return load_weights(model, weights)
+    return finish_model(inputs, outputs, "googlenet", weights)
 
 
 def _lrn(name):
@@ -393,7 +384,9 @@ def inception_v3(
     >>> model.get_layer("mixed10").output.shape
     (None, 1, 1, 2048)
     """
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     cfg = _check_common(
         {
             "activation": activation,
@@ -427,16 +420,7 @@ def inception_v3(
     x = _block_8(x, "mixed9", 0, cfg)  # (8, 8, 2048)
     x = _block_8(x, "mixed10", 1, cfg)  # (8, 8, 2048)
 
-    x = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
-    model = keras.Model(inputs, x, name="inception_v3")
-    return load_weights(model, weights)
+    return head.model(inputs, x, "inception_v3", weights)
 
 
 register_model(

@@ -10,18 +10,17 @@ import keras
 from keras import layers
 
 from kerasdl.models._common import (
-    activation_layer,
     check_activation,
     check_bool,
     check_choice,
     check_float,
-    check_head_args,
     check_initializer,
     check_int,
-    classification_head,
+    dense_block,
     load_weights,
     make_input,
 )
+from kerasdl.models.heads import ClassificationHead
 from kerasdl.registry import register_model
 
 __all__ = ["mlp", "perceptron"]
@@ -150,7 +149,9 @@ def mlp(
     >>> model.count_params()  # 784*128 + 128 + 128*10 + 10
     101770
     """
-    check_head_args(include_top, num_classes, None, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, None, classifier_activation, dropout
+    )
     hidden_units = _check_units(hidden_units)
     check_activation(activation)
     check_bool("batch_norm", batch_norm)
@@ -161,29 +162,21 @@ def mlp(
     inputs = make_input(input_shape, rank=None)
     x = _flatten(inputs)
     for i, units in enumerate(hidden_units, start=1):
-        name = f"dense{i}"
-        x = layers.Dense(
+        x = dense_block(
+            x,
             units,
+            f"dense{i}",
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
             kernel_initializer=kernel_initializer,
             kernel_regularizer=regularizer,
-            name=name,
-        )(x)
-        if batch_norm:
-            x = layers.BatchNormalization(name=f"{name}_bn")(x)
-        x = activation_layer(activation, name=f"{name}_act")(x)
-        if dropout > 0:
-            x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+        )
     # Dropout was applied per hidden layer above; the head adds none.
-    outputs = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=None,
-        classifier_activation=classifier_activation,
-        kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
+    regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
+    return head.model(
+        inputs, x, "mlp", weights, dropout=0.0, kernel_regularizer=regularizer
     )
-    model = keras.Model(inputs, outputs, name="mlp")
-    return load_weights(model, weights)
 
 
 def _check_units(value) -> list[int]:

@@ -14,22 +14,19 @@ convolution there, which has the same number of parameters.
 
 from __future__ import annotations
 
-import keras
 from keras import layers
 
 from kerasdl.models._common import (
     activation_layer,
     check_activation,
     check_bool,
-    check_head_args,
     check_initializer,
     check_int,
     check_weights,
-    classification_head,
     correct_pad,
-    load_weights,
     make_input,
 )
+from kerasdl.models.heads import ClassificationHead
 from kerasdl.registry import register_model
 
 __all__ = ["make_divisible", "mobilenet", "mobilenet_v2"]
@@ -158,7 +155,9 @@ def mobilenet(
     check_activation(activation)
     check_bool("batch_norm", batch_norm)
     init = check_initializer(kernel_initializer)
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     check_weights(weights)
 
     inputs = make_input(input_shape, min_size=32)
@@ -201,16 +200,7 @@ def mobilenet(
         x = _batch_norm(x, f"conv_pw_{block_id}_bn", batch_norm)
         x = activation_layer(activation, name=f"conv_pw_{block_id}_relu")(x)
 
-    outputs = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
-    model = keras.Model(inputs, outputs, name="mobilenet")
-    return load_weights(model, weights)
+    return head.model(inputs, x, "mobilenet", weights)
 
 
 def _inverted_residual(
@@ -308,7 +298,9 @@ def mobilenet_v2(
     check_activation(activation)
     check_bool("batch_norm", batch_norm)
     init = check_initializer(kernel_initializer)
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     check_weights(weights)
 
     inputs = make_input(input_shape, min_size=32)
@@ -349,16 +341,7 @@ def mobilenet_v2(
     x = _batch_norm(x, "Conv_1_bn", batch_norm, **_V2_BN)
     x = activation_layer(activation, name="out_relu")(x)
 
-    outputs = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
-    model = keras.Model(inputs, outputs, name="mobilenet_v2")
-    return load_weights(model, weights)
+    return head.model(inputs, x, "mobilenet_v2", weights)
 
 
 register_model(

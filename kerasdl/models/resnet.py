@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import keras
 from keras import layers
 
 from kerasdl.layers.channel_padding import ChannelPadding
@@ -25,14 +24,12 @@ from kerasdl.models._common import (
     check_activation,
     check_bool,
     check_choice,
-    check_head_args,
     check_initializer,
     check_int,
     check_weights,
-    classification_head,
-    load_weights,
     make_input,
 )
+from kerasdl.models.heads import ClassificationHead
 from kerasdl.registry import register_model
 
 __all__ = ["resnet_cifar", "resnet_v1", "resnet_v2"]
@@ -305,7 +302,9 @@ def resnet_v1(
     25636712
     """
     check_choice("depth", depth, tuple(_IMAGENET_DEPTHS))
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     check_int("base_filters", base_filters)
     style = _Style(
         activation=check_activation(activation),
@@ -356,16 +355,7 @@ def resnet_v1(
                     dilation=(previous if first else dilation, dilation),
                 )
 
-    outputs = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
-    model = keras.Model(inputs, outputs, name=f"resnet{depth}")
-    return load_weights(model, weights)
+    return head.model(inputs, x, f"resnet{depth}", weights)
 
 
 def resnet_v2(
@@ -423,7 +413,9 @@ def resnet_v2(
     25613800
     """
     check_choice("depth", depth, tuple(_IMAGENET_DEPTHS))
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     check_int("base_filters", base_filters)
     style = _Style(
         activation=check_activation(activation),
@@ -457,16 +449,7 @@ def resnet_v2(
 
     x = _bn(x, "post", style, force=True)
     x = _act(x, f"post_{style.activation}", style)
-    outputs = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
-    model = keras.Model(inputs, outputs, name=f"resnet{depth}v2")
-    return load_weights(model, weights)
+    return head.model(inputs, x, f"resnet{depth}v2", weights)
 
 
 def resnet_cifar(
@@ -539,7 +522,9 @@ def resnet_cifar(
             f"Invalid depth={depth!r}: expected 6n+2 with n >= 1 "
             "(8, 14, 20, 32, 44, 56, 110, ...)."
         )
-    check_head_args(include_top, num_classes, pooling, classifier_activation, dropout)
+    head = ClassificationHead(
+        include_top, num_classes, pooling, classifier_activation, dropout
+    )
     check_choice("shortcut", shortcut, ("A", "B"))
     check_int("base_filters", base_filters)
     batch_norm = check_bool("batch_norm", batch_norm)
@@ -571,16 +556,7 @@ def resnet_cifar(
                 shortcut=shortcut,
             )
 
-    outputs = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
-    model = keras.Model(inputs, outputs, name=f"resnet{depth}")
-    return load_weights(model, weights)
+    return head.model(inputs, x, f"resnet{depth}", weights)
 
 
 # ---------------------------------------------------------------- registry

@@ -17,7 +17,6 @@ unnamed, so two builds give the same graph and the same spec.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 import re
@@ -25,9 +24,8 @@ import re
 import keras
 from keras import layers
 
+from kerasdl._checks import closest
 from kerasdl.models._common import (
-    POOLINGS,
-    activation_layer,
     check_activation,
     check_activation_or_softmax,
     check_choice,
@@ -35,9 +33,10 @@ from kerasdl.models._common import (
     check_input_shape,
     check_int,
     check_int_list,
-    classification_head,
+    dense_block,
     load_weights,
 )
+from kerasdl.models.heads import POOLINGS, ClassificationHead, pool
 from kerasdl.registry import build_model, get_entry, list_models, register_model
 
 __all__ = [
@@ -158,19 +157,10 @@ def _resolve(name: str, arg: str = "backbone") -> tuple[str, str]:
         return "keras.applications", app
     apps = application_names()
     raise ValueError(
-        f"Unknown {arg} {name!r}.{_closest(name, ours + apps)} "
+        f"Unknown {arg} {name!r}.{closest(name, ours + apps)} "
         f"kerasdl backbones: {', '.join(ours)}. "
         f"keras.applications: {', '.join(apps)}."
     )
-
-
-def _closest(value: str, options: list[str]) -> str:
-    """' Did you mean ...?' comparing names case-insensitively."""
-    lowered = {option.lower(): option for option in options}
-    found = difflib.get_close_matches(value.lower(), list(lowered), n=3, cutoff=0.6)
-    if not found:
-        return ""
-    return " Did you mean " + " or ".join(repr(lowered[m]) for m in found) + "?"
 
 
 def _weights_path(weights, arg: str = "weights") -> str | None:
@@ -202,7 +192,7 @@ def _application_kwargs(fn, kwargs: dict, fixed: tuple, arg: str) -> dict:
         if key not in accepted:
             raise ValueError(
                 f"Unknown hyperparameter {key!r} in {arg} for keras.applications."
-                f"{fn.__name__}.{_closest(key, accepted)} "
+                f"{fn.__name__}.{closest(key, accepted)} "
                 f"Accepted: {', '.join(accepted)}."
             )
     return dict(kwargs)
@@ -561,27 +551,19 @@ def transfer(
         "backbone_weights",
         "backbone_hparams",
     )
-    x = classification_head(
-        bb.output,
-        include_top=False,
-        num_classes=num_classes,
-        pooling=pooling,
-        classifier_activation=None,
-    )
+    x = pool(bb.output, pooling)
     for i, width in enumerate(units, start=1):
-        x = layers.Dense(width, name=f"head_dense{i}")(x)
-        x = activation_layer(activation, name=f"head_act{i}")(x)
-        if dropout > 0:
-            x = layers.Dropout(dropout, name=f"head_dropout{i}")(x)
-    outputs = classification_head(
-        x,
-        include_top=True,
-        num_classes=num_classes,
-        pooling=None,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
-    model = keras.Model(bb.input, outputs, name="transfer")
+        x = dense_block(
+            x,
+            width,
+            f"head_dense{i}",
+            activation=activation,
+            dropout=dropout,
+            act_name=f"head_act{i}",
+            dropout_name=f"head_dropout{i}",
+        )
+    head = ClassificationHead(True, num_classes, None, classifier_activation, dropout)
+    model = keras.Model(bb.input, head(x), name="transfer")
     unfreeze(model, trainable_blocks, train_batch_norm=train_batch_norm)
     return load_weights(model, path)
 
@@ -632,7 +614,7 @@ def keras_application(
     if name is None:
         apps = application_names()
         raise ValueError(
-            f"Invalid application={application!r}.{_closest(str(application), apps)}"
+            f"Invalid application={application!r}.{closest(str(application), apps)}"
             f" Accepted (keras.applications): {', '.join(apps)}."
         )
     check_input_shape(input_shape, rank=3)

@@ -31,15 +31,13 @@ from kerasdl.layers.position import PositionEmbedding
 from kerasdl.layers.transformer import TransformerEncoderBlock
 from kerasdl.layers.vit import ClassToken, PatchEmbedding, TokenPooling
 from kerasdl.models._common import (
-    check_activation_or_softmax,
     check_bool,
     check_choice,
     check_float,
     check_int,
-    classification_head,
-    load_weights,
     make_input,
 )
+from kerasdl.models.heads import ClassificationHead
 from kerasdl.registry import register_model
 
 __all__ = ["VIT_SIZES", "vit"]
@@ -151,16 +149,12 @@ def vit(
     check_float("layer_norm_epsilon", layer_norm_epsilon, 1e-12, 1.0)
     check_bool("class_token", class_token)
     check_choice("pooling", pooling, VIT_POOLINGS)
-    check_bool("include_top", include_top)
-    if include_top:
-        check_int("num_classes", num_classes)
-        if classifier_activation is not None:
-            check_activation_or_softmax(classifier_activation)
-        if pooling is None:
-            raise ValueError(
-                "Invalid pooling=None with include_top=True: the classifier needs "
-                "one vector per image. Accepted: 'token', 'avg'."
-            )
+    head = ClassificationHead(include_top, num_classes, None, classifier_activation)
+    if include_top and pooling is None:
+        raise ValueError(
+            "Invalid pooling=None with include_top=True: the classifier needs "
+            "one vector per image. Accepted: 'token', 'avg'."
+        )
     if pooling == "token" and not class_token:
         raise ValueError(
             "Invalid pooling='token' with class_token=False: there is no class "
@@ -204,15 +198,7 @@ def vit(
         x = TokenPooling("token", name="class_token_pool")(x)  # (batch, D)
     elif pooling == "avg":
         x = TokenPooling("avg", num_prefix_tokens=int(class_token), name="avg_pool")(x)
-    outputs = classification_head(
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        pooling=None,
-        classifier_activation=classifier_activation,
-    )
-    model = keras.Model(inputs, outputs, name="vit")
-    return load_weights(model, weights)
+    return head.model(inputs, x, "vit", weights, dropout=0.0)
 
 
 _TINY = {

@@ -1,0 +1,357 @@
+"""Shared heads: every family builds its backbone and attaches one of these.
+
+As keras-hub separates a Backbone from its Task, a kerasdl builder makes the
+features and hands them to a head here; no family writes its own pooling,
+dropout or output layer. Layer names are arguments (with the names the
+families have always used as defaults), so pruning and export by layer name,
+and the parameter counts checked against keras.applications, are unchanged.
+
+Heads:
+    classification_head: pooling (None/"avg"/"max"/"flatten"), dropout and a
+        Dense classifier, with keras.applications' `include_top` semantics;
+        `ClassificationHead` validates those hyperparameters once and finishes
+        the model.
+    regression_head: optional dropout and a Dense output (linear by default).
+    tagging_head: a Dense classifier applied at every time step.
+    language_model_head: vocabulary logits at every position.
+    pixel_classification_head: a 1x1 convolution classifying every pixel.
+
+The task a registered model declares (`register_model(..., task=...)`) is
+stored on the built model by `set_task` and read back by `get_task`; the
+Trainer picks its default loss and metrics from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+from keras import layers
+
+from kerasdl.models._common import (
+    check_activation_or_softmax,
+    check_choice,
+    check_float,
+    check_int,
+    load_weights,
+)
+
+__all__ = [
+    "POOLINGS",
+    "TASKS",
+    "ClassificationHead",
+    "check_head_args",
+    "classification_head",
+    "finish_model",
+    "get_task",
+    "language_model_head",
+    "pixel_classification_head",
+    "pool",
+    "regression_head",
+    "set_task",
+    "tagging_head",
+]
+
+POOLINGS = (None, "avg", "max", "flatten")
+
+# What a registered model's output is. The Trainer maps each to its default
+# loss and metrics (kerasdl.training.trainer); "features" models (backbones,
+# multi-output encoders) have no default and need an explicit loss.
+TASKS = (
+    "classification",
+    "regression",
+    "forecasting",
+    "tagging",
+    "language_modeling",
+    "segmentation",
+    "seq2seq",
+    "features",
+)
+
+# Attribute of a built model that holds its task. A plain string attribute:
+# `kerasdl.build` sets it, the Trainer carries it over when it rebuilds a
+# model for precision or distribution; a model loaded from a .keras file (or
+# built by hand) has none, and the Trainer then needs `task`/`loss` (see
+# kerasdl.training.trainer).
+TASK_ATTRIBUTE = "kerasdl_task"
+
+
+def set_task(model, task: str):
+    """Records the declared `task` on `model` and returns the model.
+
+    Args:
+        model: keras.Model. A built model.
+        task: str. One of `TASKS`.
+
+    Raises:
+        ValueError: for an unknown task (the message lists the accepted ones).
+    """
+    check_choice("task", task, TASKS)
+    setattr(model, TASK_ATTRIBUTE, task)
+    return model
+
+
+def get_task(model) -> str | None:
+    """Returns the task recorded on `model` by `set_task`, or None."""
+    return getattr(model, TASK_ATTRIBUTE, None)
+
+
+def finish_model(inputs, outputs, name: str, weights: str | None = None):
+    """Wraps inputs and head outputs in a functional model and loads weights.
+
+    Args:
+        inputs: KerasTensor or list of them.
+        outputs: KerasTensor or nest of them (the head's output).
+        name: str. Model name.
+        weights: str or None. Path of a local weights file (never downloaded).
+    """
+    return load_weights(keras.Model(inputs, outputs, name=name), weights)
+
+
+# ---------------------------------------------------------------- pooling
+_POOL_LAYERS = {
+    # rank of the features -> (average, max) global pooling layers
+    3: (layers.GlobalAveragePooling1D, layers.GlobalMaxPooling1D),
+    4: (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D),
+    5: (layers.GlobalAveragePooling3D, layers.GlobalMaxPooling3D),
+}
+
+
+def pool(x, pooling: str | None, default: str | None = None):
+    """Global pooling of a feature map over its spatial (or time) axes.
+
+    Args:
+        x: KerasTensor. Features of rank 3 (sequences), 4 (images) or 5; rank
+            2 features are returned unchanged.
+        pooling: None, "avg", "max" or "flatten".
+        default: None or "avg". What `pooling=None` means (keras.applications
+            averages when it adds the classifier, keeps the map otherwise).
+
+    Returns:
+        The pooled features: "avg_pool", "max_pool" or "flatten" layer.
+    """
+    check_choice("pooling", pooling, POOLINGS)
+    pooling = pooling or default
+    if len(x.shape) <= 2 or pooling is None:
+        return x
+    if pooling == "flatten":
+        return layers.Flatten(name="flatten")(x)
+    average, maximum = _POOL_LAYERS[len(x.shape)]
+    if pooling == "max":
+        return maximum(name="max_pool")(x)
+    return average(name="avg_pool")(x)
+
+
+def _dropout(x, rate: float, name: str, arg: str = "dropout"):
+    if check_float(arg, rate) > 0:
+        x = layers.Dropout(rate, name=name)(x)
+    return x
+
+
+# ---------------------------------------------------------------- heads
+def classification_head(
+    x,
+    *,
+    include_top: bool,
+    num_classes: int,
+    pooling: str | None,
+    classifier_activation: str | None,
+    dropout: float = 0.0,
+    name: str = "predictions",
+    dropout_name: str = "top_dropout",
+    kernel_regularizer=None,
+):
+    """Pooling, optional dropout, and the classifier (keras.applications).
+
+    With `include_top=True` the features are pooled (`pooling`, default global
+    average) and a Dense classifier is added. With `include_top=False` the
+    feature map is returned, pooled only if `pooling` is given: exactly
+    keras.applications' behaviour.
+
+    Args:
+        x: KerasTensor. Feature map of rank 3-5, or rank-2 features.
+        include_top: bool. Add the classifier.
+        num_classes: int. Classifier width.
+        pooling: None, "avg", "max" or "flatten".
+        classifier_activation: str or None. Activation of the classifier.
+        dropout: float. Dropout rate before the classifier.
+        name: str. Name of the classifier layer.
+        dropout_name: str. Name of the dropout layer.
+        kernel_regularizer: keras regularizer or None. For the classifier.
+
+    Returns:
+        KerasTensor: class scores (include_top) or the (pooled) features.
+
+    Example:
+    >>> x = keras.Input((8, 8, 16))
+    >>> classification_head(x, include_top=True, num_classes=3, pooling="max",
+    ...                     classifier_activation="softmax").shape
+    (None, 3)
+    """
+    if not isinstance(include_top, bool):
+        raise ValueError(f"Invalid include_top={include_top!r}: expected a bool.")
+    check_float("dropout", dropout)
+    if include_top:  # the classifier's arguments matter only when it is built
+        check_int("num_classes", num_classes)
+        if classifier_activation is not None:
+            check_activation_or_softmax(classifier_activation)
+    x = pool(x, pooling, default="avg" if include_top else None)
+    if not include_top:
+        return x
+    x = _dropout(x, dropout, dropout_name)
+    return layers.Dense(
+        num_classes,
+        activation=classifier_activation,
+        kernel_regularizer=kernel_regularizer,
+        name=name,
+    )(x)
+
+
+def regression_head(
+    x,
+    num_outputs: int,
+    *,
+    activation: str | None = None,
+    dropout: float = 0.0,
+    name: str = "predictions",
+    dropout_name: str = "head_dropout",
+    dropout_arg: str = "head_dropout",
+):
+    """Optional dropout and a Dense output of `num_outputs` values.
+
+    Args:
+        x: KerasTensor. Features (rank 2, or per step for rank 3).
+        num_outputs: int. Output width.
+        activation: str or None. Output activation (None: linear).
+        dropout: float. Dropout rate before the output layer.
+        name: str. Name of the output layer.
+        dropout_name: str. Name of the dropout layer.
+        dropout_arg: str. Argument name used in errors about `dropout`.
+    """
+    check_int("num_outputs", num_outputs)
+    x = _dropout(x, dropout, dropout_name, arg=dropout_arg)
+    return layers.Dense(num_outputs, activation=activation, name=name)(x)
+
+
+def tagging_head(
+    x,
+    num_classes: int,
+    *,
+    classifier_activation: str | None = "softmax",
+    dropout: float = 0.0,
+    name: str = "predictions",
+    dropout_name: str = "head_dropout",
+    dropout_arg: str = "head_dropout",
+):
+    """A classifier applied at every time step: (batch, steps, num_classes).
+
+    Args:
+        x: KerasTensor. Sequence features (batch, steps, features); a padding
+            mask on them reaches the output, so padded steps stay out of the
+            loss and metrics.
+        num_classes: int. Number of tags.
+        classifier_activation: str or None. Per-step activation.
+        dropout: float. Dropout rate before the classifier.
+        name: str. Name of the classifier layer.
+        dropout_name: str. Name of the dropout layer.
+        dropout_arg: str. Argument name used in errors about `dropout`.
+    """
+    check_int("num_classes", num_classes)
+    if classifier_activation is not None:
+        check_activation_or_softmax(classifier_activation)
+    x = _dropout(x, dropout, dropout_name, arg=dropout_arg)
+    return layers.Dense(num_classes, activation=classifier_activation, name=name)(x)
+
+
+def language_model_head(
+    x,
+    vocabulary_size: int,
+    *,
+    name: str = "logits",
+    use_bias: bool = True,
+    dtype=None,
+):
+    """Vocabulary logits at every position: (batch, steps, vocabulary_size).
+
+    Args:
+        x: KerasTensor. Hidden states (batch, steps, hidden).
+        vocabulary_size: int. Output width.
+        name: str. Name of the projection layer.
+        use_bias: bool. Bias on the projection.
+        dtype: dtype policy or None. E.g. "float32" to keep logits in full
+            precision under mixed precision.
+    """
+    check_int("vocabulary_size", vocabulary_size)
+    return layers.Dense(vocabulary_size, use_bias=use_bias, name=name, dtype=dtype)(x)
+
+
+def pixel_classification_head(
+    x, num_classes: int, *, activation: str | None, name: str = "predictions"
+):
+    """A 1x1 convolution that classifies every pixel of a feature map.
+
+    Args:
+        x: KerasTensor. Features (batch, height, width, channels).
+        num_classes: int. Number of classes (1 for a binary mask).
+        activation: str or None. Per-pixel activation.
+        name: str. Name of the convolution.
+    """
+    check_int("num_classes", num_classes)
+    return layers.Conv2D(num_classes, 1, activation=activation, name=name)(x)
+
+
+# ---------------------------------------------------------------- validation
+def check_head_args(
+    include_top, num_classes, pooling, classifier_activation, dropout=0.0
+):
+    """Validates the classification head hyperparameters (before building)."""
+    if not isinstance(include_top, bool):
+        raise ValueError(f"Invalid include_top={include_top!r}: expected a bool.")
+    check_int("num_classes", num_classes)
+    check_choice("pooling", pooling, POOLINGS)
+    if classifier_activation is not None:
+        check_activation_or_softmax(classifier_activation)
+    check_float("dropout", dropout)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationHead:
+    """A classification head's hyperparameters, validated once.
+
+    A builder makes one at the top (so a bad value fails before any layer is
+    built) and calls `model` at the end with its backbone's features.
+
+    Attributes:
+        include_top: bool. Add the classifier.
+        num_classes: int. Classifier width.
+        pooling: None, "avg", "max" or "flatten".
+        classifier_activation: str or None. Activation of the classifier.
+        dropout: float. Dropout rate before the classifier.
+    """
+
+    include_top: bool
+    num_classes: int
+    pooling: str | None = None
+    classifier_activation: str | None = "softmax"
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        check_head_args(
+            self.include_top,
+            self.num_classes,
+            self.pooling,
+            self.classifier_activation,
+            self.dropout,
+        )
+
+    def __call__(self, x, **overrides):
+        """Applies the head to features `x` (see `classification_head`).
+
+        `overrides` replace fields or name layers, e.g. `dropout=0.0` where
+        the family already applied its dropout in the hidden layers.
+        """
+        return classification_head(x, **{**dataclasses.asdict(self), **overrides})
+
+    def model(self, inputs, x, name: str, weights: str | None = None, **overrides):
+        """Attaches the head to `x` and returns the finished functional model."""
+        return finish_model(inputs, self(x, **overrides), name, weights)
