@@ -36,6 +36,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from kerasdl import _backend
+from kerasdl._io import write_text_atomic
+
 __all__ = ["CompressionReport", "ReportRow", "report"]
 
 logger = logging.getLogger(__name__)
@@ -307,15 +310,13 @@ class CompressionReport:
         Returns:
             (json_path, markdown_path).
         """
-        from kerasdl.training.config import atomic_write_text
-
         directory = os.fspath(directory)
         paths = (
             os.path.join(directory, REPORT_JSON),
             os.path.join(directory, REPORT_MD),
         )
-        atomic_write_text(paths[0], self.to_json())
-        atomic_write_text(paths[1], self.markdown())
+        write_text_atomic(paths[0], self.to_json())
+        write_text_atomic(paths[1], self.markdown())
         return paths
 
 
@@ -543,8 +544,6 @@ def report(
     ...              representative_data=x_train[:300])
     >>> print(rep.table())
     """
-    import keras
-
     from kerasdl.exporters import export
     from kerasdl.exporters.exporter import _as_arrays, _input_names
     from kerasdl.exporters.formats import FORMATS, check_formats
@@ -662,7 +661,7 @@ def report(
         baseline=baseline,
         samples=count,
         latency_runs=latency_runs,
-        backend=keras.backend.backend(),
+        backend=_backend.name(),
         directories={n: None if directory is None else f for n, f in folders.items()},
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
