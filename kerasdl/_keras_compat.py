@@ -17,6 +17,7 @@ import keras
 __all__ = [
     "CHECKED_KERAS",
     "checkpoint_save_model",
+    "disable_per_channel",
     "flatten_layers",
     "is_functional",
     "patch_multi_worker",
@@ -155,3 +156,19 @@ def patch_multi_worker(model) -> None:
     model.train_step = lift(model.train_step)
     model.test_step = lift(model.test_step)
     model._kerasdl_multi_worker_patched = True
+
+
+def disable_per_channel(converter) -> None:
+    """Makes a TFLite converter quantize weights per tensor, not per channel.
+
+    Why: not a Keras internal but a TensorFlow one, pinned here with the
+    others: the private `TFLiteConverter._experimental_disable_per_channel`
+    is the converter's only switch for per-tensor weight scales (some
+    mobile delegates accept nothing else). TensorFlow 2.21.
+    """
+    if not hasattr(converter, "_experimental_disable_per_channel"):
+        raise AttributeError(
+            "TensorFlow internal TFLiteConverter._experimental_disable_per_channel "
+            "changed: per-tensor int8 weights cannot be requested."
+        )
+    converter._experimental_disable_per_channel = True

@@ -30,8 +30,7 @@ import logging
 import os
 from typing import Any
 
-import keras
-
+from kerasdl import _backend
 from kerasdl.runconfig import load_run_config
 
 __all__ = ["QUICKSTART_CONFIG", "RunResult", "quickstart", "train"]
@@ -173,7 +172,7 @@ def summary_rows(result: RunResult) -> list[tuple[str, str]]:
     """Rows of the quickstart's summary table (label, value)."""
     rows = [
         ("model", f"{result.model.name} ({result.model.count_params():,} params)"),
-        ("backend", keras.backend.backend()),
+        ("backend", _backend.name()),
         ("epochs run", str(len(result.history.epoch))),
     ]
     rows += [(f"test {k}", f"{v:.4f}") for k, v in result.test_metrics.items()]

@@ -43,14 +43,13 @@ def write_onnx(model, path: str) -> None:
     Example:
     >>> write_onnx(model, "export/model.onnx")
     """
-    import keras
+    from kerasdl import _backend
 
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(
-            "write_onnx needs the TensorFlow backend; the backend is "
-            f"{keras.backend.backend()!r}. Use kerasdl.exporters.export, which "
-            "converts in a TensorFlow subprocess."
-        )
+    _backend.require_tensorflow(
+        "write_onnx needs the TensorFlow backend; the backend is "
+        "{backend}. Use kerasdl.exporters.export, which "
+        "converts in a TensorFlow subprocess."
+    )
     with warnings.catch_warnings():
         # Keras' tf2onnx shim probes the removed np.object alias.
         warnings.filterwarnings(

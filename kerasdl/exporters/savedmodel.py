@@ -44,14 +44,13 @@ def write_saved_model(model, path: str) -> None:
     Example:
     >>> write_saved_model(model, "export/saved_model")
     """
-    import keras
+    from kerasdl import _backend
 
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(
-            "write_saved_model needs the TensorFlow backend; the backend is "
-            f"{keras.backend.backend()!r}. Use kerasdl.exporters.export, which "
-            "converts in a TensorFlow subprocess."
-        )
+    _backend.require_tensorflow(
+        "write_saved_model needs the TensorFlow backend; the backend is "
+        "{backend}. Use kerasdl.exporters.export, which "
+        "converts in a TensorFlow subprocess."
+    )
     model.export(str(path), format="tf_saved_model", verbose=False)
     logger.info("wrote SavedModel %s", path)
 

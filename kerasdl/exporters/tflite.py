@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 
+from kerasdl import _keras_compat
 from kerasdl.exporters.base import ExportFormat, Runner, load_source
 
 __all__ = [
@@ -398,8 +399,7 @@ class TFLiteFormat(ExportFormat):
         # Int8 kernels only: a float fallback would not be full-integer.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if not per_channel:
-            # The converter's only switch for per-tensor weight scales.
-            converter._experimental_disable_per_channel = True
+            _keras_compat.disable_per_channel(converter)
         if int8_io and self.quantized_io:
             io_type = tf.uint8 if int8_io == "uint8" else tf.int8
             converter.inference_input_type = io_type
