@@ -189,11 +189,13 @@ def convert_in_subprocess(
 def _run_job(job: dict) -> dict:
     import keras
 
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(
-            "The conversion subprocess needs KERAS_BACKEND=tensorflow; it "
-            f"runs on {keras.backend.backend()!r}."
-        )
+    from kerasdl import _backend
+
+    _backend.require_tensorflow(
+        "The conversion subprocess needs KERAS_BACKEND=tensorflow; it "
+        "runs on {backend}.",
+        RuntimeError,
+    )
     for module in job["imports"]:
         try:
             importlib.import_module(module)

@@ -36,10 +36,10 @@ import json
 import logging
 import math
 import os
-import types
 
 import keras
 
+from kerasdl import _backend, _keras_compat
 from kerasdl.training.config import DistributionConfig
 
 __all__ = [
@@ -92,7 +92,7 @@ class DistributionContext:
         keras_distribution=None,
     ):
         self.strategy = strategy
-        self.backend = backend or keras.backend.backend()
+        self.backend = backend or _backend.name()
         self.num_replicas = num_replicas
         self.is_chief = is_chief
         self.worker_index = worker_index
@@ -139,7 +139,7 @@ class DistributionContext:
             keras.Model: the same model.
         """
         if self.strategy == "multi_worker":
-            _patch_multi_worker(model)
+            _keras_compat.patch_multi_worker(model)
             _sync_from_first_replica(model, self.tf_strategy)
         return model
 
@@ -174,7 +174,7 @@ def make_context(config=None) -> DistributionContext:
         config = DistributionConfig()
     elif isinstance(config, dict):
         config = DistributionConfig(**_checked_keys(config))
-    backend = keras.backend.backend()
+    backend = _backend.name()
     strategy = config.strategy
     check_strategy(strategy)
     if strategy == "none":
@@ -199,7 +199,7 @@ def check_strategy(strategy: str) -> None:
     Example:
     >>> check_strategy("none")
     """
-    backend = keras.backend.backend()
+    backend = _backend.name()
     supported = SUPPORTED_STRATEGIES.get(backend, ("none",))
     if strategy not in supported:
         needs = _BACKEND_OF.get(strategy)
@@ -234,45 +234,7 @@ def configure_cpu_devices(count: int) -> None:
     """
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"`count` must be an integer >= 1; received count={count!r}.")
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        try:
-            tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
-            )
-            return
-        except RuntimeError:  # the runtime has started
-            found = len(tf.config.list_logical_devices("CPU"))
-        advice = (
-            "Create them before TensorFlow runs anything (first thing in a "
-            f"fresh process): kerasdl.training.distribution.configure_cpu_devices({count})."
-        )
-    elif backend == "jax":
-        import jax
-
-        try:
-            jax.config.update("jax_num_cpu_devices", count)
-            return
-        except RuntimeError:  # the runtime has started
-            found = len(jax.devices("cpu"))
-        advice = (
-            f"Set XLA_FLAGS=--xla_force_host_platform_device_count={count} "
-            "before starting Python, or call configure_cpu_devices before any "
-            "JAX operation."
-        )
-    else:
-        raise ValueError(
-            "configure_cpu_devices supports the tensorflow and jax backends; "
-            f"received backend {backend!r}."
-        )
-    if found < count:
-        raise ValueError(
-            f"Cannot make {count} CPU devices: {backend} is already initialized "
-            f"with {found}. {advice}"
-        )
+    _backend.configure_cpu_devices(count)
 
 
 # ----------------------------------------------------------------- TensorFlow
@@ -348,44 +310,6 @@ def _multi_worker(config: DistributionConfig) -> DistributionContext:
         worker_index=task_index,
         tf_strategy=strategy,
     )
-
-
-def _patch_multi_worker(model: keras.Model) -> None:
-    """Instance-level workaround for keras-team/keras#20585 (Keras 3.15)."""
-    import tensorflow as tf
-
-    strategy = model.distribute_strategy
-
-    def local(value):
-        if isinstance(value, tf.distribute.DistributedValues):
-            return strategy.experimental_local_results(value)[0]
-        return value
-
-    def maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras reduces the whole batch across workers here, which
-        # MultiWorkerMirroredStrategy refuses; shapes are all a build needs.
-        if iterator is not None:
-            for _, _, it in iterator:
-                data_batch = keras.tree.map_structure(local, next(it))
-                break
-        with strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
-
-    def lift(step):
-        # Keras reduces multi-worker step logs with axis=0, which fails on
-        # scalars; a leading axis of 1 reduces to the same scalar.
-        def wrapped(data):
-            logs = step(data)
-            return keras.tree.map_structure(lambda v: keras.ops.expand_dims(v, 0), logs)
-
-        return wrapped
-
-    if getattr(model, "_kerasdl_multi_worker_patched", False):
-        return
-    model._maybe_symbolic_build = types.MethodType(maybe_symbolic_build, model)
-    model.train_step = lift(model.train_step)
-    model.test_step = lift(model.test_step)
-    model._kerasdl_multi_worker_patched = True
 
 
 def _sync_from_first_replica(model: keras.Model, strategy) -> None:

@@ -256,12 +256,18 @@ def _output_layers(model) -> list:
     """Layers (of `model` itself) whose outputs are the model's outputs."""
     if isinstance(model, keras.Sequential):
         return [model.layers[-1]] if model.layers else []
-    layers = []
-    for tensor in keras.tree.flatten(getattr(model, "outputs", None) or []):
-        history = getattr(tensor, "_keras_history", None)
-        if history is not None and history.operation not in layers:
-            layers.append(history.operation)
-    return layers
+    # The public functional config names the operation behind each output
+    # ("output_layers": [name, node index, tensor index] triples); a
+    # subclassed model has no graph and so no output layers.
+    try:
+        config = model.get_config()
+    except NotImplementedError:
+        return []
+    if not isinstance(config, dict) or "output_layers" not in config:
+        return []
+    flat = keras.tree.flatten(config["output_layers"])
+    names = {v for v in flat if isinstance(v, str)}
+    return [op for op in getattr(model, "operations", []) if op.name in names]
 
 
 def _leaf_layers(model) -> list:
