@@ -138,6 +138,30 @@ def test_float_formats_match_keras(cnn, fmt):
     assert check["class_agreement"] == 1.0
 
 
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_runner_opens_once_and_runs_many_batches(cnn, fmt):
+    # What a model server does: open each file once, then run many requests.
+    path = os.path.join(cnn.directory, FORMATS[fmt].filename)
+    with FORMATS[fmt].open(path, ["image"], num_threads=1) as runner:
+        outputs = [runner.run([cnn.x[:n]])[0] for n in (1, 7, 64, 7)]
+        (by_name,) = runner.run({"image": cnn.x[:7]})
+        details = runner.io_details()
+        p50, p95 = runner.latency([cnn.x[:1]], runs=5)
+    assert [o.shape for o in outputs] == [(1, 3), (7, 3), (64, 3), (7, 3)]
+    np.testing.assert_array_equal(outputs[1], outputs[3])
+    np.testing.assert_array_equal(outputs[1], by_name)
+    np.testing.assert_allclose(outputs[2], cnn.reference, atol=0.1)
+    entry = cnn.manifest["files"][fmt]
+    (file_input,) = details["inputs"]
+    assert [file_input["shape"][1:], file_input["dtype"]] == [
+        entry["inputs"][0]["shape"][1:],
+        entry["inputs"][0]["dtype"],
+    ]
+    assert file_input.get("scale") == entry["inputs"][0].get("scale")
+    assert len(details["outputs"]) == 1
+    assert 0 < p50 <= p95
+
+
 def test_fp16_matches_keras_within_1e_2(cnn):
     check = cnn.manifest["files"]["tflite_fp16"]["verification"]
     assert check["passed"]
