@@ -20,16 +20,72 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from kerasdl._checks import closest
+from kerasdl._checks import check_choice, closest
 
 __all__ = [
+    "TASKS",
     "ModelEntry",
     "build_model",
     "get_entry",
+    "get_task",
     "list_models",
     "model_info",
     "register_model",
+    "set_task",
 ]
+
+# What a model's output is. A family declares one when it registers; the
+# Trainer picks its default loss and metrics from it
+# (kerasdl.training.trainer). "features" marks outputs that are not a task's
+# prediction (a backbone built with include_top=False, an encoder's hidden
+# states): they have no default loss.
+TASKS = (
+    "classification",
+    "regression",
+    "forecasting",
+    "tagging",
+    "segmentation",
+    "language_modeling",
+    "masked_language_modeling",
+    "seq2seq",
+    "features",
+)
+
+# The attribute of a built model that holds its task: a plain string that
+# `build_model` sets and the Trainer carries over when it rebuilds a model for
+# precision or distribution. Keras does not save it in a .keras file, so a
+# loaded model (like one built by hand) has no task until `set_task` gives
+# it one.
+TASK_ATTRIBUTE = "kerasdl_task"
+
+
+def set_task(model, task: str):
+    """Records what `model`'s output is and returns the model.
+
+    Args:
+        model: keras.Model.
+        task: str. One of `TASKS`.
+
+    Returns:
+        The same model.
+
+    Raises:
+        ValueError: for a task not in `TASKS`.
+
+    Example:
+    >>> model = set_task(keras.Sequential([keras.Input((4,)),
+    ...                                    keras.layers.Dense(1)]), "regression")
+    >>> get_task(model)
+    'regression'
+    """
+    check_choice("task", task, TASKS)
+    setattr(model, TASK_ATTRIBUTE, task)
+    return model
+
+
+def get_task(model) -> str | None:
+    """Returns the task recorded on `model` (see `set_task`), or None."""
+    return getattr(model, TASK_ATTRIBUTE, None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +159,8 @@ def register_model(
             the builder's docstring.
         presets: dict or None. Hyperparameters this name fixes.
         tiny: dict or None. Hyperparameters of a tiny instance for tests.
-        task: str. Kind of output (see `ModelEntry.task`).
+        task: str. Kind of output, one of `TASKS` (see `ModelEntry.task`);
+            `build_model` records it on the model for the Trainer.
 
     Returns:
         The builder (so it can be used as a decorator).
@@ -115,6 +172,8 @@ def register_model(
     >>> @register_model("tiny_mlp", family="mlp", tiny={"input_shape": (4,)})
     ... def tiny_mlp(input_shape=(8,), num_classes=2): ...
     """
+
+    check_choice("task", task, TASKS)
 
     def decorate(fn):
         key = name.lower()
@@ -231,7 +290,12 @@ def build_model(name: str, **hparams):
         raise ValueError(
             f"Architecture {entry.name!r} requires hyperparameters {missing}."
         )
-    return entry.builder(**entry.presets, **hparams)
+    model = entry.builder(**entry.presets, **hparams)
+    # A builder may have recorded a narrower task itself (e.g. "features"
+    # for a backbone built without its classifier); otherwise the entry's.
+    if get_task(model) is None:
+        set_task(model, entry.task)
+    return model
 
 
 _ARGS_HEADER = re.compile(r"^\s*Args:\s*$")

@@ -10,8 +10,15 @@ import os
 import keras
 from keras import layers
 
-from kerasdl import _checks
-from kerasdl._checks import check_bool, check_choice  # noqa: F401 (re-exported)
+# The argument checks are the ground floor's; builders import them from here
+# or from kerasdl._checks alike.
+from kerasdl._checks import (  # noqa: F401 (re-exported)
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_rate,
+)
 
 ACTIVATIONS = (
     "relu",
@@ -46,20 +53,6 @@ INITIALIZERS = {
 
 
 # ---------------------------------------------------------------- validation
-# check_choice and check_bool are the ground floor's; check_int and
-# check_float keep the builders' defaults (counts >= 1, rates in [0, 1)).
-def check_int(arg: str, value, minimum: int = 1) -> int:
-    """Returns `value` if it is an int >= minimum, else raises a ValueError."""
-    return _checks.check_int(arg, value, minimum=minimum)
-
-
-def check_float(
-    arg: str, value, low: float = 0.0, high: float = 1.0, high_inclusive: bool = False
-) -> float:
-    """Returns `value` if it is a number in [low, high) (or [low, high])."""
-    return _checks.check_float(arg, value, low, high, max_inclusive=high_inclusive)
-
-
 def check_int_list(arg: str, value, minimum: int = 1) -> list[int]:
     """Returns `value` as a list of ints >= minimum, else raises a ValueError."""
     values = (

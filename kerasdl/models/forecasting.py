@@ -25,12 +25,12 @@ from kerasdl.models._common import (
     activation_layer,
     check_activation,
     check_choice,
-    check_float,
     check_input_shape,
     check_int,
     check_int_list,
-    load_weights,
+    check_rate,
 )
+from kerasdl.models.heads import dense_head, finish_model, pool
 from kerasdl.models.rnn import KERAS_CELLS, check_recurrent_args, recurrent_stack
 from kerasdl.registry import register_model
 
@@ -54,14 +54,22 @@ def _check_window_shape(input_shape, fixed_length: bool):
     return shape
 
 
-def _forecast_head(x, horizon, num_targets, head_dropout):
-    """Dense(horizon * num_targets) reshaped to (horizon, num_targets)."""
-    check_int("horizon", horizon)
-    check_int("num_targets", num_targets)
-    if check_float("head_dropout", head_dropout) > 0:
-        x = layers.Dropout(head_dropout, name="head_dropout")(x)
-    x = layers.Dense(horizon * num_targets, name="forecast_dense")(x)
-    return layers.Reshape((horizon, num_targets), name="forecast")(x)
+def _forecast_model(inputs, x, name, hparams, pooling=None):
+    """Summarizes `x` by `pooling`, then the shared dense head reshaped.
+
+    The head is Dense(horizon * num_targets) "forecast_dense" reshaped to
+    (horizon, num_targets) by "forecast". `hparams` are the calling
+    builder's arguments (its `locals()`): horizon, num_targets,
+    head_dropout and weights.
+    """
+    horizon = check_int("horizon", hparams["horizon"], minimum=1)
+    num_targets = check_int("num_targets", hparams["num_targets"], minimum=1)
+    x = _last_step(x) if pooling == "last" else pool(x, pooling)
+    x = dense_head(
+        x, horizon * num_targets, dropout=hparams["head_dropout"], name="forecast_dense"
+    )
+    outputs = layers.Reshape((horizon, num_targets), name="forecast")(x)
+    return finish_model(inputs, outputs, name, hparams["weights"])
 
 
 def _last_step(x):
@@ -120,15 +128,10 @@ def rnn_forecaster(
         inputs,
         cell=cell,
         units=units,
-        bidirectional=False,
-        merge_mode="concat",
         dropout=dropout,
         recurrent_dropout=recurrent_dropout,
-        return_sequences=False,
     )
-    outputs = _forecast_head(x, horizon, num_targets, head_dropout)
-    model = keras.Model(inputs, outputs, name=f"{cell}_forecaster")
-    return load_weights(model, weights)
+    return _forecast_model(inputs, x, f"{cell}_forecaster", locals())
 
 
 def cnn_forecaster(
@@ -176,8 +179,8 @@ def cnn_forecaster(
     (None, 4, 1)
     """
     filters = check_int_list("filters", filters)
-    check_int("kernel_size", kernel_size)
-    check_int("dilation_base", dilation_base)
+    check_int("kernel_size", kernel_size, minimum=1)
+    check_int("dilation_base", dilation_base, minimum=1)
     check_activation(activation)
     check_choice("pooling", pooling, CNN_POOLINGS)
     shape = _check_window_shape(input_shape, fixed_length=pooling != "avg")
@@ -192,15 +195,7 @@ def cnn_forecaster(
             name=f"conv{i}",
         )(x)
         x = activation_layer(activation, name=f"conv{i}_act")(x)
-    if pooling == "flatten":
-        x = layers.Flatten(name="flatten")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
-    else:
-        x = _last_step(x)
-    outputs = _forecast_head(x, horizon, num_targets, head_dropout)
-    model = keras.Model(inputs, outputs, name="cnn_forecaster")
-    return load_weights(model, weights)
+    return _forecast_model(inputs, x, "cnn_forecaster", locals(), pooling)
 
 
 def transformer_forecaster(
@@ -253,11 +248,11 @@ def transformer_forecaster(
     (None, 3, 1)
     """
     shape = _check_window_shape(input_shape, fixed_length=True)
-    check_int("hidden_dim", hidden_dim)
-    check_int("num_layers", num_layers)
-    check_int("num_heads", num_heads)
-    check_int("intermediate_dim", intermediate_dim)
-    check_float("dropout", dropout)
+    check_int("hidden_dim", hidden_dim, minimum=1)
+    check_int("num_layers", num_layers, minimum=1)
+    check_int("num_heads", num_heads, minimum=1)
+    check_int("intermediate_dim", intermediate_dim, minimum=1)
+    check_rate("dropout", dropout)
     check_choice("activation", activation, FFN_ACTIVATIONS)
     check_choice("pooling", pooling, CNN_POOLINGS)
     if hidden_dim % num_heads:
@@ -278,15 +273,7 @@ def transformer_forecaster(
             name=f"encoder_block{i}",
         )(x)
     x = layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
-    if pooling == "flatten":
-        x = layers.Flatten(name="flatten")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
-    else:
-        x = _last_step(x)
-    outputs = _forecast_head(x, horizon, num_targets, head_dropout)
-    model = keras.Model(inputs, outputs, name="transformer_forecaster")
-    return load_weights(model, weights)
+    return _forecast_model(inputs, x, "transformer_forecaster", locals(), pooling)
 
 
 _TINY = {"input_shape": (6, 2), "horizon": 3, "num_targets": 2}
@@ -294,7 +281,7 @@ register_model(
     "lstm_forecaster",
     rnn_forecaster,
     family="forecasting",
-    task="regression",
+    task="forecasting",
     description="LSTM multi-step time-series forecaster.",
     presets={"cell": "lstm"},
     tiny={**_TINY, "units": 4},
@@ -303,7 +290,7 @@ register_model(
     "gru_forecaster",
     rnn_forecaster,
     family="forecasting",
-    task="regression",
+    task="forecasting",
     description="GRU multi-step time-series forecaster.",
     presets={"cell": "gru"},
     tiny={**_TINY, "units": 4},
@@ -312,14 +299,14 @@ register_model(
     "cnn_forecaster",
     cnn_forecaster,
     family="forecasting",
-    task="regression",
+    task="forecasting",
     tiny={**_TINY, "filters": [4, 4], "pooling": "last"},
 )
 register_model(
     "transformer_forecaster",
     transformer_forecaster,
     family="forecasting",
-    task="regression",
+    task="forecasting",
     tiny={**_TINY, "hidden_dim": 8, "num_layers": 1, "num_heads": 2,
           "intermediate_dim": 8, "dropout": 0.0},
 )  # fmt: skip

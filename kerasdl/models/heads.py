@@ -11,14 +11,16 @@ Heads:
         Dense classifier, with keras.applications' `include_top` semantics;
         `ClassificationHead` validates those hyperparameters once and finishes
         the model.
-    regression_head: optional dropout and a Dense output (linear by default).
+    dense_head: optional dropout and a Dense output, per example or per step.
+    regression_head: `dense_head` with linear outputs.
     tagging_head: a Dense classifier applied at every time step.
     language_model_head: vocabulary logits at every position.
     pixel_classification_head: a 1x1 convolution classifying every pixel.
 
 The task a registered model declares (`register_model(..., task=...)`) is
-stored on the built model by `set_task` and read back by `get_task`; the
-Trainer picks its default loss and metrics from it.
+recorded on the built model by `kerasdl.registry.build_model`; a head built
+without its classifier records "features" instead. The Trainer picks its
+default loss and metrics from the task.
 """
 
 from __future__ import annotations
@@ -28,72 +30,25 @@ import dataclasses
 import keras
 from keras import layers
 
-from kerasdl.models._common import (
-    check_activation_or_softmax,
-    check_choice,
-    check_float,
-    check_int,
-    load_weights,
-)
+from kerasdl._checks import check_choice, check_int, check_rate
+from kerasdl.models._common import check_activation_or_softmax, load_weights
+from kerasdl.registry import set_task
 
 __all__ = [
     "POOLINGS",
-    "TASKS",
     "ClassificationHead",
     "check_head_args",
     "classification_head",
+    "dense_head",
     "finish_model",
-    "get_task",
     "language_model_head",
     "pixel_classification_head",
     "pool",
     "regression_head",
-    "set_task",
     "tagging_head",
 ]
 
 POOLINGS = (None, "avg", "max", "flatten")
-
-# What a registered model's output is. The Trainer maps each to its default
-# loss and metrics (kerasdl.training.trainer); "features" models (backbones,
-# multi-output encoders) have no default and need an explicit loss.
-TASKS = (
-    "classification",
-    "regression",
-    "forecasting",
-    "tagging",
-    "language_modeling",
-    "segmentation",
-    "seq2seq",
-    "features",
-)
-
-# Attribute of a built model that holds its task. A plain string attribute:
-# `kerasdl.build` sets it, the Trainer carries it over when it rebuilds a
-# model for precision or distribution; a model loaded from a .keras file (or
-# built by hand) has none, and the Trainer then needs `task`/`loss` (see
-# kerasdl.training.trainer).
-TASK_ATTRIBUTE = "kerasdl_task"
-
-
-def set_task(model, task: str):
-    """Records the declared `task` on `model` and returns the model.
-
-    Args:
-        model: keras.Model. A built model.
-        task: str. One of `TASKS`.
-
-    Raises:
-        ValueError: for an unknown task (the message lists the accepted ones).
-    """
-    check_choice("task", task, TASKS)
-    setattr(model, TASK_ATTRIBUTE, task)
-    return model
-
-
-def get_task(model) -> str | None:
-    """Returns the task recorded on `model` by `set_task`, or None."""
-    return getattr(model, TASK_ATTRIBUTE, None)
 
 
 def finish_model(inputs, outputs, name: str, weights: str | None = None):
@@ -143,7 +98,7 @@ def pool(x, pooling: str | None, default: str | None = None):
 
 
 def _dropout(x, rate: float, name: str, arg: str = "dropout"):
-    if check_float(arg, rate) > 0:
+    if check_rate(arg, rate) > 0:
         x = layers.Dropout(rate, name=name)(x)
     return x
 
@@ -159,6 +114,7 @@ def classification_head(
     dropout: float = 0.0,
     name: str = "predictions",
     dropout_name: str = "top_dropout",
+    kernel_initializer="glorot_uniform",
     kernel_regularizer=None,
 ):
     """Pooling, optional dropout, and the classifier (keras.applications).
@@ -177,6 +133,7 @@ def classification_head(
         dropout: float. Dropout rate before the classifier.
         name: str. Name of the classifier layer.
         dropout_name: str. Name of the dropout layer.
+        kernel_initializer: str or keras initializer. For the classifier.
         kernel_regularizer: keras regularizer or None. For the classifier.
 
     Returns:
@@ -190,9 +147,9 @@ def classification_head(
     """
     if not isinstance(include_top, bool):
         raise ValueError(f"Invalid include_top={include_top!r}: expected a bool.")
-    check_float("dropout", dropout)
+    check_rate("dropout", dropout)
     if include_top:  # the classifier's arguments matter only when it is built
-        check_int("num_classes", num_classes)
+        check_int("num_classes", num_classes, minimum=1)
         if classifier_activation is not None:
             check_activation_or_softmax(classifier_activation)
     x = pool(x, pooling, default="avg" if include_top else None)
@@ -202,14 +159,15 @@ def classification_head(
     return layers.Dense(
         num_classes,
         activation=classifier_activation,
+        kernel_initializer=kernel_initializer,
         kernel_regularizer=kernel_regularizer,
         name=name,
     )(x)
 
 
-def regression_head(
+def dense_head(
     x,
-    num_outputs: int,
+    units: int,
     *,
     activation: str | None = None,
     dropout: float = 0.0,
@@ -217,33 +175,42 @@ def regression_head(
     dropout_name: str = "head_dropout",
     dropout_arg: str = "head_dropout",
 ):
-    """Optional dropout and a Dense output of `num_outputs` values.
+    """Optional dropout and a Dense output layer of `units` values.
+
+    On pooled features (batch, features) it gives one output vector per
+    example; on sequences (batch, steps, features) the Dense layer applies
+    at every step (a padding mask on the input reaches the output).
 
     Args:
-        x: KerasTensor. Features (rank 2, or per step for rank 3).
-        num_outputs: int. Output width.
+        x: KerasTensor. Features.
+        units: int. Output width.
         activation: str or None. Output activation (None: linear).
         dropout: float. Dropout rate before the output layer.
         name: str. Name of the output layer.
         dropout_name: str. Name of the dropout layer.
         dropout_arg: str. Argument name used in errors about `dropout`.
     """
-    check_int("num_outputs", num_outputs)
     x = _dropout(x, dropout, dropout_name, arg=dropout_arg)
-    return layers.Dense(num_outputs, activation=activation, name=name)(x)
+    return layers.Dense(units, activation=activation, name=name)(x)
+
+
+def regression_head(x, num_outputs: int, *, activation: str | None = None, **kwargs):
+    """Real-valued outputs: `dense_head` with `num_outputs` linear units.
+
+    Args:
+        x: KerasTensor. Features.
+        num_outputs: int. Number of outputs.
+        activation: str or None. Output activation (None: linear, for MSE).
+        **kwargs: `dense_head` options (dropout, name, dropout_name, ...).
+    """
+    check_int("num_outputs", num_outputs, minimum=1)
+    return dense_head(x, num_outputs, activation=activation, **kwargs)
 
 
 def tagging_head(
-    x,
-    num_classes: int,
-    *,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    name: str = "predictions",
-    dropout_name: str = "head_dropout",
-    dropout_arg: str = "head_dropout",
+    x, num_classes: int, *, classifier_activation: str | None = "softmax", **kwargs
 ):
-    """A classifier applied at every time step: (batch, steps, num_classes).
+    """A classifier at every time step: (batch, steps, num_classes).
 
     Args:
         x: KerasTensor. Sequence features (batch, steps, features); a padding
@@ -251,16 +218,12 @@ def tagging_head(
             loss and metrics.
         num_classes: int. Number of tags.
         classifier_activation: str or None. Per-step activation.
-        dropout: float. Dropout rate before the classifier.
-        name: str. Name of the classifier layer.
-        dropout_name: str. Name of the dropout layer.
-        dropout_arg: str. Argument name used in errors about `dropout`.
+        **kwargs: `dense_head` options (dropout, name, dropout_name, ...).
     """
-    check_int("num_classes", num_classes)
+    check_int("num_classes", num_classes, minimum=1)
     if classifier_activation is not None:
         check_activation_or_softmax(classifier_activation)
-    x = _dropout(x, dropout, dropout_name, arg=dropout_arg)
-    return layers.Dense(num_classes, activation=classifier_activation, name=name)(x)
+    return dense_head(x, num_classes, activation=classifier_activation, **kwargs)
 
 
 def language_model_head(
@@ -281,7 +244,7 @@ def language_model_head(
         dtype: dtype policy or None. E.g. "float32" to keep logits in full
             precision under mixed precision.
     """
-    check_int("vocabulary_size", vocabulary_size)
+    check_int("vocabulary_size", vocabulary_size, minimum=1)
     return layers.Dense(vocabulary_size, use_bias=use_bias, name=name, dtype=dtype)(x)
 
 
@@ -296,7 +259,7 @@ def pixel_classification_head(
         activation: str or None. Per-pixel activation.
         name: str. Name of the convolution.
     """
-    check_int("num_classes", num_classes)
+    check_int("num_classes", num_classes, minimum=1)
     return layers.Conv2D(num_classes, 1, activation=activation, name=name)(x)
 
 
@@ -307,11 +270,11 @@ def check_head_args(
     """Validates the classification head hyperparameters (before building)."""
     if not isinstance(include_top, bool):
         raise ValueError(f"Invalid include_top={include_top!r}: expected a bool.")
-    check_int("num_classes", num_classes)
+    check_int("num_classes", num_classes, minimum=1)
     check_choice("pooling", pooling, POOLINGS)
     if classifier_activation is not None:
         check_activation_or_softmax(classifier_activation)
-    check_float("dropout", dropout)
+    check_rate("dropout", dropout)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -353,5 +316,11 @@ class ClassificationHead:
         return classification_head(x, **{**dataclasses.asdict(self), **overrides})
 
     def model(self, inputs, x, name: str, weights: str | None = None, **overrides):
-        """Attaches the head to `x` and returns the finished functional model."""
-        return finish_model(inputs, self(x, **overrides), name, weights)
+        """Attaches the head to `x` and returns the finished functional model.
+
+        Without its classifier (`include_top=False`) the model outputs
+        features and records the task "features", so the Trainer asks for an
+        explicit loss instead of assuming one.
+        """
+        model = finish_model(inputs, self(x, **overrides), name, weights)
+        return model if self.include_top else set_task(model, "features")

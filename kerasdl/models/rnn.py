@@ -32,12 +32,12 @@ from kerasdl.models._common import (
     check_activation_or_softmax,
     check_bool,
     check_choice,
-    check_float,
     check_input_shape,
     check_int,
     check_int_list,
-    load_weights,
+    check_rate,
 )
+from kerasdl.models.heads import dense_head, finish_model
 from kerasdl.registry import register_model
 
 __all__ = ["rnn_classifier", "rnn_regressor", "rnn_tagger"]
@@ -72,8 +72,8 @@ def check_recurrent_args(
     units = check_int_list("units", units)
     check_bool("bidirectional", bidirectional)
     check_choice("merge_mode", merge_mode, MERGE_MODES)
-    check_float("dropout", dropout)
-    check_float("recurrent_dropout", recurrent_dropout)
+    check_rate("dropout", dropout)
+    check_rate("recurrent_dropout", recurrent_dropout)
     if cell in BASIC_CELLS and (dropout > 0 or recurrent_dropout > 0):
         raise ValueError(
             f"Invalid dropout={dropout!r}, recurrent_dropout={recurrent_dropout!r} "
@@ -107,7 +107,7 @@ def sequence_input(input_shape, vocab_size, embedding_dim, mask_zero):
         x = layers.Masking(0.0, name="masking")(inputs) if mask_zero else inputs
         return inputs, x
     check_int("vocab_size", vocab_size, minimum=2)
-    check_int("embedding_dim", embedding_dim)
+    check_int("embedding_dim", embedding_dim, minimum=1)
     shape = check_input_shape((None,) if input_shape is None else input_shape, rank=1)
     inputs = keras.Input(shape=shape, dtype="int32", name="input")
     x = layers.Embedding(
@@ -138,11 +138,11 @@ def recurrent_stack(
     *,
     cell,
     units,
-    bidirectional,
-    merge_mode,
-    dropout,
-    recurrent_dropout,
-    return_sequences,
+    bidirectional=False,
+    merge_mode="concat",
+    dropout=0.0,
+    recurrent_dropout=0.0,
+    return_sequences=False,
 ):
     """Stacks one recurrent layer per entry of `units` ("lstm1", "bilstm2", ...).
 
@@ -165,6 +165,16 @@ def recurrent_stack(
     return x
 
 
+_RECURRENT_ARGS = (
+    "cell",
+    "units",
+    "bidirectional",
+    "merge_mode",
+    "dropout",
+    "recurrent_dropout",
+)
+
+
 def _pooled_features(x, *, cell, units, bidirectional, merge_mode, dropout,
                      recurrent_dropout, pooling):  # fmt: skip
     check_choice("pooling", pooling, POOLINGS)
@@ -185,37 +195,36 @@ def _pooled_features(x, *, cell, units, bidirectional, merge_mode, dropout,
     return x
 
 
-def _head_dropout(x, head_dropout):
-    if check_float("head_dropout", head_dropout) > 0:
-        x = layers.Dropout(head_dropout, name="head_dropout")(x)
-    return x
-
-
 def _model_name(cell, bidirectional, role):
     return f"{'bi' if bidirectional else ''}{cell}_{role}"
 
 
 # ---------------------------------------------------------------- builders
-def _pooled_model(
-    task,
-    num_units,
-    activation,
-    *,
-    input_shape,
-    vocab_size,
-    embedding_dim,
-    mask_zero,
-    bidirectional,
-    head_dropout,
-    cell,
-    **features,
-):
-    """Sequence input -> pooled recurrent features -> Dense head (one output)."""
-    inputs, x = sequence_input(input_shape, vocab_size, embedding_dim, mask_zero)
-    x = _pooled_features(x, cell=cell, bidirectional=bidirectional, **features)
-    x = _head_dropout(x, head_dropout)
-    outputs = layers.Dense(num_units, activation=activation, name="predictions")(x)
-    return keras.Model(inputs, outputs, name=_model_name(cell, bidirectional, task))
+def _recurrent_model(role, num_units, activation, hparams):
+    """Sequence input -> recurrent features -> Dense head "predictions".
+
+    `hparams` are the calling builder's arguments (its `locals()`, with
+    `units` already validated): a classifier and a regressor pool the
+    sequence into one vector (`pooling`); a tagger has no `pooling` and keeps
+    every step, so its head classifies each step.
+    """
+    cell, bidirectional = hparams["cell"], hparams["bidirectional"]
+    inputs, x = sequence_input(
+        hparams["input_shape"],
+        hparams["vocab_size"],
+        hparams["embedding_dim"],
+        hparams["mask_zero"],
+    )
+    features = {key: hparams[key] for key in _RECURRENT_ARGS}
+    if "pooling" in hparams:
+        x = _pooled_features(x, **features, pooling=hparams["pooling"])
+    else:
+        x = recurrent_stack(x, **features, return_sequences=True)
+    outputs = dense_head(
+        x, num_units, activation=activation, dropout=hparams["head_dropout"]
+    )
+    name = _model_name(cell, bidirectional, role)
+    return finish_model(inputs, outputs, name, hparams["weights"])
 
 
 def rnn_classifier(
@@ -283,27 +292,10 @@ def rnn_classifier(
     units = check_recurrent_args(
         cell, units, bidirectional, merge_mode, dropout, recurrent_dropout
     )
-    check_int("num_classes", num_classes)
+    check_int("num_classes", num_classes, minimum=1)
     if classifier_activation is not None:
         check_activation_or_softmax(classifier_activation)
-    model = _pooled_model(
-        "classifier",
-        num_classes,
-        classifier_activation,
-        input_shape=input_shape,
-        vocab_size=vocab_size,
-        embedding_dim=embedding_dim,
-        mask_zero=mask_zero,
-        cell=cell,
-        units=units,
-        bidirectional=bidirectional,
-        merge_mode=merge_mode,
-        dropout=dropout,
-        recurrent_dropout=recurrent_dropout,
-        pooling=pooling,
-        head_dropout=head_dropout,
-    )
-    return load_weights(model, weights)
+    return _recurrent_model("classifier", num_classes, classifier_activation, locals())
 
 
 def rnn_regressor(
@@ -369,31 +361,14 @@ def rnn_regressor(
     units = check_recurrent_args(
         cell, units, bidirectional, merge_mode, dropout, recurrent_dropout
     )
-    check_int("num_outputs", num_outputs)
+    check_int("num_outputs", num_outputs, minimum=1)
     if output_activation is not None:
         check_choice(
             "output_activation",
             output_activation,
             ("linear", "sigmoid", "tanh", "relu", "softplus", "softmax"),
         )
-    model = _pooled_model(
-        "regressor",
-        num_outputs,
-        output_activation,
-        input_shape=input_shape,
-        vocab_size=vocab_size,
-        embedding_dim=embedding_dim,
-        mask_zero=mask_zero,
-        cell=cell,
-        units=units,
-        bidirectional=bidirectional,
-        merge_mode=merge_mode,
-        dropout=dropout,
-        recurrent_dropout=recurrent_dropout,
-        pooling=pooling,
-        head_dropout=head_dropout,
-    )
-    return load_weights(model, weights)
+    return _recurrent_model("regressor", num_outputs, output_activation, locals())
 
 
 def rnn_tagger(
@@ -460,28 +435,10 @@ def rnn_tagger(
     units = check_recurrent_args(
         cell, units, bidirectional, merge_mode, dropout, recurrent_dropout
     )
-    check_int("num_classes", num_classes)
+    check_int("num_classes", num_classes, minimum=1)
     if classifier_activation is not None:
         check_activation_or_softmax(classifier_activation)
-    inputs, x = sequence_input(input_shape, vocab_size, embedding_dim, mask_zero)
-    x = recurrent_stack(
-        x,
-        cell=cell,
-        units=units,
-        bidirectional=bidirectional,
-        merge_mode=merge_mode,
-        dropout=dropout,
-        recurrent_dropout=recurrent_dropout,
-        return_sequences=True,
-    )
-    x = _head_dropout(x, head_dropout)
-    outputs = layers.Dense(
-        num_classes, activation=classifier_activation, name="predictions"
-    )(x)
-    model = keras.Model(
-        inputs, outputs, name=_model_name(cell, bidirectional, "tagger")
-    )
-    return load_weights(model, weights)
+    return _recurrent_model("tagger", num_classes, classifier_activation, locals())
 
 
 # ---------------------------------------------------------------- registry
@@ -507,6 +464,7 @@ register_model(
     "rnn_tagger",
     rnn_tagger,
     family="rnn",
+    task="tagging",
     tiny={"input_shape": (4,), "num_classes": 3, "cell": "basic_gru", "units": 3,
           "vocab_size": 6, "embedding_dim": 3},
 )  # fmt: skip

@@ -29,10 +29,10 @@ from kerasdl.models._common import (
     check_activation,
     check_activation_or_softmax,
     check_choice,
-    check_float,
     check_input_shape,
     check_int,
     check_int_list,
+    check_rate,
     dense_block,
     load_weights,
 )
@@ -516,7 +516,7 @@ def transfer(
     """
     _resolve(backbone, "backbone")
     check_input_shape(input_shape, rank=3)
-    check_int("num_classes", num_classes)
+    check_int("num_classes", num_classes, minimum=1)
     _weights_path(backbone_weights, "backbone_weights")
     check_int("trainable_blocks", trainable_blocks, minimum=0)
     if not isinstance(train_batch_norm, bool):
@@ -524,7 +524,7 @@ def transfer(
             f"Invalid train_batch_norm={train_batch_norm!r}: expected a bool."
         )
     check_choice("pooling", pooling, [p for p in POOLINGS if p is not None])
-    check_float("dropout", dropout)
+    check_rate("dropout", dropout)
     units = (
         [] if hidden_units in ((), []) else check_int_list("hidden_units", hidden_units)
     )
@@ -618,7 +618,7 @@ def keras_application(
             f" Accepted (keras.applications): {', '.join(apps)}."
         )
     check_input_shape(input_shape, rank=3)
-    check_int("num_classes", num_classes)
+    check_int("num_classes", num_classes, minimum=1)
     if not isinstance(include_top, bool):
         raise ValueError(f"Invalid include_top={include_top!r}: expected a bool.")
     check_choice("pooling", pooling, (None, "avg", "max"))

@@ -22,13 +22,25 @@ Precedence (what comes from where):
   for those are not used (an INFO log says so). The config's callbacks,
   epochs, batch size, seed, precision, distribution and run directory
   apply. An uncompiled model (or a spec) is compiled from the config.
-- `loss: null` picks the loss from the model's single output and the labels:
-  softmax output -> sparse categorical cross-entropy for integer labels,
-  categorical for one-hot labels; linear output with several units and
-  integer labels -> the same with `from_logits=True`; sigmoid output ->
-  binary cross-entropy (linear single unit with integer/bool labels: from
-  logits); anything else -> mean squared error. `metrics: null` gives
-  accuracy for classification and MAE otherwise.
+- `loss: null` picks the loss from the task the model declares
+  (`register_model(..., task=...)`, recorded on the model by
+  `kerasdl.build`; `kerasdl.registry.set_task` for any other model):
+  "regression" and "forecasting" -> mean squared error (metric MAE);
+  "classification", "tagging", "segmentation", "language_modeling",
+  "masked_language_modeling" and "seq2seq" -> cross-entropy (metric
+  accuracy): sparse categorical for integer labels, categorical for one-hot
+  labels, binary for a single unit or a sigmoid output, with
+  `from_logits=True` unless the head applies softmax/sigmoid; "features"
+  (a model built with include_top=False) -> a ValueError asking for `loss`.
+  A model without a declared task (built by hand, or loaded from a .keras
+  file, which does not keep the task) gets the documented default for such
+  models, read from its single output and the labels: softmax output ->
+  sparse categorical cross-entropy for integer labels, categorical for
+  one-hot labels; linear output with several units and integer labels ->
+  the same with `from_logits=True`; sigmoid output -> binary cross-entropy
+  (linear single unit with integer/bool labels: from logits); anything else
+  -> mean squared error. `metrics: null` gives accuracy for classification
+  and MAE otherwise.
 - Fit arguments beat config values (`validation_split`, and any config
   field passed as a keyword to `fit`).
 
@@ -59,9 +71,11 @@ import shutil
 
 import keras
 import numpy as np
-import yaml
 
-from kerasdl.registry import closest
+from kerasdl import _backend, _keras_compat
+from kerasdl._checks import closest
+from kerasdl._io import read_yaml
+from kerasdl.registry import get_task, set_task
 from kerasdl.training.callbacks import (
     CSV_FILE,
     CURVES_FILE,
@@ -263,7 +277,7 @@ class Trainer:
         finally:
             # BackupAndRestore leaves the restored epoch on the model, which
             # would make the user's next model.fit start there too.
-            model._initial_epoch = None
+            _keras_compat.reset_initial_epoch(model)
         self.model = model
         self.history = history
         self.run_dir = root
@@ -333,8 +347,11 @@ class Trainer:
         if target == current and not self.context.distributed:
             return model, None
         compile_from = model.get_compile_config() if model.compiled else None
+        task = get_task(model)
         with self.context.scope():
             model = cast_model(model, target)
+        if task is not None:  # the rebuilt model is still the same task
+            set_task(model, task)
         return model, compile_from
 
     def _compile(self, model, config: TrainingConfig, x, y, has_validation):
@@ -345,7 +362,12 @@ class Trainer:
         loss_config = config.loss if config.loss is not None else task["loss"]
         loss = make_loss(loss_config)
         if config.loss is None:
-            logger.info("Loss chosen from the model output: %s", loss_config)
+            logger.info(
+                "Loss chosen for task %r of model %r: %s",
+                get_task(model),
+                model.name,
+                loss_config,
+            )
         metric_names = config.metrics if config.metrics is not None else task["metrics"]
         metrics = _wrap_factory(
             "metrics",
@@ -480,13 +502,7 @@ def _check_optimizer(config: TrainingConfig) -> None:
 
 
 def _check_backend_options(config: TrainingConfig) -> None:
-    backend = keras.backend.backend()
-    if backend == "torch" and config.steps_per_execution != 1:
-        raise ValueError(
-            f"steps_per_execution={config.steps_per_execution} is not supported "
-            "on the torch backend (Keras runs one step per call there); "
-            "accepted: 1."
-        )
+    _backend.check_steps_per_execution(config.steps_per_execution)
 
 
 def _resolve_monitor(monitor: str, has_validation: bool) -> str:
@@ -582,6 +598,17 @@ def _describe_task(model, labels, loss_config) -> dict:
             "num_classes": 1 if binary else (units if classification else None),
             "sparse": sparse and not name.startswith("categorical"),
         }
+    task = get_task(model)
+    if task is not None:
+        return _task_defaults(model, task, units, activation, sparse)
+    # No declared task (a model built by hand, or loaded from a .keras file):
+    # the documented default for such models reads the single output and
+    # the labels.
+    logger.info(
+        "Model %r declares no task (kerasdl.registry.set_task): the default "
+        "loss follows its output activation and the labels.",
+        model.name,
+    )
     if activation == "softmax" and units and units > 1:
         name = (
             "sparse_categorical_crossentropy" if sparse else "categorical_crossentropy"
@@ -606,12 +633,49 @@ def _describe_task(model, labels, loss_config) -> dict:
     }
 
 
+# Tasks whose default loss is mean squared error (metric: MAE); every other
+# predicting task classifies something (an image, a step, a pixel, a token).
+_REGRESSION_TASKS = ("regression", "forecasting")
+
+
+def _task_defaults(model, task: str, units, activation, sparse: bool) -> dict:
+    """Default loss and metrics of a model that declares its `task`.
+
+    The task decides the kind of loss; the head's output activation only
+    says whether the model outputs probabilities or logits (`from_logits`),
+    and the labels whether they are class ids or one-hot.
+    """
+    if task in _REGRESSION_TASKS:
+        return {"loss": "mse", "metrics": ["mae"], "num_classes": None, "sparse": True}
+    if task == "features":
+        raise ValueError(
+            f"Model {model.name!r} outputs features (task 'features', e.g. built "
+            "with include_top=False): set `loss` (and `metrics`) in the config "
+            "explicitly."
+        )
+    if units == 1 or activation == "sigmoid":  # binary or multi-label
+        loss = {"name": "binary_crossentropy", "from_logits": activation != "sigmoid"}
+        num_classes = 1
+    else:
+        name = "sparse_" if sparse else ""
+        loss = {
+            "name": f"{name}categorical_crossentropy",
+            "from_logits": activation != "softmax",
+        }
+        num_classes = units
+    return {
+        "loss": loss,
+        "metrics": ["accuracy"],
+        "num_classes": num_classes,
+        "sparse": sparse,
+    }
+
+
 def _check_same_config(root: str, config: TrainingConfig) -> None:
     path = os.path.join(root, CONFIG_FILE)
     if not os.path.isfile(path):
         return
-    with open(path, encoding="utf-8") as f:
-        saved = yaml.safe_load(f) or {}
+    saved = read_yaml(path) or {}
     current = config.to_dict()
     changed = sorted(
         key
