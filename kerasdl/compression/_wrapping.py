@@ -13,6 +13,8 @@ import inspect
 
 import keras
 
+from kerasdl import _keras_compat
+
 # (layer class, names of the compressed weights). Order matters: the first
 # isinstance match wins, so subclasses come before their bases.
 _PRUNABLE = (
@@ -97,7 +99,8 @@ def call_with_substitutes(layer, substitutes, inputs, training=None):
         value = substitutes.get(id(var))
         mapping.append((var, var.value if value is None else value))
     kwargs = {}
-    if getattr(layer, "_call_has_training_arg", False) and training is not None:
+    takes_training = "training" in getattr(layer, "call_signature_parameters", ())
+    if takes_training and training is not None:
         kwargs["training"] = training
     with keras.StatelessScope(state_mapping=mapping):
         return layer.call(inputs, **kwargs)
@@ -208,18 +211,13 @@ def clone_with(model, fn, what):
     """Clone a functional/Sequential `model` mapping each leaf layer with `fn`."""
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected a keras.Model. Received: {type(model).__name__}")
-    if not isinstance(model, keras.Sequential) and not _is_functional(model):
+    functional = _keras_compat.is_functional(model)
+    if not isinstance(model, keras.Sequential) and not functional:
         raise ValueError(
             f"Cannot {what} a subclassed model ({type(model).__name__}); "
             f"{what} a functional or Sequential model, or wrap its layers one by one."
         )
     return keras.models.clone_model(model, clone_function=fn, recursive=True)
-
-
-def _is_functional(model):
-    from keras.src.models.functional import Functional
-
-    return isinstance(model, Functional)
 
 
 class DelegatingWrapper(keras.layers.Wrapper):

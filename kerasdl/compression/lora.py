@@ -32,6 +32,7 @@ from collections.abc import Iterable
 import keras
 import numpy as np
 
+from kerasdl import _backend, _keras_compat
 from kerasdl.registry import closest
 
 __all__ = [
@@ -78,7 +79,7 @@ def _leaf_layers(model) -> list:
     # nested in blocks and sub-models, each once.
     return [
         layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
+        for layer in _keras_compat.flatten_layers(model)
         if not isinstance(layer, keras.layers.InputLayer)
     ]
 
@@ -200,7 +201,7 @@ def _freeze_base(model) -> None:
             for variable in layer.weights:
                 if not _is_lora_variable(layer, variable):
                     variable.trainable = False
-        elif layer.weights and not list(layer._flatten_layers(include_self=False)):
+        elif layer.weights and not _keras_compat.sublayers(layer):
             layer.trainable = False
 
 
@@ -277,9 +278,7 @@ def _post_change(model) -> None:
     model.train_function = None
     model.test_function = None
     model.predict_function = None
-    if keras.backend.backend() == "torch":
-        for layer in model._flatten_layers():
-            layer._track_variables()
+    _backend.after_new_variables(model)
 
 
 def qlora(model, rank, mode="int8", alpha=None, layers=None, freeze_base=True):
@@ -550,8 +549,8 @@ def merge_lora(model):
     merged = keras.saving.deserialize_keras_object(_strip_lora(config))
     if not merged.built:
         merged.build_from_config(model.get_build_config())
-    old_layers = list(model._flatten_layers(include_self=True, recursive=True))
-    new_layers = list(merged._flatten_layers(include_self=True, recursive=True))
+    old_layers = _keras_compat.flatten_layers(model, include_self=True)
+    new_layers = _keras_compat.flatten_layers(merged, include_self=True)
     if len(old_layers) != len(new_layers):
         raise ValueError(
             f"Cannot merge LoRA of model {model.name!r}: rebuilding it from its "

@@ -41,6 +41,7 @@ import logging
 
 import keras
 
+from kerasdl import _keras_compat
 from kerasdl.compression.qat_layers import (
     PRE_QUANT_ACTIVATIONS,
     QuantConv2D,
@@ -267,9 +268,7 @@ def _as_functional(model):
             outputs[0] if len(outputs) == 1 else outputs,
             name=model.name,
         )
-    if not isinstance(model, keras.Model) or not getattr(
-        model, "_nodes_by_depth", None
-    ):
+    if not isinstance(model, keras.Model) or not _keras_compat.is_functional(model):
         raise ValueError(
             "quantize_model needs a Functional or Sequential keras.Model; "
             f"received {type(model).__name__}."

@@ -266,14 +266,14 @@ def _write_files(model, staging, scratch, formats, representative, options, samp
         (input_names, outputs): input names inside the files, and outputs
         already computed by the conversion subprocess ({format: arrays}).
     """
-    import keras
+    from kerasdl import _backend
 
-    backend = keras.backend.backend()
+    in_process = _backend.is_tensorflow()  # else convert in a TF subprocess
     tf_formats = [f for f in formats if FORMATS[f].needs_tensorflow]
     input_names = _input_names(model)
     precomputed = {}
     keras_path = os.path.join(staging, KERAS.filename)
-    if KERAS.name in formats or (tf_formats and backend != "tensorflow"):
+    if KERAS.name in formats or (tf_formats and not in_process):
         if KERAS.name not in formats:
             # The subprocess loads the model from this file.
             keras_path = os.path.join(scratch, KERAS.filename)
@@ -293,7 +293,7 @@ def _write_files(model, staging, scratch, formats, representative, options, samp
         return input_names, precomputed
     from kerasdl.exporters import _convert
 
-    if backend == "tensorflow":
+    if in_process:
         result = _convert.convert(
             model, staging, tf_formats, scratch, representative, **options
         )
@@ -401,7 +401,7 @@ def export(
     >>> manifest["files"]["tflite_int8"]["verification"]["class_agreement"]
     1.0
     """
-    import keras
+    from kerasdl import _backend
 
     # Everything that can be checked is checked before anything is written.
     formats = check_formats(formats)
@@ -459,8 +459,10 @@ def export(
         raise ValueError(
             f"directory {directory!r} exists and is not a folder; give a folder path."
         )
-    backend = keras.backend.backend()
-    if backend != "tensorflow" and any(FORMATS[f].needs_tensorflow for f in formats):
+    backend = _backend.name()
+    if not _backend.is_tensorflow() and any(
+        FORMATS[f].needs_tensorflow for f in formats
+    ):
         _layer_modules(model)  # fails early on layers defined in __main__
 
     reference = run_model(model, samples)

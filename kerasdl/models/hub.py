@@ -117,7 +117,9 @@ class HubModel(keras.layers.Layer):
                 f"Invalid model={model!r:.120}: expected a keras_hub.models.Backbone "
                 "or keras_hub.models.Task (or its serialized config)."
             )
-        struct = self.model._inputs_struct
+        # `input`/`output` of a functional model are its constructor's
+        # structures (dict, list or tensor), as keras-hub declared them.
+        struct = self.model.input
         known_inputs = (
             list(struct)
             if isinstance(struct, dict)
@@ -129,7 +131,7 @@ class HubModel(keras.layers.Layer):
                 f"Invalid input_names={input_names!r}: the model takes all of "
                 f"{known_inputs}, each once."
             )
-        struct = self.model._outputs_struct
+        struct = self.model.output
         if isinstance(struct, dict):
             self.output_names = _check_names("output_names", output_names, list(struct))
         elif output_names is not None:
@@ -154,9 +156,9 @@ class HubModel(keras.layers.Layer):
                 f"{self.input_names}; received {len(inputs)}."
             )
         named = dict(zip(self.input_names, inputs))
-        if isinstance(self.model._inputs_struct, dict):
+        if isinstance(self.model.input, dict):
             return named
-        ordered = [named[t.name] for t in keras.tree.flatten(self.model._inputs_struct)]
+        ordered = [named[t.name] for t in keras.tree.flatten(self.model.input)]
         return ordered[0] if len(ordered) == 1 else ordered
 
     def _select(self, outputs):
@@ -340,7 +342,7 @@ def _hub_inputs(model) -> list:
     sorts its `inputs` mapping, and this order keeps list inputs meaning the
     same after a spec round trip. Dicts keyed by input name work as well.
     """
-    struct = model._inputs_struct
+    struct = model.input
     tensors = (
         struct.values() if isinstance(struct, dict) else keras.tree.flatten(struct)
     )

@@ -77,11 +77,8 @@ def current_learning_rate(optimizer) -> float:
     0.1
     """
     inner = getattr(optimizer, "inner_optimizer", optimizer)
-    schedule = getattr(inner, "_learning_rate", None)
-    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-        value = schedule(inner.iterations)
-    else:
-        value = inner.learning_rate
+    # A schedule is evaluated at the optimizer's current iteration by Keras.
+    value = inner.learning_rate
     return float(keras.ops.convert_to_numpy(keras.ops.convert_to_tensor(value)))
 
 
