@@ -686,12 +686,13 @@ def to_spec(model: keras.Model) -> dict:
     """
     if isinstance(model, keras.Sequential):
         return _sequential_spec(model)
-    if not hasattr(model, "_inputs_struct") or not hasattr(model, "operations"):
+    config = _graph_config(model)
+    if config is None:
         raise ValueError(
             f"to_spec needs a Sequential or Functional model; received "
             f"{type(model).__name__} (subclassed models have no graph)."
         )
-    return _functional_spec(model)
+    return _functional_spec(model, config)
 
 
 def _plain(obj):
@@ -724,11 +725,13 @@ def _layer_args(layer) -> dict:
 
 def _sequential_spec(model) -> dict:
     spec: dict[str, Any] = {"name": model.name}
-    input_layer = getattr(model, "_layers", [None])[0]
-    if isinstance(input_layer, keras.layers.InputLayer):
-        spec["input_shape"] = list(input_layer.batch_shape[1:])
-        spec["input_name"] = input_layer.name
-        spec["dtype"] = input_layer.dtype
+    # Sequential's public config lists its InputLayer first when it has one.
+    layer_configs = model.get_config()["layers"]
+    if layer_configs and layer_configs[0]["class_name"] == "InputLayer":
+        input_config = layer_configs[0]["config"]
+        spec["input_shape"] = list(input_config["batch_shape"][1:])
+        spec["input_name"] = input_config["name"]
+        spec["dtype"] = input_config["dtype"]
     spec["sequential"] = [
         {_class_name(layer): dict(_layer_args(layer), name=layer.name)}
         for layer in model.layers
@@ -736,86 +739,145 @@ def _sequential_spec(model) -> dict:
     return json.loads(json.dumps(spec))
 
 
-def _ops_feeding_outputs(model) -> set[int]:
-    """ids of the operations the outputs depend on through non-mask inputs."""
-    needed, seen = set(), set()
-    stack = list(keras.tree.flatten(model._outputs_struct))
+# The functional graph is read from the public `model.get_config()`: each
+# entry of its "layers" lists the layer's calls in this model
+# ("inbound_nodes", only this model's own calls), whose arguments hold
+# serialized tensors carrying `keras_history` = [layer name, node, output
+# index]; "input_layers" / "output_layers" hold the same triples.
+def _graph_config(model) -> dict | None:
+    """The functional graph config of `model`, or None when it has none."""
+    if not isinstance(model, keras.Model):
+        return None
+    try:
+        config = model.get_config()
+    except NotImplementedError:  # a subclassed model without get_config
+        return None
+    if not isinstance(config, dict) or not {"layers", "input_layers"} <= set(config):
+        return None
+    return config
+
+
+def _is_history(value) -> bool:
+    """True for a [layer name, node index, tensor index] triple."""
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and isinstance(value[0], str)
+        and all(isinstance(v, int) for v in value[1:])
+    )
+
+
+def _map_histories(fn, struct):
+    """Applies `fn` to every history triple of an input/output structure."""
+    if _is_history(struct):
+        return fn(struct)
+    if isinstance(struct, dict):
+        return {k: _map_histories(fn, v) for k, v in struct.items()}
+    if isinstance(struct, (list, tuple)):
+        return [_map_histories(fn, v) for v in struct]
+    return struct
+
+
+def _is_tensor(value) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def _tensor_histories(value) -> list:
+    """History triples of the serialized tensors nested in a call argument."""
+    if _is_tensor(value):
+        return [value["config"]["keras_history"]]
+    if isinstance(value, dict):
+        return [h for v in value.values() for h in _tensor_histories(v)]
+    if isinstance(value, (list, tuple)):
+        return [h for v in value for h in _tensor_histories(v)]
+    return []
+
+
+def _ops_feeding_outputs(config: dict, entries: dict) -> set[str]:
+    """Names of the operations the outputs depend on through non-mask inputs."""
+    needed: set[str] = set()
+    stack = keras.tree.flatten(_map_histories(lambda h: h[0], config["output_layers"]))
     while stack:
-        history = stack.pop()._keras_history
-        key = (id(history.operation), history.node_index)
-        if key in seen:
+        name = stack.pop()
+        if name in needed:
             continue
-        seen.add(key)
-        needed.add(id(history.operation))
-        node = history.operation._inbound_nodes[history.node_index]
-        kwargs = {k: v for k, v in node.arguments.kwargs.items() if k != "mask"}
-        for value in keras.tree.flatten((node.arguments.args, kwargs)):
-            if isinstance(value, keras.KerasTensor):
-                stack.append(value)
+        needed.add(name)
+        for node in entries[name]["inbound_nodes"]:
+            kwargs = {k: v for k, v in node["kwargs"].items() if k != "mask"}
+            stack.extend(h[0] for h in _tensor_histories((node["args"], kwargs)))
     return needed
 
 
-def _functional_spec(model) -> dict:
-    input_names = {}
+def _functional_spec(model, config: dict) -> dict:
+    entries = {entry["name"]: entry for entry in config["layers"]}
+    operations = {op.name: op for op in model.operations}
     inputs = {}
-    for tensor in keras.tree.flatten(model._inputs_struct):
-        layer = tensor._keras_history.operation
-        input_names[id(tensor)] = layer.name
-        inputs[layer.name] = {"shape": list(tensor.shape[1:]), "dtype": tensor.dtype}
-        if tensor.sparse:
-            inputs[layer.name]["sparse"] = True
+    input_names = keras.tree.flatten(
+        _map_histories(lambda h: h[0], config["input_layers"])
+    )
+    for name in input_names:
+        input_config = entries[name]["config"]
+        inputs[name] = {
+            "shape": list(input_config["batch_shape"][1:]),
+            "dtype": input_config["dtype"],
+        }
+        if input_config.get("sparse"):
+            inputs[name]["sparse"] = True
 
-    def ref(tensor) -> str:
-        history = tensor._keras_history
-        op = history.operation
+    def ref(history) -> str:
+        name, _, index = history
+        op = operations[name]
         if isinstance(op, keras.layers.InputLayer):
-            return op.name
-        n_out = len(keras.tree.flatten(op._inbound_nodes[history.node_index].outputs))
-        return f"{op.name}:{history.tensor_index}" if n_out > 1 else op.name
+            return name
+        # Every call of a layer returns the same number of tensors; `output`
+        # (its first call) is public and tells whether to select one.
+        n_out = len(keras.tree.flatten(op.output))
+        return f"{name}:{index}" if n_out > 1 else name
+
+    def tensor_ref(tensor) -> str:
+        return ref(tensor["config"]["keras_history"])
 
     # Masks (Embedding(mask_zero=True), Masking) are computed again by Keras
     # when the rebuilt layers are called: leave out the raw ops that only
     # compute masks and the `mask` arguments that carry them.
-    needed = _ops_feeding_outputs(model)
+    needed = _ops_feeding_outputs(config, entries)
     nodes = []
-    for op in model.operations:
+    for entry in config["layers"]:
+        op = operations[entry["name"]]
         if isinstance(op, keras.layers.InputLayer):
             continue
-        if not isinstance(op, keras.layers.Layer) and id(op) not in needed:
+        if not isinstance(op, keras.layers.Layer) and op.name not in needed:
             continue
         if not isinstance(op, keras.layers.Layer):
             raise ValueError(
                 f"to_spec: the graph holds the raw operation {op.name!r} "
                 f"({type(op).__name__}); wrap it in a layer to describe it in a spec."
             )
-        # Nodes of this graph only: a layer may also belong to other models.
-        own = [
-            node
-            for i, node in enumerate(op._inbound_nodes)
-            if f"{id(op)}_ib-{i}" in model._nodes
-        ]
+        # "inbound_nodes" holds this graph's calls only (a layer may also
+        # belong to other models).
+        own = entry["inbound_nodes"]
         if len(own) != 1:
             raise ValueError(
                 f"to_spec: layer {op.name!r} is called {len(own)} times; specs "
                 "describe each layer once (shared layers are not supported)."
             )
-        args, kwargs = own[0].arguments.args, dict(own[0].arguments.kwargs)
+        args, kwargs = list(own[0]["args"]), dict(own[0]["kwargs"])
         kwargs.pop("mask", None)
-        tensor_kwargs = {
-            k: v for k, v in kwargs.items() if isinstance(v, keras.KerasTensor)
-        }
+        tensor_kwargs = {k: v for k, v in kwargs.items() if _is_tensor(v)}
         call = {
             k: v for k, v in kwargs.items() if k not in tensor_kwargs and v is not None
         }
         if len(args) == 1 and not tensor_kwargs:
             arg = args[0]
             node_inputs = (
-                [ref(t) for t in arg] if isinstance(arg, (list, tuple)) else ref(arg)
+                [tensor_ref(t) for t in arg]
+                if isinstance(arg, (list, tuple))
+                else tensor_ref(arg)
             )
         else:
             params = [p for p in inspect.signature(op.call).parameters if p != "self"]
-            node_inputs = {params[i]: ref(t) for i, t in enumerate(args)}
-            node_inputs.update({k: ref(t) for k, t in tensor_kwargs.items()})
+            node_inputs = {params[i]: tensor_ref(t) for i, t in enumerate(args)}
+            node_inputs.update({k: tensor_ref(t) for k, t in tensor_kwargs.items()})
         node = {
             "name": op.name,
             "layer": _class_name(op),
@@ -826,18 +888,11 @@ def _functional_spec(model) -> dict:
             node["call"] = _plain(call)
         nodes.append(node)
 
-    def out_ref(struct):
-        if isinstance(struct, dict):
-            return {k: ref(t) for k, t in struct.items()}
-        if isinstance(struct, (list, tuple)):
-            return [ref(t) for t in struct]
-        return ref(struct)
-
     spec = {
         "name": model.name,
         "inputs": inputs,
         "nodes": nodes,
-        "outputs": out_ref(model._outputs_struct),
+        "outputs": _map_histories(ref, config["output_layers"]),
     }
     if list(inputs) != sorted(inputs):
         spec["input_order"] = list(inputs)
