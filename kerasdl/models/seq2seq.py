@@ -46,8 +46,8 @@ from kerasdl.layers.transformer import PaddingMask
 from kerasdl.models._common import (
     check_bool,
     check_choice,
-    check_float,
     check_int,
+    check_rate,
     load_weights,
 )
 from kerasdl.registry import register_model
@@ -86,7 +86,7 @@ LUONG_SCORES = ("general", "dot")
 
 def _check_length(arg, value):
     if value is not None:
-        check_int(arg, value)
+        check_int(arg, value, minimum=1)
     return value
 
 
@@ -146,14 +146,14 @@ def seq2seq(
     >>> model.output.shape
     (None, None, 16)
     """
-    check_int("source_vocab_size", source_vocab_size, 2)
-    check_int("target_vocab_size", target_vocab_size, 3)
-    check_int("embedding_dim", embedding_dim)
-    check_int("units", units)
+    check_int("source_vocab_size", source_vocab_size, minimum=2)
+    check_int("target_vocab_size", target_vocab_size, minimum=3)
+    check_int("embedding_dim", embedding_dim, minimum=1)
+    check_int("units", units, minimum=1)
     check_choice("cell", cell, CELLS)
     check_choice("attention", attention, ATTENTIONS)
     if attention_units is not None:
-        check_int("attention_units", attention_units)
+        check_int("attention_units", attention_units, minimum=1)
     check_choice("luong_score", luong_score, LUONG_SCORES)
     check_bool("bidirectional", bidirectional)
     if bidirectional and units % 2:
@@ -161,7 +161,7 @@ def seq2seq(
             f"Invalid units={units!r} with bidirectional=True: expected an even "
             "number (units // 2 per direction)."
         )
-    check_float("dropout", dropout)
+    check_rate("dropout", dropout)
     _check_length("source_length", source_length)
     _check_length("target_length", target_length)
 
@@ -240,58 +240,37 @@ def seq2seq(
     return load_weights(model, weights)
 
 
-register_model(
-    "seq2seq",
-    seq2seq,
-    family="seq2seq",
-    tiny={
-        "source_vocab_size": 6,
-        "target_vocab_size": 7,
-        "embedding_dim": 4,
-        "units": 6,
-    },
-    task="seq2seq",
+# Tiny variants for the registry sweep; seq2seq_luong's also covers a
+# bidirectional LSTM encoder.
+_TINY = {"source_vocab_size": 6, "target_vocab_size": 7, "embedding_dim": 4, "units": 6}
+_VARIANTS = (  # (name, description, presets, extra tiny arguments)
+    ("seq2seq", None, None, {}),
+    (
+        "seq2seq_bahdanau",
+        "Bidirectional GRU encoder-decoder with additive (Bahdanau) attention.",
+        {"attention": "bahdanau", "cell": "gru", "bidirectional": True},
+        {},
+    ),
+    (
+        "seq2seq_luong",
+        "LSTM encoder-decoder with multiplicative (Luong) attention.",
+        {"attention": "luong", "cell": "lstm"},
+        {"bidirectional": True},
+    ),
+    (
+        "seq2seq_rnn",
+        "LSTM encoder-decoder without attention (Sutskever et al. 2014).",
+        {"attention": None},
+        {},
+    ),
 )
-register_model(
-    "seq2seq_bahdanau",
-    seq2seq,
-    family="seq2seq",
-    description="Bidirectional GRU encoder-decoder with additive (Bahdanau) attention.",
-    presets={"attention": "bahdanau", "cell": "gru", "bidirectional": True},
-    tiny={
-        "source_vocab_size": 6,
-        "target_vocab_size": 7,
-        "embedding_dim": 4,
-        "units": 6,
-    },
-    task="seq2seq",
-)
-register_model(
-    "seq2seq_luong",
-    seq2seq,
-    family="seq2seq",
-    description="LSTM encoder-decoder with multiplicative (Luong) attention.",
-    presets={"attention": "luong", "cell": "lstm"},
-    tiny={
-        "source_vocab_size": 6,
-        "target_vocab_size": 7,
-        "embedding_dim": 4,
-        "units": 6,
-        "bidirectional": True,
-    },
-    task="seq2seq",
-)
-register_model(
-    "seq2seq_rnn",
-    seq2seq,
-    family="seq2seq",
-    description="LSTM encoder-decoder without attention (Sutskever et al. 2014).",
-    presets={"attention": None},
-    tiny={
-        "source_vocab_size": 6,
-        "target_vocab_size": 7,
-        "embedding_dim": 4,
-        "units": 6,
-    },
-    task="seq2seq",
-)
+for _name, _description, _presets, _extra in _VARIANTS:
+    register_model(
+        _name,
+        seq2seq,
+        family="seq2seq",
+        description=_description,
+        presets=_presets,
+        tiny={**_TINY, **_extra},
+        task="seq2seq",
+    )

@@ -50,8 +50,24 @@ def _sparse_to_one_hot(y_true, y_pred):
     return ops.one_hot(labels, num_classes, dtype=y_pred.dtype)
 
 
+class _SparseLoss(keras.losses.Loss):
+    """Integer-label loss with `from_logits` and `label_smoothing` in its config."""
+
+    def __init__(self, from_logits, label_smoothing, reduction, name, dtype):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = _check_smoothing(label_smoothing)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+        )
+        return config
+
+
 @keras.saving.register_keras_serializable(package="kerasdl")
-class SparseCategoricalCrossentropy(keras.losses.Loss):
+class SparseCategoricalCrossentropy(_SparseLoss):
     """Cross-entropy on integer labels, with label smoothing.
 
     Same value as `keras.losses.CategoricalCrossentropy` on the one-hot
@@ -82,9 +98,7 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
         name: str = "sparse_categorical_crossentropy",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = _check_smoothing(label_smoothing)
+        super().__init__(from_logits, label_smoothing, reduction, name, dtype)
 
     def call(self, y_true, y_pred):
         one_hot = _sparse_to_one_hot(y_true, y_pred)
@@ -95,16 +109,9 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
             label_smoothing=self.label_smoothing,
         )
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class SparseCategoricalFocalCrossentropy(keras.losses.Loss):
+class SparseCategoricalFocalCrossentropy(_SparseLoss):
     """Focal loss (Lin et al. 2017) on integer labels.
 
     Same value as `keras.losses.CategoricalFocalCrossentropy` on the one-hot
@@ -137,11 +144,9 @@ class SparseCategoricalFocalCrossentropy(keras.losses.Loss):
         name: str = "sparse_categorical_focal_crossentropy",
         dtype=None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        super().__init__(from_logits, label_smoothing, reduction, name, dtype)
         self.alpha = check_float("alpha", alpha, 0.0)
         self.gamma = check_float("gamma", gamma, 0.0)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = _check_smoothing(label_smoothing)
 
     def call(self, y_true, y_pred):
         one_hot = _sparse_to_one_hot(y_true, y_pred)
@@ -156,14 +161,7 @@ class SparseCategoricalFocalCrossentropy(keras.losses.Loss):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(
-            {
-                "alpha": self.alpha,
-                "gamma": self.gamma,
-                "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing,
-            }
-        )
+        config.update({"alpha": self.alpha, "gamma": self.gamma})
         return config
 
 
