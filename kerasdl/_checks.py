@@ -2,8 +2,10 @@
 
 Every kerasdl error about a bad argument reads the same way::
 
-    Invalid <where> <name>=<value!r>: expected <what is accepted>.<hint>[ Accepted: ...]
+    Invalid [<where> ]<name>=<value!r>[: expected <what>].[ <hint>][ Accepted: <list>.]
 
+e.g. `Invalid units=0: expected an integer >= 1.` or, for a choice,
+`Invalid pooling='maxx'. Did you mean 'max'? Accepted: 'avg', 'max'.`,
 so users learn one shape and tests can match on `name=value`. The helpers
 return the value (converted to a plain Python type) so call sites read
 `self.units = check_int("units", units, minimum=1)`.
@@ -24,6 +26,7 @@ __all__ = [
     "check_choice",
     "check_float",
     "check_int",
+    "check_rate",
     "closest",
     "invalid",
     "is_int",
@@ -69,7 +72,7 @@ def closest(value, options: Iterable, n: int = 3, cutoff: float = 0.6) -> str:
 def invalid(
     name: str,
     value,
-    expected: str,
+    expected: str | None = None,
     *,
     hint: str = "",
     options: Iterable | None = None,
@@ -80,7 +83,8 @@ def invalid(
     Args:
         name: str. Argument name or dotted config key (`training.epochs`).
         value: Any. The value received (shown with `repr`).
-        expected: str. What is accepted, e.g. `"an integer >= 1"`.
+        expected: str or None. What is accepted, e.g. `"an integer >= 1"`;
+            None when `options` lists it.
         hint: str. Extra sentence(s), e.g. from `closest`.
         options: Iterable or None. Accepted values to list after the message.
         where: str. Context before the name, e.g. `"training config value"`.
@@ -90,7 +94,8 @@ def invalid(
         traceback points at the caller.
     """
     prefix = f"{where} " if where else ""
-    message = f"Invalid {prefix}{name}={value!r}: expected {expected}.{hint}"
+    what = f": expected {expected}" if expected else ""
+    message = f"Invalid {prefix}{name}={value!r}{what}.{hint}"
     if options is not None:
         message += " Accepted: " + ", ".join(repr(o) for o in options) + "."
     return ValueError(message)
@@ -238,6 +243,16 @@ def check_float(
     return float(value)
 
 
+def check_rate(name: str, value, *, where: str = "") -> float:
+    """Returns `value` as a float if it is a rate in [0, 1) (dropout), else raises.
+
+    Example:
+        >>> check_rate("dropout", 0.1)
+        0.1
+    """
+    return check_float(name, value, 0.0, 1.0, max_inclusive=False, where=where)
+
+
 def check_bool(
     name: str, value, allow_none: bool = False, *, where: str = "", yaml: bool = False
 ) -> bool | None:
@@ -295,7 +310,6 @@ def check_choice(name: str, value, options: Iterable, *, where: str = "") -> Any
     raise invalid(
         name,
         value,
-        "one of the accepted values",
         hint=closest(value, options),
         options=options,
         where=where,

@@ -20,7 +20,13 @@ import math
 import keras
 from keras import ops
 
-from kerasdl._checks import check_bool, check_choice, check_float, check_int
+from kerasdl._checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_rate,
+)
 from kerasdl.layers.position import RotaryEmbedding
 
 __all__ = [
@@ -149,7 +155,7 @@ class TransformerAttention(keras.layers.Layer):
         self.num_heads = check_int("num_heads", num_heads, minimum=1)
         self.key_dim = check_int("key_dim", key_dim, allow_none=True, minimum=1)
         self.use_bias = check_bool("use_bias", use_bias)
-        self.dropout = check_float("dropout", dropout, 0, 1, max_inclusive=False)
+        self.dropout = check_rate("dropout", dropout)
         self.scale = check_bool("scale", scale)
         self.rotary_max_wavelength = check_float(
             "rotary_max_wavelength",
@@ -337,13 +343,11 @@ class _BlockBase(keras.layers.Layer):
             "hidden_dim", hidden_dim, allow_none=True, minimum=1
         )
         self.key_dim = check_int("key_dim", key_dim, allow_none=True, minimum=1)
-        self.dropout = check_float("dropout", dropout, 0, 1, max_inclusive=False)
+        self.dropout = check_rate("dropout", dropout)
         self.attention_dropout = (
             self.dropout
             if attention_dropout is None
-            else check_float(
-                "attention_dropout", attention_dropout, 0, 1, max_inclusive=False
-            )
+            else check_rate("attention_dropout", attention_dropout)
         )
         self.activation = check_choice("activation", activation, FFN_ACTIVATIONS)
         self.norm_first = check_bool("norm_first", norm_first)
