@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 import yaml
 
+from kerasdl._io import parse_yaml, write_json_atomic, write_text_atomic
+
 
 def _parse_value(text: str):
     """Parses a --set value as YAML (numbers, lists, booleans); never code."""
-    return yaml.safe_load(text)
+    return parse_yaml(text, where=f"--set value {text!r}")
 
 
 def _cmd_list(args) -> int:
@@ -60,13 +61,10 @@ def _cmd_build(args) -> int:
     )
     if args.output:
         spec = kerasdl.to_spec(model)
-        tmp = args.output + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            if args.output.endswith(".json"):
-                json.dump(spec, f, indent=1)
-            else:
-                yaml.safe_dump(spec, f, sort_keys=False)
-        os.replace(tmp, args.output)  # never a half-written spec file
+        if args.output.endswith(".json"):
+            write_json_atomic(args.output, spec)
+        else:
+            write_text_atomic(args.output, yaml.safe_dump(spec, sort_keys=False))
         print(f"spec written to {args.output}")
     return 0
 

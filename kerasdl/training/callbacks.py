@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 import numbers
@@ -39,7 +38,13 @@ import keras
 import numpy as np
 
 from kerasdl import _keras_compat
-from kerasdl._io import atomic_path, staged_folder, write_json_atomic, write_text_atomic
+from kerasdl._io import (
+    atomic_path,
+    read_json,
+    staged_folder,
+    write_json_atomic,
+    write_text_atomic,
+)
 from kerasdl.viz.curves import plot_history
 
 __all__ = [
@@ -194,8 +199,7 @@ def load_history(run_dir) -> dict:
     path = os.path.join(os.fspath(run_dir), HISTORY_FILE)
     if not os.path.isfile(path):
         raise ValueError(f"No {HISTORY_FILE} in run directory {run_dir!r}.")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return read_json(path)
 
 
 class RunHistory(keras.callbacks.Callback):
@@ -371,8 +375,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                 f"Cannot restore the backup in {self.backup_dir!r}: the model "
                 "is not built. Give it a keras.Input or build it before fit."
             )
-        with open(pointer, encoding="utf-8") as f:
-            meta = json.load(f)
+        meta = read_json(pointer)
         directory = os.path.join(self.backup_dir, meta["dir"])
         if self.model.optimizer is not None and not self.model.optimizer.built:
             # The optimizer's variables must exist before they are loaded.
