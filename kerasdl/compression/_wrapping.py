@@ -9,11 +9,10 @@
 
 from __future__ import annotations
 
-import inspect
-
 import keras
 
 from kerasdl import _keras_compat
+from kerasdl.compression import _selection
 
 # (layer class, names of the compressed weights). Order matters: the first
 # isinstance match wins, so subclasses come before their bases.
@@ -114,24 +113,13 @@ def iter_layers(model):
             yield from iter_layers(layer)
 
 
-def _matches(layer, spec):
-    if isinstance(spec, str):
-        return layer.name == spec or type(layer).__name__ == spec
-    if inspect.isclass(spec):
-        return isinstance(layer, spec)
-    raise TypeError(
-        "`layers` entries must be layer names, layer type names or layer "
-        f"classes. Received: {spec!r}"
-    )
-
-
 def select_layers(model, layers, table, hook, skip_types, what):
-    """Names of the layers of `model` to wrap, validated.
+    """ids of the layers of `model` to wrap, by the one selection rule.
 
     Args:
         model: the model.
-        layers: None (every supported layer) or a list of names, type names
-            and/or classes.
+        layers: None (every supported layer) or entries as
+            `kerasdl.compression._selection.select_layers` takes them.
         table: the supported-type table.
         hook: the custom-layer opt-in method name.
         skip_types: wrapper classes that are already compressed (left as is).
@@ -140,48 +128,17 @@ def select_layers(model, layers, table, hook, skip_types, what):
     Returns:
         set of `id(layer)` to wrap.
     """
-    all_layers = [
-        layer
-        for layer in iter_layers(model)
-        if not isinstance(layer, (keras.Model, keras.layers.InputLayer))
-    ]
-    supported = type_names(table)
-
-    def ok(layer):
-        return weight_names(layer, table, hook) is not None
-
-    if layers is None:
-        return {
-            id(layer)
-            for layer in all_layers
-            if ok(layer) and not _is(layer, skip_types)
-        }
-    if isinstance(layers, (str, type)) or not hasattr(layers, "__iter__"):
-        raise TypeError(
-            f"`layers` must be None or a list of layer names/types. Received: {layers!r}"
-        )
-    chosen = set()
-    for spec in layers:
-        hits = [layer for layer in all_layers if _matches(layer, spec)]
-        if not hits:
-            label = spec if isinstance(spec, str) else getattr(spec, "__name__", spec)
-            raise ValueError(
-                f"Cannot {what} {label!r}: no layer of the model has that name or "
-                f"type. Layers: {[layer.name for layer in all_layers]}. "
-                f"{what.capitalize()}able types: {supported}."
-            )
-        for layer in hits:
-            if _is(layer, skip_types):
-                continue
-            if not ok(layer):
-                raise ValueError(
-                    f"Cannot {what} layer '{layer.name}' of type "
-                    f"{type(layer).__name__}: it is not {what}able. "
-                    f"{what.capitalize()}able types: {supported} (or a custom "
-                    f"layer with a `{hook}()` method)."
-                )
-            chosen.add(id(layer))
-    return chosen
+    chosen = _selection.select_layers(
+        model,
+        layers,
+        accepts=lambda layer: weight_names(layer, table, hook) is not None,
+        what=what,
+        supported=[*type_names(table), f"a custom layer with a `{hook}()` method"],
+        refusal=f"is not {what}able",
+        skip=tuple(skip_types),
+        into_layers=False,  # wrapping clones the graph: graph and nested models
+    )
+    return {id(layer) for layer in chosen}
 
 
 def _is(layer, types):

@@ -27,12 +27,12 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
 
 import keras
 import numpy as np
 
 from kerasdl import _backend, _keras_compat
+from kerasdl.compression import _selection
 from kerasdl.registry import closest
 
 __all__ = [
@@ -75,13 +75,8 @@ _VERSION = 1
 
 # ------------------------------------------------------------------ selection
 def _leaf_layers(model) -> list:
-    # Keras' own recursive walk (model.quantize uses it too): reaches layers
-    # nested in blocks and sub-models, each once.
-    return [
-        layer
-        for layer in _keras_compat.flatten_layers(model)
-        if not isinstance(layer, keras.layers.InputLayer)
-    ]
+    # The selection rule's walk: layers nested in blocks and sub-models, once.
+    return _selection.walk_layers(model)
 
 
 def _type_names(types) -> str:
@@ -91,60 +86,22 @@ def _type_names(types) -> str:
 def _select(model, layers, supported: tuple[type, ...], what: str) -> list:
     """The layers of `model` that `layers` names, all of a `supported` type.
 
-    `layers` is None (every layer of a supported type) or a list of layer
-    names / paths, layer classes and class names ("Dense").
+    `layers` is None (every layer of a supported type) or entries as the
+    one selection rule takes them (`kerasdl.compression._selection`):
+    layer names / paths, classes, class names ("Dense"), layer objects.
     """
-    candidates = _leaf_layers(model)
-    if layers is None:
-        chosen = [layer for layer in candidates if isinstance(layer, supported)]
-        if not chosen:
-            raise ValueError(
-                f"Model {model.name!r} has no layer that supports {what}; "
-                f"supported types: {_type_names(supported)}."
-            )
-        return chosen
-    if isinstance(layers, (str, type)) or not isinstance(layers, Iterable):
-        layers = [layers]
-    names = {layer.name: layer for layer in candidates}
-    names.update({layer.path: layer for layer in candidates})
-    chosen: list = []
-    for entry in layers:
-        if isinstance(entry, keras.layers.Layer):
-            matched = [layer for layer in candidates if layer is entry]
-            if not matched:
-                raise ValueError(
-                    f"Invalid layers entry {entry.name!r}: that layer object is "
-                    f"not part of model {model.name!r}."
-                )
-        elif isinstance(entry, type):
-            matched = [layer for layer in candidates if isinstance(layer, entry)]
-        elif isinstance(entry, str) and entry in names:
-            matched = [names[entry]]
-        elif isinstance(entry, str) and any(
-            type(layer).__name__ == entry for layer in candidates
-        ):
-            matched = [layer for layer in candidates if type(layer).__name__ == entry]
-        else:
-            known = sorted({layer.name for layer in candidates})
-            raise ValueError(
-                f"Invalid layers entry {entry!r}: no layer of model "
-                f"{model.name!r} has that name, path or type."
-                f"{closest(str(entry), known)} Layer names: {', '.join(known)}."
-            )
-        if not matched:
-            raise ValueError(
-                f"Invalid layers entry {entry!r}: model {model.name!r} has no "
-                f"layer of that type."
-            )
-        for layer in matched:
-            if not isinstance(layer, supported):
-                raise ValueError(
-                    f"Layer {layer.name!r} of type {type(layer).__name__} does "
-                    f"not support {what}; supported types: "
-                    f"{_type_names(supported)}."
-                )
-            if all(layer is not c for c in chosen):
-                chosen.append(layer)
+    chosen = _selection.select_layers(
+        model,
+        layers,
+        accepts=lambda layer: isinstance(layer, supported),
+        what=what,
+        supported=[t.__name__ for t in supported],
+    )
+    if layers is None and not chosen:
+        raise ValueError(
+            f"Model {model.name!r} has no layer that supports {what}; "
+            f"supported types: {_type_names(supported)}."
+        )
     return chosen
 
 

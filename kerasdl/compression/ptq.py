@@ -39,6 +39,7 @@ import math
 import keras
 import numpy as np
 
+from kerasdl.compression import _selection
 from kerasdl.registry import closest
 
 __all__ = ["PTQ_MODES", "param_bytes", "quantize"]
@@ -250,37 +251,20 @@ def quantize(model, mode, evaluation_data=None, **options):
 
 
 def _targets(model, layer_names) -> list:
-    layers = [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if not list(layer._flatten_layers(include_self=False))
-    ]
-    if layer_names is None:
-        chosen = [layer for layer in layers if isinstance(layer, _QUANTIZABLE)]
-        if not chosen:
-            raise ValueError(
-                f"Model {model.name!r} has no layer Keras can quantize "
-                "(Dense, EinsumDense, Embedding)."
-            )
-        return chosen
-    if isinstance(layer_names, str):
-        layer_names = [layer_names]
-    by_name = {layer.name: layer for layer in layers}
-    chosen = []
-    for name in layer_names:
-        if name not in by_name:
-            raise ValueError(
-                f"Invalid layers entry {name!r}: no such layer."
-                f"{closest(str(name), list(by_name))} Layers: {', '.join(by_name)}."
-            )
-        layer = by_name[name]
-        if not isinstance(layer, _QUANTIZABLE):
-            raise ValueError(
-                f"Layer {name!r} of type {type(layer).__name__} cannot be "
-                "quantized by Keras; quantizable types: Dense, EinsumDense, "
-                "Embedding."
-            )
-        chosen.append(layer)
+    """The layers to quantize, by the one selection rule (nested ones too)."""
+    chosen = _selection.select_layers(
+        model,
+        layer_names,
+        accepts=lambda layer: isinstance(layer, _QUANTIZABLE),
+        what="quantize",
+        supported=[t.__name__ for t in _QUANTIZABLE],
+        refusal="cannot be quantized by Keras",
+    )
+    if layer_names is None and not chosen:
+        raise ValueError(
+            f"Model {model.name!r} has no layer Keras can quantize "
+            "(Dense, EinsumDense, Embedding)."
+        )
     return chosen
 
 

@@ -42,6 +42,7 @@ import logging
 import keras
 
 from kerasdl import _keras_compat
+from kerasdl.compression import _selection
 from kerasdl.compression.qat_layers import (
     PRE_QUANT_ACTIVATIONS,
     QuantConv2D,
@@ -170,13 +171,23 @@ def _all_layers(model):
 
 
 def _select(model, layers) -> set[int]:
-    """ids of the layers to quantize; validates `layers`."""
-    candidates = _all_layers(model)
-    supported = ", ".join(supported_layer_types())
+    """ids of the layers to quantize (nested models' layers too); validates `layers`."""
+    chosen = _selection.select_layers(
+        model,
+        layers,
+        accepts=lambda layer: _kind(layer) is not None,
+        what="quantize",
+        supported=supported_layer_types(),
+        refusal="cannot be quantized",
+        into_layers=False,  # quantize_model rebuilds the graph by cloning it
+    )
     if layers is None:
-        chosen = [layer for layer in candidates if _kind(layer) is not None]
         skipped = sorted(
-            {type(layer).__name__ for layer in candidates}
+            {
+                type(layer).__name__
+                for layer in _selection.graph_layers(model)
+                if not isinstance(layer, keras.Model)
+            }
             - {type(layer).__name__ for layer in chosen}
         )
         if skipped:
@@ -185,48 +196,7 @@ def _select(model, layers) -> set[int]:
                 "file needs every op quantized.",
                 skipped,
             )
-        return {id(layer) for layer in chosen}
-    if isinstance(layers, (str, type)):
-        layers = [layers]
-    try:
-        entries = list(layers)
-    except TypeError:
-        raise ValueError(
-            f"layers must be None or a list of layer names and/or layer types; "
-            f"received {layers!r}."
-        ) from None
-    by_name = {layer.name: layer for layer in candidates}
-    chosen = set()
-    for entry in entries:
-        if isinstance(entry, type):
-            matches = [layer for layer in candidates if isinstance(layer, entry)]
-            label = entry.__name__
-        elif isinstance(entry, str) and entry in by_name:
-            matches = [by_name[entry]]
-            label = entry
-        elif isinstance(entry, str):
-            matches = [layer for layer in candidates if type(layer).__name__ == entry]
-            if not matches:
-                raise ValueError(
-                    f"layers entry {entry!r} is neither a layer name of model "
-                    f"{model.name!r} ({', '.join(by_name)}) nor the type of one "
-                    f"of its layers. Supported types: {supported}."
-                )
-            label = entry
-        else:
-            raise ValueError(
-                f"layers entries must be layer names or layer types; received "
-                f"{entry!r}."
-            )
-        for layer in matches:
-            if _kind(layer) is None:
-                raise ValueError(
-                    f"Layer {layer.name!r} ({type(layer).__name__}, requested "
-                    f"as {label!r}) cannot be quantized. Supported types: "
-                    f"{supported}."
-                )
-            chosen.add(id(layer))
-    return chosen
+    return {id(layer) for layer in chosen}
 
 
 def _check_not_quantized(model):
@@ -322,9 +292,24 @@ def quantize_model(model, layers=None):
     clones = {}  # id(original layer) -> new layer
     originals = {}  # id(new layer) -> original layer
 
+    nested = set()  # ids of nested models quantized on their own
+
     def clone(layer):
         if id(layer) in clones:
             return clones[id(layer)]
+        inner = (
+            [x for x in _selection.graph_layers(layer) if id(x) in selected]
+            if isinstance(layer, keras.Model)
+            else []
+        )
+        if inner:
+            # A nested model with selected layers: quantized by the same
+            # rules as a model of its own (weights copied there).
+            new = quantize_model(layer, layers=inner)
+            nested.add(id(layer))
+            clones[id(layer)] = new
+            originals[id(new)] = layer
+            return new
         config = layer.get_config()
         if id(layer) in selected and type(layer) in KERNEL_LAYERS:
             per_channel = not isinstance(layer, _L.Dense)
@@ -421,6 +406,8 @@ def quantize_model(model, layers=None):
         name=model.name,
     )
     for layer in _all_layers(functional):
+        if id(layer) in nested:
+            continue
         new = clones[id(layer)]
         for target, source in zip(new.weights, layer.weights, strict=False):
             target.assign(source)
