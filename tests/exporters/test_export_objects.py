@@ -123,7 +123,7 @@ def test_a_registered_format_is_exported_verified_and_run(tmp_path, npz_format):
     # The same verification path as the built-in formats, by name.
     path = str(directory / "model_weights.npz")
     (probs,) = run_file("npz_weights", path, [x], ["features"])
-    np.testing.assert_allclose(probs, np.asarray(model(x)), atol=1e-6)
+    np.testing.assert_allclose(probs, keras.ops.convert_to_numpy(model(x)), atol=1e-6)
     # A runner is opened once and run many times.
     runner = get_format("npz_weights").open(path)
     for batch in (1, 5, 16):
