@@ -128,11 +128,13 @@ def test_atomic_writes_replace_the_file(tmp_path):
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
     path = tmp_path / "model.keras"
     path.write_text("old")
-    with pytest.raises(RuntimeError, match="disk full"):
-        with atomic_path(path, suffix=".keras") as tmp:
-            with open(tmp, "w") as f:
-                f.write("half of the new con")
-            raise RuntimeError("disk full")
+    with (
+        pytest.raises(RuntimeError, match="disk full"),
+        atomic_path(path, suffix=".keras") as tmp,
+    ):
+        with open(tmp, "w") as f:
+            f.write("half of the new con")
+        raise RuntimeError("disk full")
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["model.keras"]
 
@@ -170,18 +172,19 @@ def test_failed_folder_keeps_the_old_folder_and_cleans_up(tmp_path):
     target = tmp_path / "model"
     target.mkdir()
     (target / "f.txt").write_text("old")
-    with pytest.raises(RuntimeError, match="conversion failed"):
-        with staged_folder(target) as staging:
-            write_text_atomic(os.path.join(staging, "f.txt"), "new")
-            raise RuntimeError("conversion failed")
+    with (
+        pytest.raises(RuntimeError, match="conversion failed"),
+        staged_folder(target) as staging,
+    ):
+        write_text_atomic(os.path.join(staging, "f.txt"), "new")
+        raise RuntimeError("conversion failed")
     assert (target / "f.txt").read_text() == "old"
     assert os.listdir(tmp_path) == ["model"]
 
 
 def test_failed_folder_removes_the_parents_it_created(tmp_path):
-    with pytest.raises(RuntimeError):
-        with staged_folder(tmp_path / "x" / "y" / "model"):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), staged_folder(tmp_path / "x" / "y" / "model"):
+        raise RuntimeError("boom")
     assert os.listdir(tmp_path) == []
 
 
