@@ -146,6 +146,60 @@ def activation_layer(activation: str, name: str | None = None):
     return layers.Activation(activation, name=name)
 
 
+def conv_bn_act(
+    x,
+    filters: int | None,
+    kernel_size: int,
+    names: tuple,
+    *,
+    activation: str | None,
+    batch_norm: bool,
+    init: str,
+    strides: int = 1,
+    padding: str | None = None,
+    bn_kwargs: dict | None = None,
+    **conv_kwargs,
+):
+    """Conv2D (DepthwiseConv2D when `filters` is None) -> [BN] -> [activation].
+
+    The convolution has a bias only without batch normalization, and pads
+    "same" unless strided ("valid", after the caller's explicit padding),
+    as keras.applications' MobileNets and EfficientNets do.
+
+    Args:
+        x: KerasTensor. Input feature map.
+        filters: int or None. Output channels; None for a depthwise conv.
+        kernel_size: int. Kernel size.
+        names: tuple of str. Names of the convolution, the batch
+            normalization and the activation layers.
+        activation: str or None. Activation; None for a linear output.
+        batch_norm: bool. Batch normalization after the convolution.
+        init: str. Kernel initializer.
+        strides: int. Convolution strides.
+        padding: str or None. Overrides the "same"/"valid" choice.
+        bn_kwargs: dict or None. BatchNormalization arguments (epsilon, ...).
+        **conv_kwargs: Further convolution arguments (depth_multiplier, ...).
+    """
+    if padding is None:
+        padding = "same" if strides == 1 else "valid"
+    common = {
+        "strides": strides,
+        "padding": padding,
+        "use_bias": not batch_norm,
+        "name": names[0],
+        **conv_kwargs,
+    }
+    if filters is None:
+        x = layers.DepthwiseConv2D(kernel_size, depthwise_initializer=init, **common)(x)
+    else:
+        x = layers.Conv2D(filters, kernel_size, kernel_initializer=init, **common)(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name=names[1], **(bn_kwargs or {}))(x)
+    if activation is not None:
+        x = activation_layer(activation, name=names[2])(x)
+    return x
+
+
 def dense_block(
     x,
     units: int,

@@ -23,18 +23,18 @@ import math
 from keras import layers
 
 from kerasdl.models._common import (
-    activation_layer,
     check_activation,
     check_bool,
     check_float,
     check_initializer,
     check_int,
+    check_rate,
     check_weights,
+    conv_bn_act,
     correct_pad,
     make_input,
 )
 from kerasdl.models.heads import ClassificationHead
-from kerasdl.models.mobilenet import _batch_norm
 from kerasdl.registry import register_model
 
 __all__ = [
@@ -129,12 +129,6 @@ def round_repeats(repeats: int, depth_coefficient: float) -> int:
     return math.ceil(depth_coefficient * repeats)
 
 
-def _check_positive(arg: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"Invalid {arg}={value!r}: expected a number > 0.")
-    return float(value)
-
-
 def _mbconv(
     x,
     *,
@@ -152,33 +146,19 @@ def _mbconv(
 ):
     """MBConv: expand, depthwise conv, squeeze-and-excitation, linear project."""
     inputs = x
-    bias = not batch_norm
     filters = filters_in * expand_ratio
+    unit = {"batch_norm": batch_norm, "init": init}
     if expand_ratio != 1:
-        x = layers.Conv2D(
-            filters,
-            1,
-            padding="same",
-            use_bias=bias,
-            kernel_initializer=init,
-            name=f"{name}expand_conv",
-        )(x)
-        x = _batch_norm(x, f"{name}expand_bn", batch_norm)
-        x = activation_layer(activation, name=f"{name}expand_activation")(x)
+        names = (f"{name}expand_conv", f"{name}expand_bn", f"{name}expand_activation")
+        x = conv_bn_act(x, filters, 1, names, activation=activation, **unit)
     if strides == 2:
         x = layers.ZeroPadding2D(correct_pad(x, kernel_size), name=f"{name}dwconv_pad")(
             x
         )
-    x = layers.DepthwiseConv2D(
-        kernel_size,
-        strides=strides,
-        padding="same" if strides == 1 else "valid",
-        use_bias=bias,
-        depthwise_initializer=init,
-        name=f"{name}dwconv",
-    )(x)
-    x = _batch_norm(x, f"{name}bn", batch_norm)
-    x = activation_layer(activation, name=f"{name}activation")(x)
+    names = (f"{name}dwconv", f"{name}bn", f"{name}activation")
+    x = conv_bn_act(
+        x, None, kernel_size, names, strides=strides, activation=activation, **unit
+    )
 
     if se_ratio > 0:
         # Channel attention: gates sized from the block's input width.
@@ -204,15 +184,8 @@ def _mbconv(
         x = layers.Multiply(name=f"{name}se_excite")([x, se])
 
     # Linear bottleneck: no activation after the projection.
-    x = layers.Conv2D(
-        filters_out,
-        1,
-        padding="same",
-        use_bias=bias,
-        kernel_initializer=init,
-        name=f"{name}project_conv",
-    )(x)
-    x = _batch_norm(x, f"{name}project_bn", batch_norm)
+    names = (f"{name}project_conv", f"{name}project_bn", None)
+    x = conv_bn_act(x, filters_out, 1, names, activation=None, **unit)
     if strides == 1 and filters_in == filters_out:
         if drop_rate > 0:
             # Drop-connect (stochastic depth): drops the whole residual branch
@@ -244,11 +217,15 @@ def _build(
     classifier_activation,
     weights,
 ):
-    width_coefficient = _check_positive("width_coefficient", width_coefficient)
-    depth_coefficient = _check_positive("depth_coefficient", depth_coefficient)
-    check_int("depth_divisor", depth_divisor)
-    check_float("drop_connect_rate", drop_connect_rate)
-    check_float("se_ratio", se_ratio, 0.0, 1.0, high_inclusive=True)
+    width_coefficient = check_float(
+        "width_coefficient", width_coefficient, minimum=0, min_inclusive=False
+    )
+    depth_coefficient = check_float(
+        "depth_coefficient", depth_coefficient, minimum=0, min_inclusive=False
+    )
+    check_int("depth_divisor", depth_divisor, minimum=1)
+    check_rate("drop_connect_rate", drop_connect_rate)
+    check_float("se_ratio", se_ratio, 0.0, 1.0)
     check_activation(activation)
     check_bool("batch_norm", batch_norm)
     check_bool("include_preprocessing", include_preprocessing)
@@ -274,19 +251,10 @@ def _build(
         x = layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
         x = layers.Normalization(axis=-1, name="normalization")(x)
 
-    bias = not batch_norm
+    unit = {"activation": activation, "batch_norm": batch_norm, "init": init}
     x = layers.ZeroPadding2D(correct_pad(x, 3), name="stem_conv_pad")(x)
-    x = layers.Conv2D(
-        width(32),
-        3,
-        strides=2,
-        padding="valid",
-        use_bias=bias,
-        kernel_initializer=init,
-        name="stem_conv",
-    )(x)
-    x = _batch_norm(x, "stem_bn", batch_norm)
-    x = activation_layer(activation, name="stem_activation")(x)
+    names = ("stem_conv", "stem_bn", "stem_activation")
+    x = conv_bn_act(x, width(32), 3, names, strides=2, **unit)
 
     total = sum(round_repeats(stage[1], depth_coefficient) for stage in _STAGES)
     index = 0
@@ -311,16 +279,7 @@ def _build(
             )
             index += 1
 
-    x = layers.Conv2D(
-        width(1280),
-        1,
-        padding="same",
-        use_bias=bias,
-        kernel_initializer=init,
-        name="top_conv",
-    )(x)
-    x = _batch_norm(x, "top_bn", batch_norm)
-    x = activation_layer(activation, name="top_activation")(x)
+    x = conv_bn_act(x, width(1280), 1, ("top_conv", "top_bn", "top_activation"), **unit)
 
     return head.model(inputs, x, model_name, weights)
 

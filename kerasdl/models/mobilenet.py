@@ -17,12 +17,12 @@ from __future__ import annotations
 from keras import layers
 
 from kerasdl.models._common import (
-    activation_layer,
     check_activation,
     check_bool,
     check_initializer,
     check_int,
     check_weights,
+    conv_bn_act,
     correct_pad,
     make_input,
 )
@@ -98,10 +98,6 @@ def _check_alpha(alpha, minimum: float = 0.0) -> float:
     return float(alpha)
 
 
-def _batch_norm(x, name: str, enabled: bool, **kwargs):
-    return layers.BatchNormalization(name=name, **kwargs)(x) if enabled else x
-
-
 def mobilenet(
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
@@ -151,7 +147,7 @@ def mobilenet(
     """
     # int(32 * alpha) filters in the stem: at least one.
     alpha = _check_alpha(alpha, minimum=1 / 32)
-    check_int("depth_multiplier", depth_multiplier)
+    check_int("depth_multiplier", depth_multiplier, minimum=1)
     check_activation(activation)
     check_bool("batch_norm", batch_norm)
     init = check_initializer(kernel_initializer)
@@ -161,44 +157,23 @@ def mobilenet(
     check_weights(weights)
 
     inputs = make_input(input_shape, min_size=32)
-    bias = not batch_norm
-    x = layers.Conv2D(
-        int(32 * alpha),
-        3,
-        strides=2,
-        padding="same",
-        use_bias=bias,
-        kernel_initializer=init,
-        name="conv1",
-    )(inputs)
-    x = _batch_norm(x, "conv1_bn", batch_norm)
-    x = activation_layer(activation, name="conv1_relu")(x)
+    unit = {"activation": activation, "batch_norm": batch_norm, "init": init}
+    names = ("conv1", "conv1_bn", "conv1_relu")
+    x = conv_bn_act(
+        inputs, int(32 * alpha), 3, names, strides=2, padding="same", **unit
+    )
 
     for block_id, (filters, stride) in enumerate(_V1_BLOCKS, start=1):
         if stride == 2:
             # TF-style asymmetric padding: pad bottom/right, then a valid conv.
             x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"conv_pad_{block_id}")(x)
-        x = layers.DepthwiseConv2D(
-            3,
-            strides=stride,
-            padding="same" if stride == 1 else "valid",
-            depth_multiplier=depth_multiplier,
-            use_bias=bias,
-            depthwise_initializer=init,
-            name=f"conv_dw_{block_id}",
-        )(x)
-        x = _batch_norm(x, f"conv_dw_{block_id}_bn", batch_norm)
-        x = activation_layer(activation, name=f"conv_dw_{block_id}_relu")(x)
-        x = layers.Conv2D(
-            int(filters * alpha),
-            1,
-            padding="same",
-            use_bias=bias,
-            kernel_initializer=init,
-            name=f"conv_pw_{block_id}",
-        )(x)
-        x = _batch_norm(x, f"conv_pw_{block_id}_bn", batch_norm)
-        x = activation_layer(activation, name=f"conv_pw_{block_id}_relu")(x)
+        dw, pw = f"conv_dw_{block_id}", f"conv_pw_{block_id}"
+        names = (dw, f"{dw}_bn", f"{dw}_relu")
+        x = conv_bn_act(
+            x, None, 3, names, strides=stride, depth_multiplier=depth_multiplier, **unit
+        )
+        names = (pw, f"{pw}_bn", f"{pw}_relu")
+        x = conv_bn_act(x, int(filters * alpha), 1, names, **unit)
 
     return head.model(inputs, x, "mobilenet", weights)
 
@@ -209,41 +184,28 @@ def _inverted_residual(
     """One MobileNetV2 block: 1x1 expand, 3x3 depthwise, linear 1x1 project."""
     inputs = x
     in_channels = x.shape[-1]
-    bias = not batch_norm
     prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
+    unit = {"batch_norm": batch_norm, "init": init, "bn_kwargs": _V2_BN}
+
+    def names(role):
+        return (f"{prefix}{role}", f"{prefix}{role}_BN", f"{prefix}{role}_relu")
+
     if block_id:  # the first block (expansion 1) has no expansion conv
-        x = layers.Conv2D(
+        x = conv_bn_act(
+            x,
             expansion * in_channels,
             1,
-            padding="same",
-            use_bias=bias,
-            kernel_initializer=init,
-            name=f"{prefix}expand",
-        )(x)
-        x = _batch_norm(x, f"{prefix}expand_BN", batch_norm, **_V2_BN)
-        x = activation_layer(activation, name=f"{prefix}expand_relu")(x)
+            names("expand"),
+            activation=activation,
+            **unit,
+        )
     if stride == 2:
         x = layers.ZeroPadding2D(correct_pad(x, 3), name=f"{prefix}pad")(x)
-    x = layers.DepthwiseConv2D(
-        3,
-        strides=stride,
-        padding="same" if stride == 1 else "valid",
-        use_bias=bias,
-        depthwise_initializer=init,
-        name=f"{prefix}depthwise",
-    )(x)
-    x = _batch_norm(x, f"{prefix}depthwise_BN", batch_norm, **_V2_BN)
-    x = activation_layer(activation, name=f"{prefix}depthwise_relu")(x)
+    x = conv_bn_act(
+        x, None, 3, names("depthwise"), strides=stride, activation=activation, **unit
+    )
     # Linear bottleneck: no activation after the projection.
-    x = layers.Conv2D(
-        filters,
-        1,
-        padding="same",
-        use_bias=bias,
-        kernel_initializer=init,
-        name=f"{prefix}project",
-    )(x)
-    x = _batch_norm(x, f"{prefix}project_BN", batch_norm, **_V2_BN)
+    x = conv_bn_act(x, filters, 1, names("project"), activation=None, **unit)
     if in_channels == filters and stride == 1:
         x = layers.Add(name=f"{prefix}add")([inputs, x])
     return x
@@ -304,18 +266,18 @@ def mobilenet_v2(
     check_weights(weights)
 
     inputs = make_input(input_shape, min_size=32)
-    bias = not batch_norm
-    x = layers.Conv2D(
+    unit = {"activation": activation, "batch_norm": batch_norm, "init": init}
+    unit["bn_kwargs"] = _V2_BN
+    names = ("Conv1", "bn_Conv1", "Conv1_relu")
+    x = conv_bn_act(
+        inputs,
         make_divisible(32 * alpha, 8),
         3,
+        names,
         strides=2,
         padding="same",
-        use_bias=bias,
-        kernel_initializer=init,
-        name="Conv1",
-    )(inputs)
-    x = _batch_norm(x, "bn_Conv1", batch_norm, **_V2_BN)
-    x = activation_layer(activation, name="Conv1_relu")(x)
+        **unit,
+    )
 
     block_id = 0
     for expansion, channels, repeats, first_stride in _V2_STAGES:
@@ -335,11 +297,8 @@ def mobilenet_v2(
 
     # The paper widens, but never narrows, the last conv with alpha.
     last_filters = make_divisible(1280 * alpha, 8) if alpha > 1.0 else 1280
-    x = layers.Conv2D(
-        last_filters, 1, use_bias=bias, kernel_initializer=init, name="Conv_1"
-    )(x)
-    x = _batch_norm(x, "Conv_1_bn", batch_norm, **_V2_BN)
-    x = activation_layer(activation, name="out_relu")(x)
+    names = ("Conv_1", "Conv_1_bn", "out_relu")
+    x = conv_bn_act(x, last_filters, 1, names, padding="valid", **unit)
 
     return head.model(inputs, x, "mobilenet_v2", weights)
 
