@@ -98,7 +98,9 @@ class Runner:
     """An exported file opened with its runtime, ready to run many times.
 
     Subclasses load the file in `__init__` (the expensive part) and implement
-    `run`, `io_details` and `_timed_call`.
+    `run`, `io_details` and `_timed_call`. A runner is not thread-safe (a
+    LiteRT interpreter is not): a server keeps one per worker or serializes
+    the calls.
 
     Attributes:
         format: ExportFormat. The format of the file.
