@@ -48,9 +48,10 @@ multi-output node. Inside a block, a value written exactly "${param}" is
 replaced by that block parameter; repeated instances are named
 "<node>_<k>_<inner>" and chained output to input.
 
-Specs never execute code: YAML is read with `yaml.safe_load`, layer classes
-come only from `keras.layers` and kerasdl's registered layers, and `Lambda`
-or any serialized Python function is refused.
+Specs never execute code: YAML is read by `kerasdl._io.parse_yaml` (safe
+loading without Python object tags, with size and alias-expansion limits),
+layer classes come only from `keras.layers` and kerasdl's registered layers,
+and `Lambda` or any serialized Python function is refused.
 """
 
 from __future__ import annotations
@@ -64,9 +65,10 @@ import re
 from typing import Any
 
 import keras
-import yaml
 
-from kerasdl.registry import build_model, closest, get_entry
+from kerasdl._checks import closest
+from kerasdl._io import is_config_path, parse_yaml, read_text, to_plain
+from kerasdl.registry import build_model, get_entry
 
 __all__ = ["build", "load_spec", "to_spec"]
 
@@ -106,30 +108,17 @@ def load_spec(source) -> Any:
     """
     if isinstance(source, dict):
         return copy.deepcopy(source)
-    if isinstance(source, os.PathLike) or (
-        isinstance(source, str)
-        and "\n" not in source
-        and source.lower().endswith((".yaml", ".yml", ".json"))
-    ):
+    if is_config_path(source):
         path = os.fspath(source)
         if not os.path.isfile(path):
             raise ValueError(f"Spec file {path!r} does not exist.")
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        return _parse_yaml(text, where=path)
+        return parse_yaml(read_text(path), where=path)
     if isinstance(source, str):
-        return _parse_yaml(source, where="spec string")
+        return parse_yaml(source, where="spec string")
     raise ValueError(
         f"A spec must be a dict, a YAML string or a file path; received "
         f"{type(source).__name__}: {source!r:.80}."
     )
-
-
-def _parse_yaml(text: str, where: str):
-    try:
-        return yaml.safe_load(text)  # safe_load: no Python object tags
-    except yaml.YAMLError as err:
-        raise ValueError(f"Could not parse {where} as YAML: {err}") from None
 
 
 # ---------------------------------------------------------------- build
@@ -695,15 +684,6 @@ def to_spec(model: keras.Model) -> dict:
     return _functional_spec(model, config)
 
 
-def _plain(obj):
-    """Tuples to lists, recursively, so the spec is YAML/JSON friendly."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
-
-
 def _class_name(layer) -> str:
     if isinstance(layer, keras.Sequential):
         return "Sequential"
@@ -720,7 +700,7 @@ def _class_name(layer) -> str:
 def _layer_args(layer) -> dict:
     config = layer.get_config()
     config.pop("name", None)
-    return _plain(config)
+    return to_plain(config)
 
 
 def _sequential_spec(model) -> dict:
@@ -885,7 +865,7 @@ def _functional_spec(model, config: dict) -> dict:
             "inputs": node_inputs,
         }
         if call:
-            node["call"] = _plain(call)
+            node["call"] = to_plain(call)
         nodes.append(node)
 
     spec = {

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasdl._checks import check_float
 from kerasdl.data import _arrays
 from kerasdl.data.dataset import Dataset
 
@@ -24,16 +25,6 @@ logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _COLOR_MODES = {"rgb": "RGB", "grayscale": "L", "rgba": "RGBA"}
-
-
-def _check_fraction(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(
-            f"`{name}` must be a number in [0, 1); received {name}={value!r}."
-        )
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1); received {name}={value!r}.")
-    return float(value)
 
 
 def split(
@@ -73,8 +64,10 @@ def split(
     >>> (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = split(
     ...     x, y, val_fraction=0.1, test_fraction=0.2, seed=0)
     """
-    val_fraction = _check_fraction("val_fraction", val_fraction)
-    test_fraction = _check_fraction("test_fraction", test_fraction)
+    val_fraction = check_float("val_fraction", val_fraction, 0, 1, max_inclusive=False)
+    test_fraction = check_float(
+        "test_fraction", test_fraction, 0, 1, max_inclusive=False
+    )
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y):
         raise ValueError(

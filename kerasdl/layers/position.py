@@ -16,17 +16,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasdl._checks import check_float, check_int
+
 __all__ = ["PositionEmbedding", "RotaryEmbedding", "SinusoidalPositionEncoding"]
-
-
-def _check_positive(arg: str, value, kind=int):
-    ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(
-        value, bool
-    )
-    if not ok or value <= 0:
-        noun = "number" if kind is float else "integer"
-        raise ValueError(f"Invalid {arg}={value!r}: expected a positive {noun}.")
-    return value
 
 
 def _positions(length, start_index, dtype="float32"):
@@ -63,7 +55,9 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
     def __init__(self, max_wavelength: float = 10000.0, **kwargs):
         super().__init__(**kwargs)
         self.max_wavelength = float(
-            _check_positive("max_wavelength", max_wavelength, float)
+            check_float(
+                "max_wavelength", max_wavelength, minimum=0, min_inclusive=False
+            )
         )
 
     def build(self, input_shape):
@@ -125,7 +119,7 @@ class PositionEmbedding(keras.layers.Layer):
 
     def __init__(self, sequence_length: int, initializer="truncated_normal", **kwargs):
         super().__init__(**kwargs)
-        self.sequence_length = _check_positive("sequence_length", sequence_length)
+        self.sequence_length = check_int("sequence_length", sequence_length, minimum=1)
         self.initializer = keras.initializers.get(initializer)
 
     def build(self, input_shape):
@@ -197,7 +191,9 @@ class RotaryEmbedding(keras.layers.Layer):
     def __init__(self, max_wavelength: float = 10000.0, **kwargs):
         super().__init__(**kwargs)
         self.max_wavelength = float(
-            _check_positive("max_wavelength", max_wavelength, float)
+            check_float(
+                "max_wavelength", max_wavelength, minimum=0, min_inclusive=False
+            )
         )
 
     def build(self, input_shape):

@@ -23,13 +23,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasdl._checks import check_int
+
 __all__ = ["BasicGRUCell", "BasicLSTMCell", "BasicRNNCell"]
-
-
-def _check_units(units) -> int:
-    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-        raise ValueError(f"Invalid units={units!r}: expected an integer >= 1.")
-    return units
 
 
 class _BasicCell(keras.layers.Layer):
@@ -48,7 +44,7 @@ class _BasicCell(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = _check_units(units)
+        self.units = check_int("units", units, minimum=1)
         self.activation = keras.activations.get(activation)
         if not isinstance(use_bias, bool):
             raise ValueError(f"Invalid use_bias={use_bias!r}: expected a bool.")

@@ -28,16 +28,12 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasdl._checks import check_int
+
 __all__ = ["BahdanauAttention", "DecoderRNN", "LuongAttention"]
 
 LUONG_SCORES = ("dot", "general")
 RNN_CELLS = ("lstm", "gru")
-
-
-def _check_units(arg, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Invalid {arg}={value!r}: expected an integer >= 1.")
-    return value
 
 
 class _SeqAttention(keras.layers.Layer):
@@ -110,7 +106,7 @@ class BahdanauAttention(_SeqAttention):
 
     def __init__(self, units: int, use_bias: bool = True, **kwargs):
         super().__init__(**kwargs)
-        self.units = _check_units("units", units)
+        self.units = check_int("units", units, minimum=1)
         if not isinstance(use_bias, bool):
             raise ValueError(f"Invalid use_bias={use_bias!r}: expected a bool.")
         self.use_bias = use_bias
@@ -244,7 +240,7 @@ class DecoderRNN(keras.layers.Layer):
                 f"{', '.join(repr(c) for c in RNN_CELLS)}."
             )
         self.cell = cell
-        self.units = _check_units("units", units)
+        self.units = check_int("units", units, minimum=1)
         for arg, value in (
             ("dropout", dropout),
             ("recurrent_dropout", recurrent_dropout),

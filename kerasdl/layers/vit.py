@@ -15,6 +15,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasdl._checks import check_int
+
 __all__ = ["ClassToken", "PatchEmbedding", "TokenPooling"]
 
 
@@ -34,12 +36,6 @@ def _check_patch_size(value) -> tuple[int, int]:
             "(height, width) of integers >= 1."
         )
     return int(size[0]), int(size[1])
-
-
-def _check_units(arg: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Invalid {arg}={value!r}: expected an integer >= 1.")
-    return value
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -84,7 +80,7 @@ class PatchEmbedding(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.patch_size = _check_patch_size(patch_size)
-        self.hidden_dim = _check_units("hidden_dim", hidden_dim)
+        self.hidden_dim = check_int("hidden_dim", hidden_dim, minimum=1)
         if not isinstance(use_bias, bool):
             raise ValueError(f"Invalid use_bias={use_bias!r}: expected a bool.")
         self.use_bias = use_bias

@@ -23,7 +23,7 @@ from typing import Any
 
 import keras
 
-from kerasdl._checks import closest
+from kerasdl._checks import check_float, closest
 from kerasdl.training.schedules import make_schedule
 
 __all__ = ["OPTIMIZER_NAMES", "make_optimizer"]
@@ -157,9 +157,9 @@ def _validate_options(name: str, kwargs: dict[str, Any]) -> None:
             f"received {clipping}."
         )
     for key, value in clipping.items():
-        _check_number(key, value, strictly_positive=True)
+        check_float(key, value, minimum=0, min_inclusive=False)
     if kwargs.get("weight_decay") is not None:
-        _check_number("weight_decay", kwargs["weight_decay"])
+        check_float("weight_decay", kwargs["weight_decay"], minimum=0)
 
     steps = kwargs.get("gradient_accumulation_steps")
     if steps is not None:
@@ -188,7 +188,7 @@ def _validate_options(name: str, kwargs: dict[str, Any]) -> None:
             f"received use_ema={use_ema!r} for optimizer {name!r}."
         )
     if kwargs.get("ema_momentum") is not None:
-        momentum = _check_number("ema_momentum", kwargs["ema_momentum"])
+        momentum = check_float("ema_momentum", kwargs["ema_momentum"], minimum=0)
         if momentum > 1.0:
             raise ValueError(
                 f"`ema_momentum` must be in [0, 1]; received ema_momentum={momentum}."
@@ -203,12 +203,3 @@ def _validate_options(name: str, kwargs: dict[str, Any]) -> None:
             "`ema_overwrite_frequency` must be an integer >= 1 or None; "
             f"received ema_overwrite_frequency={frequency!r}."
         )
-
-
-def _check_number(key: str, value, strictly_positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"`{key}` must be a number; received {key}={value!r}.")
-    if value < 0 or (strictly_positive and value == 0):
-        bound = "> 0" if strictly_positive else ">= 0"
-        raise ValueError(f"`{key}` must be {bound}; received {key}={value!r}.")
-    return float(value)
