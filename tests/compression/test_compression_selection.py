@@ -31,6 +31,10 @@ def _layer(model, *path):
     return model
 
 
+def _np(tensor):
+    return keras.ops.convert_to_numpy(tensor)
+
+
 def _x():
     return np.random.default_rng(0).normal(size=(4, 6)).astype("float32")
 
@@ -61,7 +65,7 @@ def test_qat_reaches_a_nested_layer_by_name():
     x = _x()
     for _ in range(50):
         quantized(x, training=True)
-    error = np.max(np.abs(np.asarray(quantized(x)) - np.asarray(model(x))))
+    error = np.max(np.abs(_np(quantized(x)) - _np(model(x))))
     assert error < 0.1
 
 
