@@ -21,7 +21,11 @@ from kerasdl.models._common import (
     dense_block,
     make_input,
 )
-from kerasdl.models.heads import ClassificationHead, finish_model
+from kerasdl.models.heads import (
+    ClassificationHead,
+    finish_model,
+    pixel_classification_head,
+)
 from kerasdl.registry import register_model
 
 __all__ = ["alexnet", "dilated_cnn", "lenet5", "vgg"]
@@ -234,7 +238,7 @@ def alexnet(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
     check_bool("lrn", lrn)
-    check_int("fc_units", fc_units)
+    check_int("fc_units", fc_units, minimum=1)
     check_activation(activation)
     check_bool("batch_norm", batch_norm)
     kernel_initializer = check_initializer(kernel_initializer)
@@ -345,7 +349,7 @@ def vgg(
             f"Invalid block_filters={block_filters!r}: expected 5 integers, one "
             f"per block (default {list(VGG_FILTERS)})."
         )
-    check_int("fc_units", fc_units)
+    check_int("fc_units", fc_units, minimum=1)
     check_activation(activation)
     check_bool("batch_norm", batch_norm)
     kernel_initializer = check_initializer(kernel_initializer)
@@ -485,16 +489,14 @@ def dilated_cnn(
             batch_norm=batch_norm,
             kernel_initializer=kernel_initializer,
         )
-    if include_top:
-        if dropout > 0:
-            x = layers.Dropout(dropout, name="top_dropout")(x)
-        outputs = layers.Conv2D(
+    if include_top:  # a class per pixel, not per image
+        outputs = pixel_classification_head(
+            x,
             num_classes,
-            1,
             activation=classifier_activation,
+            dropout=dropout,
             kernel_initializer=kernel_initializer,
-            name="predictions",
-        )(x)
+        )
     else:
         outputs = head(x)
     return finish_model(inputs, outputs, "dilated_cnn", weights)

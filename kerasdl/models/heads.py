@@ -174,6 +174,7 @@ def dense_head(
     name: str = "predictions",
     dropout_name: str = "head_dropout",
     dropout_arg: str = "head_dropout",
+    kernel_initializer="glorot_uniform",
 ):
     """Optional dropout and a Dense output layer of `units` values.
 
@@ -189,9 +190,12 @@ def dense_head(
         name: str. Name of the output layer.
         dropout_name: str. Name of the dropout layer.
         dropout_arg: str. Argument name used in errors about `dropout`.
+        kernel_initializer: str or keras initializer. For the output layer.
     """
     x = _dropout(x, dropout, dropout_name, arg=dropout_arg)
-    return layers.Dense(units, activation=activation, name=name)(x)
+    return layers.Dense(
+        units, activation=activation, kernel_initializer=kernel_initializer, name=name
+    )(x)
 
 
 def regression_head(x, num_outputs: int, *, activation: str | None = None, **kwargs):
@@ -232,6 +236,7 @@ def language_model_head(
     *,
     name: str = "logits",
     use_bias: bool = True,
+    kernel_initializer="glorot_uniform",
     dtype=None,
 ):
     """Vocabulary logits at every position: (batch, steps, vocabulary_size).
@@ -241,26 +246,50 @@ def language_model_head(
         vocabulary_size: int. Output width.
         name: str. Name of the projection layer.
         use_bias: bool. Bias on the projection.
+        kernel_initializer: str or keras initializer. For the projection.
         dtype: dtype policy or None. E.g. "float32" to keep logits in full
             precision under mixed precision.
     """
     check_int("vocabulary_size", vocabulary_size, minimum=1)
-    return layers.Dense(vocabulary_size, use_bias=use_bias, name=name, dtype=dtype)(x)
+    return layers.Dense(
+        vocabulary_size,
+        use_bias=use_bias,
+        kernel_initializer=kernel_initializer,
+        name=name,
+        dtype=dtype,
+    )(x)
 
 
 def pixel_classification_head(
-    x, num_classes: int, *, activation: str | None, name: str = "predictions"
+    x,
+    num_classes: int,
+    *,
+    activation: str | None,
+    dropout: float = 0.0,
+    name: str = "predictions",
+    dropout_name: str = "top_dropout",
+    kernel_initializer="glorot_uniform",
 ):
-    """A 1x1 convolution that classifies every pixel of a feature map.
+    """Optional dropout and a 1x1 convolution classifying every pixel.
 
     Args:
         x: KerasTensor. Features (batch, height, width, channels).
         num_classes: int. Number of classes (1 for a binary mask).
         activation: str or None. Per-pixel activation.
+        dropout: float. Dropout rate before the classifier.
         name: str. Name of the convolution.
+        dropout_name: str. Name of the dropout layer.
+        kernel_initializer: str or keras initializer. For the convolution.
     """
     check_int("num_classes", num_classes, minimum=1)
-    return layers.Conv2D(num_classes, 1, activation=activation, name=name)(x)
+    x = _dropout(x, dropout, dropout_name)
+    return layers.Conv2D(
+        num_classes,
+        1,
+        activation=activation,
+        kernel_initializer=kernel_initializer,
+        name=name,
+    )(x)
 
 
 # ---------------------------------------------------------------- validation

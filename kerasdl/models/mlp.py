@@ -17,10 +17,9 @@ from kerasdl.models._common import (
     check_initializer,
     check_int,
     dense_block,
-    load_weights,
     make_input,
 )
-from kerasdl.models.heads import ClassificationHead
+from kerasdl.models.heads import ClassificationHead, dense_head, finish_model
 from kerasdl.registry import register_model
 
 __all__ = ["mlp", "perceptron"]
@@ -74,7 +73,7 @@ def perceptron(
     >>> model.count_params()
     3
     """
-    check_int("num_classes", num_classes)
+    check_int("num_classes", num_classes, minimum=1)
     check_choice("classifier_activation", classifier_activation, PERCEPTRON_ACTIVATIONS)
     if classifier_activation == "softmax" and num_classes < 2:
         raise ValueError(
@@ -86,14 +85,15 @@ def perceptron(
 
     inputs = make_input(input_shape, rank=None)
     x = _flatten(inputs)
-    outputs = layers.Dense(
+    # The perceptron accepts any Keras activation (step-like ones included),
+    # so its head is the plain dense one.
+    outputs = dense_head(
+        x,
         num_classes,
         activation=classifier_activation,
         kernel_initializer=kernel_initializer,
-        name="predictions",
-    )(x)
-    model = keras.Model(inputs, outputs, name="perceptron")
-    return load_weights(model, weights)
+    )
+    return finish_model(inputs, outputs, "perceptron", weights)
 
 
 def mlp(
@@ -155,7 +155,7 @@ def mlp(
     hidden_units = _check_units(hidden_units)
     check_activation(activation)
     check_bool("batch_norm", batch_norm)
-    l2 = check_float("l2", l2, 0.0, float("inf"))
+    l2 = check_float("l2", l2, minimum=0.0)
     kernel_initializer = check_initializer(kernel_initializer)
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
 

@@ -21,14 +21,14 @@ from kerasdl.models._common import (
     check_activation_or_softmax,
     check_bool,
     check_choice,
-    check_float,
     check_initializer,
     check_input_shape,
     check_int,
+    check_rate,
     check_weights,
-    load_weights,
 )
 from kerasdl.models.classic_cnn import VGG_BLOCKS, VGG_FILTERS
+from kerasdl.models.heads import finish_model, pixel_classification_head
 from kerasdl.registry import register_model
 
 __all__ = ["BilinearUpsamplingInitializer", "fcn", "unet"]
@@ -205,12 +205,12 @@ def unet(
     >>> model.output_shape
     (None, 64, 64, 4)
     """
-    check_int("num_classes", num_classes)
-    check_int("depth", depth)
-    check_int("base_filters", base_filters)
+    check_int("num_classes", num_classes, minimum=1)
+    check_int("depth", depth, minimum=1)
+    check_int("base_filters", base_filters, minimum=1)
     check_choice("padding", padding, PADDINGS)
     check_bool("batch_norm", batch_norm)
-    check_float("dropout", dropout)
+    check_rate("dropout", dropout)
     check_choice("upsampling", upsampling, UPSAMPLINGS)
     check_activation(activation)
     init = check_initializer(kernel_initializer)
@@ -270,15 +270,11 @@ def unet(
         x = _conv_unit(x, filters, f"dec{level}", 1, **unit)
         x = _conv_unit(x, filters, f"dec{level}", 2, **unit)
 
-    outputs = layers.Conv2D(
-        num_classes,
-        1,
-        activation=_output_activation(classifier_activation, num_classes),
-        kernel_initializer=init,
-        name="predictions",
-    )(x)
-    model = keras.Model(inputs, outputs, name="unet")
-    return load_weights(model, weights)
+    activation = _output_activation(classifier_activation, num_classes)
+    outputs = pixel_classification_head(
+        x, num_classes, activation=activation, kernel_initializer=init
+    )
+    return finish_model(inputs, outputs, "unet", weights)
 
 
 register_model(
@@ -368,11 +364,11 @@ def fcn(
     (None, 64, 64, 5)
     """
     check_choice("variant", variant, FCN_VARIANTS)
-    check_int("num_classes", num_classes)
+    check_int("num_classes", num_classes, minimum=1)
     check_choice("backbone_depth", backbone_depth, VGG_BLOCKS)
-    check_int("backbone_filters", backbone_filters)
-    check_int("fc_filters", fc_filters)
-    check_float("dropout", dropout)
+    check_int("backbone_filters", backbone_filters, minimum=1)
+    check_int("fc_filters", fc_filters, minimum=1)
+    check_rate("dropout", dropout)
     check_choice("upsampling", upsampling, UPSAMPLINGS)
     check_bool("batch_norm", batch_norm)
     check_activation(activation)
@@ -441,8 +437,7 @@ def fcn(
             x = up(x, 8, "upscore8")
     final = _output_activation(classifier_activation, num_classes)
     outputs = layers.Activation(final or "linear", name="predictions")(x)
-    model = keras.Model(inputs, outputs, name=f"fcn{variant}")
-    return load_weights(model, weights)
+    return finish_model(inputs, outputs, f"fcn{variant}", weights)
 
 
 def _vgg_conv(x, filters, kernel_size, name, *, batch_norm, activation, init):

@@ -48,8 +48,8 @@ from kerasdl.models._common import (
     check_choice,
     check_int,
     check_rate,
-    load_weights,
 )
+from kerasdl.models.heads import finish_model, language_model_head
 from kerasdl.registry import register_model
 
 __all__ = [
@@ -82,12 +82,6 @@ logger = logging.getLogger(__name__)
 ATTENTIONS = ("bahdanau", "luong", None)
 CELLS = ("lstm", "gru")
 LUONG_SCORES = ("general", "dot")
-
-
-def _check_length(arg, value):
-    if value is not None:
-        check_int(arg, value, minimum=1)
-    return value
 
 
 def seq2seq(
@@ -162,8 +156,8 @@ def seq2seq(
             "number (units // 2 per direction)."
         )
     check_rate("dropout", dropout)
-    _check_length("source_length", source_length)
-    _check_length("target_length", target_length)
+    check_int("source_length", source_length, minimum=1, allow_none=True)
+    check_int("target_length", target_length, minimum=1, allow_none=True)
 
     source = keras.Input((source_length,), dtype="int32", name="source_tokens")
     # Input names sort in positional order: YAML specs store inputs sorted.
@@ -235,9 +229,8 @@ def seq2seq(
         h = layers.Dense(units, activation="tanh", name=SEQ2SEQ_ATTENTION_PROJECTION)(h)
     if dropout > 0:
         h = layers.Dropout(dropout, name="output_dropout")(h)
-    logits = layers.Dense(target_vocab_size, name=SEQ2SEQ_LOGITS)(h)
-    model = keras.Model([source, target_in], logits, name="seq2seq")
-    return load_weights(model, weights)
+    logits = language_model_head(h, target_vocab_size, name=SEQ2SEQ_LOGITS)
+    return finish_model([source, target_in], logits, "seq2seq", weights)
 
 
 # Tiny variants for the registry sweep; seq2seq_luong's also covers a

@@ -31,10 +31,11 @@ from kerasdl.models._common import (
     check_choice,
     check_float,
     check_int,
-    load_weights,
+    check_rate,
 )
+from kerasdl.models.heads import ClassificationHead, finish_model
 from kerasdl.models.transformer.gpt import check_heads
-from kerasdl.registry import register_model
+from kerasdl.registry import register_model, set_task
 
 __all__ = ["HEADS", "bert"]
 
@@ -105,10 +106,10 @@ def bert(
         ("intermediate_dim", intermediate_dim),
         ("num_classes", num_classes),
     ):
-        check_int(arg, value)
+        check_int(arg, value, minimum=1)
     check_heads(hidden_dim, num_heads)
-    check_float("dropout", dropout)
-    check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0)
+    check_rate("dropout", dropout)
+    check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0, max_inclusive=False)
     check_choice("head", head, HEADS)
     if classifier_activation is not None:
         check_activation_or_softmax(classifier_activation)
@@ -153,22 +154,18 @@ def bert(
         )(x)
         y = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="mlm_norm")(y)
         logits = TiedLMHead(use_bias=True, name="mlm_logits")([y, table])
-        return load_weights(keras.Model(inputs, logits, name="bert"), weights)
+        return finish_model(inputs, logits, "bert", weights)
 
     cls = TokenPooling(name="cls_token")(x)
     pooled = layers.Dense(
         hidden_dim, activation="tanh", kernel_initializer=init, name="pooler"
     )(cls)
     if head is None:
-        return load_weights(keras.Model(inputs, [x, pooled], name="bert"), weights)
+        features = finish_model(inputs, [x, pooled], "bert", weights)
+        return set_task(features, "features")
     y = layers.Dropout(dropout, name="classifier_dropout")(pooled)
-    outputs = layers.Dense(
-        num_classes,
-        activation=classifier_activation,
-        kernel_initializer=init,
-        name="predictions",
-    )(y)
-    return load_weights(keras.Model(inputs, outputs, name="bert"), weights)
+    classifier = ClassificationHead(True, num_classes, None, classifier_activation)
+    return classifier.model(inputs, y, "bert", weights, kernel_initializer=init)
 
 
 # Segment ids of the sweep's random inputs go up to 3: four segments.

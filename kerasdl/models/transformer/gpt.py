@@ -28,8 +28,9 @@ from kerasdl.models._common import (
     check_choice,
     check_float,
     check_int,
-    load_weights,
+    check_rate,
 )
+from kerasdl.models.heads import finish_model, language_model_head
 from kerasdl.registry import register_model
 
 __all__ = [
@@ -119,16 +120,16 @@ def gpt(
     >>> model(np.ones((1, 8), "int32")).shape
     (1, 8, 100)
     """
-    check_int("vocabulary_size", vocabulary_size)
-    check_int("max_sequence_length", max_sequence_length)
-    check_int("num_layers", num_layers)
-    check_int("num_heads", num_heads)
-    check_int("hidden_dim", hidden_dim)
-    check_int("intermediate_dim", intermediate_dim)
+    check_int("vocabulary_size", vocabulary_size, minimum=1)
+    check_int("max_sequence_length", max_sequence_length, minimum=1)
+    check_int("num_layers", num_layers, minimum=1)
+    check_int("num_heads", num_heads, minimum=1)
+    check_int("hidden_dim", hidden_dim, minimum=1)
+    check_int("intermediate_dim", intermediate_dim, minimum=1)
     check_heads(hidden_dim, num_heads)
-    check_float("dropout", dropout)
+    check_rate("dropout", dropout)
     check_choice("activation", activation, FFN_ACTIVATIONS)
-    check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0)
+    check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0, max_inclusive=False)
     check_choice("position_encoding", position_encoding, POSITION_ENCODINGS)
     check_bool("tie_embeddings", tie_embeddings)
     if position_encoding == "sinusoidal" and hidden_dim % 2:
@@ -170,11 +171,10 @@ def gpt(
     if tie_embeddings:
         logits = TiedLMHead(name=GPT_HEAD)([x, table])
     else:
-        logits = layers.Dense(
-            vocabulary_size, use_bias=False, kernel_initializer=init, name=GPT_HEAD
-        )(x)
-    model = keras.Model(token_ids, logits, name="gpt")
-    return load_weights(model, weights)
+        logits = language_model_head(
+            x, vocabulary_size, use_bias=False, kernel_initializer=init, name=GPT_HEAD
+        )
+    return finish_model(token_ids, logits, "gpt", weights)
 
 
 register_model(

@@ -40,8 +40,9 @@ from kerasdl.models._common import (
     check_choice,
     check_float,
     check_int,
-    load_weights,
+    check_rate,
 )
+from kerasdl.models.heads import finish_model, language_model_head
 from kerasdl.registry import register_model
 
 __all__ = [
@@ -139,20 +140,20 @@ def t5(
         ("relative_attention_num_buckets", relative_attention_num_buckets),
         ("relative_attention_max_distance", relative_attention_max_distance),
     ):
-        check_int(arg, value)
+        check_int(arg, value, minimum=1)
     if num_decoder_layers is not None:
-        check_int("num_decoder_layers", num_decoder_layers)
+        check_int("num_decoder_layers", num_decoder_layers, minimum=1)
     if key_value_dim is not None:
-        check_int("key_value_dim", key_value_dim)
+        check_int("key_value_dim", key_value_dim, minimum=1)
     elif hidden_dim % num_heads:
         raise ValueError(
             f"Invalid hidden_dim={hidden_dim} with num_heads={num_heads} and "
             "key_value_dim=None: hidden_dim must be divisible by num_heads, or "
             "pass key_value_dim."
         )
-    check_float("dropout", dropout)
+    check_rate("dropout", dropout)
     check_choice("activation", activation, FFN_ACTIVATIONS)
-    check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0)
+    check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0, max_inclusive=False)
     check_bool("tie_embeddings", tie_embeddings)
     # T5 (mesh-tensorflow) initialization: N(0, 1) embeddings, and kernels
     # that absorb the missing 1/sqrt(d) scaling of the attention logits.
@@ -225,9 +226,8 @@ def t5(
             [y, embedded[2]]
         )
     else:
-        logits = layers.Dense(vocabulary_size, use_bias=False, name=T5_HEAD)(y)
-    model = keras.Model([encoder_ids, decoder_ids], logits, name="t5")
-    return load_weights(model, weights)
+        logits = language_model_head(y, vocabulary_size, use_bias=False, name=T5_HEAD)
+    return finish_model([encoder_ids, decoder_ids], logits, "t5", weights)
 
 
 register_model(
