@@ -46,7 +46,15 @@ FLOORS = (
     # Everything built on a trained model: decoding, generative models,
     # search, serving, explanations; and the run config that spans
     # training, compression and export.
-    ("generation", "generative", "search", "serve", "explain", "runconfig"),
+    (
+        "generation",
+        "generative",
+        "anomaly",
+        "search",
+        "serve",
+        "explain",
+        "runconfig",
+    ),
     # Entry points: the public API, workflows and the command line.
     ("workflow", "cli", "__init__", "__main__"),
 )
