@@ -316,12 +316,19 @@ def _plain_key(key):
 
 
 def json_default(value):
-    """`json.dumps(default=...)`: numpy values, paths, sets and tuples.
+    """`json.dumps(default=...)`: numpy scalars and arrays become Python values.
+
+    Anything else (sets, arbitrary objects) stays an error, as in `json`:
+    what is written must read back as the same value.
 
     Raises:
-        TypeError: for anything else, as `json` does.
+        TypeError: for anything but numpy scalars and arrays.
+
+    Example:
+        >>> json.dumps({"accuracy": np.float32(0.5)}, default=json_default)
+        '{"accuracy": 0.5}'
     """
-    if isinstance(value, (np.generic, np.ndarray, pathlib.PurePath, set, frozenset)):
+    if isinstance(value, (np.generic, np.ndarray)):
         return to_plain(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
@@ -396,7 +403,7 @@ def write_text_atomic(path, text: str) -> None:
 def write_json_atomic(path, data, indent: int | None = 1) -> None:
     """Writes `data` as JSON plus a newline, atomically.
 
-    numpy values, paths and sets are converted (see `json_default`); the
+    numpy values are converted (see `json_default`); the
     JSON is encoded before the file is touched, so an unencodable value
     leaves the old file as it was.
     """

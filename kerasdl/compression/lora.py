@@ -25,15 +25,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
-import tempfile
 
 import keras
 import numpy as np
 
 from kerasdl import _backend, _keras_compat
+from kerasdl._checks import check_int, closest, invalid, is_number
+from kerasdl._io import write_bytes_atomic
 from kerasdl.compression import _selection
-from kerasdl.registry import closest
 
 __all__ = [
     "LORA_LAYER_TYPES",
@@ -127,19 +128,15 @@ def _lora_variables(layer) -> list:
     return [v for v in layer.weights if _is_lora_variable(layer, v)]
 
 
-def _check_rank(rank) -> int:
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise ValueError(f"Invalid rank={rank!r}: expected an integer >= 1.")
-    return rank
-
-
 def _check_alpha(alpha, rank):
     if alpha is None:
         return rank
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
-        raise ValueError(
-            f"Invalid alpha={alpha!r}: expected a number > 0 (the adapter "
-            "delta is scaled by alpha / rank), or None for alpha = rank."
+    if not is_number(alpha) or not math.isfinite(alpha) or alpha <= 0:
+        raise invalid(
+            "alpha",
+            alpha,
+            "a number > 0 (the adapter delta is scaled by alpha / rank), or "
+            "None for alpha = rank",
         )
     return alpha
 
@@ -209,7 +206,7 @@ def enable_lora(model, rank, alpha=None, layers=None, freeze_base=True):
     Example:
     >>> enable_lora(model, rank=8, alpha=16, layers=["dense_1", "dense_2"])
     """
-    rank = _check_rank(rank)
+    rank = check_int("rank", rank, minimum=1)
     alpha = _check_alpha(alpha, rank)
     if not isinstance(freeze_base, bool):
         raise ValueError(f"Invalid freeze_base={freeze_base!r}: expected a bool.")
@@ -271,7 +268,7 @@ def qlora(model, rank, mode="int8", alpha=None, layers=None, freeze_base=True):
             f"Invalid mode={mode!r}.{closest(str(mode), QLORA_MODES)} Accepted: "
             f"{', '.join(repr(m) for m in QLORA_MODES)}."
         )
-    rank = _check_rank(rank)
+    rank = check_int("rank", rank, minimum=1)
     alpha = _check_alpha(alpha, rank)
     chosen = _select(model, layers, QUANTIZABLE_LAYER_TYPES, f"{mode} QLoRA")
     already = [layer.name for layer in chosen if layer.quantization_mode is not None]
@@ -344,24 +341,8 @@ def save_adapters(model, path) -> None:
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    _atomic_write_bytes(path, buffer.getvalue())
+    write_bytes_atomic(path, buffer.getvalue())
     logger.info("Saved %d LoRA layers to %s", len(adapted), os.fspath(path))
-
-
-def _atomic_write_bytes(path, data: bytes) -> None:
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _read_adapters(path) -> tuple[dict, dict]:

@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from kerasdl._io import read_json, write_json_atomic
 from kerasdl.exporters.formats import FORMATS
 from kerasdl.exporters.savedmodel import SAVED_MODEL, run_saved_model
 
@@ -178,8 +179,7 @@ def convert_in_subprocess(
             f"The TensorFlow conversion subprocess exited with code "
             f"{proc.returncode} before reporting a result:\n{tail}"
         )
-    with open(job["result"], encoding="utf-8") as f:
-        result = json.load(f)
+    result = read_json(job["result"])
     if not result["ok"]:
         raise _ERRORS.get(result["error"], RuntimeError)(result["message"])
     result["saved_model_outputs"] = _load_arrays(result.get("saved_model_outputs"))
@@ -232,16 +232,12 @@ def _run_job(job: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Subprocess entry point: `python -m kerasdl.exporters._convert job.json`."""
     argv = sys.argv[1:] if argv is None else argv
-    with open(argv[0], encoding="utf-8") as f:
-        job = json.load(f)
+    job = read_json(argv[0])
     try:
         result = {"ok": True, **_run_job(job)}
     except (ValueError, RuntimeError) as error:
         result = {"ok": False, "error": type(error).__name__, "message": str(error)}
-    tmp = job["result"] + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(result, f)
-    os.replace(tmp, job["result"])
+    write_json_atomic(job["result"], result, indent=None)
     return 0 if result["ok"] else 1
 
 

@@ -7,10 +7,10 @@ import logging
 import os
 import shutil
 import tempfile
-import uuid
 
 import numpy as np
 
+from kerasdl._io import staged_folder
 from kerasdl.exporters.base import output_names as _output_names
 from kerasdl.exporters.formats import FORMATS, check_formats
 from kerasdl.exporters.keras_file import KERAS, run_model
@@ -212,17 +212,6 @@ def _layer_modules(model) -> list[str]:
     return sorted(modules)
 
 
-def _make_parents(path: str) -> list[str]:
-    """Creates the missing ancestors of `path`; returns them, deepest first."""
-    missing = []
-    while path and not os.path.exists(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    for folder in reversed(missing):
-        os.mkdir(folder)
-    return missing
-
-
 def _carry_over(directory: str, staging: str):
     """Copies files that export does not own (e.g. a compression report)."""
     owned = {*(f.filename for f in FORMATS.values()), MANIFEST}
@@ -236,22 +225,6 @@ def _carry_over(directory: str, staging: str):
             shutil.copytree(entry.path, target, symlinks=True)
         else:
             shutil.copy2(entry.path, target, follow_symlinks=False)
-
-
-def _publish(staging: str, directory: str):
-    """Moves the finished `staging` folder to `directory` by renames only."""
-    if not os.path.exists(directory):
-        os.replace(staging, directory)
-        return
-    parent, base = os.path.split(directory)
-    backup = os.path.join(parent, f".{base}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(directory, backup)
-    try:
-        os.replace(staging, directory)
-    except BaseException:
-        os.replace(backup, directory)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
 
 
 def _write_files(model, staging, scratch, formats, representative, options, samples):
@@ -466,78 +439,64 @@ def export(
         _layer_modules(model)  # fails early on layers defined in __main__
 
     reference = run_model(model, samples)
-    created = _make_parents(os.path.dirname(directory))
-    # Not tempfile.mkdtemp: its 0o700 mode would become the folder's mode.
-    staging = os.path.join(
-        os.path.dirname(directory),
-        f".{os.path.basename(directory)}.export-{uuid.uuid4().hex[:8]}",
-    )
-    os.mkdir(staging)
-    try:
-        with tempfile.TemporaryDirectory(prefix="kerasdl-export-") as scratch:
-            options = {
-                "int8_io": int8_io,
-                "per_channel": per_channel,
-                "strip_tensor_names": strip_tensor_names,
-            }
-            input_names, precomputed = _write_files(
-                model, staging, scratch, formats, representative, options, samples
-            )
-            files, failures = {}, []
-            for fmt in formats:
-                spec = FORMATS[fmt]
-                path = os.path.join(staging, spec.filename)
-                outputs = precomputed.get(fmt)
-                if outputs is None:
-                    outputs = run_file(fmt, path, samples, input_names)
-                check = compare_outputs(fmt, outputs, reference, min_agreement)
-                logger.info("verified %s: %s", fmt, check)
-                if not check["passed"]:
-                    failures.append(
-                        f"{fmt}: max_abs_error={check['max_abs_error']}, "
-                        f"relative_error={check['relative_error']}, "
-                        f"class_agreement={check['class_agreement']}; "
-                        f"required {check['criterion']}"
-                    )
-                size, gzipped = file_sizes(path)
-                files[fmt] = {
-                    "path": spec.filename,
-                    "description": spec.description,
-                    "bytes": size,
-                    "gzip_bytes": gzipped,
-                    **spec.manifest_io(path, model, input_names),
-                    **spec.manifest_options(options),
-                    "verification": check,
-                }
-            if failures:
-                raise VerificationError(
-                    f"Exported files of model {model.name!r} differ from the "
-                    f"Keras model on {len(reference[0])} {source} samples: "
-                    + "; ".join(failures)
-                    + ". Nothing was written. For quantized formats, lower "
-                    "min_agreement or give more representative_data."
+    with (
+        staged_folder(directory, tag="export") as staging,
+        tempfile.TemporaryDirectory(prefix="kerasdl-export-") as scratch,
+    ):
+        options = {
+            "int8_io": int8_io,
+            "per_channel": per_channel,
+            "strip_tensor_names": strip_tensor_names,
+        }
+        input_names, precomputed = _write_files(
+            model, staging, scratch, formats, representative, options, samples
+        )
+        files, failures = {}, []
+        for fmt in formats:
+            spec = FORMATS[fmt]
+            path = os.path.join(staging, spec.filename)
+            outputs = precomputed.get(fmt)
+            if outputs is None:
+                outputs = run_file(fmt, path, samples, input_names)
+            check = compare_outputs(fmt, outputs, reference, min_agreement)
+            logger.info("verified %s: %s", fmt, check)
+            if not check["passed"]:
+                failures.append(
+                    f"{fmt}: max_abs_error={check['max_abs_error']}, "
+                    f"relative_error={check['relative_error']}, "
+                    f"class_agreement={check['class_agreement']}; "
+                    f"required {check['criterion']}"
                 )
-            manifest = build_manifest(
-                model=model,
-                backend=backend,
-                input_names=input_names,
-                output_names=_output_names(model),
-                files=files,
-                preprocessing=preprocessing,
-                labels=labels,
-                metrics=metrics,
-                samples={"count": len(samples[0]), "source": source},
+            size, gzipped = file_sizes(path)
+            files[fmt] = {
+                "path": spec.filename,
+                "description": spec.description,
+                "bytes": size,
+                "gzip_bytes": gzipped,
+                **spec.manifest_io(path, model, input_names),
+                **spec.manifest_options(options),
+                "verification": check,
+            }
+        if failures:
+            raise VerificationError(
+                f"Exported files of model {model.name!r} differ from the "
+                f"Keras model on {len(reference[0])} {source} samples: "
+                + "; ".join(failures)
+                + ". Nothing was written. For quantized formats, lower "
+                "min_agreement or give more representative_data."
             )
-            write_manifest(staging, manifest)
-            _carry_over(directory, staging)
-            _publish(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        for folder in created:
-            try:
-                os.rmdir(folder)
-            except OSError:
-                break
-        raise
+        manifest = build_manifest(
+            model=model,
+            backend=backend,
+            input_names=input_names,
+            output_names=_output_names(model),
+            files=files,
+            preprocessing=preprocessing,
+            labels=labels,
+            metrics=metrics,
+            samples={"count": len(samples[0]), "source": source},
+        )
+        write_manifest(staging, manifest)
+        _carry_over(directory, staging)
     logger.info("exported %s to %s: %s", model.name, directory, ", ".join(formats))
     return manifest

@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime
 import gzip
 import importlib.metadata
-import json
 import os
 import platform
 
-import numpy as np
+# `to_json` is the json default of the ground floor, kept under its old name.
+from kerasdl._io import json_default as to_json
+from kerasdl._io import read_json, write_json_atomic
 
 __all__ = [
     "MANIFEST",
@@ -33,29 +34,6 @@ MANIFEST_VERSION = 1
 
 # Packages whose versions decide how the files were produced and run.
 _PACKAGES = ("keras", "tensorflow", "tf2onnx", "onnxruntime", "ai-edge-litert")
-
-
-def to_json(value):
-    """`json.dumps` default: numpy scalars and arrays become Python values.
-
-    Args:
-        value: object. A value `json` cannot encode by itself.
-
-    Returns:
-        A Python scalar or list.
-
-    Raises:
-        TypeError: for anything but numpy scalars and arrays.
-
-    Example:
-    >>> json.dumps({"accuracy": np.float32(0.5)}, default=to_json)
-    '{"accuracy": 0.5}'
-    """
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _versions() -> dict:
@@ -181,11 +159,7 @@ def write_manifest(directory: str, manifest: dict) -> str:
     'savedmodels/mlp/manifest.json'
     """
     path = os.path.join(directory, MANIFEST)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2, default=to_json)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, manifest, indent=2)
     return path
 
 
@@ -210,5 +184,4 @@ def read_manifest(directory: str) -> dict:
             f"No {MANIFEST} in directory {directory!r}; export a model there "
             "with kerasdl.exporters.export first."
         )
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return read_json(path)
