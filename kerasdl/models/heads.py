@@ -30,7 +30,7 @@ import dataclasses
 import keras
 from keras import layers
 
-from kerasdl._checks import check_choice, check_int, check_rate
+from kerasdl._checks import check_bool, check_choice, check_int, check_rate
 from kerasdl.models._common import check_activation_or_softmax, load_weights
 from kerasdl.registry import set_task
 
@@ -145,8 +145,7 @@ def classification_head(
     ...                     classifier_activation="softmax").shape
     (None, 3)
     """
-    if not isinstance(include_top, bool):
-        raise ValueError(f"Invalid include_top={include_top!r}: expected a bool.")
+    check_bool("include_top", include_top)
     check_rate("dropout", dropout)
     if include_top:  # the classifier's arguments matter only when it is built
         check_int("num_classes", num_classes, minimum=1)
@@ -297,8 +296,7 @@ def check_head_args(
     include_top, num_classes, pooling, classifier_activation, dropout=0.0
 ):
     """Validates the classification head hyperparameters (before building)."""
-    if not isinstance(include_top, bool):
-        raise ValueError(f"Invalid include_top={include_top!r}: expected a bool.")
+    check_bool("include_top", include_top)
     check_int("num_classes", num_classes, minimum=1)
     check_choice("pooling", pooling, POOLINGS)
     if classifier_activation is not None:

@@ -28,21 +28,21 @@ With ``include_top=False`` every builder returns the backbone's own outputs
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
 import keras
 
+from kerasdl._io import read_json, to_plain
 from kerasdl.layers.vit import TokenPooling
 from kerasdl.models._common import (
-    check_activation_or_softmax,
     check_bool,
-    check_float,
     check_input_shape,
     check_int,
+    check_rate,
 )
-from kerasdl.registry import register_model
+from kerasdl.models.heads import ClassificationHead, check_head_args
+from kerasdl.registry import register_model, set_task
 
 __all__ = [
     "PRESET_FILES",
@@ -70,11 +70,6 @@ def _keras_hub():
     import keras_hub
 
     return keras_hub
-
-
-def _plain(obj):
-    """Tuples to lists, recursively (configs read back from JSON hold lists)."""
-    return json.loads(json.dumps(obj))
 
 
 # ---------------------------------------------------------------- the layer
@@ -180,7 +175,7 @@ class HubModel(keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                "model": _plain(keras.layers.serialize(self.model)),
+                "model": to_plain(keras.layers.serialize(self.model)),
                 "input_names": list(self.input_names),
                 "output_names": (
                     None if self.output_names is None else list(self.output_names)
@@ -272,8 +267,7 @@ def load_preset_backbone(preset, backbone_class: str):
         missing = []
     if missing:
         raise ValueError(f"Invalid preset={path!r}: missing {missing}. {how}")
-    with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
-        stored = json.load(f)
+    stored = read_json(os.path.join(path, "config.json"))
     found = stored.get("class_name") if isinstance(stored, dict) else None
     if found is None:
         raise ValueError(
@@ -304,9 +298,9 @@ def _backbone(backbone_class: str, preset, given: dict, defaults: dict):
         name = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", backbone_class).lower()
         return getattr(_keras_hub().models, backbone_class)(name=name, **config)
     backbone = load_preset_backbone(preset, backbone_class)
-    stored = _plain(backbone.get_config())
+    stored = to_plain(backbone.get_config())
     for key, value in given.items():
-        if value is not None and _plain(value) != stored.get(key):
+        if value is not None and to_plain(value) != stored.get(key):
             raise ValueError(
                 f"Invalid {key}={value!r}: preset {os.fspath(preset)!r} fixes "
                 f"{key}={stored.get(key)!r}. Leave {key} unset (None) or equal "
@@ -319,20 +313,16 @@ def _check_sizes(**sizes):
     """Checks the architecture sizes that are set (None: from preset/default)."""
     for arg, value in sizes.items():
         if value is not None:
-            check_int(arg, value, 1)
+            check_int(arg, value, minimum=1)
 
 
 def _check_backbone_dropout(value):
     if value is not None:
-        check_float("backbone_dropout", value)
+        check_rate("backbone_dropout", value)
 
 
 def _check_head(include_top, num_classes, classifier_activation, dropout):
-    check_bool("include_top", include_top)
-    check_int("num_classes", num_classes)
-    if classifier_activation is not None:
-        check_activation_or_softmax(classifier_activation)
-    check_float("dropout", dropout)
+    check_head_args(include_top, num_classes, None, classifier_activation, dropout)
 
 
 def _hub_inputs(model) -> list:
@@ -360,14 +350,15 @@ def _wrap(model, inputs, name, output_names=None):
 
 
 def _classifier(x, num_classes, classifier_activation, dropout, initializer):
-    if dropout > 0:
-        x = keras.layers.Dropout(dropout, name="output_dropout")(x)
-    return keras.layers.Dense(
-        num_classes,
-        activation=classifier_activation,
-        kernel_initializer=initializer,
-        name="predictions",
-    )(x)
+    """The shared classification head on pooled features."""
+    head = ClassificationHead(True, num_classes, None, classifier_activation, dropout)
+    return head(x, dropout_name="output_dropout", kernel_initializer=initializer)
+
+
+def _model(inputs, outputs, name, include_top=True):
+    """The adapter's model; without its head it outputs features."""
+    model = keras.Model(inputs, outputs, name=name)
+    return model if include_top else set_task(model, "features")
 
 
 # ---------------------------------------------------------------- BERT
@@ -463,7 +454,7 @@ def hub_bert(
     if not include_top:
         names = ["sequence_output", "pooled_output"]
         features = _wrap(backbone, inputs, "bert", output_names=names)
-        return keras.Model(inputs, dict(zip(names, features)), name="hub_bert")
+        return _model(inputs, dict(zip(names, features)), "hub_bert", False)
     pooled = _wrap(backbone, inputs, "bert", output_names=["pooled_output"])
     outputs = _classifier(
         pooled,
@@ -562,7 +553,7 @@ def hub_gpt2(
         outputs = _wrap(model, inputs, "gpt2_causal_lm")
     else:
         outputs = _wrap(backbone, inputs, "gpt2")
-    return keras.Model(inputs, outputs, name="hub_gpt2")
+    return _model(inputs, outputs, "hub_gpt2", include_top)
 
 
 # ---------------------------------------------------------------- T5
@@ -676,7 +667,7 @@ def hub_t5(
         return keras.Model(inputs, outputs, name="hub_t5")
     names = ["encoder_sequence_output", "decoder_sequence_output"]
     features = _wrap(backbone, inputs, "t5", output_names=names)
-    return keras.Model(inputs, dict(zip(names, features)), name="hub_t5")
+    return _model(inputs, dict(zip(names, features)), "hub_t5", False)
 
 
 # ---------------------------------------------------------------- ViT
@@ -770,7 +761,7 @@ def hub_vit(
     (inputs,) = _hub_inputs(backbone)
     tokens = _wrap(backbone, inputs, "vit")
     if not include_top:
-        return keras.Model(inputs, tokens, name="hub_vit")
+        return _model(inputs, tokens, "hub_vit", False)
     x = TokenPooling("token", name="class_token_pool")(tokens)
     outputs = _classifier(
         x, num_classes, classifier_activation, dropout, "glorot_uniform"
