@@ -8,6 +8,12 @@ function on a real model, so a Keras upgrade that renames or reshapes one
 of these internals fails there, loudly, with "Keras internal X changed",
 instead of somewhere deep in a caller. No other kerasdl module may read a
 private Keras attribute or import `keras.src` (a scan test enforces it).
+
+Overrides of private Keras hooks cannot move here (a subclass must define
+the method itself); they are pinned by tests/test_keras_compat.py instead:
+`BestModelCheckpoint._save_model` (ModelCheckpoint's write hook) and
+`ResumableBackup._save_model` / `_current_epoch` (BackupAndRestore's) in
+kerasdl/training/callbacks.py.
 """
 
 from __future__ import annotations
