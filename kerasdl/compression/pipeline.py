@@ -61,12 +61,11 @@ import dataclasses
 import logging
 import math
 import os
-import shutil
-import uuid
 from typing import Any
 
 import yaml
 
+from kerasdl._io import staged_folder, to_plain, write_text_atomic
 from kerasdl.compression.steps import DEFAULT_FINETUNE, STEPS, finetune_config
 
 __all__ = ["STEPS", "CompressResult", "compress"]
@@ -310,18 +309,6 @@ def _load_model(config, dataset):
     return model, history
 
 
-def _publish(staging: str, directory: str) -> None:
-    from kerasdl.exporters.exporter import _publish as publish
-
-    publish(staging, directory)
-
-
-def _make_parents(path: str) -> list[str]:
-    from kerasdl.exporters.exporter import _make_parents as make_parents
-
-    return make_parents(path)
-
-
 def _annotate_manifest(folder, report, model_name, steps, baseline_name):
     """Adds per-format test metrics and the compression record to a manifest."""
     from kerasdl.exporters.manifest import read_manifest, write_manifest
@@ -345,21 +332,6 @@ def _annotate_manifest(folder, report, model_name, steps, baseline_name):
         }
     write_manifest(folder, manifest)
     return manifest
-
-
-def _plain(value):
-    """JSON/YAML-safe copy (tuples to lists, numpy scalars to Python)."""
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
 
 
 def compress(config) -> CompressResult:
@@ -386,7 +358,6 @@ def compress(config) -> CompressResult:
     import keras
 
     import kerasdl.data
-    from kerasdl._io import write_text_atomic
     from kerasdl.compression.report import count_parameters, report
     from kerasdl.runconfig import load_run_config
 
@@ -415,7 +386,7 @@ def compress(config) -> CompressResult:
         model, record = _RUNNERS[name](model, dataset, options, seed)
         params, nonzero = count_parameters(model)
         records.append(
-            _plain(
+            to_plain(
                 {
                     "step": name,
                     "options": options,
@@ -431,30 +402,28 @@ def compress(config) -> CompressResult:
     output = os.path.abspath(export["directory"])
     if os.path.exists(output) and not os.path.isdir(output):
         raise ValueError(f"Output {output!r} exists and is not a folder.")
-    parent = os.path.dirname(output)
-    created = _make_parents(parent)
-    staging = os.path.join(
-        parent, f".{os.path.basename(output)}.compress-{uuid.uuid4().hex[:8]}"
-    )
     # Uncompiled copies: a .keras file of a compiled model also carries the
     # optimizer's state (Adam: twice the weights), which an app never needs.
     baseline, model = _without_optimizer(baseline), _without_optimizer(model)
     models = {"baseline": baseline, "compressed": model}
-    folders = {"baseline": os.path.join(staging, BASELINE_DIR), "compressed": staging}
-    if not report_options["baseline"]:
-        models.pop("baseline")
-        folders.pop("baseline")
-    export_options = {
-        "labels": list(export.get("labels") or dataset.class_names),
-        "preprocessing": dict(dataset.preprocessing),
-        "int8_io": export["int8_io"],
-        "per_channel": export["per_channel"],
-        "strip_tensor_names": export["strip_tensor_names"],
-    }
-    if "min_agreement" in export:
-        export_options["min_agreement"] = export["min_agreement"]
-    needs_calibration = "tflite_int8" in export["formats"]
-    try:
+    with staged_folder(output, tag="compress", create=False) as staging:
+        folders = {
+            "baseline": os.path.join(staging, BASELINE_DIR),
+            "compressed": staging,
+        }
+        if not report_options["baseline"]:
+            models.pop("baseline")
+            folders.pop("baseline")
+        export_options = {
+            "labels": list(export.get("labels") or dataset.class_names),
+            "preprocessing": dict(dataset.preprocessing),
+            "int8_io": export["int8_io"],
+            "per_channel": export["per_channel"],
+            "strip_tensor_names": export["strip_tensor_names"],
+        }
+        if "min_agreement" in export:
+            export_options["min_agreement"] = export["min_agreement"]
+        needs_calibration = "tflite_int8" in export["formats"]
         rep = report(
             models,
             data=(dataset.x_test, dataset.y_test),
@@ -477,20 +446,11 @@ def compress(config) -> CompressResult:
         if "baseline" in folders:
             _annotate_manifest(folders["baseline"], rep, "baseline", None, None)
         rep.write(staging)
-        resolved = _plain(config)
+        resolved = to_plain(config)
         write_text_atomic(
             os.path.join(staging, CONFIG_FILE),
             yaml.safe_dump(resolved, sort_keys=False),
         )
-        _publish(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        for folder in created:  # deepest first; stops at a folder in use
-            try:
-                os.rmdir(folder)
-            except OSError:
-                break
-        raise
     logger.info("compressed model written to %s", output)
     return CompressResult(
         model=model,
