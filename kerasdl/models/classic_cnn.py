@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from keras import layers
 
+from kerasdl._checks import check_bool, check_choice, check_int
 from kerasdl.layers.local_response_normalization import LocalResponseNormalization
 from kerasdl.models._common import (
     activation_layer,
     check_activation,
-    check_bool,
-    check_choice,
     check_initializer,
-    check_int,
     check_int_list,
     dense_block,
     make_input,

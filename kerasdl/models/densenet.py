@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from keras import layers
 
+from kerasdl._checks import check_int, check_rate
 from kerasdl.models._common import (
     activation_layer,
     check_activation,
-    check_float,
     check_initializer,
-    check_int,
     check_int_list,
     make_input,
 )
@@ -132,7 +131,7 @@ def densenet(
     (None, 2, 2, 1024)
     """
     blocks = check_int_list("blocks", blocks)
-    check_int("growth_rate", growth_rate)
+    check_int("growth_rate", growth_rate, minimum=1)
     valid = isinstance(compression, (int, float)) and not isinstance(compression, bool)
     if not valid or not 0 < compression <= 1:
         raise ValueError(
@@ -142,7 +141,7 @@ def densenet(
     head = ClassificationHead(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
-    check_float("block_dropout", block_dropout)
+    check_rate("block_dropout", block_dropout)
     check_activation(activation)
     if not isinstance(batch_norm, bool):
         raise ValueError(f"Invalid batch_norm={batch_norm!r}: expected a bool.")

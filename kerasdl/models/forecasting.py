@@ -277,36 +277,25 @@ def transformer_forecaster(
 
 
 _TINY = {"input_shape": (6, 2), "horizon": 3, "num_targets": 2}
-register_model(
-    "lstm_forecaster",
-    rnn_forecaster,
-    family="forecasting",
-    task="forecasting",
-    description="LSTM multi-step time-series forecaster.",
-    presets={"cell": "lstm"},
-    tiny={**_TINY, "units": 4},
-)
-register_model(
-    "gru_forecaster",
-    rnn_forecaster,
-    family="forecasting",
-    task="forecasting",
-    description="GRU multi-step time-series forecaster.",
-    presets={"cell": "gru"},
-    tiny={**_TINY, "units": 4},
-)
-register_model(
-    "cnn_forecaster",
-    cnn_forecaster,
-    family="forecasting",
-    task="forecasting",
-    tiny={**_TINY, "filters": [4, 4], "pooling": "last"},
-)
-register_model(
-    "transformer_forecaster",
-    transformer_forecaster,
-    family="forecasting",
-    task="forecasting",
-    tiny={**_TINY, "hidden_dim": 8, "num_layers": 1, "num_heads": 2,
-          "intermediate_dim": 8, "dropout": 0.0},
-)  # fmt: skip
+# name -> (builder, presets, description or None for the docstring's, tiny)
+_FORECASTERS = {
+    "lstm_forecaster": (rnn_forecaster, {"cell": "lstm"},
+                        "LSTM multi-step time-series forecaster.", {"units": 4}),
+    "gru_forecaster": (rnn_forecaster, {"cell": "gru"},
+                       "GRU multi-step time-series forecaster.", {"units": 4}),
+    "cnn_forecaster": (cnn_forecaster, {}, None,
+                       {"filters": [4, 4], "pooling": "last"}),
+    "transformer_forecaster": (transformer_forecaster, {}, None,
+                               {"hidden_dim": 8, "num_layers": 1, "num_heads": 2,
+                                "intermediate_dim": 8, "dropout": 0.0}),
+}  # fmt: skip
+for _name, (_builder, _presets, _description, _tiny) in _FORECASTERS.items():
+    register_model(
+        _name,
+        _builder,
+        family="forecasting",
+        task="forecasting",
+        description=_description,
+        presets=_presets,
+        tiny={**_TINY, **_tiny},
+    )

@@ -19,15 +19,12 @@ from __future__ import annotations
 
 from keras import layers
 
+from kerasdl._checks import check_bool, check_choice, check_float, check_int, check_rate
 from kerasdl.layers.local_response_normalization import LocalResponseNormalization
 from kerasdl.models._common import (
     activation_layer,
     check_activation,
-    check_bool,
-    check_choice,
-    check_float,
     check_initializer,
-    check_int,
     make_input,
 )
 from kerasdl.models.heads import ClassificationHead, finish_model
@@ -56,21 +53,15 @@ _AUX_AFTER = {"4a": "aux1", "4d": "aux2"}
 _POOL_AFTER = {"3b": "pool3_3x3_s2", "4e": "pool4_3x3_s2"}
 
 
-def _check_positive_float(arg, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"Invalid {arg}={value!r}: expected a number > 0.")
-    return float(value)
-
-
 def _check_common(cfg):
     """Validates the options every conv unit uses; returns cfg normalized."""
     check_activation(cfg["activation"])
     check_bool("batch_norm", cfg["batch_norm"])
     cfg["kernel_initializer"] = check_initializer(cfg["kernel_initializer"])
-    cfg["depth_multiplier"] = _check_positive_float(
-        "depth_multiplier", cfg["depth_multiplier"]
+    cfg["depth_multiplier"] = check_float(
+        "depth_multiplier", cfg["depth_multiplier"], minimum=0, min_inclusive=False
     )
-    check_int("min_depth", cfg["min_depth"])
+    check_int("min_depth", cfg["min_depth"], minimum=1)
     return cfg
 
 
@@ -194,7 +185,7 @@ def googlenet(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
     check_bool("aux_logits", aux_logits)
-    check_float("aux_dropout", aux_dropout)
+    check_rate("aux_dropout", aux_dropout)
     check_bool("lrn", lrn)
     check_choice("branch5x5_kernel", branch5x5_kernel, (5, 3))
     if aux_logits and not include_top:

@@ -18,14 +18,12 @@ from typing import NamedTuple
 
 from keras import layers
 
+from kerasdl._checks import check_bool, check_choice, check_int
 from kerasdl.layers.channel_padding import ChannelPadding
 from kerasdl.models._common import (
     activation_layer,
     check_activation,
-    check_bool,
-    check_choice,
     check_initializer,
-    check_int,
     check_weights,
     make_input,
 )
@@ -305,7 +303,7 @@ def resnet_v1(
     head = ClassificationHead(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
-    check_int("base_filters", base_filters)
+    check_int("base_filters", base_filters, minimum=1)
     style = _Style(
         activation=check_activation(activation),
         batch_norm=check_bool("batch_norm", batch_norm),
@@ -416,7 +414,7 @@ def resnet_v2(
     head = ClassificationHead(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
-    check_int("base_filters", base_filters)
+    check_int("base_filters", base_filters, minimum=1)
     style = _Style(
         activation=check_activation(activation),
         batch_norm=True,
@@ -516,7 +514,7 @@ def resnet_cifar(
     >>> model.count_params()  # 269,722 trainable + BN moving statistics
     271098
     """
-    check_int("depth", depth)
+    check_int("depth", depth, minimum=1)
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(
             f"Invalid depth={depth!r}: expected 6n+2 with n >= 1 "
@@ -526,7 +524,7 @@ def resnet_cifar(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
     check_choice("shortcut", shortcut, ("A", "B"))
-    check_int("base_filters", base_filters)
+    check_int("base_filters", base_filters, minimum=1)
     batch_norm = check_bool("batch_norm", batch_norm)
     if use_bias is None:
         use_bias = not batch_norm

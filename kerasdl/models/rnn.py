@@ -37,7 +37,7 @@ from kerasdl.models._common import (
     check_int_list,
     check_rate,
 )
-from kerasdl.models.heads import dense_head, finish_model
+from kerasdl.models.heads import dense_head, finish_model, pool
 from kerasdl.registry import register_model
 
 __all__ = ["rnn_classifier", "rnn_regressor", "rnn_tagger"]
@@ -175,26 +175,6 @@ _RECURRENT_ARGS = (
 )
 
 
-def _pooled_features(x, *, cell, units, bidirectional, merge_mode, dropout,
-                     recurrent_dropout, pooling):  # fmt: skip
-    check_choice("pooling", pooling, POOLINGS)
-    x = recurrent_stack(
-        x,
-        cell=cell,
-        units=units,
-        bidirectional=bidirectional,
-        merge_mode=merge_mode,
-        dropout=dropout,
-        recurrent_dropout=recurrent_dropout,
-        return_sequences=pooling != "last",
-    )
-    if pooling == "avg":
-        x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling1D(name="max_pool")(x)
-    return x
-
-
 def _model_name(cell, bidirectional, role):
     return f"{'bi' if bidirectional else ''}{cell}_{role}"
 
@@ -216,10 +196,12 @@ def _recurrent_model(role, num_units, activation, hparams):
         hparams["mask_zero"],
     )
     features = {key: hparams[key] for key in _RECURRENT_ARGS}
+    # A tagger (no `pooling`) keeps every step; "last" keeps the final one.
+    pooling = hparams.get("pooling")
     if "pooling" in hparams:
-        x = _pooled_features(x, **features, pooling=hparams["pooling"])
-    else:
-        x = recurrent_stack(x, **features, return_sequences=True)
+        check_choice("pooling", pooling, POOLINGS)
+    x = recurrent_stack(x, **features, return_sequences=pooling != "last")
+    x = pool(x, None if pooling == "last" else pooling)
     outputs = dense_head(
         x, num_units, activation=activation, dropout=hparams["head_dropout"]
     )
