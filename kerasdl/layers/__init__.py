@@ -1,6 +1,7 @@
 """kerasdl's own Keras layers, all registered under package "kerasdl"."""
 
 from kerasdl.layers.channel_padding import ChannelPadding
+from kerasdl.layers.diffusion import SinusoidalTimeEmbedding, SpatialSelfAttention
 from kerasdl.layers.local_response_normalization import LocalResponseNormalization
 from kerasdl.layers.position import (
     PositionEmbedding,
@@ -40,6 +41,8 @@ __all__ = [
     "RelativePositionBias",
     "RotaryEmbedding",
     "SinusoidalPositionEncoding",
+    "SinusoidalTimeEmbedding",
+    "SpatialSelfAttention",
     "TiedLMHead",
     "TokenEmbedding",
     "TokenPooling",

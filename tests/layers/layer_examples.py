@@ -145,6 +145,13 @@ EXAMPLES: dict[str, LayerExample] = {
     "SinusoidalPositionEncoding": LayerExample(
         make=lambda: kl.SinusoidalPositionEncoding(), inputs=(SEQ,)
     ),
+    "SinusoidalTimeEmbedding": LayerExample(
+        make=lambda: kl.SinusoidalTimeEmbedding(6), inputs=(Inp(()),)
+    ),
+    "SpatialSelfAttention": LayerExample(
+        make=lambda: kl.SpatialSelfAttention(num_heads=2, groups=2),
+        inputs=(Inp((3, 3, 4)),),
+    ),
     "TiedLMHead": LayerExample(
         make=lambda: kl.TiedLMHead(use_bias=True), inputs=(TOKENS,), call=_tied_head
     ),
