@@ -39,8 +39,8 @@ import math
 import keras
 import numpy as np
 
+from kerasdl._checks import closest
 from kerasdl.compression import _selection
-from kerasdl.registry import closest
 
 __all__ = ["PTQ_MODES", "param_bytes", "quantize"]
 

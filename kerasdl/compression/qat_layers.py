@@ -25,6 +25,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasdl._checks import check_float
+
 __all__ = [
     "QUANTIZE_MODES",
     "QuantConv2D",
@@ -136,13 +138,6 @@ def _check_mode(mode):
         raise ValueError(f"Invalid mode={mode!r}; accepted: {QUANTIZE_MODES}.")
 
 
-def _check_decay(ema_decay):
-    if not isinstance(ema_decay, (int, float)) or not 0.0 <= ema_decay < 1.0:
-        raise ValueError(
-            f"Invalid ema_decay={ema_decay!r}: expected a number in [0, 1)."
-        )
-
-
 @keras.saving.register_keras_serializable(package="kerasdl")
 class QuantizeLayer(keras.layers.Layer):
     """Fake-quantizes a tensor to int8 with a range learned from the data.
@@ -164,7 +159,7 @@ class QuantizeLayer(keras.layers.Layer):
     def __init__(self, mode="moving_average", ema_decay=EMA_DECAY, **kwargs):
         super().__init__(**kwargs)
         _check_mode(mode)
-        _check_decay(ema_decay)
+        check_float("ema_decay", ema_decay, 0, 1, max_inclusive=False)
         self.mode = mode
         self.ema_decay = float(ema_decay)
         self.supports_masking = True
@@ -205,7 +200,7 @@ class _QuantKernelMixin:
             raise ValueError(
                 f"per_channel must be True or False; received {per_channel!r}."
             )
-        _check_decay(ema_decay)
+        check_float("ema_decay", ema_decay, 0, 1, max_inclusive=False)
         self.per_channel = per_channel
         self.ema_decay = float(ema_decay)
 

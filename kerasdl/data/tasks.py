@@ -27,6 +27,8 @@ import string
 
 import numpy as np
 
+from kerasdl._checks import check_int
+
 __all__ = [
     "DATE_FORMATS",
     "Seq2SeqData",
@@ -233,12 +235,6 @@ def _make(
     )
 
 
-def _check_count(arg, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Invalid {arg}={value!r}: expected an integer >= {minimum}.")
-    return value
-
-
 DATE_SOURCE_VOCABULARY = [PAD, UNK, *DATE_SOURCE_CHARS]
 DATE_TARGET_VOCABULARY = [PAD, START, END, *DATE_TARGET_CHARS]
 # "Wednesday, September 30, 2021": the longest source any format writes.
@@ -271,7 +267,7 @@ def date_task(
     >>> data.source_texts[0], data.target_texts[0]
     ('Feb. 9, 1974', '1974-02-09')
     """
-    _check_count("num_samples", num_samples)
+    check_int("num_samples", num_samples, minimum=1)
     if (
         not isinstance(years, (list, tuple))
         or len(years) != 2
@@ -350,10 +346,10 @@ def copy_task(
         `Seq2SeqData`; source vocabulary [<pad>, <unk>, a, b, ...], target
         vocabulary [<pad>, <start>, <end>, a, b, ...].
     """
-    _check_count("num_samples", num_samples)
-    _check_count("min_length", min_length)
-    _check_count("max_length", max_length, min_length)
-    _check_count("num_symbols", num_symbols, 2)
+    check_int("num_samples", num_samples, minimum=1)
+    check_int("min_length", min_length, minimum=1)
+    check_int("max_length", max_length, minimum=min_length)
+    check_int("num_symbols", num_symbols, minimum=2)
     if num_symbols > 26:
         raise ValueError(f"Invalid num_symbols={num_symbols!r}: expected at most 26.")
     symbols = string.ascii_lowercase[:num_symbols]

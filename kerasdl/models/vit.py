@@ -35,6 +35,7 @@ from kerasdl.models._common import (
     check_choice,
     check_float,
     check_int,
+    check_rate,
     make_input,
 )
 from kerasdl.models.heads import ClassificationHead
@@ -124,7 +125,7 @@ def vit(
     >>> model.output_shape
     (None, 10)
     """
-    check_int("patch_size", patch_size)
+    check_int("patch_size", patch_size, minimum=1)
     check_choice("size", size, VIT_SIZES)
     dims = dict(
         zip(("hidden_dim", "num_layers", "num_heads", "mlp_dim"), VIT_SIZES[size])
@@ -137,16 +138,18 @@ def vit(
     }
     for arg, value in given.items():
         if value is not None:
-            dims[arg] = check_int(arg, value)
+            dims[arg] = check_int(arg, value, minimum=1)
     hidden_dim, num_layers, num_heads, mlp_dim = dims.values()
     if hidden_dim % num_heads:
         raise ValueError(
             f"Invalid hidden_dim={hidden_dim!r} with num_heads={num_heads!r}: "
             "hidden_dim must be a multiple of num_heads."
         )
-    check_float("dropout", dropout)
-    check_float("attention_dropout", attention_dropout)
-    check_float("layer_norm_epsilon", layer_norm_epsilon, 1e-12, 1.0)
+    check_rate("dropout", dropout)
+    check_rate("attention_dropout", attention_dropout)
+    check_float(
+        "layer_norm_epsilon", layer_norm_epsilon, 1e-12, 1.0, max_inclusive=False
+    )
     check_bool("class_token", class_token)
     check_choice("pooling", pooling, VIT_POOLINGS)
     head = ClassificationHead(include_top, num_classes, None, classifier_activation)
