@@ -25,6 +25,7 @@ __all__ = [
     "jit_per_model",
     "name",
     "require_tensorflow",
+    "stateful_jit_compile",
     "stateful_train_step",
     "to_numpy",
 ]
@@ -116,16 +117,22 @@ def _float_tensor(x, what: str):
     return tensor
 
 
-def input_gradients(fn, x):
+def input_gradients(fn, x, differentiable: bool = False):
     """Gradient of `sum(fn(x))` with respect to the inputs `x`.
 
     The building block of saliency maps, Grad-CAM, integrated gradients and
     adversarial examples: `fn` is any function of keras.ops (a model call,
     a class score, a loss); its output is summed to a scalar first.
 
+    With `differentiable=True` the gradients stay connected to the
+    variables `fn` reads, so a loss built from them (the WGAN-GP gradient
+    penalty) can itself be differentiated inside `apply_gradients_step`.
+
     Args:
         fn: callable. Takes `x` (same structure) and returns a tensor.
         x: a float tensor or array, or a list/tuple/dict of them.
+        differentiable: bool. Keep the graph of the gradients (second-order
+            derivatives); costs memory, so off by default.
 
     Returns:
         Gradients with the structure and shapes of `x`, as backend tensors.
@@ -159,17 +166,20 @@ def input_gradients(fn, x):
         with torch.enable_grad():
             total = keras.ops.sum(fn(xs))
             grads = torch.autograd.grad(
-                total, keras.tree.flatten(xs), allow_unused=True
+                total,
+                keras.tree.flatten(xs),
+                allow_unused=True,
+                create_graph=differentiable,
             )
         grads = [
-            torch.zeros_like(v) if g is None else g.detach()
+            torch.zeros_like(v) if g is None else (g if differentiable else g.detach())
             for v, g in zip(keras.tree.flatten(xs), grads)
         ]
         return keras.tree.pack_sequence_as(xs, grads)
     raise NotImplementedError(f"input_gradients does not support backend {backend!r}.")
 
 
-def apply_gradients_step(loss_fn, variables, optimizer):
+def apply_gradients_step(loss_fn, variables, optimizer, state=()):
     """Computes `loss_fn()` and applies its gradients to `variables`.
 
     One optimizer step on one set of variables, the same on every backend,
@@ -188,12 +198,18 @@ def apply_gradients_step(loss_fn, variables, optimizer):
 
     Variables are updated in place (on JAX too: see `stateful_train_step`).
     Gradients reach only `variables`; other variables that `loss_fn` reads
-    stay as they are.
+    stay as they are, except those in `state`: non-trainable variables that
+    `loss_fn`'s layers assign while it runs (BatchNormalization's moving
+    statistics, a spectral norm's power-iteration vector) keep the values
+    assigned. TensorFlow and PyTorch assign in place anyway; JAX computes
+    the loss in a stateless scope, whose assignments are written back here.
 
     Args:
         loss_fn: callable with no arguments returning a scalar loss tensor.
         variables: list of keras.Variable to differentiate and update.
         optimizer: keras.optimizers.Optimizer that applies the gradients.
+        state: list of keras.Variable (non-trainable) whose assignments
+            during `loss_fn` are kept, e.g. `model.non_trainable_variables`.
 
     Returns:
         The loss (a scalar backend tensor), computed before the update.
@@ -209,12 +225,22 @@ def apply_gradients_step(loss_fn, variables, optimizer):
     elif backend == JAX:
         import jax
 
+        state = [v for v in state if all(v is not u for u in variables)]
+
         def loss_of(values):
             mapping = list(zip(variables, values))
-            with keras.StatelessScope(state_mapping=mapping):
-                return loss_fn()
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                loss = loss_fn()
+                updated = [scope.get_current_value(v) for v in state]
+            # Unassigned state reads as None: keep the variable's value.
+            updated = [v.value if u is None else u for v, u in zip(state, updated)]
+            return loss, updated
 
-        loss, grads = jax.value_and_grad(loss_of)([v.value for v in variables])
+        (loss, updated), grads = jax.value_and_grad(loss_of, has_aux=True)(
+            [v.value for v in variables]
+        )
+        for variable, value in zip(state, updated):
+            variable.assign(value)
     elif backend == TORCH:
         import torch
 
@@ -288,6 +314,33 @@ def stateful_train_step(model, args, step):
         [v.value for v in variables] for variables in groups[: len(state)]
     )
     return logs, new_state
+
+
+def stateful_jit_compile(jit_compile="auto"):
+    """The `jit_compile` value for a model whose train step uses
+    `stateful_train_step` (several optimizers, variables updated in place).
+
+    JAX can run such a step only eagerly, so "auto" becomes False there;
+    TensorFlow and PyTorch compile it as usual.
+
+    Args:
+        jit_compile: bool or "auto". What the caller asked for.
+
+    Returns:
+        bool or "auto": the value to pass to `Model.compile`.
+
+    Raises:
+        ValueError: for `jit_compile=True` on JAX.
+    """
+    if name() != JAX:
+        return jit_compile
+    if jit_compile is True:
+        raise ValueError(
+            "Invalid jit_compile=True: expected False or 'auto' on the jax "
+            "backend; a train step that updates several variable sets in place "
+            "runs eagerly there."
+        )
+    return False
 
 
 # ------------------------------------------------------------ backend facts

@@ -179,3 +179,57 @@ def test_after_new_variables_lets_added_variables_train():
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(layer.lora_kernel_a), before
     )
+
+
+# ------------------------------------------------------------ generative steps
+def test_differentiable_input_gradients_give_a_gradient_penalty_step():
+    """WGAN-GP: a penalty on input gradients, differentiated w.r.t. weights.
+
+    f(x) = w * sum(x**2): df/dx = 2 w x, penalty = mean((df/dx)**2) =
+    4 w**2 mean(x**2), d penalty / dw = 8 w mean(x**2).
+    """
+    w = keras.Variable(np.array([1.5], "float32"))
+    x = np.array([[1.0, 2.0]], "float32")
+    optimizer = keras.optimizers.SGD(0.01)
+
+    def penalty():
+        grads = _backend.input_gradients(
+            lambda v: w * keras.ops.sum(v**2, axis=-1), x, differentiable=True
+        )
+        return keras.ops.mean(grads**2)
+
+    loss = _backend.apply_gradients_step(penalty, [w], optimizer)
+    assert float(_backend.to_numpy(loss)) == pytest.approx(4 * 1.5**2 * 2.5)
+    expected = 1.5 - 0.01 * 8 * 1.5 * 2.5
+    assert float(_backend.to_numpy(w)[0]) == pytest.approx(expected, rel=1e-5)
+    plain = _backend.input_gradients(lambda v: w * keras.ops.sum(v**2), x)
+    np.testing.assert_allclose(_backend.to_numpy(plain), 2 * expected * x, rtol=1e-5)
+
+
+def test_apply_gradients_step_keeps_state_assigned_during_the_loss():
+    layer = keras.layers.BatchNormalization(momentum=0.5)
+    layer.build((None, 2))
+    x = np.array([[2.0, 4.0], [4.0, 8.0]], "float32")
+    optimizer = keras.optimizers.SGD(0.1)
+
+    def loss():
+        return keras.ops.mean(layer(x, training=True) ** 2)
+
+    _backend.apply_gradients_step(
+        loss, layer.trainable_variables, optimizer, state=layer.non_trainable_variables
+    )
+    # moving_mean = 0.5 * 0 + 0.5 * batch mean.
+    np.testing.assert_allclose(
+        _backend.to_numpy(layer.moving_mean), [1.5, 3.0], rtol=1e-5
+    )
+
+
+def test_stateful_jit_compile():
+    assert _backend.stateful_jit_compile(False) is False
+    if _backend.name() == _backend.JAX:
+        assert _backend.stateful_jit_compile("auto") is False
+        with pytest.raises(ValueError, match="jit_compile=True"):
+            _backend.stateful_jit_compile(True)
+    else:
+        assert _backend.stateful_jit_compile("auto") == "auto"
+        assert _backend.stateful_jit_compile(True) is True
