@@ -231,12 +231,10 @@ def check_float(
     if ok and maximum is not None:
         ok = value <= maximum if max_inclusive else value < maximum
     if not ok:
-        word = (
-            "a number"
-            if minimum is not None and maximum is not None
-            else ("a finite number")
-        )
-        expected = word + _bounds(minimum, maximum, min_inclusive, max_inclusive)
+        # NaN and infinities are refused too; "finite" is spelled out only
+        # when no bound already says so.
+        bounds = _bounds(minimum, maximum, min_inclusive, max_inclusive)
+        expected = ("a number" if bounds else "a finite number") + bounds
         if allow_none:
             expected += f" or {_none_word(yaml)}"
         raise invalid(name, value, expected, where=where)

@@ -19,6 +19,7 @@ from keras import layers
 from kerasdl.models._common import (
     check_activation,
     check_bool,
+    check_float,
     check_initializer,
     check_int,
     check_weights,
@@ -89,15 +90,6 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return new_value
 
 
-def _check_alpha(alpha, minimum: float = 0.0) -> float:
-    """Accepts a width multiplier > 0 (and >= `minimum` when one is given)."""
-    number = isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
-    if not number or alpha <= 0 or alpha < minimum:
-        expected = f">= {minimum:g}" if minimum > 0 else "> 0"
-        raise ValueError(f"Invalid alpha={alpha!r}: expected a number {expected}.")
-    return float(alpha)
-
-
 def mobilenet(
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
@@ -146,7 +138,7 @@ def mobilenet(
     ...                       num_classes=10)
     """
     # int(32 * alpha) filters in the stem: at least one.
-    alpha = _check_alpha(alpha, minimum=1 / 32)
+    alpha = check_float("alpha", alpha, minimum=1 / 32)
     check_int("depth_multiplier", depth_multiplier, minimum=1)
     check_activation(activation)
     check_bool("batch_norm", batch_norm)
@@ -256,7 +248,8 @@ def mobilenet_v2(
     >>> model = kerasdl.build("mobilenet_v2", input_shape=(32, 32, 3),
     ...                       alpha=0.35, num_classes=10)
     """
-    alpha = _check_alpha(alpha)  # widths are rounded up to >= 8
+    # widths are rounded up to >= 8
+    alpha = check_float("alpha", alpha, minimum=0, min_inclusive=False)
     check_activation(activation)
     check_bool("batch_norm", batch_norm)
     init = check_initializer(kernel_initializer)

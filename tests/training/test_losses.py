@@ -162,7 +162,7 @@ def test_kerasdl_losses_config_round_trip():
 
 BAD_LOSSES = [  # (config, message pattern)
     ("mse_loss", r"name='mse_loss'.*Accepted:"),
-    ({"name": "huber", "delta": 0}, r"delta=0: expected a finite number > 0"),
+    ({"name": "huber", "delta": 0}, r"delta=0: expected a number > 0"),
     ({"name": "huber", "detla": 1.0}, r"'detla'.*'delta'"),
     ({"name": "mse", "from_logits": True}, r"'from_logits' for loss 'mse'"),
     (
