@@ -9,6 +9,7 @@ from kerasdl.layers.position import (
     SinusoidalPositionEncoding,
 )
 from kerasdl.layers.rnn_cells import BasicGRUCell, BasicLSTMCell, BasicRNNCell
+from kerasdl.layers.spectral_norm import SpectralNorm
 from kerasdl.layers.seq2seq_attention import (
     BahdanauAttention,
     DecoderRNN,
@@ -43,6 +44,7 @@ __all__ = [
     "SinusoidalPositionEncoding",
     "SinusoidalTimeEmbedding",
     "SpatialSelfAttention",
+    "SpectralNorm",
     "TiedLMHead",
     "TokenEmbedding",
     "TokenPooling",

@@ -152,6 +152,10 @@ EXAMPLES: dict[str, LayerExample] = {
         make=lambda: kl.SpatialSelfAttention(num_heads=2, groups=2),
         inputs=(Inp((3, 3, 4)),),
     ),
+    "SpectralNorm": LayerExample(
+        make=lambda: kl.SpectralNorm(keras.layers.Conv2D(3, 2, activation="relu")),
+        inputs=(Inp((4, 4, 2)),),
+    ),
     "TiedLMHead": LayerExample(
         make=lambda: kl.TiedLMHead(use_bias=True), inputs=(TOKENS,), call=_tied_head
     ),
