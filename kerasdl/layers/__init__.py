@@ -9,12 +9,12 @@ from kerasdl.layers.position import (
     SinusoidalPositionEncoding,
 )
 from kerasdl.layers.rnn_cells import BasicGRUCell, BasicLSTMCell, BasicRNNCell
-from kerasdl.layers.spectral_norm import SpectralNorm
 from kerasdl.layers.seq2seq_attention import (
     BahdanauAttention,
     DecoderRNN,
     LuongAttention,
 )
+from kerasdl.layers.spectral_norm import SpectralNorm
 from kerasdl.layers.transformer import (
     PaddingMask,
     RelativePositionBias,
