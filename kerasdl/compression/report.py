@@ -37,6 +37,7 @@ from collections.abc import Callable
 import numpy as np
 
 from kerasdl import _backend
+from kerasdl._checks import check_int
 from kerasdl._io import write_text_atomic
 
 __all__ = ["CompressionReport", "ReportRow", "report"]
@@ -446,14 +447,6 @@ def _check_models(models) -> dict:
     return dict(models)
 
 
-def _check_positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; received {value!r}.")
-    return value
-
-
 def _split_data(data):
     if isinstance(data, tuple) and len(data) == 2:
         return data
@@ -550,8 +543,8 @@ def report(
 
     models = _check_models(models)
     formats = check_formats(formats)
-    latency_runs = _check_positive_int("latency_runs", latency_runs)
-    num_threads = _check_positive_int("num_threads", num_threads, allow_none=True)
+    latency_runs = check_int("latency_runs", latency_runs, minimum=1)
+    num_threads = check_int("num_threads", num_threads, minimum=1, allow_none=True)
     if on_error not in _ON_ERROR:
         raise ValueError(f"on_error must be one of {_ON_ERROR}; received {on_error!r}.")
     if baseline is None:

@@ -284,7 +284,7 @@ def test_failed_formats_are_recorded_or_raised(measured, quantized, tmp_path):
         ({"formats": ["tflite_int8"]}, r"'tflite_int8' needs representative_data"),
         ({"formats": ["tflite_int"]}, r"Unknown export format 'tflite_int'"),
         ({"metric": "f1"}, r"metric must be one of 'auto', 'accuracy'.*received 'f1'"),
-        ({"latency_runs": 0}, r"latency_runs must be an integer >= 1; received 0"),
+        ({"latency_runs": 0}, r"latency_runs=0: expected an integer >= 1"),
         ({"on_error": "skip"}, r"on_error must be one of.*received 'skip'"),
         ({"baseline": "other"}, r"baseline 'other' is not a model name"),
         ({"models": {"a/b": None}}, r"Model name 'a/b' in models is not usable"),
