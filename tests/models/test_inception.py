@@ -112,9 +112,33 @@ def test_googlenet_aux_logits_small_input_trains():
     model = googlenet(
         input_shape=(32, 32, 3), num_classes=3, aux_logits=True, depth_multiplier=0.25
     )
-    x = np.random.default_rng(0).random((2, 32, 32, 3), dtype="float32")
-    outputs = model(x, training=False)
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    # An easy task: the class is the brightest colour channel.
+    x = rng.random((6, 32, 32, 3), dtype="float32") * 0.2
+    x[np.arange(6), :, :, y] += 1.0
+    outputs = model(x[:2], training=False)
     assert [tuple(o.shape) for o in outputs] == [(2, 3)] * 3
+    # All three heads train: the loss of every output goes down on a fixed
+    # batch, and every head's classifier moves (the aux heads get gradients).
+    heads = ["predictions", "aux1_predictions", "aux2_predictions"]
+    before = {n: keras.ops.convert_to_numpy(model.get_layer(n).kernel) for n in heads}
+
+    def losses():
+        # Cross-entropy of each head in inference mode (no dropout).
+        probs = [keras.ops.convert_to_numpy(p) for p in model(x, training=False)]
+        return [float(-np.mean(np.log(p[np.arange(len(y)), y] + 1e-7))) for p in probs]
+
+    model.compile(
+        keras.optimizers.Adam(1e-3), loss=["sparse_categorical_crossentropy"] * 3
+    )
+    first = losses()
+    model.fit(x, [y] * 3, batch_size=6, epochs=8, verbose=0)
+    last = losses()
+    assert all(b < a for a, b in zip(first, last)), (first, last)
+    for name in heads:
+        after = keras.ops.convert_to_numpy(model.get_layer(name).kernel)
+        assert not np.allclose(after, before[name]), name
 
 
 def test_googlenet_lrn_option():

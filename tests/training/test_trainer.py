@@ -284,12 +284,28 @@ def test_fit_overrides_and_extra_callbacks():
 
 
 def test_model_given_as_a_spec_is_built():
-    x, y = _blobs(32)
-    trainer = Trainer({**QUIET, "epochs": 1})
+    import kerasdl
+
+    x, y = _blobs(96)
+    trainer = Trainer(
+        {
+            **QUIET,
+            "epochs": 8,
+            "seed": 0,
+            "optimizer": {"name": "adam", "learning_rate": 0.02},
+        }
+    )
     spec = {"model": "mlp", "input_shape": [6], "hidden_units": [8], "num_classes": 3}
     history = trainer.fit(spec, x, y)
     assert isinstance(trainer.model, keras.Model)
     assert trainer.model.output_shape == (None, 3) and "accuracy" in history.history
+    # It is the spec's architecture, and it is the model that was trained:
+    # the loss fell and it separates the blobs.
+    assert trainer.model.count_params() == kerasdl.build(spec).count_params()
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0]
+    predicted = np.argmax(trainer.model.predict(x, verbose=0), axis=-1)
+    assert np.mean(predicted == y) > 0.9
 
 
 # --------------------------------------------------------------- seeds
