@@ -243,6 +243,21 @@ def check_activation_or_softmax(value: str) -> str:
     return check_choice("classifier_activation", value, ("softmax", None) + ACTIVATIONS)
 
 
+def leaf_layers(model) -> list:
+    """Layers in graph order, nested sub-models expanded in place.
+
+    Unlike `kerasdl._keras_compat.flatten_layers` this walks `model.layers`
+    only (the graph's nodes), so layers held inside custom layers stay whole.
+    """
+    leaves = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            leaves.extend(leaf_layers(layer))
+        else:
+            leaves.append(layer)
+    return leaves
+
+
 def load_weights(model, weights: str | None, arg: str = "weights"):
     """Loads weights from a local file; never downloads.
 

@@ -154,14 +154,17 @@ def classification_head(
     x = pool(x, pooling, default="avg" if include_top else None)
     if not include_top:
         return x
-    x = _dropout(x, dropout, dropout_name)
-    return layers.Dense(
+    return dense_head(
+        x,
         num_classes,
         activation=classifier_activation,
+        dropout=dropout,
+        name=name,
+        dropout_name=dropout_name,
+        dropout_arg="dropout",
         kernel_initializer=kernel_initializer,
         kernel_regularizer=kernel_regularizer,
-        name=name,
-    )(x)
+    )
 
 
 def dense_head(
@@ -174,6 +177,7 @@ def dense_head(
     dropout_name: str = "head_dropout",
     dropout_arg: str = "head_dropout",
     kernel_initializer="glorot_uniform",
+    kernel_regularizer=None,
 ):
     """Optional dropout and a Dense output layer of `units` values.
 
@@ -190,10 +194,15 @@ def dense_head(
         dropout_name: str. Name of the dropout layer.
         dropout_arg: str. Argument name used in errors about `dropout`.
         kernel_initializer: str or keras initializer. For the output layer.
+        kernel_regularizer: keras regularizer or None. For the output layer.
     """
     x = _dropout(x, dropout, dropout_name, arg=dropout_arg)
     return layers.Dense(
-        units, activation=activation, kernel_initializer=kernel_initializer, name=name
+        units,
+        activation=activation,
+        kernel_initializer=kernel_initializer,
+        kernel_regularizer=kernel_regularizer,
+        name=name,
     )(x)
 
 

@@ -34,6 +34,7 @@ from kerasdl.models._common import (
     check_int_list,
     check_rate,
     dense_block,
+    leaf_layers,
     load_weights,
 )
 from kerasdl.models.heads import POOLINGS, ClassificationHead, pool
@@ -324,17 +325,6 @@ def backbone(name_or_model, input_shape=None, weights=None, **hparams):
 
 
 # ---------------------------------------------------------------- blocks
-def _flat_layers(model) -> list:
-    """Layers in graph order, nested sub-models expanded in place."""
-    out = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            out.extend(_flat_layers(layer))
-        else:
-            out.append(layer)
-    return out
-
-
 def block_of(layer_name: str) -> str | None:
     """Returns the block a layer name belongs to, or None (see BLOCK_PATTERNS)."""
     for pattern, template in BLOCK_PATTERNS:
@@ -369,7 +359,7 @@ def blocks(model) -> list[str]:
     ['block1', 'block2', 'block3', 'block4', 'block5']
     """
     names: list[str] = []
-    for layer in _flat_layers(model):
+    for layer in leaf_layers(model):
         block = block_of(layer.name)
         if block is not None and block not in names:
             names.append(block)
@@ -433,7 +423,7 @@ def unfreeze(model, last_n_blocks: int, train_batch_norm: bool = False):
         raise ValueError(
             f"Invalid train_batch_norm={train_batch_norm!r}: expected a bool."
         )
-    flat = _flat_layers(model)
+    flat = leaf_layers(model)
     names = blocks(model)
     if last_n_blocks and not names:
         raise ValueError(

@@ -37,7 +37,8 @@ from typing import Any
 
 import keras
 
-from kerasdl.registry import closest
+from kerasdl._checks import closest
+from kerasdl.models._common import leaf_layers
 
 __all__ = [
     "PRECISIONS",
@@ -134,7 +135,7 @@ def model_precision(model: keras.Model) -> str | None:
     """
     output_layers = {id(layer) for layer in _output_layers(model)}
     names = set()
-    for layer in _leaf_layers(model):
+    for layer in leaf_layers(model):
         if isinstance(layer, keras.layers.InputLayer) or id(layer) in output_layers:
             continue
         name = layer.dtype_policy.name
@@ -268,16 +269,6 @@ def _output_layers(model) -> list:
     flat = keras.tree.flatten(config["output_layers"])
     names = {v for v in flat if isinstance(v, str)}
     return [op for op in getattr(model, "operations", []) if op.name in names]
-
-
-def _leaf_layers(model) -> list:
-    leaves = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            leaves.extend(_leaf_layers(layer))
-        else:
-            leaves.append(layer)
-    return leaves
 
 
 def _float_outputs(model) -> list:
