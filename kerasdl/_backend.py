@@ -179,7 +179,7 @@ def input_gradients(fn, x, differentiable: bool = False):
     raise NotImplementedError(f"input_gradients does not support backend {backend!r}.")
 
 
-def apply_gradients_step(loss_fn, variables, optimizer, state=()):
+def apply_gradients_step(loss_fn, variables, optimizer, state=(), has_aux=False):
     """Computes `loss_fn()` and applies its gradients to `variables`.
 
     One optimizer step on one set of variables, the same on every backend,
@@ -210,17 +210,27 @@ def apply_gradients_step(loss_fn, variables, optimizer, state=()):
         optimizer: keras.optimizers.Optimizer that applies the gradients.
         state: list of keras.Variable (non-trainable) whose assignments
             during `loss_fn` are kept, e.g. `model.non_trainable_variables`.
+        has_aux: bool. `loss_fn` returns `(loss, aux)`, where aux is a
+            structure of tensors to report (not differentiated), e.g. a
+            gradient penalty's value.
 
     Returns:
-        The loss (a scalar backend tensor), computed before the update.
+        The loss (a scalar backend tensor), computed before the update;
+        `(loss, aux)` when `has_aux`.
     """
     variables = list(variables)
+    if not has_aux:
+        plain_fn = loss_fn
+
+        def loss_fn():
+            return plain_fn(), ()
+
     backend = name()
     if backend == TENSORFLOW:
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            loss = loss_fn()
+            loss, aux = loss_fn()
         grads = tape.gradient(loss, variables)
     elif backend == JAX:
         import jax
@@ -230,13 +240,13 @@ def apply_gradients_step(loss_fn, variables, optimizer, state=()):
         def loss_of(values):
             mapping = list(zip(variables, values))
             with keras.StatelessScope(state_mapping=mapping) as scope:
-                loss = loss_fn()
+                loss, aux = loss_fn()
                 updated = [scope.get_current_value(v) for v in state]
             # Unassigned state reads as None: keep the variable's value.
             updated = [v.value if u is None else u for v, u in zip(state, updated)]
-            return loss, updated
+            return loss, (updated, aux)
 
-        (loss, updated), grads = jax.value_and_grad(loss_of, has_aux=True)(
+        (loss, (updated, aux)), grads = jax.value_and_grad(loss_of, has_aux=True)(
             [v.value for v in variables]
         )
         for variable, value in zip(state, updated):
@@ -245,11 +255,12 @@ def apply_gradients_step(loss_fn, variables, optimizer, state=()):
         import torch
 
         with torch.enable_grad():
-            loss = loss_fn()
+            loss, aux = loss_fn()
             grads = torch.autograd.grad(
                 loss, [v.value for v in variables], allow_unused=True
             )
         loss = loss.detach()
+        aux = keras.tree.map_structure(lambda t: t.detach(), aux)
     else:
         raise NotImplementedError(
             f"apply_gradients_step does not support backend {backend!r}."
@@ -263,7 +274,7 @@ def apply_gradients_step(loss_fn, variables, optimizer, state=()):
                 optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         else:
             optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-    return loss
+    return (loss, aux) if has_aux else loss
 
 
 def stateful_train_step(model, args, step):

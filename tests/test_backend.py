@@ -196,10 +196,13 @@ def test_differentiable_input_gradients_give_a_gradient_penalty_step():
         grads = _backend.input_gradients(
             lambda v: w * keras.ops.sum(v**2, axis=-1), x, differentiable=True
         )
-        return keras.ops.mean(grads**2)
+        norm = keras.ops.sqrt(keras.ops.sum(grads**2))
+        return keras.ops.mean(grads**2), {"norm": norm}
 
-    loss = _backend.apply_gradients_step(penalty, [w], optimizer)
+    loss, aux = _backend.apply_gradients_step(penalty, [w], optimizer, has_aux=True)
     assert float(_backend.to_numpy(loss)) == pytest.approx(4 * 1.5**2 * 2.5)
+    # |2 w x| = 3 * sqrt(5), reported but not differentiated.
+    assert float(_backend.to_numpy(aux["norm"])) == pytest.approx(3 * 5**0.5, rel=1e-5)
     expected = 1.5 - 0.01 * 8 * 1.5 * 2.5
     assert float(_backend.to_numpy(w)[0]) == pytest.approx(expected, rel=1e-5)
     plain = _backend.input_gradients(lambda v: w * keras.ops.sum(v**2), x)
