@@ -14,13 +14,18 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from tfmot_required import require_tfmot_reference
 
 from kerasdl.compression import clustering, pruning
 
-pytest.importorskip("tensorflow_model_optimization")
-pytest.importorskip("tf_keras")
-
 HERE = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _reference_installed():
+    # Missing TFMOT fails these tests (see tfmot_required.py), never skips them.
+    # Module scope and autouse: checked before the reference fixture runs.
+    require_tfmot_reference()
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,18 @@ import sys
 
 import numpy as np
 import pytest
+from tfmot_required import require_tfmot_reference
 
 MODELS = ("dense", "conv", "conv_bn")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _reference_installed():
+    # Missing TFMOT fails these tests (see tfmot_required.py), never skips them.
+    # Module scope and autouse: checked before the reference fixture runs.
+    require_tfmot_reference()
+
+
 CALIBRATION_STEPS = 3
 
 # kerasdl activation range -> TFMOT variable (without "_min"/"_max").
