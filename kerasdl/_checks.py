@@ -26,6 +26,7 @@ __all__ = [
     "check_choice",
     "check_float",
     "check_int",
+    "check_int_pair",
     "check_rate",
     "closest",
     "invalid",
@@ -184,6 +185,44 @@ def check_int(
             expected += f" or {_none_word(yaml)}"
         raise invalid(name, value, expected, where=where)
     return int(value)
+
+
+def check_int_pair(
+    name: str, value, minimum: int, labels: tuple[str, str]
+) -> tuple[int, int]:
+    """Returns `value` as a pair of ints >= minimum; one int stands for both.
+
+    Args:
+        name: str. Argument name for the error.
+        value: Any. An integer or a pair (list or tuple) of integers.
+        minimum: int. Smallest accepted integer.
+        labels: tuple[str, str]. What the two entries mean, for the error
+            (`("height", "width")`).
+
+    Returns:
+        tuple[int, int].
+
+    Raises:
+        ValueError: naming the argument, the value and the accepted forms.
+
+    Example:
+        >>> check_int_pair("patch_size", 4, 1, ("height", "width"))
+        (4, 4)
+    """
+    pair = (value, value) if is_int(value) else value
+    if (
+        not isinstance(pair, (list, tuple))
+        or len(pair) != 2
+        or not all(is_int(v) and v >= minimum for v in pair)
+    ):
+        first, second = labels
+        raise invalid(
+            name,
+            value,
+            f"an integer >= {minimum} or a pair ({first}, {second}) of "
+            f"integers >= {minimum}",
+        )
+    return int(pair[0]), int(pair[1])
 
 
 def check_float(

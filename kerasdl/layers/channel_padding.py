@@ -5,29 +5,14 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasdl._checks import check_int_pair
+from kerasdl.layers._config import InitConfig
+
 __all__ = ["ChannelPadding"]
 
 
-def _check_padding(value) -> tuple[int, int]:
-    padding = value
-    if isinstance(padding, int) and not isinstance(padding, bool):
-        padding = (padding, padding)
-    if (
-        not isinstance(padding, (list, tuple))
-        or len(padding) != 2
-        or not all(
-            isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in padding
-        )
-    ):
-        raise ValueError(
-            f"Invalid padding={value!r}: expected an integer >= 0 or a pair "
-            "(before, after) of integers >= 0."
-        )
-    return int(padding[0]), int(padding[1])
-
-
 @keras.saving.register_keras_serializable(package="kerasdl")
-class ChannelPadding(keras.layers.Layer):
+class ChannelPadding(InitConfig, keras.layers.Layer):
     """Appends zero channels before and after the existing ones.
 
     This is the parameter-free "option A" shortcut of He et al. (2015,
@@ -59,7 +44,7 @@ class ChannelPadding(keras.layers.Layer):
 
     def __init__(self, padding=(0, 0), axis: int = -1, **kwargs):
         super().__init__(**kwargs)
-        self.padding = _check_padding(padding)
+        self.padding = check_int_pair("padding", padding, 0, ("before", "after"))
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise ValueError(f"Invalid axis={axis!r}: expected an integer.")
         self.axis = axis
@@ -79,8 +64,3 @@ class ChannelPadding(keras.layers.Layer):
         if shape[axis] is not None:
             shape[axis] += sum(self.padding)
         return tuple(shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"padding": list(self.padding), "axis": self.axis})
-        return config

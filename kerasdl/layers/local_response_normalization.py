@@ -5,9 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasdl.layers._config import InitConfig
+
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class LocalResponseNormalization(keras.layers.Layer):
+class LocalResponseNormalization(InitConfig, keras.layers.Layer):
     """Normalizes each activation by the energy of its neighbouring channels.
 
     For channel c, with r = `depth_radius` and C channels:
@@ -96,16 +98,3 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "depth_radius": self.depth_radius,
-                "bias": self.bias,
-                "alpha": self.alpha,
-                "beta": self.beta,
-                "axis": self.axis,
-            }
-        )
-        return config

@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from kerasdl._checks import check_float, check_int
+from kerasdl.layers._config import InitConfig
 
 __all__ = ["PositionEmbedding", "RotaryEmbedding", "SinusoidalPositionEncoding"]
 
@@ -28,7 +29,7 @@ def _positions(length, start_index, dtype="float32"):
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class SinusoidalPositionEncoding(keras.layers.Layer):
+class SinusoidalPositionEncoding(InitConfig, keras.layers.Layer):
     """Adds the fixed sinusoidal position encoding of Vaswani et al. (2017).
 
     For position `pos` and channel pair `i`:
@@ -86,14 +87,9 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"max_wavelength": self.max_wavelength})
-        return config
-
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class PositionEmbedding(keras.layers.Layer):
+class PositionEmbedding(InitConfig, keras.layers.Layer):
     """Adds a learned position embedding (BERT, GPT-2, ViT).
 
     A `(sequence_length, dim)` table; position `p` adds row `p`.
@@ -150,19 +146,9 @@ class PositionEmbedding(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "sequence_length": self.sequence_length,
-                "initializer": keras.initializers.serialize(self.initializer),
-            }
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class RotaryEmbedding(keras.layers.Layer):
+class RotaryEmbedding(InitConfig, keras.layers.Layer):
     """Rotary position embedding (RoPE, Su et al. 2021).
 
     Rotates each pair of channels `(x[j], x[j + d/2])` of a query or key
@@ -219,8 +205,3 @@ class RotaryEmbedding(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"max_wavelength": self.max_wavelength})
-        return config

@@ -24,11 +24,12 @@ import keras
 from keras import ops
 
 from kerasdl._checks import check_int
+from kerasdl.layers._config import InitConfig
 
 __all__ = ["BasicGRUCell", "BasicLSTMCell", "BasicRNNCell"]
 
 
-class _BasicCell(keras.layers.Layer):
+class _BasicCell(InitConfig, keras.layers.Layer):
     """Shared config and weights of the basic cells (`gates` blocks of units)."""
 
     gates = 1
@@ -90,24 +91,6 @@ class _BasicCell(keras.layers.Layer):
         sizes = keras.tree.flatten(self.state_size)
         return [ops.zeros((batch_size, s), dtype=self.compute_dtype) for s in sizes]
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "activation": keras.activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "recurrent_initializer": keras.initializers.serialize(
-                    self.recurrent_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            }
-        )
-        return config
-
 
 def _affine(x, kernel, bias=None):
     y = ops.matmul(x, kernel)
@@ -156,8 +139,34 @@ class BasicRNNCell(_BasicCell):
         return h, new_states
 
 
+class _GatedCell(_BasicCell):
+    """The LSTM's and GRU's shared arguments: a recurrent (gate) activation."""
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            **kwargs,
+        )
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+
+
 @keras.saving.register_keras_serializable(package="kerasdl")
-class BasicLSTMCell(_BasicCell):
+class BasicLSTMCell(_GatedCell):
     """Long short-term memory cell (Hochreiter & Schmidhuber 1997; forget gate
     of Gers et al. 2000), each gate on its own line.
 
@@ -192,28 +201,8 @@ class BasicLSTMCell(_BasicCell):
 
     gates = 4
 
-    def __init__(
-        self,
-        units,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        unit_forget_bias=True,
-        **kwargs,
-    ):
-        super().__init__(
-            units,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            **kwargs,
-        )
-        self.recurrent_activation = keras.activations.get(recurrent_activation)
+    def __init__(self, *args, unit_forget_bias=True, **kwargs):
+        super().__init__(*args, **kwargs)
         if not isinstance(unit_forget_bias, bool):
             raise ValueError(
                 f"Invalid unit_forget_bias={unit_forget_bias!r}: expected a bool."
@@ -260,21 +249,9 @@ class BasicLSTMCell(_BasicCell):
         h = o * tanh(c)
         return h, [h, c]
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "recurrent_activation": keras.activations.serialize(
-                    self.recurrent_activation
-                ),
-                "unit_forget_bias": self.unit_forget_bias,
-            }
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class BasicGRUCell(_BasicCell):
+class BasicGRUCell(_GatedCell):
     """Gated recurrent unit (Cho et al. 2014), each gate on its own line.
 
     Keras' default variant (reset_after=True, as in cuDNN): the reset gate
@@ -308,28 +285,6 @@ class BasicGRUCell(_BasicCell):
 
     gates = 3
 
-    def __init__(
-        self,
-        units,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
-        super().__init__(
-            units,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            **kwargs,
-        )
-        self.recurrent_activation = keras.activations.get(recurrent_activation)
-
     @property
     def state_size(self):
         return self.units
@@ -358,10 +313,3 @@ class BasicGRUCell(_BasicCell):
         h = z * h_prev + (1.0 - z) * n
         new_states = [h] if isinstance(states, (list, tuple)) else h
         return h, new_states
-
-    def get_config(self):
-        config = super().get_config()
-        config["recurrent_activation"] = keras.activations.serialize(
-            self.recurrent_activation
-        )
-        return config

@@ -29,6 +29,7 @@ import keras
 from keras import ops
 
 from kerasdl._checks import check_int
+from kerasdl.layers._config import InitConfig
 
 __all__ = ["BahdanauAttention", "DecoderRNN", "LuongAttention"]
 
@@ -80,7 +81,7 @@ class _SeqAttention(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class BahdanauAttention(_SeqAttention):
+class BahdanauAttention(InitConfig, _SeqAttention):
     """Additive attention: score(q, k) = v . tanh(W_q q + W_k k + b).
 
     Args:
@@ -139,12 +140,9 @@ class BahdanauAttention(_SeqAttention):
             hidden = hidden + self.bias
         return ops.sum(ops.tanh(hidden) * self.score_vector, axis=-1)
 
-    def get_config(self):
-        return {**super().get_config(), "units": self.units, "use_bias": self.use_bias}
-
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class LuongAttention(_SeqAttention):
+class LuongAttention(InitConfig, _SeqAttention):
     """Multiplicative attention: "dot" q . k, or "general" q . W k.
 
     Args:
@@ -202,9 +200,6 @@ class LuongAttention(_SeqAttention):
         if self.scale:
             scores = scores / ops.sqrt(ops.cast(ops.shape(value)[-1], scores.dtype))
         return scores
-
-    def get_config(self):
-        return {**super().get_config(), "score": self.score, "scale": self.scale}
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")

@@ -27,6 +27,7 @@ from kerasdl._checks import (
     check_int,
     check_rate,
 )
+from kerasdl.layers._config import InitConfig
 from kerasdl.layers.position import RotaryEmbedding
 
 __all__ = [
@@ -60,9 +61,31 @@ def _normalization(kind, epsilon, name, dtype):
     return keras.layers.LayerNormalization(epsilon=epsilon, name=name, dtype=dtype)
 
 
+def _check_wavelength(value):
+    return check_float(
+        "rotary_max_wavelength", value, allow_none=True, minimum=0, min_inclusive=False
+    )
+
+
+def _fresh(initializer):
+    # A fresh initializer object per sublayer (seeded ones must not repeat).
+    return keras.initializers.get(keras.initializers.serialize(initializer))
+
+
+def _dense(layer, units, name):
+    # A projection sublayer with the owner's bias choice, initializer, dtype.
+    return keras.layers.Dense(
+        units,
+        use_bias=layer.use_bias,
+        kernel_initializer=_fresh(layer.kernel_initializer),
+        name=name,
+        dtype=layer.dtype_policy,
+    )
+
+
 # --------------------------------------------------------------------- masks
 @keras.saving.register_keras_serializable(package="kerasdl")
-class PaddingMask(keras.layers.Layer):
+class PaddingMask(InitConfig, keras.layers.Layer):
     """Marks real tokens: `token_ids != pad_id` as a boolean `(batch, seq)`.
 
     Args:
@@ -83,11 +106,6 @@ class PaddingMask(keras.layers.Layer):
     def compute_output_spec(self, token_ids):
         return keras.KerasTensor(token_ids.shape, dtype="bool")
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"pad_id": self.pad_id})
-        return config
-
 
 def causal_mask(query_length, key_length, query_offset=0):
     """Boolean `(query_length, key_length)`: key j visible to query i iff j <= i.
@@ -104,7 +122,7 @@ def causal_mask(query_length, key_length, query_offset=0):
 
 # ----------------------------------------------------------------- attention
 @keras.saving.register_keras_serializable(package="kerasdl")
-class TransformerAttention(keras.layers.Layer):
+class TransformerAttention(InitConfig, keras.layers.Layer):
     """Multi-head dot-product attention with masks, position bias and a cache.
 
     `softmax(q k^T * scale + position_bias + mask) v` per head, for
@@ -157,13 +175,7 @@ class TransformerAttention(keras.layers.Layer):
         self.use_bias = check_bool("use_bias", use_bias)
         self.dropout = check_rate("dropout", dropout)
         self.scale = check_bool("scale", scale)
-        self.rotary_max_wavelength = check_float(
-            "rotary_max_wavelength",
-            rotary_max_wavelength,
-            allow_none=True,
-            minimum=0,
-            min_inclusive=False,
-        )
+        self.rotary_max_wavelength = _check_wavelength(rotary_max_wavelength)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, query_shape, value_shape=None):
@@ -181,22 +193,10 @@ class TransformerAttention(keras.layers.Layer):
                 f"key_dim={self.head_dim}."
             )
         width = self.num_heads * self.head_dim
-
-        def dense(units, name):
-            return keras.layers.Dense(
-                units,
-                use_bias=self.use_bias,
-                kernel_initializer=keras.initializers.get(
-                    keras.initializers.serialize(self.kernel_initializer)
-                ),
-                name=name,
-                dtype=self.dtype_policy,
-            )
-
-        self.query_dense = dense(width, "query")
-        self.key_dense = dense(width, "key")
-        self.value_dense = dense(width, "value")
-        self.output_dense = dense(hidden, "attention_output")
+        self.query_dense = _dense(self, width, "query")
+        self.key_dense = _dense(self, width, "key")
+        self.value_dense = _dense(self, width, "value")
+        self.output_dense = _dense(self, hidden, "attention_output")
         self.query_dense.build(tuple(query_shape))
         self.key_dense.build((None, None, value_dim))
         self.value_dense.build((None, None, value_dim))
@@ -294,26 +294,9 @@ class TransformerAttention(keras.layers.Layer):
             return out
         return out, keras.KerasTensor(cache.shape, dtype=cache.dtype)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "key_dim": self.key_dim,
-                "use_bias": self.use_bias,
-                "dropout": self.dropout,
-                "scale": self.scale,
-                "rotary_max_wavelength": self.rotary_max_wavelength,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-            }
-        )
-        return config
-
 
 # ------------------------------------------------------------------- blocks
-class _BlockBase(keras.layers.Layer):
+class _BlockBase(InitConfig, keras.layers.Layer):
     """Shared configuration and feed-forward part of the two blocks."""
 
     def __init__(
@@ -359,20 +342,8 @@ class _BlockBase(keras.layers.Layer):
         )
         self.use_bias = check_bool("use_bias", use_bias)
         self.attention_scale = check_bool("attention_scale", attention_scale)
-        self.rotary_max_wavelength = check_float(
-            "rotary_max_wavelength",
-            rotary_max_wavelength,
-            allow_none=True,
-            minimum=0,
-            min_inclusive=False,
-        )
+        self.rotary_max_wavelength = _check_wavelength(rotary_max_wavelength)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-
-    def _initializer(self):
-        # A fresh initializer object per sublayer (seeded ones must not repeat).
-        return keras.initializers.get(
-            keras.initializers.serialize(self.kernel_initializer)
-        )
 
     def _check_hidden(self, shape):
         hidden = shape[-1]
@@ -398,7 +369,7 @@ class _BlockBase(keras.layers.Layer):
             rotary_max_wavelength=(
                 self.rotary_max_wavelength if value_shape is None else None
             ),
-            kernel_initializer=self._initializer(),
+            kernel_initializer=_fresh(self.kernel_initializer),
             name=name,
             dtype=self.dtype_policy,
         )
@@ -416,17 +387,8 @@ class _BlockBase(keras.layers.Layer):
         return keras.layers.Dropout(self.dropout, name=name, dtype=self.dtype_policy)
 
     def _build_ffn(self, shape, hidden):
-        def dense(units, name):
-            return keras.layers.Dense(
-                units,
-                use_bias=self.use_bias,
-                kernel_initializer=self._initializer(),
-                name=name,
-                dtype=self.dtype_policy,
-            )
-
-        self.ffn_intermediate = dense(self.intermediate_dim, "ffn_intermediate")
-        self.ffn_output = dense(hidden, "ffn_output")
+        self.ffn_intermediate = _dense(self, self.intermediate_dim, "ffn_intermediate")
+        self.ffn_output = _dense(self, hidden, "ffn_output")
         self.ffn_intermediate.build(tuple(shape))
         self.ffn_output.build((*shape[:-1], self.intermediate_dim))
         self.ffn_norm = self._norm("ffn_norm", shape)
@@ -451,30 +413,6 @@ class _BlockBase(keras.layers.Layer):
 
     def compute_output_spec(self, inputs, *args, **kwargs):
         return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim,
-                "hidden_dim": self.hidden_dim,
-                "key_dim": self.key_dim,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "activation": self.activation,
-                "norm_first": self.norm_first,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "normalization": self.normalization,
-                "use_bias": self.use_bias,
-                "attention_scale": self.attention_scale,
-                "rotary_max_wavelength": self.rotary_max_wavelength,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-            }
-        )
-        return config
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -686,7 +624,7 @@ class TransformerDecoderBlock(_BlockBase):
 
 # ------------------------------------------------------- position bias (T5)
 @keras.saving.register_keras_serializable(package="kerasdl")
-class RelativePositionBias(keras.layers.Layer):
+class RelativePositionBias(InitConfig, keras.layers.Layer):
     """T5's bucketed relative position bias, shared by all blocks of a stack.
 
     The relative distance `key_pos - query_pos` is mapped to one of
@@ -776,25 +714,10 @@ class RelativePositionBias(keras.layers.Layer):
             (1, self.num_heads, seq, seq), dtype=self.compute_dtype
         )
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "num_buckets": self.num_buckets,
-                "max_distance": self.max_distance,
-                "bidirectional": self.bidirectional,
-                "embeddings_initializer": keras.initializers.serialize(
-                    self.embeddings_initializer
-                ),
-            }
-        )
-        return config
-
 
 # --------------------------------------------------------------- embeddings
 @keras.saving.register_keras_serializable(package="kerasdl")
-class TokenEmbedding(keras.layers.Layer):
+class TokenEmbedding(InitConfig, keras.layers.Layer):
     """A token embedding table shared by several token streams and the head.
 
     Functional graphs describe each layer once, so weight tying is written
@@ -871,23 +794,9 @@ class TokenEmbedding(keras.layers.Layer):
             )
         return outs if len(outs) > 1 else outs[0]
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocab_size": self.vocab_size,
-                "output_dim": self.output_dim,
-                "embeddings_initializer": keras.initializers.serialize(
-                    self.embeddings_initializer
-                ),
-                "return_table": self.return_table,
-            }
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class TiedLMHead(keras.layers.Layer):
+class TiedLMHead(InitConfig, keras.layers.Layer):
     """Language-model head tied to the input embedding: `s * x E^T (+ b)`.
 
     Args:
@@ -938,8 +847,3 @@ class TiedLMHead(keras.layers.Layer):
         return keras.KerasTensor(
             (*hidden.shape[:-1], table.shape[0]), dtype=self.compute_dtype
         )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"logit_scale": self.logit_scale, "use_bias": self.use_bias})
-        return config

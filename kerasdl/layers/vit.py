@@ -15,31 +15,14 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerasdl._checks import check_int
+from kerasdl._checks import check_int, check_int_pair
+from kerasdl.layers._config import InitConfig
 
 __all__ = ["ClassToken", "PatchEmbedding", "TokenPooling"]
 
 
-def _check_patch_size(value) -> tuple[int, int]:
-    size = value
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size, size)
-    if (
-        not isinstance(size, (list, tuple))
-        or len(size) != 2
-        or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in size
-        )
-    ):
-        raise ValueError(
-            f"Invalid patch_size={value!r}: expected an integer >= 1 or a pair "
-            "(height, width) of integers >= 1."
-        )
-    return int(size[0]), int(size[1])
-
-
 @keras.saving.register_keras_serializable(package="kerasdl")
-class PatchEmbedding(keras.layers.Layer):
+class PatchEmbedding(InitConfig, keras.layers.Layer):
     """Cuts an image into patches and projects each patch to a token.
 
     A Conv2D with `kernel_size = strides = patch_size` and "valid" padding
@@ -79,7 +62,9 @@ class PatchEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.patch_size = _check_patch_size(patch_size)
+        self.patch_size = check_int_pair(
+            "patch_size", patch_size, 1, ("height", "width")
+        )
         self.hidden_dim = check_int("hidden_dim", hidden_dim, minimum=1)
         if not isinstance(use_bias, bool):
             raise ValueError(f"Invalid use_bias={use_bias!r}: expected a bool.")
@@ -129,23 +114,9 @@ class PatchEmbedding(keras.layers.Layer):
         tokens = None if rows is None or cols is None else rows * cols
         return (input_shape[0], tokens, self.hidden_dim)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "patch_size": list(self.patch_size),
-                "hidden_dim": self.hidden_dim,
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-            }
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class ClassToken(keras.layers.Layer):
+class ClassToken(InitConfig, keras.layers.Layer):
     """Prepends a learned class token to a token sequence.
 
     The token is one `(hidden_dim,)` vector shared by every example; after
@@ -193,14 +164,9 @@ class ClassToken(keras.layers.Layer):
         seq = None if input_shape[1] is None else input_shape[1] + 1
         return (input_shape[0], seq, input_shape[2])
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"initializer": keras.initializers.serialize(self.initializer)})
-        return config
-
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class TokenPooling(keras.layers.Layer):
+class TokenPooling(InitConfig, keras.layers.Layer):
     """Reduces a token sequence to one vector: a chosen token or the mean.
 
     Args:
@@ -260,14 +226,3 @@ class TokenPooling(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[2])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "mode": self.mode,
-                "index": self.index,
-                "num_prefix_tokens": self.num_prefix_tokens,
-            }
-        )
-        return config
