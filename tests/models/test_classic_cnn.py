@@ -86,6 +86,12 @@ def test_lenet5_larger_input_and_headless_features():
     assert model.output_shape == (None, 3, 3, 120)
     pooled = lenet5(input_shape=(40, 40, 3), include_top=False, pooling="max")
     assert pooled.output_shape == (None, 120)
+    # Same weights: the pooled features are the max of the feature map.
+    pooled.set_weights(model.get_weights())
+    x = np.random.default_rng(1).standard_normal((2, 40, 40, 3)).astype("float32")
+    np.testing.assert_allclose(
+        _np(pooled(x)), _np(model(x)).max(axis=(1, 2)), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize(
