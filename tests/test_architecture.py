@@ -41,20 +41,13 @@ FLOORS = (
     ("data", "training"),
     # Export formats as objects (write, run, verify).
     ("exporters",),
-    # Compression steps and their report, which measure exported files.
-    ("compression",),
+    # Compression steps and their report, which measure exported files; the
+    # run config of `kerasdl train`/`compress`, which checks compression
+    # steps and is read by the compression pipeline.
+    ("compression", "runconfig"),
     # Everything built on a trained model: decoding, generative models,
-    # search, serving, explanations; and the run config that spans
-    # training, compression and export.
-    (
-        "generation",
-        "generative",
-        "anomaly",
-        "search",
-        "serve",
-        "explain",
-        "runconfig",
-    ),
+    # search, serving, explanations.
+    ("generation", "generative", "anomaly", "search", "serve", "explain"),
     # Entry points: the public API, workflows and the command line.
     ("workflow", "cli", "__init__", "__main__"),
 )

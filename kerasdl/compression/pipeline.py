@@ -219,12 +219,12 @@ def _qat(model, dataset, options, seed):
 def _distill(model, dataset, options, seed):
     import keras
 
-    import kerasdl
     from kerasdl.compression import distillation
+    from kerasdl.spec import build
 
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    student = kerasdl.build(_model_spec(options["student"], dataset))
+    student = build(_model_spec(options["student"], dataset))
     config = {k: v for k, v in options.items() if k != "student"}
     student, history = distillation.distill(
         model, student, dataset.x_train, dataset.y_train, config=config or None
@@ -288,7 +288,7 @@ _RUNNERS = {
 def _load_model(config, dataset):
     import keras
 
-    import kerasdl
+    from kerasdl.spec import build
     from kerasdl.training import Trainer
 
     spec = config["model"]
@@ -299,7 +299,7 @@ def _load_model(config, dataset):
         seed = config["seed"]
         if seed is not None:
             keras.utils.set_random_seed(seed)
-        model = kerasdl.build(_model_spec(spec, dataset))
+        model = build(_model_spec(spec, dataset))
     history = None
     if config.get("training"):
         trainer = Trainer(config["training"])
