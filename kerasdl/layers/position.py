@@ -28,8 +28,40 @@ def _positions(length, start_index, dtype="float32"):
     return ops.arange(length, dtype=dtype) + start
 
 
+class _Sinusoid(InitConfig, keras.layers.Layer):
+    """Shared part of the two fixed encodings: wavelengths and angles."""
+
+    _dim_name = "feature size"  # the axis whose size must be even, for errors
+
+    def __init__(self, max_wavelength: float = 10000.0, **kwargs):
+        super().__init__(**kwargs)
+        self.max_wavelength = float(
+            check_float(
+                "max_wavelength", max_wavelength, minimum=0, min_inclusive=False
+            )
+        )
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        if dim is None or dim % 2:
+            raise ValueError(
+                f"{type(self).__name__} needs an even, known {self._dim_name}; "
+                f"received input_shape={tuple(input_shape)!r}."
+            )
+
+    def _angles(self, length, dim, start_index):
+        # (length, dim/2): position times max_wavelength ** (-2i / dim).
+        positions = _positions(length, start_index)
+        i = ops.arange(dim // 2, dtype="float32")  # channel pair index
+        inv_freq = ops.power(self.max_wavelength, -2.0 * i / dim)
+        return positions[:, None] * inv_freq[None, :]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
 @keras.saving.register_keras_serializable(package="kerasdl")
-class SinusoidalPositionEncoding(InitConfig, keras.layers.Layer):
+class SinusoidalPositionEncoding(_Sinusoid):
     """Adds the fixed sinusoidal position encoding of Vaswani et al. (2017).
 
     For position `pos` and channel pair `i`:
@@ -53,28 +85,9 @@ class SinusoidalPositionEncoding(InitConfig, keras.layers.Layer):
     (1, 4, 8)
     """
 
-    def __init__(self, max_wavelength: float = 10000.0, **kwargs):
-        super().__init__(**kwargs)
-        self.max_wavelength = float(
-            check_float(
-                "max_wavelength", max_wavelength, minimum=0, min_inclusive=False
-            )
-        )
-
-    def build(self, input_shape):
-        dim = input_shape[-1]
-        if dim is None or dim % 2:
-            raise ValueError(
-                f"SinusoidalPositionEncoding needs an even, known feature size; "
-                f"received input_shape={tuple(input_shape)!r}."
-            )
-
     def encoding(self, length, dim, start_index=0):
         """Returns the `(length, dim)` encoding starting at `start_index`."""
-        positions = _positions(length, start_index)  # (length,)
-        i = ops.arange(dim // 2, dtype="float32")  # channel pair index
-        inv_freq = ops.power(self.max_wavelength, -2.0 * i / dim)  # (dim/2,)
-        angles = positions[:, None] * inv_freq[None, :]  # (length, dim/2)
+        angles = self._angles(length, dim, start_index)  # (length, dim/2)
         # Interleave: even channels sin, odd channels cos.
         pe = ops.stack([ops.sin(angles), ops.cos(angles)], axis=-1)
         return ops.reshape(pe, (length, dim))
@@ -83,9 +96,6 @@ class SinusoidalPositionEncoding(InitConfig, keras.layers.Layer):
         length, dim = ops.shape(inputs)[1], inputs.shape[-1]
         pe = self.encoding(length, dim, start_index)
         return inputs + ops.cast(pe, inputs.dtype)[None]
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -148,7 +158,7 @@ class PositionEmbedding(InitConfig, keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class RotaryEmbedding(InitConfig, keras.layers.Layer):
+class RotaryEmbedding(_Sinusoid):
     """Rotary position embedding (RoPE, Su et al. 2021).
 
     Rotates each pair of channels `(x[j], x[j + d/2])` of a query or key
@@ -174,34 +184,14 @@ class RotaryEmbedding(InitConfig, keras.layers.Layer):
     (1, 5, 2, 8)
     """
 
-    def __init__(self, max_wavelength: float = 10000.0, **kwargs):
-        super().__init__(**kwargs)
-        self.max_wavelength = float(
-            check_float(
-                "max_wavelength", max_wavelength, minimum=0, min_inclusive=False
-            )
-        )
-
-    def build(self, input_shape):
-        dim = input_shape[-1]
-        if dim is None or dim % 2:
-            raise ValueError(
-                f"RotaryEmbedding needs an even, known last dimension; received "
-                f"input_shape={tuple(input_shape)!r}."
-            )
+    _dim_name = "last dimension"
 
     def call(self, inputs, start_index=0):
         length, dim = ops.shape(inputs)[1], inputs.shape[-1]
-        positions = _positions(length, start_index)  # (seq,)
-        j = ops.arange(dim // 2, dtype="float32")
-        inv_freq = ops.power(self.max_wavelength, -2.0 * j / dim)  # (dim/2,)
-        angles = positions[:, None] * inv_freq[None, :]  # (seq, dim/2)
+        angles = self._angles(length, dim, start_index)  # (seq, dim/2)
         angles = ops.concatenate([angles, angles], axis=-1)  # (seq, dim)
         cos = ops.cast(ops.cos(angles), inputs.dtype)[None, :, None, :]
         sin = ops.cast(ops.sin(angles), inputs.dtype)[None, :, None, :]
         first, second = ops.split(inputs, 2, axis=-1)
         rotated_half = ops.concatenate([-second, first], axis=-1)
         return inputs * cos + rotated_half * sin
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)

@@ -54,6 +54,14 @@ class _BasicCell(InitConfig, keras.layers.Layer):
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
+    @property
+    def state_size(self):
+        return self.units
+
+    @property
+    def output_size(self):
+        return self.units
+
     def _bias_shape(self):
         return (self.gates * self.units,)
 
@@ -120,14 +128,6 @@ class BasicRNNCell(_BasicCell):
     """
 
     gates = 1
-
-    @property
-    def state_size(self):
-        return self.units
-
-    @property
-    def output_size(self):
-        return self.units
 
     def call(self, inputs, states, training=False):
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
@@ -213,10 +213,6 @@ class BasicLSTMCell(_GatedCell):
     def state_size(self):
         return [self.units, self.units]
 
-    @property
-    def output_size(self):
-        return self.units
-
     def _make_bias_initializer(self):
         if not self.unit_forget_bias:
             return self.bias_initializer
@@ -284,14 +280,6 @@ class BasicGRUCell(_GatedCell):
     """
 
     gates = 3
-
-    @property
-    def state_size(self):
-        return self.units
-
-    @property
-    def output_size(self):
-        return self.units
 
     def _bias_shape(self):
         return (2, self.gates * self.units)

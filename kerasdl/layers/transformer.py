@@ -396,6 +396,19 @@ class _BlockBase(InitConfig, keras.layers.Layer):
         # T5 also drops out inside the feed-forward network.
         self.ffn_inner_dropout = self._dropout("ffn_inner_dropout")
 
+    def _build_attention(self, kind, shape, value_shape=None):
+        # Sublayers "<kind>_attention", "<kind>_attention_norm" and
+        # "<kind>_attention_dropout" (kind "self" or "cross"), in this order.
+        prefix = f"{kind}_attention"
+        setattr(self, prefix, self._attention(prefix, shape, value_shape))
+        setattr(self, f"{prefix}_norm", self._norm(f"{prefix}_norm", shape))
+        setattr(self, f"{prefix}_dropout", self._dropout(f"{prefix}_dropout"))
+
+    def _attention_residual(self, kind, x, attend, training):
+        norm = getattr(self, f"{kind}_attention_norm")
+        dropout = getattr(self, f"{kind}_attention_dropout")
+        return self._residual(x, norm, dropout, attend, training)
+
     def _residual(self, x, norm, dropout, fn, training):
         # Pre-norm: x + f(norm(x)); post-norm (original, BERT): norm(x + f(x)).
         y = norm(x) if self.norm_first else x
@@ -460,9 +473,7 @@ class TransformerEncoderBlock(_BlockBase):
 
     def build(self, inputs_shape):
         hidden = self._check_hidden(inputs_shape)
-        self.self_attention = self._attention("self_attention", inputs_shape)
-        self.self_attention_norm = self._norm("self_attention_norm", inputs_shape)
-        self.self_attention_dropout = self._dropout("self_attention_dropout")
+        self._build_attention("self", inputs_shape)
         self._build_ffn(inputs_shape, hidden)
 
     def call(
@@ -482,13 +493,7 @@ class TransformerEncoderBlock(_BlockBase):
                 training=training,
             )
 
-        x = self._residual(
-            inputs,
-            self.self_attention_norm,
-            self.self_attention_dropout,
-            attend,
-            training,
-        )
+        x = self._attention_residual("self", inputs, attend, training)
         return self._ffn(x, training)
 
 
@@ -540,16 +545,10 @@ class TransformerDecoderBlock(_BlockBase):
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
         hidden = self._check_hidden(decoder_sequence_shape)
         shape = tuple(decoder_sequence_shape)
-        self.self_attention = self._attention("self_attention", shape)
-        self.self_attention_norm = self._norm("self_attention_norm", shape)
-        self.self_attention_dropout = self._dropout("self_attention_dropout")
+        self._build_attention("self", shape)
         self.has_cross_attention = encoder_sequence_shape is not None
         if self.has_cross_attention:
-            self.cross_attention = self._attention(
-                "cross_attention", shape, tuple(encoder_sequence_shape)
-            )
-            self.cross_attention_norm = self._norm("cross_attention_norm", shape)
-            self.cross_attention_dropout = self._dropout("cross_attention_dropout")
+            self._build_attention("cross", shape, tuple(encoder_sequence_shape))
         self._build_ffn(shape, hidden)
 
     def call(
@@ -588,13 +587,7 @@ class TransformerDecoderBlock(_BlockBase):
                 new_cache.append(updated)
             return out
 
-        x = self._residual(
-            decoder_sequence,
-            self.self_attention_norm,
-            self.self_attention_dropout,
-            self_attend,
-            training,
-        )
+        x = self._attention_residual("self", decoder_sequence, self_attend, training)
         if self.has_cross_attention:
 
             def cross_attend(y):
@@ -605,13 +598,7 @@ class TransformerDecoderBlock(_BlockBase):
                     training=training,
                 )
 
-            x = self._residual(
-                x,
-                self.cross_attention_norm,
-                self.cross_attention_dropout,
-                cross_attend,
-                training,
-            )
+            x = self._attention_residual("cross", x, cross_attend, training)
         x = self._ffn(x, training)
         return x if cache is None else (x, new_cache[0])
 
