@@ -26,9 +26,12 @@ def _features(shape, seed=0):
     return np.random.default_rng(seed).standard_normal((2, *shape)).astype("float32")
 
 
+def _numpy(tensor):
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
 def _run(inputs, outputs, x, training=False):
-    model = keras.Model(inputs, outputs)
-    return np.asarray(keras.ops.convert_to_numpy(model(x, training=training)))
+    return _numpy(keras.Model(inputs, outputs)(x, training=training))
 
 
 # ------------------------------------------------------------------ pooling
@@ -53,7 +56,7 @@ def test_pooling_reduces_as_named(shape, pooling, reduce):
         pooling=pooling,
         classifier_activation=None,
     )
-    np.testing.assert_allclose(_run(inputs, out, x), reduce(x), rtol=1e-6)
+    np.testing.assert_allclose(_run(inputs, out, x), reduce(x), rtol=1e-5, atol=1e-6)
     assert pool(inputs, pooling).shape == out.shape
 
 
@@ -75,7 +78,7 @@ def test_include_top_semantics_match_keras_applications():
     kernel, bias = model.get_layer("predictions").get_weights()
     logits = x.mean(axis=(1, 2)) @ kernel + bias
     expected = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
-    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-5)
+    np.testing.assert_allclose(_numpy(model(x)), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_head_layer_names_and_parameter_count():
@@ -99,10 +102,10 @@ def test_head_dropout_acts_only_in_training():
     model = keras.Model(inputs, out)
     kernel, bias = model.get_layer("predictions").get_weights()
     x = np.ones((4, 16), "float32")
-    inference = np.asarray(model(x, training=False))
-    np.testing.assert_allclose(inference, x @ kernel + bias, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(model(x, training=False)), inference)
-    dropped = np.asarray(model(x, training=True))
+    inference = _numpy(model(x, training=False))
+    np.testing.assert_allclose(inference, x @ kernel + bias, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_numpy(model(x, training=False)), inference)
+    dropped = _numpy(model(x, training=True))
     assert not np.allclose(dropped, inference)
 
 
@@ -116,7 +119,7 @@ def test_sequence_heads_apply_at_every_step():
     kernel, bias = model.get_layer("predictions").get_weights()
     z = x @ kernel + bias
     expected = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
-    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-5)
+    np.testing.assert_allclose(_numpy(model(x)), expected, rtol=1e-5, atol=1e-6)
     pixels = keras.Input((6, 6, 4))
     assert pixel_classification_head(pixels, 2, activation=None).shape == (
         None,
