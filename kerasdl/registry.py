@@ -38,7 +38,9 @@ __all__ = [
 # Trainer picks its default loss and metrics from it
 # (kerasdl.training.trainer). "features" marks outputs that are not a task's
 # prediction (a backbone built with include_top=False, an encoder's hidden
-# states): they have no default loss.
+# states): they have no default loss. "reconstruction" (autoencoders: the
+# target is the input) and "generation" (VAE, GANs, diffusion) models compute
+# their own loss: the Trainer compiles them without one.
 TASKS = (
     "classification",
     "regression",
@@ -49,6 +51,8 @@ TASKS = (
     "masked_language_modeling",
     "seq2seq",
     "features",
+    "reconstruction",
+    "generation",
 )
 
 # The attribute of a built model that holds its task: a plain string that

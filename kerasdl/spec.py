@@ -663,7 +663,9 @@ def to_spec(model: keras.Model) -> dict:
             holds only layers, each called once.
 
     Returns:
-        A "sequential" or "nodes" spec dict.
+        A "sequential" or "nodes" spec dict; a named spec
+        (`{"model": name, ...}`) for models that provide `named_spec()`
+        (kerasdl's generative models).
 
     Raises:
         ValueError: for subclassed models, raw ops in the graph or layers
@@ -675,6 +677,12 @@ def to_spec(model: keras.Model) -> dict:
     """
     if isinstance(model, keras.Sequential):
         return _sequential_spec(model)
+    # Models whose graph nests whole models (a VAE's encoder and decoder, a
+    # GAN's two players) describe themselves as a named spec,
+    # {"model": name, **hyperparameters}, which `build` reads back.
+    named = getattr(model, "named_spec", None)
+    if callable(named):
+        return named()
     config = _graph_config(model)
     if config is None:
         raise ValueError(

@@ -2,6 +2,7 @@
 
 from kerasdl.layers.channel_padding import ChannelPadding
 from kerasdl.layers.diffusion import SinusoidalTimeEmbedding, SpatialSelfAttention
+from kerasdl.layers.latent import GaussianSampling
 from kerasdl.layers.local_response_normalization import LocalResponseNormalization
 from kerasdl.layers.position import (
     PositionEmbedding,
@@ -34,6 +35,7 @@ __all__ = [
     "ChannelPadding",
     "ClassToken",
     "DecoderRNN",
+    "GaussianSampling",
     "LocalResponseNormalization",
     "LuongAttention",
     "PaddingMask",

@@ -152,6 +152,11 @@ EXAMPLES: dict[str, LayerExample] = {
         make=lambda: kl.SpatialSelfAttention(num_heads=2, groups=2),
         inputs=(Inp((3, 3, 4)),),
     ),
+    "GaussianSampling": LayerExample(
+        make=lambda: kl.GaussianSampling(seed=1),
+        inputs=(Inp((3,)), Inp((3,))),
+        call="list",
+    ),
     "SpectralNorm": LayerExample(
         make=lambda: kl.SpectralNorm(keras.layers.Conv2D(3, 2, activation="relu")),
         inputs=(Inp((4, 4, 2)),),

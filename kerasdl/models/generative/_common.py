@@ -1,0 +1,184 @@
+"""What the autoencoder, VAE and GAN families share.
+
+- `GenerativeModel`: a Functional model subclass whose constructor
+  arguments are its config (`get_config` returns them, `from_config` calls
+  the constructor), which gives a *named* spec (`{"model": name, ...}`:
+  its graph holds nested models that a layer list cannot express) and
+  follows the sampling protocol of `kerasdl.generative`.
+- Image and stack checks, and the dense / convolutional encoder and
+  decoder stacks all three families build from.
+
+Images are channels-last floats in [0, 1]; decoders and generators end in a
+sigmoid so their outputs live in the same range as the data.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+
+from kerasdl._checks import check_choice, check_int, invalid
+from kerasdl._io import to_plain
+from kerasdl.layers import SpectralNorm
+from kerasdl.registry import get_entry
+
+ARCHITECTURES = ("dense", "conv")
+
+
+def check_image_shape(image_shape) -> tuple[int, int, int]:
+    """Returns `image_shape` as (height, width, channels) of ints >= 1."""
+    if not isinstance(image_shape, (list, tuple)) or len(image_shape) != 3:
+        raise invalid(
+            "image_shape", image_shape, "(height, width, channels), e.g. (16, 16, 1)"
+        )
+    return tuple(check_int("image_shape", d, minimum=1) for d in image_shape)
+
+
+def check_units(name: str, values, allow_empty: bool = False) -> tuple[int, ...]:
+    """Returns a list of layer widths as a tuple of ints >= 1."""
+    if not isinstance(values, (list, tuple)) or (not values and not allow_empty):
+        raise invalid(name, values, "a non-empty list of integers >= 1")
+    return tuple(check_int(name, v, minimum=1) for v in values)
+
+
+def check_conv_shape(image_shape, filters) -> tuple[int, int]:
+    """The spatial size at the bottom of a conv stack of len(filters) stride-2 steps."""
+    factor = 2 ** len(filters)
+    height, width, _ = image_shape
+    if height % factor or width % factor:
+        raise invalid(
+            "image_shape",
+            tuple(image_shape),
+            f"height and width divisible by 2**len(filters) = {factor} "
+            f"(filters={list(filters)} halves the image {len(filters)} times)",
+        )
+    return height // factor, width // factor
+
+
+def _maybe_sn(layer, spectral_norm: bool):
+    return SpectralNorm(layer, name=f"{layer.name}_sn") if spectral_norm else layer
+
+
+def conv_encoder_stack(x, filters, prefix: str, spectral_norm=False, batch_norm=False):
+    """Stride-2 4x4 convolutions with LeakyReLU, then Flatten.
+
+    Shapes: (H, W, C) -> (H / 2**len(filters), W / ..., filters[-1]) -> flat.
+    """
+    for i, f in enumerate(filters):
+        conv = layers.Conv2D(f, 4, strides=2, padding="same", name=f"{prefix}_conv{i + 1}")
+        x = _maybe_sn(conv, spectral_norm)(x)
+        if batch_norm and i > 0:
+            x = layers.BatchNormalization(name=f"{prefix}_bn{i + 1}")(x)
+        x = layers.LeakyReLU(0.2, name=f"{prefix}_act{i + 1}")(x)
+    return layers.Flatten(name=f"{prefix}_flatten")(x)
+
+
+def conv_decoder_stack(z, image_shape, filters, prefix: str, batch_norm=False):
+    """Dense to the bottom feature map, stride-2 transposed convolutions up,
+    and a 3x3 convolution to the image's channels with a sigmoid.
+
+    Shapes: (latent,) -> (h0, w0, filters[-1]) -> ... -> (H, W, C).
+    """
+    h0, w0 = check_conv_shape(image_shape, filters)
+    top = filters[-1]
+    x = layers.Dense(h0 * w0 * top, name=f"{prefix}_project")(z)
+    if batch_norm:
+        x = layers.BatchNormalization(name=f"{prefix}_project_bn")(x)
+    x = layers.Activation("relu", name=f"{prefix}_project_act")(x)
+    x = layers.Reshape((h0, w0, top), name=f"{prefix}_reshape")(x)
+    for i, f in enumerate(reversed(filters)):
+        x = layers.Conv2DTranspose(
+            f, 4, strides=2, padding="same", name=f"{prefix}_deconv{i + 1}"
+        )(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"{prefix}_bn{i + 1}")(x)
+        x = layers.Activation("relu", name=f"{prefix}_act{i + 1}")(x)
+    return layers.Conv2D(
+        image_shape[-1], 3, padding="same", activation="sigmoid", name=f"{prefix}_image"
+    )(x)
+
+
+def dense_encoder_stack(x, units, prefix: str, spectral_norm=False):
+    """Flatten, then Dense layers with ReLU (LeakyReLU when spectral-normed)."""
+    x = layers.Flatten(name=f"{prefix}_flatten")(x)
+    for i, u in enumerate(units):
+        dense = layers.Dense(u, name=f"{prefix}_dense{i + 1}")
+        x = _maybe_sn(dense, spectral_norm)(x)
+        x = layers.LeakyReLU(0.2, name=f"{prefix}_act{i + 1}")(x)
+    return x
+
+
+def dense_decoder_stack(z, image_shape, units, prefix: str):
+    """Dense layers (reversed widths) to a sigmoid image of `image_shape`."""
+    x = z
+    for i, u in enumerate(reversed(units)):
+        x = layers.Dense(u, activation="relu", name=f"{prefix}_dense{i + 1}")(x)
+    x = layers.Dense(int(np.prod(image_shape)), activation="sigmoid", name=f"{prefix}_pixels")(x)
+    return layers.Reshape(tuple(image_shape), name=f"{prefix}_image")(x)
+
+
+def check_architecture(architecture) -> str:
+    return check_choice("architecture", architecture, ARCHITECTURES)
+
+
+def rng_normal(seed, shape) -> np.ndarray:
+    """Standard normal float32 noise from a NumPy generator: identical for
+    the same seed on every backend (the backends' RNGs differ)."""
+    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def predict_batches(model, inputs, batch_size=256) -> np.ndarray:
+    """`model(inputs)` in inference mode, batched, as NumPy (no progress bar)."""
+    arrays = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    n = len(arrays[0])
+    if n == 0:
+        out_shape = tuple(model.outputs[0].shape[1:])
+        return np.zeros((0, *out_shape), "float32")
+    outs = []
+    for start in range(0, n, batch_size):
+        chunk = [a[start : start + batch_size] for a in arrays]
+        out = model(chunk if len(chunk) > 1 else chunk[0], training=False)
+        outs.append(keras.ops.convert_to_numpy(out))
+    return np.concatenate(outs, axis=0)
+
+
+class GenerativeModel(keras.Model):
+    """Base of kerasdl's generative model classes (Functional subclasses).
+
+    Subclasses build a functional graph in `__init__` and call
+    `self._finish(inputs, outputs, config)`. The constructor arguments are
+    the config, so `.keras` files and specs rebuild the same model.
+    """
+
+    # The sampling protocol (kerasdl.generative): overridden per instance.
+    num_classes = None
+    sampling_steps = None
+    # The registry entry that names this class in a spec (no presets).
+    registry_name = ""
+
+    def _finish(self, inputs, outputs, config: dict):
+        # The model is named after its family; a name is not a
+        # hyperparameter (build_model takes the architecture as `name`).
+        super().__init__(inputs=inputs, outputs=outputs, name=self.registry_name)
+        self._hparams = to_plain(config)
+
+    def get_config(self):
+        return dict(self._hparams)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for key in ("name", "trainable", "dtype"):
+            config.pop(key, None)
+        return cls(**config)
+
+    def named_spec(self) -> dict:
+        """The model as a named spec: `{"model": name, **hyperparameters}`.
+
+        `kerasdl.to_spec` returns it for models whose graph nests whole
+        models (a layer list cannot express a VAE's or a GAN's parts).
+        """
+        entry = get_entry(self.registry_name)
+        return {"model": entry.name, **to_plain(self.get_config())}
+
