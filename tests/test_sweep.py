@@ -72,6 +72,9 @@ def test_registry_is_populated():
         "transformer",
         "vit",
         "hub",
+        "autoencoder",
+        "vae",
+        "gan",
     } <= families
 
 
@@ -124,8 +127,20 @@ def test_sweep(name, tmp_path):
         np.random.default_rng(1).standard_normal(out.shape).astype("float32")
         for out in y0
     ]
-    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
-    loss = model.train_on_batch(x, targets[0] if len(targets) == 1 else targets)
+    if get_entry(name).task == "generation":
+        # Generative models (VAE, GANs, diffusion) compute their own loss
+        # and train on data, not on targets: fit(images), or fit(images,
+        # labels) for a class-conditional model, with images shaped like
+        # the samples they generate.
+        rng = np.random.default_rng(1)
+        images = rng.random(y0[0].shape).astype("float32")
+        classes = getattr(model, "num_classes", None)
+        labels = None if classes is None else rng.integers(0, classes, len(images))
+        model.compile(optimizer=keras.optimizers.SGD(0.05))
+        loss = model.train_on_batch(images, labels)
+    else:
+        model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+        loss = model.train_on_batch(x, targets[0] if len(targets) == 1 else targets)
     assert np.isfinite(loss).all()
     after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     changed = [not np.array_equal(a, b) for a, b in zip(before, after)]
