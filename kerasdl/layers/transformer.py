@@ -39,6 +39,8 @@ __all__ = [
     "TransformerAttention",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
+    "block_stack",
+    "check_stack_args",
 ]
 
 # Feed-forward activations; "gelu" is the exact (erf) GELU of BERT,
@@ -834,3 +836,70 @@ class TiedLMHead(InitConfig, keras.layers.Layer):
         return keras.KerasTensor(
             (*hidden.shape[:-1], table.shape[0]), dtype=self.compute_dtype
         )
+
+
+# ------------------------------------------------------------------- stacks
+def check_stack_args(
+    num_layers, num_heads, hidden_dim, intermediate_dim, dropout, activation
+) -> dict:
+    """Checks the hyperparameters every Transformer builder shares.
+
+    Args:
+        num_layers: int. Number of blocks, >= 1.
+        num_heads: int. Attention heads per block, >= 1, dividing hidden_dim.
+        hidden_dim: int. Model width, >= 1.
+        intermediate_dim: int. Feed-forward width, >= 1.
+        dropout: float. A rate in [0, 1).
+        activation: str. A feed-forward activation (`FFN_ACTIVATIONS`).
+
+    Returns:
+        dict: the blocks' constructor arguments among them (num_heads,
+        intermediate_dim, dropout, activation), for `block_stack`.
+
+    Raises:
+        ValueError: naming the first invalid argument and its value.
+    """
+    for name, value in (
+        ("num_layers", num_layers),
+        ("num_heads", num_heads),
+        ("hidden_dim", hidden_dim),
+        ("intermediate_dim", intermediate_dim),
+    ):
+        check_int(name, value, minimum=1)
+    if hidden_dim % num_heads:
+        raise ValueError(
+            f"Invalid hidden_dim={hidden_dim} with num_heads={num_heads}: "
+            "hidden_dim must be divisible by num_heads."
+        )
+    return {
+        "num_heads": num_heads,
+        "intermediate_dim": intermediate_dim,
+        "dropout": check_rate("dropout", dropout),
+        "activation": check_choice("activation", activation, FFN_ACTIVATIONS),
+    }
+
+
+def block_stack(x, num_layers, prefix, block_args, *encoder, decoder=False, **masks):
+    """Applies `num_layers` Transformer blocks built from one set of arguments.
+
+    Every builder's encoder or decoder stack (BERT, GPT, T5, ViT, the
+    forecaster) is this loop, so blocks are named and called one way.
+
+    Args:
+        x: The `(batch, seq, hidden)` input of the first block.
+        num_layers: int. Number of blocks.
+        prefix: str. Block i (from 1) is named f"{prefix}{i}".
+        block_args: dict. Constructor arguments of every block.
+        *encoder: The encoder output, for decoder blocks with cross-attention.
+        decoder: bool. `TransformerDecoderBlock`s instead of encoder blocks.
+        **masks: Call arguments of every block (padding masks, position
+            bias); None values are left out of the call.
+
+    Returns:
+        The output of the last block.
+    """
+    block = TransformerDecoderBlock if decoder else TransformerEncoderBlock
+    kwargs = {name: value for name, value in masks.items() if value is not None}
+    for i in range(1, num_layers + 1):
+        x = block(name=f"{prefix}{i}", **block_args)(x, *encoder, **kwargs)
+    return x

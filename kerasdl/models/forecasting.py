@@ -20,7 +20,7 @@ import keras
 from keras import layers
 
 from kerasdl.layers.position import PositionEmbedding
-from kerasdl.layers.transformer import FFN_ACTIVATIONS, TransformerEncoderBlock
+from kerasdl.layers.transformer import block_stack, check_stack_args
 from kerasdl.models._common import (
     activation_layer,
     check_activation,
@@ -28,7 +28,6 @@ from kerasdl.models._common import (
     check_input_shape,
     check_int,
     check_int_list,
-    check_rate,
 )
 from kerasdl.models.heads import dense_head, finish_model, pool
 from kerasdl.models.rnn import KERAS_CELLS, check_recurrent_args, recurrent_stack
@@ -248,30 +247,15 @@ def transformer_forecaster(
     (None, 3, 1)
     """
     shape = _check_window_shape(input_shape, fixed_length=True)
-    check_int("hidden_dim", hidden_dim, minimum=1)
-    check_int("num_layers", num_layers, minimum=1)
-    check_int("num_heads", num_heads, minimum=1)
-    check_int("intermediate_dim", intermediate_dim, minimum=1)
-    check_rate("dropout", dropout)
-    check_choice("activation", activation, FFN_ACTIVATIONS)
+    block_args = check_stack_args(
+        num_layers, num_heads, hidden_dim, intermediate_dim, dropout, activation
+    )
     check_choice("pooling", pooling, CNN_POOLINGS)
-    if hidden_dim % num_heads:
-        raise ValueError(
-            f"Invalid hidden_dim={hidden_dim!r} with num_heads={num_heads!r}: "
-            "hidden_dim must be divisible by num_heads."
-        )
     inputs = keras.Input(shape=shape, name="input")
     x = layers.Dense(hidden_dim, name="input_projection")(inputs)
     x = PositionEmbedding(sequence_length=shape[0], name="position_embedding")(x)
-    for i in range(1, num_layers + 1):
-        x = TransformerEncoderBlock(
-            num_heads=num_heads,
-            intermediate_dim=intermediate_dim,
-            dropout=dropout,
-            activation=activation,
-            norm_first=True,
-            name=f"encoder_block{i}",
-        )(x)
+    block_args["norm_first"] = True
+    x = block_stack(x, num_layers, "encoder_block", block_args)
     x = layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
     return _forecast_model(inputs, x, "transformer_forecaster", locals(), pooling)
 

@@ -28,7 +28,7 @@ import keras
 from keras import layers
 
 from kerasdl.layers.position import PositionEmbedding
-from kerasdl.layers.transformer import TransformerEncoderBlock
+from kerasdl.layers.transformer import block_stack, check_stack_args
 from kerasdl.layers.vit import ClassToken, PatchEmbedding, TokenPooling
 from kerasdl.models._common import (
     check_bool,
@@ -140,12 +140,9 @@ def vit(
         if value is not None:
             dims[arg] = check_int(arg, value, minimum=1)
     hidden_dim, num_layers, num_heads, mlp_dim = dims.values()
-    if hidden_dim % num_heads:
-        raise ValueError(
-            f"Invalid hidden_dim={hidden_dim!r} with num_heads={num_heads!r}: "
-            "hidden_dim must be a multiple of num_heads."
-        )
-    check_rate("dropout", dropout)
+    block_args = check_stack_args(
+        num_layers, num_heads, hidden_dim, mlp_dim, dropout, "gelu"
+    )
     check_rate("attention_dropout", attention_dropout)
     check_float(
         "layer_norm_epsilon", layer_norm_epsilon, 1e-12, 1.0, max_inclusive=False
@@ -185,17 +182,12 @@ def vit(
     )(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name="embedding_dropout")(x)
-    for i in range(1, num_layers + 1):
-        x = TransformerEncoderBlock(
-            num_heads=num_heads,
-            intermediate_dim=mlp_dim,
-            dropout=dropout,
-            attention_dropout=attention_dropout,
-            activation="gelu",
-            norm_first=True,
-            layer_norm_epsilon=layer_norm_epsilon,
-            name=f"encoder_block{i}",
-        )(x)
+    block_args.update(
+        attention_dropout=attention_dropout,
+        norm_first=True,
+        layer_norm_epsilon=layer_norm_epsilon,
+    )
+    x = block_stack(x, num_layers, "encoder_block", block_args)
     x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="encoder_norm")(x)
     if pooling == "token":
         x = TokenPooling("token", name="class_token_pool")(x)  # (batch, D)

@@ -85,7 +85,7 @@ def test_size_gives_defaults_and_explicit_dimensions_replace_them():
     "hparams, message",
     [
         ({"input_shape": (10, 8, 3)}, "multiples of the patch size"),
-        ({"hidden_dim": 9}, "multiple of num_heads"),
+        ({"hidden_dim": 9}, "divisible by num_heads"),
         ({"class_token": False}, "pooling='token' with class_token=False"),
         ({"pooling": None}, "pooling=None with include_top=True"),
         ({"size": "giant"}, "size='giant'"),

@@ -23,7 +23,8 @@ from kerasdl.layers.transformer import (
     PaddingMask,
     TiedLMHead,
     TokenEmbedding,
-    TransformerEncoderBlock,
+    block_stack,
+    check_stack_args,
 )
 from kerasdl.layers.vit import TokenPooling
 from kerasdl.models._common import (
@@ -31,10 +32,8 @@ from kerasdl.models._common import (
     check_choice,
     check_float,
     check_int,
-    check_rate,
 )
 from kerasdl.models.heads import ClassificationHead, finish_model
-from kerasdl.models.transformer.gpt import check_heads
 from kerasdl.registry import register_model, set_task
 
 __all__ = ["HEADS", "bert"]
@@ -100,15 +99,12 @@ def bert(
         ("vocabulary_size", vocabulary_size),
         ("max_sequence_length", max_sequence_length),
         ("num_segments", num_segments),
-        ("num_layers", num_layers),
-        ("num_heads", num_heads),
-        ("hidden_dim", hidden_dim),
-        ("intermediate_dim", intermediate_dim),
         ("num_classes", num_classes),
     ):
         check_int(arg, value, minimum=1)
-    check_heads(hidden_dim, num_heads)
-    check_rate("dropout", dropout)
+    block_args = check_stack_args(
+        num_layers, num_heads, hidden_dim, intermediate_dim, dropout, "gelu"
+    )
     check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0, max_inclusive=False)
     check_choice("head", head, HEADS)
     if classifier_activation is not None:
@@ -135,17 +131,12 @@ def bert(
     )(x)
     x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="embeddings_norm")(x)
     x = layers.Dropout(dropout, name="embeddings_dropout")(x)
-    for i in range(1, num_layers + 1):
-        x = TransformerEncoderBlock(
-            num_heads=num_heads,
-            intermediate_dim=intermediate_dim,
-            dropout=dropout,
-            activation="gelu",
-            norm_first=False,
-            layer_norm_epsilon=layer_norm_epsilon,
-            kernel_initializer=init,
-            name=f"encoder_block{i}",
-        )(x, padding_mask=padding_mask)
+    block_args.update(
+        norm_first=False, layer_norm_epsilon=layer_norm_epsilon, kernel_initializer=init
+    )
+    x = block_stack(
+        x, num_layers, "encoder_block", block_args, padding_mask=padding_mask
+    )
     inputs = [token_ids, segment_ids]
 
     if head == "mlm":

@@ -18,18 +18,12 @@ from keras import layers
 
 from kerasdl.layers.position import PositionEmbedding, SinusoidalPositionEncoding
 from kerasdl.layers.transformer import (
-    FFN_ACTIVATIONS,
     TiedLMHead,
     TokenEmbedding,
-    TransformerDecoderBlock,
+    block_stack,
+    check_stack_args,
 )
-from kerasdl.models._common import (
-    check_bool,
-    check_choice,
-    check_float,
-    check_int,
-    check_rate,
-)
+from kerasdl.models._common import check_bool, check_choice, check_float, check_int
 from kerasdl.models.heads import finish_model, language_model_head
 from kerasdl.registry import register_model
 
@@ -55,15 +49,6 @@ GPT_EMBEDDING_DROPOUT = "embedding_dropout"
 GPT_BLOCK_PREFIX = "decoder_block"
 GPT_FINAL_NORM = "final_norm"
 GPT_HEAD = "lm_head"
-
-
-def check_heads(hidden_dim, num_heads):
-    """Raises a ValueError unless hidden_dim splits evenly into heads."""
-    if hidden_dim % num_heads:
-        raise ValueError(
-            f"Invalid hidden_dim={hidden_dim} with num_heads={num_heads}: "
-            "hidden_dim must be divisible by num_heads."
-        )
 
 
 def gpt(
@@ -122,13 +107,9 @@ def gpt(
     """
     check_int("vocabulary_size", vocabulary_size, minimum=1)
     check_int("max_sequence_length", max_sequence_length, minimum=1)
-    check_int("num_layers", num_layers, minimum=1)
-    check_int("num_heads", num_heads, minimum=1)
-    check_int("hidden_dim", hidden_dim, minimum=1)
-    check_int("intermediate_dim", intermediate_dim, minimum=1)
-    check_heads(hidden_dim, num_heads)
-    check_rate("dropout", dropout)
-    check_choice("activation", activation, FFN_ACTIVATIONS)
+    block_args = check_stack_args(
+        num_layers, num_heads, hidden_dim, intermediate_dim, dropout, activation
+    )
     check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0, max_inclusive=False)
     check_choice("position_encoding", position_encoding, POSITION_ENCODINGS)
     check_bool("tie_embeddings", tie_embeddings)
@@ -155,18 +136,13 @@ def gpt(
     elif position_encoding == "sinusoidal":
         x = SinusoidalPositionEncoding(name=GPT_POSITION_EMBEDDING)(x)
     x = layers.Dropout(dropout, name=GPT_EMBEDDING_DROPOUT)(x)
-    for i in range(1, num_layers + 1):
-        x = TransformerDecoderBlock(
-            num_heads=num_heads,
-            intermediate_dim=intermediate_dim,
-            dropout=dropout,
-            activation=activation,
-            norm_first=True,
-            layer_norm_epsilon=layer_norm_epsilon,
-            rotary_max_wavelength=10000.0 if position_encoding == "rotary" else None,
-            kernel_initializer=init,
-            name=f"{GPT_BLOCK_PREFIX}{i}",
-        )(x)
+    block_args.update(
+        norm_first=True,
+        layer_norm_epsilon=layer_norm_epsilon,
+        rotary_max_wavelength=10000.0 if position_encoding == "rotary" else None,
+        kernel_initializer=init,
+    )
+    x = block_stack(x, num_layers, GPT_BLOCK_PREFIX, block_args, decoder=True)
     x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name=GPT_FINAL_NORM)(x)
     if tie_embeddings:
         logits = TiedLMHead(name=GPT_HEAD)([x, table])

@@ -32,8 +32,7 @@ from kerasdl.layers.transformer import (
     RelativePositionBias,
     TiedLMHead,
     TokenEmbedding,
-    TransformerDecoderBlock,
-    TransformerEncoderBlock,
+    block_stack,
 )
 from kerasdl.models._common import (
     check_bool,
@@ -196,10 +195,14 @@ def t5(
     encoder_bias = RelativePositionBias(
         bidirectional=True, name=T5_ENCODER_POSITION_BIAS, **bias_args
     )(x)
-    for i in range(1, num_layers + 1):
-        x = TransformerEncoderBlock(name=f"{T5_ENCODER_BLOCK_PREFIX}{i}", **block_args)(
-            x, padding_mask=encoder_mask, position_bias=encoder_bias
-        )
+    x = block_stack(
+        x,
+        num_layers,
+        T5_ENCODER_BLOCK_PREFIX,
+        block_args,
+        padding_mask=encoder_mask,
+        position_bias=encoder_bias,
+    )
     x = layers.RMSNormalization(epsilon=layer_norm_epsilon, name=T5_ENCODER_FINAL_NORM)(
         x
     )
@@ -210,13 +213,16 @@ def t5(
     decoder_bias = RelativePositionBias(
         bidirectional=False, name=T5_DECODER_POSITION_BIAS, **bias_args
     )(y)
-    for i in range(1, (num_decoder_layers or num_layers) + 1):
-        y = TransformerDecoderBlock(name=f"{T5_DECODER_BLOCK_PREFIX}{i}", **block_args)(
-            y,
-            x,
-            encoder_padding_mask=encoder_mask,
-            self_position_bias=decoder_bias,
-        )
+    y = block_stack(
+        y,
+        num_decoder_layers or num_layers,
+        T5_DECODER_BLOCK_PREFIX,
+        block_args,
+        x,
+        decoder=True,
+        encoder_padding_mask=encoder_mask,
+        self_position_bias=decoder_bias,
+    )
     y = layers.RMSNormalization(epsilon=layer_norm_epsilon, name=T5_DECODER_FINAL_NORM)(
         y
     )
