@@ -1,5 +1,27 @@
 """kerasdl: the deep-learning curriculum as buildable, trainable, exportable Keras 3 models.
 
+The public API, all on the package itself:
+
+- `kerasdl.build(name_or_spec, **hparams)`: a `keras.Model` from a registered
+  name with hyperparameters, or from a spec (dict, YAML text or file).
+- `kerasdl.list_models(pattern="*", family=None)`, `kerasdl.model_info(name)`:
+  what the registry holds, with each hyperparameter's default and meaning.
+- `kerasdl.to_spec(model)`: a Sequential or Functional model back to a spec.
+- `kerasdl.Trainer(config).fit(model, x, y)`: `model.fit` driven by one
+  validated training config (optimizer, schedule, precision, callbacks).
+- `kerasdl.train(config)`: data, model, training and export from one run
+  config (`kerasdl train run.yaml`).
+- `kerasdl.compress(config)`: the same run config with compression steps
+  (prune, cluster, qat, distill, ptq, lora) and a before/after report.
+- `kerasdl.export(model, directory, formats=..., representative_data=...,
+  labels=...)`: SavedModel, TFLite and ONNX files, each verified, with a
+  manifest.
+- `kerasdl.register_model(name, builder, family=..., task=..., tiny=...)`.
+
+Subpackages: `kerasdl.data`, `kerasdl.training`, `kerasdl.compression`,
+`kerasdl.exporters`, `kerasdl.layers`, `kerasdl.models`, `kerasdl.generation`,
+`kerasdl.viz` (imported on first use where they are not already).
+
 Example:
 >>> import kerasdl
 >>> model = kerasdl.build("resnet20", input_shape=(32, 32, 3), num_classes=10)
@@ -7,30 +29,40 @@ Example:
 ['vgg11', 'vgg13', 'vgg16', 'vgg19']
 """
 
-# Importing the models package registers every architecture family (the
-# registry imports no model module, so imports run one way).
+import importlib
+
+# Importing the models package registers every architecture family and every
+# kerasdl layer with Keras' serialization, so `.keras` files load after
+# `import kerasdl` (the registry imports no model module: imports run one way).
 from kerasdl import models  # noqa: F401
 from kerasdl.models import transfer
 from kerasdl.registry import list_models, model_info, register_model
 from kerasdl.spec import build, to_spec
+from kerasdl.training.trainer import Trainer
 from kerasdl.workflow import quickstart, train
 
 __version__ = "0.1.0"
 
-
-def __getattr__(name):
-    # `kerasdl.export` is the function `kerasdl.exporters.export`, imported on
-    # first use so that `import kerasdl` does not load the converters.
-    if name == "export":
-        from kerasdl.exporters.exporter import export
-
-        globals()["export"] = export
-        return export
-    raise AttributeError(f"module 'kerasdl' has no attribute {name!r}")
-
+# Imported on first use: the exporters and the compression steps load
+# converters and runtimes that `import kerasdl` should not pay for.
+_LAZY_FUNCTIONS = {
+    "export": ("kerasdl.exporters.exporter", "export"),
+    "compress": ("kerasdl.compression.pipeline", "compress"),
+}
+_SUBPACKAGES = (
+    "compression",
+    "data",
+    "exporters",
+    "generation",
+    "layers",
+    "training",
+    "viz",
+)
 
 __all__ = [
+    "Trainer",
     "build",
+    "compress",
     "export",
     "list_models",
     "model_info",
@@ -40,3 +72,19 @@ __all__ = [
     "train",
     "transfer",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY_FUNCTIONS:
+        module, attr = _LAZY_FUNCTIONS[name]
+        value = getattr(importlib.import_module(module), attr)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f"kerasdl.{name}")
+    else:
+        raise AttributeError(f"module 'kerasdl' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_FUNCTIONS) | set(_SUBPACKAGES))
