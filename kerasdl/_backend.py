@@ -19,6 +19,7 @@ __all__ = [
     "apply_gradients_step",
     "check_steps_per_execution",
     "configure_cpu_devices",
+    "inference_output",
     "inference_outputs",
     "input_gradients",
     "is_tensorflow",
@@ -46,6 +47,28 @@ def name() -> str:
 def to_numpy(x) -> np.ndarray:
     """A backend tensor (or array-like) as a NumPy array on the host."""
     return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def inference_output(model, inputs) -> np.ndarray:
+    """Inference output of a single-output model as NumPy, by the fastest path.
+
+    Used by iterative samplers (diffusion), which call one network hundreds
+    of times with the same input shapes.
+
+    Args:
+        model: keras.Model with one output.
+        inputs: its inputs (array or list of arrays).
+
+    Returns:
+        np.ndarray.
+    """
+    if keras.backend.backend() == TORCH:
+        import torch
+
+        with torch.no_grad():
+            return keras.ops.convert_to_numpy(model(inputs, training=False))
+    # predict_on_batch compiles once per input shape (jit / tf.function).
+    return np.asarray(model.predict_on_batch(inputs))
 
 
 def inference_outputs(model, inputs) -> list[np.ndarray]:

@@ -75,6 +75,7 @@ def test_registry_is_populated():
         "autoencoder",
         "vae",
         "gan",
+        "diffusion",
     } <= families
 
 

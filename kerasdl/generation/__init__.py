@@ -12,7 +12,10 @@ reverse), and find layers by the names the builders export as constants.
   `sequence_log_probs` for `kerasdl.build("seq2seq", ...)` models.
 - `transformer`: `generate` (GPT, with a key/value cache) and `t5_generate`.
 
-The diffusion samplers join here as their own module.
+- `diffusion`: DDPM ancestral and DDIM samplers with classifier-free
+  guidance for `kerasdl.build("ddpm", ...)` models (`diffusion.generate`,
+  `denoising_trajectory`); importing it installs the sampler behind
+  `DiffusionModel.generate`.
 
 Example:
 >>> from kerasdl.generation import generate, greedy_decode
@@ -20,6 +23,8 @@ Example:
 >>> greedy_decode(seq2seq_model, source_tokens, start_id=1, end_id=2).tokens
 """
 
+from kerasdl.generation import diffusion
+from kerasdl.generation.diffusion import denoising_trajectory
 from kerasdl.generation.sampling import STRATEGIES, filter_logits, sample_logits
 from kerasdl.generation.search import (
     DecodeResult,
@@ -41,6 +46,8 @@ __all__ = [
     "Seq2SeqDecoder",
     "beam_search",
     "beam_search_fn",
+    "denoising_trajectory",
+    "diffusion",
     "filter_logits",
     "generate",
     "greedy_decode",

@@ -12,5 +12,6 @@ Example:
 
 from kerasdl.viz.attention import plot_attention
 from kerasdl.viz.curves import plot_history
+from kerasdl.viz.diffusion import plot_denoising_trajectory
 
-__all__ = ["plot_attention", "plot_history"]
+__all__ = ["plot_attention", "plot_denoising_trajectory", "plot_history"]

@@ -357,7 +357,7 @@ def _attention(x, heads, groups, name):
 @register_model(
     "ddpm",
     family="diffusion",
-    task="features",
+    task="generation",
     tiny={
         "image_shape": (8, 8, 1),
         "num_classes": 4,
