@@ -611,9 +611,20 @@ class TransformerDecoderBlock(_BlockBase):
         return out, keras.KerasTensor(cache.shape, dtype=cache.dtype)
 
 
+class _EmbeddingTable(InitConfig, keras.layers.Layer):
+    """A layer whose weight is one "embeddings" table of `table_shape`."""
+
+    def build(self, inputs_shape):
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=self.table_shape,
+            initializer=self.embeddings_initializer,
+        )
+
+
 # ------------------------------------------------------- position bias (T5)
 @keras.saving.register_keras_serializable(package="kerasdl")
-class RelativePositionBias(InitConfig, keras.layers.Layer):
+class RelativePositionBias(_EmbeddingTable):
     """T5's bucketed relative position bias, shared by all blocks of a stack.
 
     The relative distance `key_pos - query_pos` is mapped to one of
@@ -654,12 +665,9 @@ class RelativePositionBias(InitConfig, keras.layers.Layer):
         self.bidirectional = check_bool("bidirectional", bidirectional)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
 
-    def build(self, inputs_shape):
-        self.embeddings = self.add_weight(
-            name="embeddings",
-            shape=(self.num_buckets, self.num_heads),
-            initializer=self.embeddings_initializer,
-        )
+    @property
+    def table_shape(self):
+        return (self.num_buckets, self.num_heads)
 
     def bucket(self, relative_position):
         """Maps int32 distances `key_pos - query_pos` to bucket ids."""
@@ -706,7 +714,7 @@ class RelativePositionBias(InitConfig, keras.layers.Layer):
 
 # --------------------------------------------------------------- embeddings
 @keras.saving.register_keras_serializable(package="kerasdl")
-class TokenEmbedding(InitConfig, keras.layers.Layer):
+class TokenEmbedding(_EmbeddingTable):
     """A token embedding table shared by several token streams and the head.
 
     Functional graphs describe each layer once, so weight tying is written
@@ -748,12 +756,9 @@ class TokenEmbedding(InitConfig, keras.layers.Layer):
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
         self.return_table = check_bool("return_table", return_table)
 
-    def build(self, inputs_shape):
-        self.embeddings = self.add_weight(
-            name="embeddings",
-            shape=(self.vocab_size, self.output_dim),
-            initializer=self.embeddings_initializer,
-        )
+    @property
+    def table_shape(self):
+        return (self.vocab_size, self.output_dim)
 
     def embed(self, token_ids):
         """Embeds one int tensor of token ids."""
@@ -840,7 +845,15 @@ class TiedLMHead(InitConfig, keras.layers.Layer):
 
 # ------------------------------------------------------------------- stacks
 def check_stack_args(
-    num_layers, num_heads, hidden_dim, intermediate_dim, dropout, activation
+    num_layers,
+    num_heads,
+    hidden_dim,
+    intermediate_dim,
+    dropout,
+    activation,
+    *,
+    key_dim=None,
+    key_dim_arg=None,
 ) -> dict:
     """Checks the hyperparameters every Transformer builder shares.
 
@@ -851,10 +864,16 @@ def check_stack_args(
         intermediate_dim: int. Feed-forward width, >= 1.
         dropout: float. A rate in [0, 1).
         activation: str. A feed-forward activation (`FFN_ACTIVATIONS`).
+        key_dim: int or None. Size of each head, for builders that offer it
+            (T5's key_value_dim); None: hidden_dim // num_heads, so
+            num_heads must divide hidden_dim.
+        key_dim_arg: str or None. The builder's name for key_dim; None when
+            the builder has no such argument.
 
     Returns:
         dict: the blocks' constructor arguments among them (num_heads,
-        intermediate_dim, dropout, activation), for `block_stack`.
+        intermediate_dim, dropout, activation, and key_dim when the builder
+        offers it), for `block_stack`.
 
     Raises:
         ValueError: naming the first invalid argument and its value.
@@ -866,14 +885,22 @@ def check_stack_args(
         ("intermediate_dim", intermediate_dim),
     ):
         check_int(name, value, minimum=1)
-    if hidden_dim % num_heads:
+    args = {}
+    if key_dim_arg is not None:
+        args["key_dim"] = key_dim
+    if key_dim is not None:
+        check_int(key_dim_arg or "key_dim", key_dim, minimum=1)
+    if key_dim is None and hidden_dim % num_heads:
+        given = "" if key_dim_arg is None else f" and {key_dim_arg}=None"
+        hint = "" if key_dim_arg is None else f", or pass {key_dim_arg}"
         raise ValueError(
-            f"Invalid hidden_dim={hidden_dim} with num_heads={num_heads}: "
-            "hidden_dim must be divisible by num_heads."
+            f"Invalid hidden_dim={hidden_dim} with num_heads={num_heads}{given}: "
+            f"hidden_dim must be divisible by num_heads{hint}."
         )
     return {
         "num_heads": num_heads,
         "intermediate_dim": intermediate_dim,
+        **args,
         "dropout": check_rate("dropout", dropout),
         "activation": check_choice("activation", activation, FFN_ACTIVATIONS),
     }

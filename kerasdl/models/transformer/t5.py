@@ -27,20 +27,14 @@ import keras
 from keras import layers
 
 from kerasdl.layers.transformer import (
-    FFN_ACTIVATIONS,
     PaddingMask,
     RelativePositionBias,
     TiedLMHead,
     TokenEmbedding,
     block_stack,
+    check_stack_args,
 )
-from kerasdl.models._common import (
-    check_bool,
-    check_choice,
-    check_float,
-    check_int,
-    check_rate,
-)
+from kerasdl.models._common import check_bool, check_float, check_int
 from kerasdl.models.heads import finish_model, language_model_head
 from kerasdl.registry import register_model
 
@@ -132,26 +126,22 @@ def t5(
     """
     for arg, value in (
         ("vocabulary_size", vocabulary_size),
-        ("num_layers", num_layers),
-        ("num_heads", num_heads),
-        ("hidden_dim", hidden_dim),
-        ("intermediate_dim", intermediate_dim),
         ("relative_attention_num_buckets", relative_attention_num_buckets),
         ("relative_attention_max_distance", relative_attention_max_distance),
     ):
         check_int(arg, value, minimum=1)
     if num_decoder_layers is not None:
         check_int("num_decoder_layers", num_decoder_layers, minimum=1)
-    if key_value_dim is not None:
-        check_int("key_value_dim", key_value_dim, minimum=1)
-    elif hidden_dim % num_heads:
-        raise ValueError(
-            f"Invalid hidden_dim={hidden_dim} with num_heads={num_heads} and "
-            "key_value_dim=None: hidden_dim must be divisible by num_heads, or "
-            "pass key_value_dim."
-        )
-    check_rate("dropout", dropout)
-    check_choice("activation", activation, FFN_ACTIVATIONS)
+    block_args = check_stack_args(
+        num_layers,
+        num_heads,
+        hidden_dim,
+        intermediate_dim,
+        dropout,
+        activation,
+        key_dim=key_value_dim,
+        key_dim_arg="key_value_dim",
+    )
     check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0, max_inclusive=False)
     check_bool("tie_embeddings", tie_embeddings)
     # T5 (mesh-tensorflow) initialization: N(0, 1) embeddings, and kernels
@@ -159,19 +149,14 @@ def t5(
     kernel_init = keras.initializers.VarianceScaling(
         scale=1.0, mode="fan_in", distribution="truncated_normal"
     )
-    block_args = {
-        "num_heads": num_heads,
-        "intermediate_dim": intermediate_dim,
-        "key_dim": key_value_dim,
-        "dropout": dropout,
-        "activation": activation,
-        "norm_first": True,
-        "layer_norm_epsilon": layer_norm_epsilon,
-        "normalization": "rms_norm",
-        "use_bias": False,
-        "attention_scale": False,
-        "kernel_initializer": kernel_init,
-    }
+    block_args.update(
+        norm_first=True,
+        layer_norm_epsilon=layer_norm_epsilon,
+        normalization="rms_norm",
+        use_bias=False,
+        attention_scale=False,
+        kernel_initializer=kernel_init,
+    )
     bias_args = {
         "num_heads": num_heads,
         "num_buckets": relative_attention_num_buckets,
