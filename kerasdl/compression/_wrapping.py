@@ -189,3 +189,138 @@ class DelegatingWrapper(keras.layers.Wrapper):
 
     def compute_mask(self, inputs, mask=None):
         return self.layer.compute_mask(inputs, mask)
+
+
+class CompressionWrapper(DelegatingWrapper):
+    """The shared part of `PruneLowMagnitude` and `ClusterWeights`.
+
+    A subclass names its step in class attributes; this class checks the
+    wrapped layer, finds its compressed weights, names the wrapper, restores
+    it from its config, wraps the chosen layers of a model (`wrap`) and
+    strips the wrappers again (`strip`).
+    """
+
+    TABLE = ()  # (layer class, compressed weight names) of the step
+    HOOK = ""  # the method through which a custom layer opts in
+    VERB = ""  # "prune", "cluster": for names and messages
+    GERUND = ""  # "pruning", "clustering"
+    KIND = ""  # "Prunable", "Clusterable"
+    NAME_PREFIX = ""  # default wrapper name: NAME_PREFIX + layer name
+    # Message for a keras.Model passed as the layer; None: the generic one.
+    MODEL_REFUSAL = None
+
+    def __init__(self, layer, **kwargs):
+        if not isinstance(layer, keras.layers.Layer):
+            raise TypeError(
+                f"`layer` must be a keras Layer. Received: {type(layer).__name__}"
+            )
+        names = weight_names(layer, self.TABLE, self.HOOK)
+        is_model = isinstance(layer, keras.Model)
+        if names is None or (is_model and self.MODEL_REFUSAL is None):
+            raise ValueError(
+                f"Cannot {self.VERB} layer '{layer.name}' of type "
+                f"{type(layer).__name__}. {self.KIND} types: "
+                f"{type_names(self.TABLE)} (or a custom layer with a "
+                f"`{self.HOOK}()` method)."
+            )
+        if is_model:
+            raise ValueError(self.MODEL_REFUSAL.format(name=layer.name))
+        kwargs.setdefault("name", f"{self.NAME_PREFIX}{layer.name}")
+        kwargs.setdefault("dtype", layer.dtype_policy)
+        super().__init__(layer, **kwargs)
+        self.supports_masking = layer.supports_masking
+        self._weight_names = names
+
+    def _build_layer(self, input_shape):
+        """Builds the wrapped layer; returns its compressed variables."""
+        if not self.layer.built:
+            self.layer.build(input_shape)
+            self.layer.built = True
+        return resolve_weights(self.layer, self._weight_names, self.HOOK)
+
+    def stripped_values(self):
+        """NumPy values of the compressed weights as the plain layer keeps them."""
+        raise NotImplementedError
+
+    def stripped(self):
+        """A copy of the wrapped layer holding `stripped_values()`."""
+        inner = copy_layer(self.layer)
+        if self.built:
+            names = weight_names(inner, self.TABLE, self.HOOK)
+            targets = resolve_weights(inner, names, self.HOOK)
+            for var, value in zip(targets, self.stripped_values()):
+                var.assign(value)
+        return inner
+
+    @classmethod
+    def strip(cls, model):
+        """`model` (or one wrapper) with every `cls` wrapper replaced by its layer."""
+        if isinstance(model, cls):
+            return model.stripped()
+
+        def clone_fn(layer):
+            return layer.stripped() if isinstance(layer, cls) else copy_layer(layer)
+
+        return clone_with(model, clone_fn, "strip")
+
+    @classmethod
+    def wrap(cls, target, layers, params, arg):
+        """`cls(layer, **params)` around the chosen layers of a model, or one layer.
+
+        A model is cloned with the layers that the selection rule chooses
+        wrapped (layers already wrapped are kept as they are); a single layer
+        is wrapped unless it already is.
+
+        Args:
+            target: a functional or Sequential keras.Model, or a keras Layer.
+            layers: None (every supported layer) or a selection (names, type
+                names, classes); only with a model.
+            params: dict. The wrapper's other constructor arguments.
+            arg: str. The caller's name for `target`, for messages.
+
+        Returns:
+            The wrapped clone of the model, or the wrapped layer.
+
+        Raises:
+            ValueError: `layers` given with a single layer, a subclassed
+                model inside the model, or an invalid selection.
+            TypeError: `target` is neither a model nor a layer.
+        """
+        if isinstance(target, keras.Model):
+            chosen = select_layers(
+                target, layers, cls.TABLE, cls.HOOK, (cls,), cls.VERB
+            )
+
+            def clone_fn(layer):
+                if isinstance(layer, keras.Model):
+                    raise ValueError(
+                        f"Cannot {cls.VERB} inside subclassed model '{layer.name}'."
+                    )
+                copy = copy_layer(layer)
+                return cls(copy, **params) if id(layer) in chosen else copy
+
+            return clone_with(target, clone_fn, cls.VERB)
+        if isinstance(target, keras.layers.Layer):
+            if layers is not None:
+                raise ValueError(
+                    "`layers` selects layers of a model; it cannot be used when "
+                    f"{cls.GERUND} a single layer. Received: layers={layers!r}"
+                )
+            return target if isinstance(target, cls) else cls(target, **params)
+        raise TypeError(
+            f"`{arg}` must be a keras.Model (functional or Sequential) or a keras "
+            f"Layer. Received: {type(target).__name__}"
+        )
+
+    @classmethod
+    def _config_objects(cls, config):
+        """Hook: turns serialized constructor arguments back into objects."""
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = cls._config_objects(dict(config))
+        layer = keras.saving.deserialize_keras_object(
+            config.pop("layer"), custom_objects=custom_objects
+        )
+        return cls(layer, **config)

@@ -177,7 +177,7 @@ def _nearest_np(w, centroids):
 
 
 @register_keras_serializable(package="kerasdl")
-class ClusterWeights(_wrapping.DelegatingWrapper):
+class ClusterWeights(_wrapping.CompressionWrapper):
     """Wraps a layer so that its kernel is clustered (weight sharing).
 
     Args:
@@ -189,6 +189,11 @@ class ClusterWeights(_wrapping.DelegatingWrapper):
         **kwargs: base layer arguments; default name "cluster_<layer name>".
     """
 
+    TABLE = _wrapping._CLUSTERABLE
+    HOOK = _HOOK
+    VERB, GERUND, KIND = "cluster", "clustering", "Clusterable"
+    NAME_PREFIX = "cluster_"
+
     def __init__(
         self,
         layer,
@@ -196,33 +201,13 @@ class ClusterWeights(_wrapping.DelegatingWrapper):
         cluster_centroids_init="kmeans_plus_plus",
         **kwargs,
     ):
-        if not isinstance(layer, keras.layers.Layer):
-            raise TypeError(
-                f"`layer` must be a keras Layer. Received: {type(layer).__name__}"
-            )
-        names = _wrapping.weight_names(layer, _wrapping._CLUSTERABLE, _HOOK)
-        if names is None or isinstance(layer, keras.Model):
-            raise ValueError(
-                f"Cannot cluster layer '{layer.name}' of type {type(layer).__name__}. "
-                f"Clusterable types: {clusterable_layer_types()} (or a custom "
-                f"layer with a `{_HOOK}()` method)."
-            )
-        kwargs.setdefault("name", f"cluster_{layer.name}")
-        kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(layer, **kwargs)
-        self.supports_masking = layer.supports_masking
         self.number_of_clusters = _check_clusters(number_of_clusters)
         _check_init(cluster_centroids_init)
         self.cluster_centroids_init = cluster_centroids_init
-        self._weight_names = names
 
     def build(self, input_shape=None):
-        if not self.layer.built:
-            self.layer.build(input_shape)
-            self.layer.built = True
-        self.clusterable_weights = _wrapping.resolve_weights(
-            self.layer, self._weight_names, _HOOK
-        )
+        self.clusterable_weights = self._build_layer(input_shape)
         single = len(self.clusterable_weights) == 1
         self.cluster_centroids, self.pulling_indices = [], []
         for var in self.clusterable_weights:
@@ -279,6 +264,8 @@ class ClusterWeights(_wrapping.DelegatingWrapper):
             out.append(c[_nearest_np(w, c)].astype(w.dtype))
         return out
 
+    stripped_values = clustered_values
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -288,14 +275,6 @@ class ClusterWeights(_wrapping.DelegatingWrapper):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        layer = keras.saving.deserialize_keras_object(
-            config.pop("layer"), custom_objects=custom_objects
-        )
-        return cls(layer, **config)
 
 
 # --------------------------------------------------------------------------
@@ -335,40 +314,7 @@ def cluster_weights(
         "number_of_clusters": number_of_clusters,
         "cluster_centroids_init": cluster_centroids_init,
     }
-    if isinstance(to_cluster, keras.Model):
-        chosen = _wrapping.select_layers(
-            to_cluster,
-            layers,
-            _wrapping._CLUSTERABLE,
-            _HOOK,
-            (ClusterWeights,),
-            "cluster",
-        )
-
-        def clone_fn(layer):
-            if isinstance(layer, keras.Model):
-                raise ValueError(
-                    f"Cannot cluster inside subclassed model '{layer.name}'."
-                )
-            copy = _wrapping.copy_layer(layer)
-            if id(layer) in chosen:
-                return ClusterWeights(copy, **params)
-            return copy
-
-        return _wrapping.clone_with(to_cluster, clone_fn, "cluster")
-    if isinstance(to_cluster, keras.layers.Layer):
-        if layers is not None:
-            raise ValueError(
-                "`layers` selects layers of a model; it cannot be used when "
-                f"clustering a single layer. Received: layers={layers!r}"
-            )
-        if isinstance(to_cluster, ClusterWeights):
-            return to_cluster
-        return ClusterWeights(to_cluster, **params)
-    raise TypeError(
-        "`to_cluster` must be a keras.Model (functional or Sequential) or a keras "
-        f"Layer. Received: {type(to_cluster).__name__}"
-    )
+    return ClusterWeights.wrap(to_cluster, layers, params, "to_cluster")
 
 
 def strip_clustering(model):
@@ -381,22 +327,4 @@ def strip_clustering(model):
         A new model (or layer) of plain layers; each clustered kernel holds at
         most `number_of_clusters` distinct values.
     """
-
-    def strip_layer(wrapper):
-        inner = _wrapping.copy_layer(wrapper.layer)
-        if wrapper.built:
-            names = _wrapping.weight_names(inner, _wrapping._CLUSTERABLE, _HOOK)
-            targets = _wrapping.resolve_weights(inner, names, _HOOK)
-            for var, value in zip(targets, wrapper.clustered_values()):
-                var.assign(value)
-        return inner
-
-    if isinstance(model, ClusterWeights):
-        return strip_layer(model)
-
-    def clone_fn(layer):
-        if isinstance(layer, ClusterWeights):
-            return strip_layer(layer)
-        return _wrapping.copy_layer(layer)
-
-    return _wrapping.clone_with(model, clone_fn, "strip")
+    return ClusterWeights.strip(model)

@@ -251,7 +251,7 @@ def _check_m_by_n(value):
 
 
 @register_keras_serializable(package="kerasdl")
-class PruneLowMagnitude(_wrapping.DelegatingWrapper):
+class PruneLowMagnitude(_wrapping.CompressionWrapper):
     """Wraps a layer so that its kernel is magnitude-pruned during training.
 
     The forward pass uses `kernel * mask`; `UpdatePruningStep` advances
@@ -276,6 +276,12 @@ class PruneLowMagnitude(_wrapping.DelegatingWrapper):
             "prune_low_magnitude_<layer name>".
     """
 
+    TABLE = _wrapping._PRUNABLE
+    HOOK = _HOOK
+    VERB, GERUND, KIND = "prune", "pruning", "Prunable"
+    NAME_PREFIX = "prune_low_magnitude_"
+    MODEL_REFUSAL = "Wrap the layers of model '{name}', not the model itself."
+
     def __init__(
         self,
         layer,
@@ -286,25 +292,7 @@ class PruneLowMagnitude(_wrapping.DelegatingWrapper):
         scope="layer",
         **kwargs,
     ):
-        if not isinstance(layer, keras.layers.Layer):
-            raise TypeError(
-                f"`layer` must be a keras Layer. Received: {type(layer).__name__}"
-            )
-        names = _wrapping.weight_names(layer, _wrapping._PRUNABLE, _HOOK)
-        if names is None:
-            raise ValueError(
-                f"Cannot prune layer '{layer.name}' of type {type(layer).__name__}. "
-                f"Prunable types: {prunable_layer_types()} (or a custom layer "
-                f"with a `{_HOOK}()` method)."
-            )
-        if isinstance(layer, keras.Model):
-            raise ValueError(
-                f"Wrap the layers of model '{layer.name}', not the model itself."
-            )
-        kwargs.setdefault("name", f"prune_low_magnitude_{layer.name}")
-        kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(layer, **kwargs)
-        self.supports_masking = layer.supports_masking
         self.pruning_schedule = _to_schedule(
             ConstantSparsity(0.5, 0) if pruning_schedule is None else pruning_schedule
         )
@@ -331,19 +319,13 @@ class PruneLowMagnitude(_wrapping.DelegatingWrapper):
                 "scope='global'; use scope='layer'."
             )
         self.scope = scope
-        self._weight_names = names
         # Set by UpdatePruningStep while model.fit runs; read at trace time.
         self._update_step_active = False
 
     # -- building ----------------------------------------------------------
 
     def build(self, input_shape=None):
-        if not self.layer.built:
-            self.layer.build(input_shape)
-            self.layer.built = True
-        self.prunable_weights = _wrapping.resolve_weights(
-            self.layer, self._weight_names, _HOOK
-        )
+        self.prunable_weights = self._build_layer(input_shape)
         for var in self.prunable_weights:
             rank = len(var.shape)
             if self.block_size != (1, 1) and rank != 2:
@@ -475,13 +457,17 @@ class PruneLowMagnitude(_wrapping.DelegatingWrapper):
         return config
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
+    def _config_objects(cls, config):
         config["pruning_schedule"] = _to_schedule(config["pruning_schedule"])
-        layer = keras.saving.deserialize_keras_object(
-            config.pop("layer"), custom_objects=custom_objects
-        )
-        return cls(layer, **config)
+        return config
+
+    def stripped_values(self):
+        """`kernel * mask` for each pruned weight, in the weight's dtype."""
+        out = []
+        for src, mask in zip(self.prunable_weights, self.masks):
+            value = ops.convert_to_numpy(src) * ops.convert_to_numpy(mask)
+            out.append(value.astype(np.asarray(ops.convert_to_numpy(src)).dtype))
+        return out
 
 
 def _pruning_wrappers(model):
@@ -555,39 +541,10 @@ def prune_low_magnitude(
     if scope not in _SCOPES:
         raise ValueError(f"`scope` must be one of {_SCOPES}. Received: scope={scope!r}")
 
+    wrapped = PruneLowMagnitude.wrap(to_prune, layers, params, "to_prune")
     if isinstance(to_prune, keras.Model):
-        chosen = _wrapping.select_layers(
-            to_prune, layers, _wrapping._PRUNABLE, _HOOK, (PruneLowMagnitude,), "prune"
-        )
-
-        def clone_fn(layer):
-            if isinstance(layer, PruneLowMagnitude):
-                return _wrapping.copy_layer(layer)
-            if isinstance(layer, keras.Model):
-                raise ValueError(
-                    f"Cannot prune inside subclassed model '{layer.name}'."
-                )
-            copy = _wrapping.copy_layer(layer)
-            if id(layer) in chosen:
-                return PruneLowMagnitude(copy, **params)
-            return copy
-
-        pruned = _wrapping.clone_with(to_prune, clone_fn, "prune")
-        _check_global_groups(pruned)
-        return pruned
-    if isinstance(to_prune, keras.layers.Layer):
-        if layers is not None:
-            raise ValueError(
-                "`layers` selects layers of a model; it cannot be used when "
-                f"pruning a single layer. Received: layers={layers!r}"
-            )
-        if isinstance(to_prune, PruneLowMagnitude):
-            return to_prune
-        return PruneLowMagnitude(to_prune, **params)
-    raise TypeError(
-        "`to_prune` must be a keras.Model (functional or Sequential) or a keras "
-        f"Layer. Received: {type(to_prune).__name__}"
-    )
+        _check_global_groups(wrapped)
+    return wrapped
 
 
 def _check_global_groups(model):
@@ -722,26 +679,7 @@ def strip_pruning(model):
         A new model (or layer) with the original layer types and names;
         each pruned kernel equals `kernel * mask`.
     """
-
-    def strip_layer(wrapper):
-        inner = _wrapping.copy_layer(wrapper.layer)
-        if wrapper.built:
-            names = _wrapping.weight_names(inner, _wrapping._PRUNABLE, _HOOK)
-            targets = _wrapping.resolve_weights(inner, names, _HOOK)
-            for var, src, mask in zip(targets, wrapper.prunable_weights, wrapper.masks):
-                value = ops.convert_to_numpy(src) * ops.convert_to_numpy(mask)
-                var.assign(value.astype(np.asarray(ops.convert_to_numpy(src)).dtype))
-        return inner
-
-    if isinstance(model, PruneLowMagnitude):
-        return strip_layer(model)
-
-    def clone_fn(layer):
-        if isinstance(layer, PruneLowMagnitude):
-            return strip_layer(layer)
-        return _wrapping.copy_layer(layer)
-
-    return _wrapping.clone_with(model, clone_fn, "strip")
+    return PruneLowMagnitude.strip(model)
 
 
 def sparsity(model):
