@@ -31,7 +31,10 @@ Precedence (what comes from where):
   accuracy): sparse categorical for integer labels, categorical for one-hot
   labels, binary for a single unit or a sigmoid output, with
   `from_logits=True` unless the head applies softmax/sigmoid; "features"
-  (a model built with include_top=False) -> a ValueError asking for `loss`.
+  (a model built with include_top=False) -> a ValueError asking for `loss`;
+  "reconstruction" (autoencoders) and "generation" (VAE, GANs, diffusion)
+  -> no loss and no metrics: these models compute their own loss (a GAN
+  takes the config's optimizer for both players).
   A model without a declared task (built by hand, or loaded from a .keras
   file, which does not keep the task) gets the documented default for such
   models, read from its single output and the labels: softmax output ->
@@ -210,7 +213,10 @@ class Trainer:
         Returns:
             keras.callbacks.History: this call's epochs (a resumed run
             holds the resumed epochs only; history.json holds all).
-            `history.model` is the trained model.
+            `history.model` is the trained model. With `precision` or
+            `distribution` set, a rebuilt copy is trained and its weights
+            are then copied into the `model` you passed (compiled like the
+            copy if it was not compiled), so your object is the trained one.
 
         Raises:
             ValueError: for an unknown override, an unbuildable model, a
@@ -232,6 +238,7 @@ class Trainer:
         if config.seed is not None:
             keras.utils.set_random_seed(config.seed)
 
+        given = model
         model, compile_from = self._place_model(model, config, x if arrays else None)
         plateau_lr_callbacks = []
         if not model.compiled:
@@ -278,6 +285,8 @@ class Trainer:
             # BackupAndRestore leaves the restored epoch on the model, which
             # would make the user's next model.fit start there too.
             _keras_compat.reset_initial_epoch(model)
+        if isinstance(given, keras.Model) and given is not model:
+            _copy_back(model, given)
         self.model = model
         self.history = history
         self.run_dir = root
@@ -360,7 +369,8 @@ class Trainer:
         labels = _peek_labels(x, y)
         task = _describe_task(model, labels, config.loss)
         loss_config = config.loss if config.loss is not None else task["loss"]
-        loss = make_loss(loss_config)
+        # None: the model computes its own loss (autoencoders, VAE, GANs).
+        loss = None if loss_config is None else make_loss(loss_config)
         if config.loss is None:
             logger.info(
                 "Loss chosen for task %r of model %r: %s",
@@ -636,6 +646,10 @@ def _describe_task(model, labels, loss_config) -> dict:
 # Tasks whose default loss is mean squared error (metric: MAE); every other
 # predicting task classifies something (an image, a step, a pixel, a token).
 _REGRESSION_TASKS = ("regression", "forecasting")
+# Tasks whose models compute their own loss (an autoencoder's reconstruction
+# of its input, a VAE's negative ELBO, a GAN's adversarial losses, a
+# diffusion model's denoising loss): compiled with loss=None, no metrics.
+_OWN_LOSS_TASKS = ("reconstruction", "generation")
 
 
 def _task_defaults(model, task: str, units, activation, sparse: bool) -> dict:
@@ -647,6 +661,8 @@ def _task_defaults(model, task: str, units, activation, sparse: bool) -> dict:
     """
     if task in _REGRESSION_TASKS:
         return {"loss": "mse", "metrics": ["mae"], "num_classes": None, "sparse": True}
+    if task in _OWN_LOSS_TASKS:
+        return {"loss": None, "metrics": [], "num_classes": None, "sparse": True}
     if task == "features":
         raise ValueError(
             f"Model {model.name!r} outputs features (task 'features', e.g. built "
@@ -691,3 +707,23 @@ def _check_same_config(root: str, config: TrainingConfig) -> None:
             f"Only {', '.join(_RESUME_MAY_CHANGE)} may change; use a new run_dir "
             "or resume=false to start over."
         )
+
+
+def _copy_back(trained: keras.Model, given: keras.Model) -> None:
+    """Makes the user's model the trained one after training a placed copy.
+
+    `precision` and `distribution` train a rebuilt copy of the model (a new
+    dtype policy, variables created under the strategy). Its weights (float32
+    variables under mixed precision too) are copied into the model the user
+    passed, which is compiled like the copy when it was not compiled, so
+    `given.evaluate` and `given.predict` work on the trained weights.
+    """
+    given.set_weights(trained.get_weights())
+    if not given.compiled:
+        given.compile_from_config(trained.get_compile_config())
+    logger.info(
+        "Trained a %s copy of model %r; its weights were copied back into the "
+        "model you passed (Trainer.model and history.model are the copy).",
+        model_precision(trained) or "rebuilt",
+        given.name,
+    )

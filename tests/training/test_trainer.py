@@ -542,7 +542,13 @@ def test_mixed_precision_rebuilds_a_float32_model(precision, compute, scaled):
     assert (
         keras.config.dtype_policy().name == "float32"
     )  # the global policy is untouched
-    _assert_weights_equal(model.get_weights(), original)  # the input model too
+    # The user's model is the trained one (issue 10): the copy's weights were
+    # copied back, and it was compiled like the copy, so it evaluates.
+    _assert_weights_equal(model.get_weights(), trained.get_weights())
+    assert any((a != b).any() for a, b in zip(model.get_weights(), original))
+    assert model.layers[0].compute_dtype == "float32"  # its own policy kept
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert accuracy > 0.8 and loss < losses[0]
 
 
 def test_mixed_precision_for_a_spec_and_policy_scope():
