@@ -183,9 +183,9 @@ class GAN(GenerativeModel):
         inputs, h = z, z
         if conditional:
             label = keras.Input((), dtype="int32", name="label")
-            embedded = layers.Embedding(num_classes, latent_dim, name="label_embedding")(
-                label
-            )
+            embedded = layers.Embedding(
+                num_classes, latent_dim, name="label_embedding"
+            )(label)
             h = layers.Concatenate(name="z_label")([z, embedded])
             inputs = [z, label]
         if architecture == "conv":
@@ -206,14 +206,18 @@ class GAN(GenerativeModel):
             # class), so every layer can compare the image with its class.
             label = keras.Input((), dtype="int32", name="label")
             height, width, _ = image_shape
-            plane = layers.Embedding(num_classes, height * width, name="label_map")(label)
+            plane = layers.Embedding(num_classes, height * width, name="label_map")(
+                label
+            )
             plane = layers.Reshape((height, width, 1), name="label_plane")(plane)
             h = layers.Concatenate(name="image_label")([image, plane])
             inputs = [image, label]
         if architecture == "conv":
             h = conv_encoder_stack(h, filters, "critic", spectral_norm=spectral_norm)
         else:
-            h = dense_encoder_stack(h, hidden_units, "critic", spectral_norm=spectral_norm)
+            h = dense_encoder_stack(
+                h, hidden_units, "critic", spectral_norm=spectral_norm
+            )
         score = layers.Dense(1, name="critic_score")
         if spectral_norm:
             score = SpectralNorm(score, name="critic_score_sn")
@@ -237,14 +241,15 @@ class GAN(GenerativeModel):
                 None: Adam(2e-4, beta_1=0.5, beta_2=0.9).
             loss: must be None: the adversarial loss is the `loss`
                 hyperparameter of the model.
-            metrics: extra Keras metrics (rarely useful for a GAN).
+            metrics: None or empty: a GAN has no targets to compare with;
+                it logs d_loss, g_loss (and gp).
             discriminator_optimizer: the discriminator's optimizer; None: a
                 fresh copy of the generator's configuration.
             jit_compile: bool or "auto" (JAX runs this step eagerly).
             **kwargs: other `keras.Model.compile` arguments.
 
         Raises:
-            ValueError: for a loss, or for jit_compile=True on JAX.
+            ValueError: for a loss or metrics, or for jit_compile=True on JAX.
         """
         if loss is not None:
             raise ValueError(
@@ -252,7 +257,17 @@ class GAN(GenerativeModel):
                 f"adversarial loss is the model's `loss` hyperparameter "
                 f"({self.gan_loss!r}), one of {list(GAN_LOSSES)}."
             )
-        g_opt = _default_optimizer() if optimizer is None else keras.optimizers.get(optimizer)
+        if metrics:
+            raise ValueError(
+                f"Invalid metrics={metrics!r} for GAN.compile: expected None or "
+                "[]; a GAN has no targets to score (it logs d_loss, g_loss and gp; "
+                "measure samples with kerasdl.generative.metrics)."
+            )
+        g_opt = (
+            _default_optimizer()
+            if optimizer is None
+            else keras.optimizers.get(optimizer)
+        )
         if discriminator_optimizer is None:
             d_opt = g_opt.__class__.from_config(g_opt.get_config())
         else:
@@ -264,7 +279,6 @@ class GAN(GenerativeModel):
             )
         super().compile(
             optimizer=g_opt,
-            metrics=metrics,
             jit_compile=_backend.stateful_jit_compile(jit_compile),
             **kwargs,
         )
@@ -296,9 +310,13 @@ class GAN(GenerativeModel):
 
     def _d_loss(self, real_scores, fake_scores):
         if self.gan_loss == "bce":
-            return ops.mean(ops.softplus(-real_scores)) + ops.mean(ops.softplus(fake_scores))
+            return ops.mean(ops.softplus(-real_scores)) + ops.mean(
+                ops.softplus(fake_scores)
+            )
         if self.gan_loss == "hinge":
-            return ops.mean(ops.relu(1.0 - real_scores)) + ops.mean(ops.relu(1.0 + fake_scores))
+            return ops.mean(ops.relu(1.0 - real_scores)) + ops.mean(
+                ops.relu(1.0 + fake_scores)
+            )
         return ops.mean(fake_scores) - ops.mean(real_scores)
 
     def _g_loss(self, fake_scores):
@@ -317,7 +335,10 @@ class GAN(GenerativeModel):
         if labels is not None:
             labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
         batch = ops.shape(real)[0]
-        state = self.generator.non_trainable_variables + self.discriminator.non_trainable_variables
+        state = (
+            self.generator.non_trainable_variables
+            + self.discriminator.non_trainable_variables
+        )
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
 
@@ -328,8 +349,11 @@ class GAN(GenerativeModel):
             z = keras.random.normal((batch, self.latent_dim), seed=self.noise)
             alpha = keras.random.uniform((batch, 1, 1, 1), seed=self.noise)
             fake = ops.stop_gradient(self._generate(z, labels, training=True))
+
             def d_objective(fake=fake, alpha=alpha):
-                loss = self._d_loss(self._critic(real, labels), self._critic(fake, labels))
+                loss = self._d_loss(
+                    self._critic(real, labels), self._critic(fake, labels)
+                )
                 if self.gradient_penalty <= 0:
                     return loss, ops.zeros(())
                 mixed = alpha * real + (1.0 - alpha) * fake
@@ -341,12 +365,18 @@ class GAN(GenerativeModel):
                 return loss + self.gradient_penalty * gp, ops.stop_gradient(gp)
 
             d_loss, gp_value = _backend.apply_gradients_step(
-                d_objective, d_vars, self.discriminator_optimizer, state=state, has_aux=True
+                d_objective,
+                d_vars,
+                self.discriminator_optimizer,
+                state=state,
+                has_aux=True,
             )
 
         z = keras.random.normal((batch, self.latent_dim), seed=self.noise)
         if self.conditional:
-            g_labels = keras.random.randint((batch,), 0, self.num_classes, seed=self.noise)
+            g_labels = keras.random.randint(
+                (batch,), 0, self.num_classes, seed=self.noise
+            )
         else:
             g_labels = None
 
@@ -354,10 +384,15 @@ class GAN(GenerativeModel):
             fake = self._generate(z, g_labels, training=True)
             return self._g_loss(self._critic(fake, g_labels))
 
-        g_loss = _backend.apply_gradients_step(g_objective, g_vars, self.optimizer, state=state)
+        g_loss = _backend.apply_gradients_step(
+            g_objective, g_vars, self.optimizer, state=state
+        )
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
-        logs = {"d_loss": self.d_loss_tracker.result(), "g_loss": self.g_loss_tracker.result()}
+        logs = {
+            "d_loss": self.d_loss_tracker.result(),
+            "g_loss": self.g_loss_tracker.result(),
+        }
         if self.gradient_penalty > 0:
             self.gp_tracker.update_state(gp_value)
             logs["gp"] = self.gp_tracker.result()
@@ -382,13 +417,20 @@ class GAN(GenerativeModel):
         """The discriminator's scores (logits / critic values) as NumPy (n,)."""
         images = np.asarray(images, "float32")
         if self.conditional:
-            scores = predict_batches(self.discriminator, [images, np.asarray(labels, "int32")])
+            scores = predict_batches(
+                self.discriminator, [images, np.asarray(labels, "int32")]
+            )
         else:
             scores = predict_batches(self.discriminator, images)
         return scores[:, 0]
 
 
-_TINY = {"image_shape": (8, 8, 1), "latent_dim": 4, "filters": (4,), "hidden_units": (8,)}
+_TINY = {
+    "image_shape": (8, 8, 1),
+    "latent_dim": 4,
+    "filters": (4,),
+    "hidden_units": (8,),
+}
 
 register_model("dcgan", GAN, family="gan", task="generation", tiny=_TINY)
 register_model(
