@@ -845,15 +845,7 @@ class TiedLMHead(InitConfig, keras.layers.Layer):
 
 # ------------------------------------------------------------------- stacks
 def check_stack_args(
-    num_layers,
-    num_heads,
-    hidden_dim,
-    intermediate_dim,
-    dropout,
-    activation,
-    *,
-    key_dim=None,
-    key_dim_arg=None,
+    num_layers, num_heads, hidden_dim, intermediate_dim, dropout, activation, **key_dim
 ) -> dict:
     """Checks the hyperparameters every Transformer builder shares.
 
@@ -864,11 +856,10 @@ def check_stack_args(
         intermediate_dim: int. Feed-forward width, >= 1.
         dropout: float. A rate in [0, 1).
         activation: str. A feed-forward activation (`FFN_ACTIVATIONS`).
-        key_dim: int or None. Size of each head, for builders that offer it
-            (T5's key_value_dim); None: hidden_dim // num_heads, so
-            num_heads must divide hidden_dim.
-        key_dim_arg: str or None. The builder's name for key_dim; None when
-            the builder has no such argument.
+        **key_dim: For builders that offer a size per head, that one
+            argument under the builder's name (T5: `key_value_dim=...`), an
+            int or None; None (or no such argument) uses
+            hidden_dim // num_heads, so num_heads must divide hidden_dim.
 
     Returns:
         dict: the blocks' constructor arguments among them (num_heads,
@@ -885,12 +876,15 @@ def check_stack_args(
         ("intermediate_dim", intermediate_dim),
     ):
         check_int(name, value, minimum=1)
+    if len(key_dim) > 1:
+        raise TypeError(f"check_stack_args takes one size per head; got {key_dim!r}.")
     args = {}
+    key_dim_arg, size = next(iter(key_dim.items()), (None, None))
     if key_dim_arg is not None:
-        args["key_dim"] = key_dim
-    if key_dim is not None:
-        check_int(key_dim_arg or "key_dim", key_dim, minimum=1)
-    if key_dim is None and hidden_dim % num_heads:
+        args["key_dim"] = size
+    if size is not None:
+        check_int(key_dim_arg, size, minimum=1)
+    if size is None and hidden_dim % num_heads:
         given = "" if key_dim_arg is None else f" and {key_dim_arg}=None"
         hint = "" if key_dim_arg is None else f", or pass {key_dim_arg}"
         raise ValueError(

@@ -139,8 +139,7 @@ def t5(
         intermediate_dim,
         dropout,
         activation,
-        key_dim=key_value_dim,
-        key_dim_arg="key_value_dim",
+        key_value_dim=key_value_dim,
     )
     check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0, max_inclusive=False)
     check_bool("tie_embeddings", tie_embeddings)
