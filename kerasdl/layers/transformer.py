@@ -509,23 +509,8 @@ class TransformerDecoderBlock(_BlockBase):
     `TransformerEncoderBlock` (`norm_first`).
 
     Args:
-        num_heads: int. Number of attention heads.
-        intermediate_dim: int. Width of the feed-forward hidden layer.
-        hidden_dim: int or None. Expected hidden size of the inputs.
-        key_dim: int or None. Size per head; None uses hidden // num_heads.
-        dropout: float. Dropout rate on the residual branches.
-        attention_dropout: float or None. Dropout on attention
-            probabilities; None uses `dropout`.
-        activation: str. Feed-forward activation, one of `FFN_ACTIVATIONS`.
-        norm_first: bool. Pre-norm (True) or post-norm (False).
-        layer_norm_epsilon: float. Epsilon of the normalization layers.
-        normalization: str. "layer_norm" or "rms_norm".
-        use_bias: bool. Biases in attention and feed-forward projections.
-        attention_scale: bool. Scale logits by 1/sqrt(key_dim).
-        rotary_max_wavelength: float or None. Rotary position embedding base
-            for self-attention; None disables RoPE.
-        kernel_initializer: str. Initializer of all kernels.
-        **kwargs: Standard `keras.layers.Layer` arguments.
+        The same as `TransformerEncoderBlock`'s (both blocks share one
+        constructor); `rotary_max_wavelength` applies to self-attention only.
 
     Call arguments:
         decoder_sequence: `(batch, seq, hidden)`.
