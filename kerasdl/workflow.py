@@ -137,9 +137,12 @@ def train(config, *, export: bool = True) -> RunResult:
 
     config = load_run_config(config, "train")
     training = TrainingConfig.from_dict(config["training"])
+    # Before the data: the Trainer sets up the distribution strategy, which
+    # refuses impossible device counts (and creates CPU devices while the
+    # backend has not started yet).
+    trainer = Trainer(training)
     data_options = dict(config["data"])
     dataset = kerasdl.data.load(data_options.pop("name"), **data_options)
-    trainer = Trainer(training)
     spec = _model_spec(config["model"], dataset)
     history = trainer.fit(spec, dataset.x_train, dataset.y_train)
     model = trainer.model

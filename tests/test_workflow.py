@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import pytest
 import yaml
 
@@ -109,6 +110,32 @@ def test_whole_config_is_checked_before_any_data_is_loaded(tmp_path, monkeypatch
             kerasdl.train(_config(tmp_path, **change))
     assert not (tmp_path / "run").exists()
     assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="mirrored is TensorFlow's"
+)
+def test_distribution_beyond_the_devices_is_refused_before_the_data(
+    tmp_path, monkeypatch
+):
+    def no_data(*args, **kwargs):
+        raise AssertionError("kerasdl.data.load was called before the refusal")
+
+    monkeypatch.setattr(kerasdl.data, "load", no_data)
+    keras.ops.convert_to_numpy(keras.ops.ones((2,)) + 1)  # the runtime runs
+    training = {"epochs": 1, "distribution": {"strategy": "mirrored", "devices": 64}}
+    with pytest.raises(ValueError) as info:
+        kerasdl.train(_config(tmp_path, training=training))
+    message = str(info.value)
+    for fragment in ("distribution.devices=64", "strategy: none", "fresh process"):
+        assert fragment in message, (fragment, message)
+    mirrored_accumulation = {
+        "epochs": 1,
+        "optimizer": {"name": "adam", "gradient_accumulation_steps": 2},
+        "distribution": {"strategy": "mirrored", "devices": 1},
+    }
+    with pytest.raises(ValueError, match="gradient_accumulation_steps"):
+        kerasdl.train(_config(tmp_path, training=mirrored_accumulation))
 
 
 @pytest.mark.slow

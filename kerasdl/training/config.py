@@ -744,3 +744,17 @@ def _validate_training(cfg: TrainingConfig) -> None:
             "'callbacks.reduce_on_plateau' sets the learning rate and needs a "
             f"float 'optimizer.learning_rate'; received learning_rate={lr!r}."
         )
+    accumulation = cfg.optimizer.get("gradient_accumulation_steps")
+    strategy = cfg.distribution.strategy
+    if strategy in ("mirrored", "multi_worker") and accumulation not in (None, 1):
+        # Keras 3.15 applies accumulated gradients inside a cond in the replica
+        # step; tf.distribute refuses that synchronization point ("merge_call
+        # called while defining a new graph") at the first step.
+        raise ValueError(
+            "Training config keys 'optimizer.gradient_accumulation_steps'="
+            f"{accumulation} and 'distribution.strategy'={strategy!r} cannot "
+            "be combined: Keras' gradient accumulation fails under "
+            "tf.distribute strategies. Remove gradient_accumulation_steps "
+            "(a larger batch_size has the same effect across replicas) or "
+            "set distribution.strategy to 'none'."
+        )

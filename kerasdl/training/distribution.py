@@ -247,7 +247,7 @@ def _mirrored(config: DistributionConfig) -> DistributionContext:
         if len(gpus) >= devices:
             names = [f"/gpu:{i}" for i in range(devices)]
         else:
-            configure_cpu_devices(devices)
+            _make_cpu_devices(devices, len(gpus))
             names = [f"/cpu:{i}" for i in range(devices)]
     else:
         names = devices  # None (all GPUs, else the CPU) or explicit names
@@ -263,6 +263,22 @@ def _mirrored(config: DistributionConfig) -> DistributionContext:
         num_replicas=strategy.num_replicas_in_sync,
         tf_strategy=strategy,
     )
+
+
+def _make_cpu_devices(count: int, gpus: int) -> None:
+    """CPU devices for `devices: count` on a machine with too few GPUs."""
+    try:
+        configure_cpu_devices(count)
+    except ValueError as err:
+        # The config is what the user edits: say which keys to change.
+        raise ValueError(
+            f"distribution.devices={count} asks for more devices than exist: "
+            f"this machine has {gpus} GPU(s), and {err} Set "
+            "distribution.devices to the number of GPUs (or strategy: none), "
+            "or start training in a fresh process (`kerasdl train run.yaml`, "
+            "or create the Trainer before anything runs TensorFlow), where "
+            f"kerasdl splits the CPU into {count} logical devices."
+        ) from None
 
 
 def _multi_worker(config: DistributionConfig) -> DistributionContext:
@@ -386,7 +402,7 @@ def _jax_distribution(config: DistributionConfig) -> DistributionContext:
 
 
 def _checked_keys(config: dict) -> dict:
-    from kerasdl.registry import closest
+    from kerasdl._checks import closest
 
     fields = list(DistributionConfig.__dataclass_fields__)
     for key in config:

@@ -172,6 +172,17 @@ def test_sections_accept_dicts_and_dataclasses():
             ["devices", "needs 4 devices"],
         ),
         ({"distribution": {"devices": 2}}, ["'distribution.devices' needs a strategy"]),
+        (
+            {
+                "optimizer": {"name": "adam", "gradient_accumulation_steps": 2},
+                "distribution": {"strategy": "mirrored", "devices": 2},
+            },
+            [
+                "'optimizer.gradient_accumulation_steps'=2",
+                "'distribution.strategy'='mirrored'",
+                "Remove gradient_accumulation_steps",
+            ],
+        ),
         ({"callbacks": {"checkpoint": True}}, ["'callbacks.checkpoint'", "run_dir"]),
         ({"resume": True}, ["'resume'", "run_dir"]),
         (
