@@ -10,7 +10,8 @@ folder, on tiny data:
 - ``bash``: each `kerasdl ...` line runs through the CLI's `main` (the
   README's own example files are written first); `make` lines are what CI
   itself runs (`.ci/run` calls `make test`; the quickstart has its own slow
-  test), so they are checked to name Makefile targets instead.
+  test), so they are checked to name Makefile targets instead; `pip install`
+  lines must pin what pyproject.toml pins.
 
 An untagged block is output or a drawing, never code. A block whose tag is
 none of the above fails the test, so new kinds of blocks get a runner.
@@ -92,6 +93,14 @@ def _run_bash(body: str) -> None:
         argv = shlex.split(line)
         if argv[0] == "make":
             assert re.search(rf"^{argv[1]}:", makefile, re.M), line
+            continue
+        if argv[:2] == ["pip", "install"]:
+            # Installs are not run here; a pinned package must match the pin
+            # in pyproject.toml so the README cannot drift from it.
+            pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+            for requirement in argv[2:]:
+                if "==" in requirement:
+                    assert f'"{requirement}"' in pyproject, line
             continue
         assert argv[0] == "kerasdl", (
             f"README bash line is not a kerasdl command: {line}"
