@@ -31,15 +31,26 @@ logger = logging.getLogger(__name__)
 _ERRORS = {"ValueError": ValueError, "RuntimeError": RuntimeError}
 
 
+# Options of the TensorFlow-made formats and their defaults (see `convert`).
+OPTIONS = {"int8_io": False, "per_channel": True, "strip_tensor_names": False}
+
+
+def _with_defaults(options: dict) -> dict:
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"Unknown conversion options {unknown}; accepted: {sorted(OPTIONS)}."
+        )
+    return {**OPTIONS, **options}
+
+
 def convert(
     model,
     out_dir: str,
     formats: list[str],
     scratch: str,
     representative: list[np.ndarray] | None = None,
-    int8_io: bool = False,
-    per_channel: bool = True,
-    strip_tensor_names: bool = False,
+    **options,
 ) -> dict:
     """Writes the TensorFlow-made formats of `model` into `out_dir`.
 
@@ -54,12 +65,11 @@ def convert(
             is not requested.
         representative: list of np.ndarray or None. Calibration samples, one
             array per input (needed for "tflite_int8").
-        int8_io: bool or "uint8". int8 (uint8) inputs and outputs for
-            "tflite_int8".
-        per_channel: bool. Per-channel (True) or per-tensor weight scales
-            for "tflite_int8".
-        strip_tensor_names: bool. Empty the intermediate tensor names of
-            TFLite files.
+        **options: The formats' options (`OPTIONS`, defaults there):
+            int8_io (bool or "uint8": int8 or uint8 inputs and outputs for
+            "tflite_int8"), per_channel (bool: per-channel or per-tensor
+            weight scales for "tflite_int8"), strip_tensor_names (bool: empty
+            the intermediate tensor names of TFLite files).
 
     Returns:
         dict: {"input_names": [...]}, the input names inside the files.
@@ -68,6 +78,7 @@ def convert(
         ValueError: if the model needs ops with no TFLite builtin kernel.
         RuntimeError: if a converter fails otherwise.
     """
+    options = _with_defaults(options)
     input_names = [t.name for t in model.inputs]
     requested = [FORMATS[name] for name in formats]
     # One SavedModel serves every format that converts from one: the
@@ -90,10 +101,8 @@ def convert(
             saved_model=saved_model,
             input_names=input_names,
             representative=representative,
-            int8_io=int8_io,
             model_name=model.name,
-            per_channel=per_channel,
-            strip_tensor_names=strip_tensor_names,
+            **options,
         )
     return {"input_names": input_names}
 
@@ -118,18 +127,16 @@ def convert_in_subprocess(
     formats: list[str],
     scratch: str,
     representative: list[np.ndarray] | None = None,
-    int8_io: bool = False,
-    per_channel: bool = True,
-    strip_tensor_names: bool = False,
     sample_inputs: list[np.ndarray] | None = None,
     imports: list[str] = (),
+    **options,
 ) -> dict:
     """Runs `convert` on a .keras file in a TensorFlow-backend subprocess.
 
     Args:
         keras_file: str. The model saved as .keras.
-        out_dir, formats, scratch, representative, int8_io, per_channel,
-            strip_tensor_names: as in `convert`.
+        out_dir, formats, scratch, representative, **options: as in
+            `convert`.
         sample_inputs: list of np.ndarray or None. When "saved_model" is
             written, the subprocess runs it on these and returns the outputs.
         imports: list of str. Modules to import first, so that custom layer
@@ -151,9 +158,7 @@ def convert_in_subprocess(
             os.path.join(scratch, "representative.npz"), representative
         ),
         "samples": _save_arrays(os.path.join(scratch, "samples.npz"), sample_inputs),
-        "int8_io": int8_io,
-        "per_channel": per_channel,
-        "strip_tensor_names": strip_tensor_names,
+        "options": _with_defaults(options),
         "imports": list(imports),
         "result": os.path.join(scratch, "result.json"),
     }
@@ -211,9 +216,7 @@ def _run_job(job: dict) -> dict:
         job["formats"],
         job["scratch"],
         representative=_load_arrays(job["representative"]),
-        int8_io=job["int8_io"],
-        per_channel=job["per_channel"],
-        strip_tensor_names=job["strip_tensor_names"],
+        **job["options"],
     )
     samples = _load_arrays(job["samples"])
     result["saved_model_outputs"] = None

@@ -55,6 +55,29 @@ def time_calls(call, runs: int) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
 
 
+def keras_export(model, path, keras_format: str, writer: str) -> None:
+    """`model.export(path, format=keras_format)` here, on the TensorFlow backend.
+
+    Args:
+        model: keras.Model. Must live on the TensorFlow backend.
+        path: str. What to write.
+        keras_format: str. Keras' export format ("onnx", "tf_saved_model").
+        writer: str. The public writer's name, for the error.
+
+    Raises:
+        ValueError: if the Keras backend is not TensorFlow (then
+            `kerasdl.exporters.export` converts in a TensorFlow subprocess).
+    """
+    from kerasdl import _backend
+
+    _backend.require_tensorflow(
+        f"{writer} needs the TensorFlow backend; the backend is "
+        "{backend}. Use kerasdl.exporters.export, which "
+        "converts in a TensorFlow subprocess."
+    )
+    model.export(str(path), format=keras_format, verbose=False)
+
+
 def load_source(source):
     """A Keras model from `source`: the model itself or a .keras file's path."""
     if isinstance(source, (str, os.PathLike)):

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from kerasdl.exporters.base import ExportFormat, Runner, load_source
+from kerasdl.exporters.base import ExportFormat, Runner, keras_export, load_source
 
 __all__ = ["ONNX", "OnnxFormat", "onnx_io", "run_onnx", "write_onnx"]
 
@@ -43,19 +43,12 @@ def write_onnx(model, path: str) -> None:
     Example:
     >>> write_onnx(model, "export/model.onnx")
     """
-    from kerasdl import _backend
-
-    _backend.require_tensorflow(
-        "write_onnx needs the TensorFlow backend; the backend is "
-        "{backend}. Use kerasdl.exporters.export, which "
-        "converts in a TensorFlow subprocess."
-    )
     with warnings.catch_warnings():
         # Keras' tf2onnx shim probes the removed np.object alias.
         warnings.filterwarnings(
             "ignore", message=".*np.object.*", category=FutureWarning
         )
-        model.export(str(path), format="onnx", verbose=False)
+        keras_export(model, path, "onnx", "write_onnx")
     logger.info("wrote %s", path)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from kerasdl.exporters.base import (
     ExportFormat,
     Runner,
+    keras_export,
     load_source,
     model_io,
 )
@@ -44,14 +45,7 @@ def write_saved_model(model, path: str) -> None:
     Example:
     >>> write_saved_model(model, "export/saved_model")
     """
-    from kerasdl import _backend
-
-    _backend.require_tensorflow(
-        "write_saved_model needs the TensorFlow backend; the backend is "
-        "{backend}. Use kerasdl.exporters.export, which "
-        "converts in a TensorFlow subprocess."
-    )
-    model.export(str(path), format="tf_saved_model", verbose=False)
+    keras_export(model, path, "tf_saved_model", "write_saved_model")
     logger.info("wrote SavedModel %s", path)
 
 
