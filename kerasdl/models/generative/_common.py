@@ -66,7 +66,9 @@ def conv_encoder_stack(x, filters, prefix: str, spectral_norm=False, batch_norm=
     Shapes: (H, W, C) -> (H / 2**len(filters), W / ..., filters[-1]) -> flat.
     """
     for i, f in enumerate(filters):
-        conv = layers.Conv2D(f, 4, strides=2, padding="same", name=f"{prefix}_conv{i + 1}")
+        conv = layers.Conv2D(
+            f, 4, strides=2, padding="same", name=f"{prefix}_conv{i + 1}"
+        )
         x = _maybe_sn(conv, spectral_norm)(x)
         if batch_norm and i > 0:
             x = layers.BatchNormalization(name=f"{prefix}_bn{i + 1}")(x)
@@ -74,7 +76,9 @@ def conv_encoder_stack(x, filters, prefix: str, spectral_norm=False, batch_norm=
     return layers.Flatten(name=f"{prefix}_flatten")(x)
 
 
-def conv_decoder_stack(z, image_shape, filters, prefix: str, batch_norm=False):
+def conv_decoder_stack(
+    z, image_shape, filters, prefix: str, batch_norm=False, activation="sigmoid"
+):
     """Dense to the bottom feature map, stride-2 transposed convolutions up,
     and a 3x3 convolution to the image's channels with a sigmoid.
 
@@ -95,7 +99,11 @@ def conv_decoder_stack(z, image_shape, filters, prefix: str, batch_norm=False):
             x = layers.BatchNormalization(name=f"{prefix}_bn{i + 1}")(x)
         x = layers.Activation("relu", name=f"{prefix}_act{i + 1}")(x)
     return layers.Conv2D(
-        image_shape[-1], 3, padding="same", activation="sigmoid", name=f"{prefix}_image"
+        image_shape[-1],
+        3,
+        padding="same",
+        activation=activation,
+        name=f"{prefix}_image",
     )(x)
 
 
@@ -109,12 +117,14 @@ def dense_encoder_stack(x, units, prefix: str, spectral_norm=False):
     return x
 
 
-def dense_decoder_stack(z, image_shape, units, prefix: str):
-    """Dense layers (reversed widths) to a sigmoid image of `image_shape`."""
+def dense_decoder_stack(z, image_shape, units, prefix: str, activation="sigmoid"):
+    """Dense layers (reversed widths) to an image of `image_shape`."""
     x = z
     for i, u in enumerate(reversed(units)):
         x = layers.Dense(u, activation="relu", name=f"{prefix}_dense{i + 1}")(x)
-    x = layers.Dense(int(np.prod(image_shape)), activation="sigmoid", name=f"{prefix}_pixels")(x)
+    x = layers.Dense(
+        int(np.prod(image_shape)), activation=activation, name=f"{prefix}_pixels"
+    )(x)
     return layers.Reshape(tuple(image_shape), name=f"{prefix}_image")(x)
 
 
@@ -181,4 +191,3 @@ class GenerativeModel(keras.Model):
         """
         entry = get_entry(self.registry_name)
         return {"model": entry.name, **to_plain(self.get_config())}
-

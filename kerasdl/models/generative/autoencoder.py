@@ -38,6 +38,7 @@ from kerasdl.registry import register_model
 __all__ = ["RECONSTRUCTION_LOSSES", "Autoencoder", "reconstruction_error"]
 
 RECONSTRUCTION_LOSSES = ("binary_crossentropy", "mse")
+OUTPUT_ACTIVATIONS = ("sigmoid", "linear")
 
 
 def reconstruction_error(x, x_hat, loss: str = "mse"):
@@ -82,6 +83,9 @@ class Autoencoder(GenerativeModel):
             autoencoder; the code then uses ReLU); 0 for none.
         reconstruction_loss: str. Loss when compiled without one:
             "binary_crossentropy" or "mse" (mean over pixels).
+        output_activation: str. "sigmoid" (images in [0, 1]) or "linear"
+            (unbounded inputs such as standardized series windows; use
+            reconstruction_loss="mse").
 
     Example:
     >>> ae = kerasdl.build("conv_autoencoder", image_shape=(16, 16, 1))
@@ -102,6 +106,7 @@ class Autoencoder(GenerativeModel):
         noise_stddev=0.0,
         activity_l1=0.0,
         reconstruction_loss="binary_crossentropy",
+        output_activation="sigmoid",
     ):
         image_shape = check_image_shape(image_shape)
         latent_dim = check_int("latent_dim", latent_dim, minimum=1)
@@ -111,6 +116,13 @@ class Autoencoder(GenerativeModel):
         noise_stddev = check_float("noise_stddev", noise_stddev, minimum=0.0)
         activity_l1 = check_float("activity_l1", activity_l1, minimum=0.0)
         check_choice("reconstruction_loss", reconstruction_loss, RECONSTRUCTION_LOSSES)
+        check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
+        if output_activation == "linear" and reconstruction_loss != "mse":
+            raise ValueError(
+                f"Invalid reconstruction_loss={reconstruction_loss!r}: expected "
+                "'mse' with output_activation='linear' (cross-entropy needs "
+                "outputs in [0, 1])."
+            )
 
         # Encoder: image -> code.
         image = keras.Input(image_shape, name="image")
@@ -131,9 +143,13 @@ class Autoencoder(GenerativeModel):
         # Decoder: code -> image.
         z = keras.Input((latent_dim,), name="code")
         if architecture == "conv":
-            out = conv_decoder_stack(z, image_shape, filters, "decoder")
+            out = conv_decoder_stack(
+                z, image_shape, filters, "decoder", activation=output_activation
+            )
         else:
-            out = dense_decoder_stack(z, image_shape, hidden_units, "decoder")
+            out = dense_decoder_stack(
+                z, image_shape, hidden_units, "decoder", activation=output_activation
+            )
         decoder = keras.Model(z, out, name="decoder")
 
         inputs = keras.Input(image_shape, name="input")
@@ -153,6 +169,7 @@ class Autoencoder(GenerativeModel):
                 noise_stddev=noise_stddev,
                 activity_l1=activity_l1,
                 reconstruction_loss=reconstruction_loss,
+                output_activation=output_activation,
             ),
         )
         self.encoder = encoder
@@ -191,9 +208,16 @@ class Autoencoder(GenerativeModel):
         return predict_batches(self, x, batch_size)
 
 
-_TINY = {"image_shape": (8, 8, 1), "latent_dim": 3, "hidden_units": (8,), "filters": (4,)}
+_TINY = {
+    "image_shape": (8, 8, 1),
+    "latent_dim": 3,
+    "hidden_units": (8,),
+    "filters": (4,),
+}
 
-register_model("autoencoder", Autoencoder, family="autoencoder", task="reconstruction", tiny=_TINY)
+register_model(
+    "autoencoder", Autoencoder, family="autoencoder", task="reconstruction", tiny=_TINY
+)
 register_model(
     "conv_autoencoder",
     Autoencoder,

@@ -274,7 +274,12 @@ class VAE(GenerativeModel):
         return _log_sum_exp(np.stack(weights, axis=0), axis=0) - math.log(num_samples)
 
 
-_TINY = {"image_shape": (8, 8, 1), "latent_dim": 2, "hidden_units": (8,), "filters": (4,)}
+_TINY = {
+    "image_shape": (8, 8, 1),
+    "latent_dim": 2,
+    "hidden_units": (8,),
+    "filters": (4,),
+}
 
 register_model("vae", VAE, family="vae", task="generation", tiny=_TINY)
 register_model(
