@@ -5,15 +5,18 @@ step supports) or a list whose entries are layer names, layer paths
 ("encoder/dense"), layer type names ("Dense"), layer classes, layer objects,
 or the name of a nested model (meaning its supported layers). `select_layers`
 resolves that list the same way for every step, walking nested models
-(functional and Sequential sub-models) and, for the steps that change
-layers in place (ptq, lora), the layers held inside composite layers too
-(keras-hub backbones inside `kerasdl.models.hub.HubModel`, transformer
-blocks). Errors name the entry, the closest layer names and the supported
-types.
+(functional and Sequential sub-models, and the model held by a layer such
+as `kerasdl.models.hub.HubModel`, whose keras-hub backbone is a functional
+model) and, for the steps that change layers in place (ptq, lora), the
+layers held inside composite layers too (transformer blocks). Errors name
+the entry, the closest layer names and the supported types.
 
 The steps that rebuild the model by cloning its graph (prune, cluster,
-qat) can wrap the layers of the graph and of nested models, not a layer held
-inside a composite layer: naming one raises an error that says which
+qat) wrap the layers of the graph and of nested models, rebuilding each
+nested model that holds a chosen layer with the same clone function (and a
+model-holding layer around its rebuilt model, `held_model`'s protocol). A
+layer held inside a composite layer (a transformer block's dense layers)
+is not part of any graph: naming one raises an error that says which
 composite layer hides it and which steps reach it.
 """
 
@@ -27,14 +30,38 @@ import keras
 from kerasdl import _keras_compat
 from kerasdl._checks import closest
 
-__all__ = ["graph_layers", "select_layers", "walk_layers"]
+__all__ = ["graph_layers", "held_model", "select_layers", "walk_layers"]
+
+
+def held_model(layer) -> keras.Model | None:
+    """The model that `layer` holds and can be rebuilt around, or None.
+
+    The protocol: a layer (not itself a model) whose `model` attribute is a
+    keras.Model and whose `with_model(new_model)` method returns a layer of
+    the same config around `new_model` (`kerasdl.models.hub.HubModel` holds
+    a keras-hub backbone or task this way). Graph-rebuilding steps treat the
+    held model like a nested model of the graph.
+
+    Args:
+        layer: keras.layers.Layer.
+
+    Returns:
+        keras.Model or None.
+    """
+    if isinstance(layer, keras.Model):
+        return None
+    model = getattr(layer, "model", None)
+    if isinstance(model, keras.Model) and callable(getattr(layer, "with_model", None)):
+        return model
+    return None
 
 
 def graph_layers(model) -> list:
     """Layers of `model`'s graph and of its nested models, each once, in order.
 
-    Nested models themselves are included (after their own layers are
-    listed, before the next layer); input layers are not.
+    Nested models themselves are included (listed just before their own
+    layers); so is the model held by a layer (see `held_model`), just after
+    that layer. Input layers are not.
 
     Args:
         model: keras.Model.
@@ -53,6 +80,11 @@ def graph_layers(model) -> list:
             found.append(layer)
             if isinstance(layer, keras.Model):
                 visit(layer)
+            held = held_model(layer)
+            if held is not None and id(held) not in seen:
+                seen.add(id(held))
+                found.append(held)
+                visit(held)
 
     visit(model)
     return found
@@ -83,9 +115,9 @@ def _label(entry) -> str:
 
 
 def _container_of(model, layer, graph: list) -> keras.layers.Layer | None:
-    """The graph layer (not a model) whose parts include `layer`."""
+    """The composite graph layer (not a model or model holder) holding `layer`."""
     for outer in graph:
-        if isinstance(outer, keras.Model):
+        if isinstance(outer, keras.Model) or held_model(outer) is not None:
             continue
         if any(inner is layer for inner in _keras_compat.sublayers(outer)):
             return outer

@@ -4,7 +4,8 @@
 - running a wrapped layer with some of its variables replaced by computed
   tensors (a masked or clustered kernel) on every backend,
 - selecting layers of a model by name or type, and cloning a functional or
-  Sequential model with some layers wrapped and every weight copied.
+  Sequential model with some layers wrapped and every weight copied (nested
+  models, and the keras-hub model inside a HubModel, rebuilt the same way).
 """
 
 from __future__ import annotations
@@ -106,11 +107,12 @@ def call_with_substitutes(layer, substitutes, inputs, training=None):
 
 
 def iter_layers(model):
-    """All layers of `model`, recursing into nested models (not wrappers)."""
-    for layer in getattr(model, "layers", []):
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from iter_layers(layer)
+    """All layers of `model`, recursing into nested models (not wrappers).
+
+    The same walk as the selection rule's (`_selection.graph_layers`): nested
+    models and the models held by layers such as HubModel, each layer once.
+    """
+    yield from _selection.graph_layers(model)
 
 
 def select_layers(model, layers, table, hook, skip_types, what):
@@ -164,8 +166,26 @@ def copy_layer(layer):
     return new
 
 
-def clone_with(model, fn, what):
-    """Clone a functional/Sequential `model` mapping each leaf layer with `fn`."""
+def clone_with(model, fn, what, touches=None):
+    """Clone a functional/Sequential `model` mapping each leaf layer with `fn`.
+
+    Nested functional and Sequential models are cloned recursively with the
+    same `fn` (Keras' `clone_model(recursive=True)`). A layer that holds a
+    model (`_selection.held_model`, e.g. HubModel around a keras-hub
+    backbone) is rebuilt around a recursive clone of its model when that
+    model contains a layer `touches` selects; otherwise it goes to `fn` like
+    any leaf layer.
+
+    Args:
+        model: functional or Sequential keras.Model.
+        fn: callable(layer) -> new layer, for each leaf layer.
+        what: str. The step, for messages.
+        touches: callable(layer) -> bool, or None. Whether `fn` changes a
+            layer (decides which held models are rebuilt).
+
+    Returns:
+        keras.Model: the clone.
+    """
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected a keras.Model. Received: {type(model).__name__}")
     functional = _keras_compat.is_functional(model)
@@ -174,7 +194,18 @@ def clone_with(model, fn, what):
             f"Cannot {what} a subclassed model ({type(model).__name__}); "
             f"{what} a functional or Sequential model, or wrap its layers one by one."
         )
-    return keras.models.clone_model(model, clone_function=fn, recursive=True)
+
+    def clone_fn(layer):
+        held = _selection.held_model(layer)
+        if (
+            held is not None
+            and touches is not None
+            and any(touches(x) for x in _selection.graph_layers(held))
+        ):
+            return layer.with_model(clone_with(held, fn, what, touches))
+        return fn(layer)
+
+    return keras.models.clone_model(model, clone_function=clone_fn, recursive=True)
 
 
 class DelegatingWrapper(keras.layers.Wrapper):
@@ -261,7 +292,9 @@ class CompressionWrapper(DelegatingWrapper):
         def clone_fn(layer):
             return layer.stripped() if isinstance(layer, cls) else copy_layer(layer)
 
-        return clone_with(model, clone_fn, "strip")
+        return clone_with(
+            model, clone_fn, "strip", touches=lambda layer: isinstance(layer, cls)
+        )
 
     @classmethod
     def wrap(cls, target, layers, params, arg):
@@ -299,7 +332,9 @@ class CompressionWrapper(DelegatingWrapper):
                 copy = copy_layer(layer)
                 return cls(copy, **params) if id(layer) in chosen else copy
 
-            return clone_with(target, clone_fn, cls.VERB)
+            return clone_with(
+                target, clone_fn, cls.VERB, touches=lambda layer: id(layer) in chosen
+            )
         if isinstance(target, keras.layers.Layer):
             if layers is not None:
                 raise ValueError(

@@ -297,15 +297,20 @@ def quantize_model(model, layers=None):
     def clone(layer):
         if id(layer) in clones:
             return clones[id(layer)]
+        held = _selection.held_model(layer)  # e.g. HubModel's keras-hub backbone
+        container = layer if isinstance(layer, keras.Model) else held
         inner = (
-            [x for x in _selection.graph_layers(layer) if id(x) in selected]
-            if isinstance(layer, keras.Model)
+            [x for x in _selection.graph_layers(container) if id(x) in selected]
+            if container is not None
             else []
         )
         if inner:
             # A nested model with selected layers: quantized by the same
-            # rules as a model of its own (weights copied there).
-            new = quantize_model(layer, layers=inner)
+            # rules as a model of its own (weights copied there); a layer
+            # holding one is rebuilt around the quantized model.
+            new = quantize_model(container, layers=inner)
+            if held is not None:
+                new = layer.with_model(new)
             nested.add(id(layer))
             clones[id(layer)] = new
             originals[id(new)] = layer

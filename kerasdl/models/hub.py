@@ -33,6 +33,7 @@ import re
 
 import keras
 
+from kerasdl import _keras_compat
 from kerasdl._io import read_json, to_plain
 from kerasdl.layers.vit import TokenPooling
 from kerasdl.models._common import (
@@ -92,6 +93,12 @@ class HubModel(keras.layers.Layer):
         output_names: list of str or None. Outputs to return when the model
             returns a dict; None: all of them in the model's order. Must be
             None when the model returns one tensor.
+        hub_class: str or None. For a functional rebuild of a keras-hub
+            model (made by `with_model`, e.g. by pruning, clustering or QAT
+            a layer inside the backbone), the registered name of the
+            keras-hub class it was rebuilt from ("keras_hub>BertBackbone");
+            `model` may then be a functional keras.Model. None: `model` is
+            the keras-hub model itself.
         **kwargs: Standard `keras.layers.Layer` arguments (name, dtype, ...).
 
     Raises:
@@ -103,11 +110,25 @@ class HubModel(keras.layers.Layer):
     >>> layer = HubModel(backbone, output_names=["pooled_output"])
     """
 
-    def __init__(self, model, input_names=None, output_names=None, **kwargs):
+    def __init__(
+        self, model, input_names=None, output_names=None, hub_class=None, **kwargs
+    ):
         super().__init__(**kwargs)
-        self.model = _deserialize_hub(model) if isinstance(model, dict) else model
         hub = _keras_hub()
-        if not isinstance(self.model, (hub.models.Backbone, hub.models.Task)):
+        if hub_class is not None:
+            _check_hub_class(hub_class)
+        self.hub_class = hub_class
+        self.model = (
+            _deserialize_hub(model, hub_class) if isinstance(model, dict) else model
+        )
+        if hub_class is not None:
+            if not _is_rebuild(self.model):
+                raise ValueError(
+                    f"Invalid model={model!r:.120} with hub_class={hub_class!r}: "
+                    "expected a functional keras.Model rebuilt from that class "
+                    "(see HubModel.with_model)."
+                )
+        elif not isinstance(self.model, (hub.models.Backbone, hub.models.Task)):
             raise ValueError(
                 f"Invalid model={model!r:.120}: expected a keras_hub.models.Backbone "
                 "or keras_hub.models.Task (or its serialized config)."
@@ -141,6 +162,64 @@ class HubModel(keras.layers.Layer):
     def build(self, input_shape):
         # The wrapped model is a built functional graph: nothing to create.
         self.built = True
+
+    def with_model(self, model):
+        """A HubModel of this layer's config around `model`.
+
+        Graph-rebuilding compression steps (prune, cluster, QAT) clone the
+        keras-hub model with some layers wrapped or replaced; the clone is a
+        plain functional keras.Model with the same inputs and outputs, and
+        this method puts it back in the functional graph in place of this
+        layer. The result records which keras-hub class the model was
+        rebuilt from (`hub_class`) and saves and loads as `.keras` with the
+        rebuilt graph in its config.
+
+        Args:
+            model: keras.Model. A keras-hub Backbone/Task, or a functional
+                model taking and returning the same named inputs and
+                outputs as this layer's model.
+
+        Returns:
+            HubModel: a new layer with this layer's name, input and output
+            names and dtype policy; `model`'s weights are used as they are.
+
+        Raises:
+            ValueError: `model` is not a functional keras.Model, or its
+                inputs or outputs differ from this layer's model's.
+        """
+        hub = _keras_hub()
+        if isinstance(model, (hub.models.Backbone, hub.models.Task)):
+            hub_class = None
+        else:
+            if not _is_rebuild(model):
+                raise ValueError(
+                    f"Invalid model={model!r:.120}: expected a functional "
+                    "keras.Model (a clone of this layer's keras-hub model)."
+                )
+            hub_class = self.hub_class or keras.saving.get_registered_name(
+                type(self.model)
+            )
+        for what, old, new in (
+            ("inputs", self.model.input, model.input),
+            ("outputs", self.model.output, model.output),
+        ):
+            if _structure_names(old) != _structure_names(new):
+                raise ValueError(
+                    f"Invalid model {model.name!r}: its {what} "
+                    f"{_structure_names(new)} differ from "
+                    f"{_structure_names(old)}, those of {self.model.name!r}."
+                )
+        return HubModel(
+            model,
+            input_names=list(self.input_names),
+            output_names=(
+                None if self.output_names is None else list(self.output_names)
+            ),
+            hub_class=hub_class,
+            name=self.name,
+            dtype=self.dtype_policy,
+            trainable=self.trainable,
+        )
 
     def _model_inputs(self, inputs):
         """The layer's list inputs in the structure the keras-hub model takes."""
@@ -182,6 +261,8 @@ class HubModel(keras.layers.Layer):
                 ),
             }
         )
+        if self.hub_class is not None:  # only rebuilt models carry the key
+            config["hub_class"] = self.hub_class
         return config
 
 
@@ -200,10 +281,48 @@ def _check_names(arg: str, value, known: list[str]) -> list[str]:
     return list(value)
 
 
-def _deserialize_hub(config: dict):
-    """Rebuilds a keras-hub Backbone or Task from `keras.layers.serialize`."""
+def _structure_names(struct):
+    """Names of a functional model's input or output structure."""
+    if isinstance(struct, dict):
+        return sorted(struct)
+    return [getattr(t, "name", None) for t in keras.tree.flatten(struct)]
+
+
+def _is_rebuild(model) -> bool:
+    """A functional (not Sequential) keras.Model: what `with_model` accepts."""
+    return (
+        isinstance(model, keras.Model)
+        and _keras_compat.is_functional(model)
+        and not isinstance(model, keras.Sequential)
+    )
+
+
+def _check_hub_class(hub_class):
+    hub = _keras_hub()
+    is_name = isinstance(hub_class, str) and hub_class.startswith("keras_hub>")
+    cls = keras.saving.get_registered_object(hub_class) if is_name else None
+    if not (
+        is_name
+        and isinstance(cls, type)
+        and issubclass(cls, (hub.models.Backbone, hub.models.Task))
+    ):
+        raise ValueError(
+            f"Invalid hub_class={hub_class!r}: expected the registered name of "
+            "a keras-hub Backbone or Task ('keras_hub>BertBackbone', ...)."
+        )
+
+
+def _deserialize_hub(config: dict, hub_class=None):
+    """Rebuilds a keras-hub Backbone or Task from `keras.layers.serialize`.
+
+    With `hub_class` (a checked keras-hub class name), `config` may instead
+    be a functional model's: the rebuild of that class that `with_model`
+    made, restored through Keras' own functional deserialization.
+    """
     hub = _keras_hub()
     registered = config.get("registered_name") or ""
+    if hub_class is not None and config.get("class_name") == "Functional":
+        return keras.saving.deserialize_keras_object(config)
     cls = keras.saving.get_registered_object(registered) if registered else None
     if not (
         registered.startswith("keras_hub>")

@@ -114,7 +114,12 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 def _walk_layers(layer, seen):
-    """`layer`, then every layer inside it: nested models and wrapped layers."""
+    """`layer`, then every layer inside it: nested models and wrapped layers.
+
+    A layer holding a model in its `model` attribute (kerasdl's HubModel
+    around a keras-hub backbone, which compression steps may have pruned)
+    is walked into like a nested model.
+    """
     if id(layer) in seen:
         return
     seen.add(id(layer))
@@ -124,6 +129,8 @@ def _walk_layers(layer, seen):
             yield from _walk_layers(child, seen)
     elif isinstance(layer, keras.layers.Wrapper):
         yield from _walk_layers(layer.layer, seen)
+    elif isinstance(getattr(layer, "model", None), keras.Model):
+        yield from _walk_layers(layer.model, seen)
 
 
 def requested_callbacks(model, given=()) -> list:
