@@ -60,6 +60,7 @@ from kerasdl.training.losses import make_loss
 from kerasdl.training.metrics import METRIC_NAMES
 from kerasdl.training.optimizers import OPTIMIZER_NAMES
 from kerasdl.training.schedules import (
+    PLATEAU_KEYS,
     is_callback_schedule,
     make_plateau_callback,
     make_schedule,
@@ -105,14 +106,11 @@ _TENSORBOARD = {
     "write_graph": False,
     "profile_batch": 0,
 }
+# The plateau schedule's arguments, but the monitor follows the run's
+# validation ("auto") and the Trainer sets verbosity itself.
 _REDUCE_ON_PLATEAU = {
+    **{k: v for k, v in PLATEAU_KEYS.items() if k != "verbose"},
     "monitor": "auto",
-    "factor": 0.1,
-    "patience": 10,
-    "mode": "auto",
-    "min_delta": 1e-4,
-    "cooldown": 0,
-    "min_lr": 0.0,
 }
 _MODES = ("auto", "min", "max")
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import keras
 
-from kerasdl._checks import check_float, closest
+from kerasdl._checks import check_float
+from kerasdl.training._named import check_known_keys, require_name, resolve_name
 from kerasdl.training.schedules import make_schedule
 
 __all__ = ["OPTIMIZER_NAMES", "make_optimizer"]
@@ -109,27 +110,12 @@ def make_optimizer(config, learning_rate=None) -> keras.optimizers.Optimizer:
             "An optimizer config must be a name or a dict with a 'name'; "
             f"received {config!r} of type {type(config).__name__}."
         )
-    if "name" not in config:
-        raise ValueError(
-            f"Optimizer config {config!r} has no 'name'; "
-            f"accepted names: {', '.join(OPTIMIZER_NAMES)}."
-        )
-    raw_name = config["name"]
-    name = raw_name.lower() if isinstance(raw_name, str) else raw_name
-    if name not in _OPTIMIZERS:
-        raise ValueError(
-            f"Unknown optimizer name={raw_name!r}.{closest(name, OPTIMIZER_NAMES)} "
-            f"Accepted: {', '.join(OPTIMIZER_NAMES)}."
-        )
+    require_name(config, "Optimizer", OPTIMIZER_NAMES)
+    name = resolve_name(config["name"], "optimizer", OPTIMIZER_NAMES)
     cls = _OPTIMIZERS[name]
     accepted = _accepted_keys(cls)
     kwargs: dict[str, Any] = {k: v for k, v in config.items() if k != "name"}
-    for key in kwargs:
-        if key not in accepted:
-            raise ValueError(
-                f"Unknown argument {key!r} for optimizer {name!r}."
-                f"{closest(key, accepted)} Accepted: {', '.join(accepted)}."
-            )
+    check_known_keys(kwargs, accepted, "optimizer", name, word="argument")
 
     if learning_rate is not None:
         if "learning_rate" in kwargs:

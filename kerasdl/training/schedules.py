@@ -34,7 +34,8 @@ from typing import Any
 import keras
 from keras import ops
 
-from kerasdl._checks import check_bool, check_float, check_int, closest
+from kerasdl._checks import check_bool, check_float, check_int
+from kerasdl.training._named import check_known_keys, require_name, resolve_name
 
 __all__ = [
     "SCHEDULE_NAMES",
@@ -309,7 +310,7 @@ _SCHEDULE_KEYS: dict[str, dict[str, Any]] = {
 
 # Keys of {"name": "reduce_on_plateau", ...}: the optimizer's starting rate
 # plus the arguments of keras.callbacks.ReduceLROnPlateau.
-_PLATEAU_KEYS: dict[str, Any] = {
+PLATEAU_KEYS: dict[str, Any] = {
     "monitor": "val_loss",
     "factor": 0.1,
     "patience": 10,
@@ -575,30 +576,12 @@ def _split_config(config) -> tuple[str, dict[str, Any]]:
             "or a dict with a 'name'; received "
             f"{config!r} of type {type(config).__name__}."
         )
-    if "name" not in config:
-        raise ValueError(
-            f"Schedule config {config!r} has no 'name'; "
-            f"accepted names: {', '.join(SCHEDULE_NAMES)}."
-        )
-    raw_name = config["name"]
-    name = raw_name.lower() if isinstance(raw_name, str) else raw_name
-    if name in _SCHEDULE_KEYS:
-        defaults = _SCHEDULE_KEYS[name]
-    elif name in _CALLBACK_SCHEDULES:
-        defaults = _PLATEAU_KEYS
-    else:
-        raise ValueError(
-            f"Unknown schedule name={raw_name!r}.{closest(name, SCHEDULE_NAMES)} "
-            f"Accepted: {', '.join(SCHEDULE_NAMES)}."
-        )
+    require_name(config, "Schedule", SCHEDULE_NAMES)
+    name = resolve_name(config["name"], "schedule", SCHEDULE_NAMES)
+    defaults = PLATEAU_KEYS if name in _CALLBACK_SCHEDULES else _SCHEDULE_KEYS[name]
     accepted = ["learning_rate", *defaults]
     params = {k: v for k, v in config.items() if k != "name"}
-    for key in params:
-        if key not in accepted:
-            raise ValueError(
-                f"Unknown key {key!r} for schedule {name!r}."
-                f"{closest(key, accepted)} Accepted: {', '.join(accepted)}."
-            )
+    check_known_keys(params, accepted, "schedule", name)
     missing = [k for k in accepted if k not in params and defaults.get(k) is _REQUIRED]
     if "learning_rate" not in params:
         missing.insert(0, "learning_rate")
