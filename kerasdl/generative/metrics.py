@@ -31,7 +31,6 @@ import os
 
 import keras
 import numpy as np
-from scipy import linalg
 
 from kerasdl._checks import check_choice, check_int, invalid
 
@@ -74,14 +73,16 @@ def frechet_distance_from_stats(mu_a, cov_a, mu_b, cov_b) -> float:
     """
     mu_a, mu_b = np.asarray(mu_a, np.float64), np.asarray(mu_b, np.float64)
     cov_a, cov_b = np.atleast_2d(cov_a), np.atleast_2d(cov_b)
-    root = linalg.sqrtm(cov_a @ cov_b)
-    if not np.isfinite(root).all():
-        # Singular products: regularize both covariances slightly.
-        eye = np.eye(len(cov_a)) * 1e-6
-        root = linalg.sqrtm((cov_a + eye) @ (cov_b + eye))
-    root = np.real(root)  # imaginary parts are round-off
+    # Tr((A B)^1/2) = sum of sqrt(eigenvalues of A^1/2 B A^1/2), a symmetric
+    # PSD matrix: stable for singular covariances, where sqrtm is not.
+    vals, vecs = np.linalg.eigh((cov_a + cov_a.T) / 2.0)
+    root_a = (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+    inner = root_a @ ((cov_b + cov_b.T) / 2.0) @ root_a
+    trace_root = np.sum(
+        np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2.0), 0.0, None))
+    )
     diff = mu_a - mu_b
-    value = diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(root)
+    value = diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_root
     return float(max(value, 0.0))
 
 
