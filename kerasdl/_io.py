@@ -241,16 +241,25 @@ def read_config_file(path, max_bytes: int = MAX_BYTES) -> Any:
     return read_yaml(path, max_bytes)
 
 
-def load_yaml(source, where: str | None = None, max_bytes: int = MAX_BYTES) -> Any:
+def load_yaml(
+    source,
+    where: str | None = None,
+    max_bytes: int = MAX_BYTES,
+    *,
+    text_where: str | None = None,
+) -> Any:
     """Reads YAML from text or from a file path.
 
     A path is an `os.PathLike`, or a one-line str ending in `.yaml`, `.yml`
-    or `.json`; any other str is YAML text.
+    or `.json` (read as JSON); any other str is YAML text.
 
     Args:
         source: str or os.PathLike. YAML text or a file path.
-        where: str or None. What the source is, for error messages.
+        where: str or None. What the source is, for error messages
+            ("Spec file": "Spec file 'x.yaml' does not exist.").
         max_bytes: int. Largest accepted text or file.
+        text_where: str or None. What YAML text is, for parse errors
+            ("spec string"); None uses `where`.
 
     Returns:
         The parsed value.
@@ -263,7 +272,7 @@ def load_yaml(source, where: str | None = None, max_bytes: int = MAX_BYTES) -> A
         if not os.path.isfile(path):
             raise ValueError(f"{where or 'File'} {path!r} does not exist.")
         return read_config_file(path, max_bytes)
-    return parse_yaml(source, where or "YAML text", max_bytes)
+    return parse_yaml(source, text_where or where or "YAML text", max_bytes)
 
 
 def is_config_path(source) -> bool:

@@ -60,14 +60,13 @@ import copy
 import difflib
 import inspect
 import json
-import os
 import re
 from typing import Any
 
 import keras
 
 from kerasdl._checks import closest
-from kerasdl._io import is_config_path, parse_yaml, read_text, to_plain
+from kerasdl._io import is_config_path, load_yaml, to_plain
 from kerasdl.registry import build_model, get_entry
 
 __all__ = ["build", "load_spec", "to_spec"]
@@ -108,13 +107,8 @@ def load_spec(source) -> Any:
     """
     if isinstance(source, dict):
         return copy.deepcopy(source)
-    if is_config_path(source):
-        path = os.fspath(source)
-        if not os.path.isfile(path):
-            raise ValueError(f"Spec file {path!r} does not exist.")
-        return parse_yaml(read_text(path), where=path)
-    if isinstance(source, str):
-        return parse_yaml(source, where="spec string")
+    if is_config_path(source) or isinstance(source, str):
+        return load_yaml(source, "Spec file", text_where="spec string")
     raise ValueError(
         f"A spec must be a dict, a YAML string or a file path; received "
         f"{type(source).__name__}: {source!r:.80}."

@@ -49,13 +49,7 @@ from kerasdl._checks import (
     invalid,
     is_int,
 )
-from kerasdl._io import (
-    is_config_path,
-    parse_yaml,
-    read_text,
-    to_plain,
-    write_text_atomic,
-)
+from kerasdl._io import is_config_path, load_yaml, to_plain, write_text_atomic
 from kerasdl.training.losses import make_loss
 from kerasdl.training.metrics import METRIC_NAMES
 from kerasdl.training.optimizers import OPTIMIZER_NAMES
@@ -331,15 +325,9 @@ def load_config(source=None) -> TrainingConfig:
         return TrainingConfig.from_dict(source.to_dict())
     if isinstance(source, dict):
         return TrainingConfig.from_dict(source)
-    if is_config_path(source):
-        path = os.fspath(source)
-        if not os.path.isfile(path):
-            raise ValueError(f"Training config file {path!r} does not exist.")
-        data = parse_yaml(read_text(path), where=path)
-        where = path
-    elif isinstance(source, str):
-        where = "the config string"
-        data = parse_yaml(source, where=where)
+    if is_config_path(source) or isinstance(source, str):
+        where = os.fspath(source) if is_config_path(source) else "the config string"
+        data = load_yaml(source, "Training config file", text_where=where)
     else:
         raise ValueError(
             "A training config must be a TrainingConfig, a dict, a YAML string "
