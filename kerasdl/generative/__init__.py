@@ -34,7 +34,7 @@ import numpy as np
 
 from kerasdl._checks import check_float, check_int, invalid, is_int
 
-__all__ = ["check_labels", "sample"]
+__all__ = ["check_labels", "latent_interpolation", "sample"]
 
 
 def _protocol_value(model, attribute: str):
@@ -145,3 +145,47 @@ def sample(model, n, labels=None, seed=None, steps=None, guidance=None) -> np.nd
     labels = check_labels(labels, n, num_classes)
     images = model.generate(n, labels=labels, seed=seed, steps=steps, guidance=guidance)
     return np.asarray(images, dtype="float32")
+
+
+def latent_interpolation(model, start, end, steps=8, labels=None) -> np.ndarray:
+    """Images decoded along straight lines between latent codes.
+
+    Args:
+        model: a model with `decode(z)` (VAE, autoencoder) or
+            `decode(z, labels)` (GAN) and a `latent_dim`.
+        start, end: arrays (latent_dim,) or (paths, latent_dim). End points.
+        steps: int >= 2. Points per line, end points included.
+        labels: None, or (paths,) class ids for a conditional GAN.
+
+    Returns:
+        np.ndarray (paths, steps, *image_shape), for
+        `kerasdl.viz.plot_interpolation`.
+
+    Raises:
+        ValueError: for end points whose size is not the model's latent_dim.
+
+    Example:
+    >>> z = vae.encode(x[:2])[0]
+    >>> rows = latent_interpolation(vae, z[0], z[1], steps=10)
+    """
+    steps = check_int("steps", steps, minimum=2)
+    latent_dim = _protocol_value(model, "latent_dim")
+    start = np.atleast_2d(np.asarray(start, "float32"))
+    end = np.atleast_2d(np.asarray(end, "float32"))
+    for name, value in (("start", start), ("end", end)):
+        if value.shape[-1] != latent_dim or value.shape != start.shape:
+            raise invalid(
+                name,
+                f"array of shape {value.shape}",
+                f"shape ({latent_dim},) or (paths, {latent_dim}) like start "
+                f"(latent_dim={latent_dim})",
+            )
+    weights = np.linspace(0.0, 1.0, steps, dtype="float32")[None, :, None]
+    z = (1.0 - weights) * start[:, None, :] + weights * end[:, None, :]
+    flat = z.reshape(-1, latent_dim)
+    if labels is None:
+        images = model.decode(flat)
+    else:
+        repeated = np.repeat(np.asarray(labels, "int32"), steps)
+        images = model.decode(flat, labels=repeated)
+    return np.asarray(images).reshape(len(start), steps, *np.asarray(images).shape[1:])

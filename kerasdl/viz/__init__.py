@@ -13,5 +13,17 @@ Example:
 from kerasdl.viz.attention import plot_attention
 from kerasdl.viz.curves import plot_history
 from kerasdl.viz.diffusion import plot_denoising_trajectory
+from kerasdl.viz.generative import (
+    plot_interpolation,
+    plot_latent_scatter,
+    plot_sample_grid,
+)
 
-__all__ = ["plot_attention", "plot_denoising_trajectory", "plot_history"]
+__all__ = [
+    "plot_attention",
+    "plot_denoising_trajectory",
+    "plot_history",
+    "plot_interpolation",
+    "plot_latent_scatter",
+    "plot_sample_grid",
+]

@@ -407,10 +407,29 @@ class GAN(GenerativeModel):
         z from NumPy's generator for `seed`; a conditional GAN without
         labels cycles through the classes."""
         z = rng_normal(seed, (n, self.latent_dim))
+        if self.conditional and labels is None:
+            labels = np.arange(n) % self.num_classes
+        return self.decode(z, labels)
+
+    def decode(self, z, labels=None):
+        """Images generated from latent codes `z` (n, latent_dim), as NumPy.
+
+        Raises:
+            ValueError: when `z` does not have latent_dim columns, or labels
+                are missing for a conditional GAN.
+        """
+        z = np.asarray(z, "float32")
+        if z.ndim != 2 or z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"Invalid z=array of shape {z.shape}: expected shape "
+                f"(n, {self.latent_dim}) (latent_dim={self.latent_dim})."
+            )
         if not self.conditional:
             return predict_batches(self.generator, z)
         if labels is None:
-            labels = np.arange(n) % self.num_classes
+            raise ValueError(
+                "Invalid labels=None: expected n class ids for a conditional GAN."
+            )
         return predict_batches(self.generator, [z, np.asarray(labels, "int32")])
 
     def discriminate(self, images, labels=None):
