@@ -69,7 +69,7 @@ from kerasdl._checks import closest
 from kerasdl._io import is_config_path, load_yaml, to_plain
 from kerasdl.registry import build_model, get_entry
 
-__all__ = ["build", "load_spec", "to_spec"]
+__all__ = ["build", "fill_from_data", "load_spec", "to_spec"]
 
 _SPEC_FORMS = ("model", "sequential", "nodes")
 _TOP_KEYS = {
@@ -92,6 +92,37 @@ _MODEL_CLASSES = {
 
 
 # ---------------------------------------------------------------- loading
+def fill_from_data(spec, input_shape, num_classes) -> Any:
+    """A named spec completed with the data's input shape and class count.
+
+    A bare architecture name becomes `{"model": name}`; a named spec (a dict
+    with "model") gets `input_shape` and `num_classes` unless it sets them;
+    anything else (a spec or .keras file path, a layer-list or graph spec)
+    is returned as it is.
+
+    Args:
+        spec: str, dict or os.PathLike. What `build` takes.
+        input_shape: Sequence of int. The data's input shape (no batch axis).
+        num_classes: int. The data's number of classes.
+
+    Returns:
+        The spec to build.
+
+    Example:
+    >>> fill_from_data("lenet5", (28, 28, 1), 10)
+    {'model': 'lenet5', 'input_shape': [28, 28, 1], 'num_classes': 10}
+    """
+    if isinstance(spec, str) and not (
+        is_config_path(spec) or spec.lower().endswith(".keras")
+    ):
+        spec = {"model": spec}
+    if isinstance(spec, dict) and "model" in spec:
+        spec = dict(spec)
+        spec.setdefault("input_shape", list(input_shape))
+        spec.setdefault("num_classes", int(num_classes))
+    return spec
+
+
 def load_spec(source) -> Any:
     """Reads a spec from a dict, a YAML/JSON string or a file path.
 

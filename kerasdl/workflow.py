@@ -28,6 +28,7 @@ import copy
 import dataclasses
 import logging
 import os
+import warnings
 from typing import Any
 
 from kerasdl import _backend
@@ -100,17 +101,6 @@ class RunResult:
     config: dict
 
 
-def _model_spec(spec, dataset) -> Any:
-    """Fills a named spec's input_shape / num_classes from the data."""
-    if isinstance(spec, str):
-        spec = {"model": spec}
-    if isinstance(spec, dict) and "model" in spec:
-        spec = dict(spec)
-        spec.setdefault("input_shape", list(dataset.input_shape))
-        spec.setdefault("num_classes", int(dataset.num_classes))
-    return spec
-
-
 def train(config, *, export: bool = True) -> RunResult:
     """Runs data + model + training (+ export) from one config.
 
@@ -133,6 +123,7 @@ def train(config, *, export: bool = True) -> RunResult:
     >>> result.test_metrics["accuracy"]
     """
     import kerasdl.data
+    from kerasdl.spec import fill_from_data
     from kerasdl.training import Trainer, TrainingConfig
 
     config = load_run_config(config, "train")
@@ -143,7 +134,7 @@ def train(config, *, export: bool = True) -> RunResult:
     trainer = Trainer(training)
     data_options = dict(config["data"])
     dataset = kerasdl.data.load(data_options.pop("name"), **data_options)
-    spec = _model_spec(config["model"], dataset)
+    spec = fill_from_data(config["model"], dataset.input_shape, dataset.num_classes)
     history = trainer.fit(spec, dataset.x_train, dataset.y_train)
     model = trainer.model
     scores = model.evaluate(dataset.x_test, dataset.y_test, verbose=0, return_dict=True)
@@ -217,4 +208,11 @@ def quickstart(run_dir: str | None = None, export_dir: str | None = None) -> Run
         config["training"]["run_dir"] = os.fspath(run_dir)
     if export_dir is not None:
         config["export"]["directory"] = os.fspath(export_dir)
-    return train(config)
+    with warnings.catch_warnings():
+        # The TFLite converter still creates the deprecated tf.lite
+        # interpreter (kerasdl runs the files with LiteRT); its warning
+        # would bury the summary.
+        warnings.filterwarnings(
+            "ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated"
+        )
+        return train(config)

@@ -112,14 +112,9 @@ class CompressResult:
 
 # ------------------------------------------------------------------ steps
 def _model_spec(spec, dataset):
-    """Fills a named spec's input_shape / num_classes from the data."""
-    if isinstance(spec, str) and not spec.lower().endswith((".yaml", ".yml", ".json")):
-        spec = {"model": spec}
-    if isinstance(spec, dict) and "model" in spec:
-        spec = dict(spec)
-        spec.setdefault("input_shape", list(dataset.input_shape))
-        spec.setdefault("num_classes", int(dataset.num_classes))
-    return spec
+    from kerasdl.spec import fill_from_data
+
+    return fill_from_data(spec, dataset.input_shape, dataset.num_classes)
 
 
 def _clone(model):
