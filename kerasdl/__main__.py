@@ -2,6 +2,6 @@
 
 import sys
 
-from kerasdl.cli import main
+from kerasdl_cli import main
 
 sys.exit(main())

@@ -1,8 +1,12 @@
-"""The `kerasdl` command line: list, info, build, train, compress and quickstart."""
+"""The `kerasdl` commands that need Keras: info, build, train, compress, quickstart.
+
+The parser, `--help` and `kerasdl list` live in the launcher `kerasdl_cli`
+(outside this package, so they answer without importing Keras); it imports
+this module only for the command it runs.
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -14,20 +18,6 @@ from kerasdl._io import parse_yaml, write_json_atomic, write_text_atomic
 def _parse_value(text: str):
     """Parses a --set value as YAML (numbers, lists, booleans); never code."""
     return parse_yaml(text, where=f"--set value {text!r}")
-
-
-def _cmd_list(args) -> int:
-    from kerasdl.registry import get_entry, list_models
-
-    names = list_models(args.pattern, family=args.family)
-    if not names:
-        print(f"no model matches {args.pattern!r}", file=sys.stderr)
-        return 1
-    width = max(len(n) for n in names)
-    for name in names:
-        entry = get_entry(name)
-        print(f"{name:<{width}}  {entry.family:<13} {entry.description}")
-    return 0
 
 
 def _cmd_info(args) -> int:
@@ -60,13 +50,34 @@ def _cmd_build(args) -> int:
         f"(input {model.input_shape}, output {model.output_shape})"
     )
     if args.output:
-        spec = kerasdl.to_spec(model)
+        spec = _named_spec(args.spec, overrides)
+        if spec is None or args.expand:
+            spec = kerasdl.to_spec(model)
         if args.output.endswith(".json"):
             write_json_atomic(args.output, spec)
         else:
             write_text_atomic(args.output, yaml.safe_dump(spec, sort_keys=False))
         print(f"spec written to {args.output}")
     return 0
+
+
+def _named_spec(source, overrides: dict) -> dict | None:
+    """{model: name, **hyperparameters} when `source` names an architecture."""
+    from kerasdl.registry import get_entry
+    from kerasdl.spec import load_spec
+
+    spec = source
+    if isinstance(source, str):
+        try:
+            get_entry(source)
+            spec = {"model": source}
+        except ValueError:
+            spec = load_spec(source)
+    if isinstance(spec, str):
+        spec = {"model": spec}
+    if not (isinstance(spec, dict) and "model" in spec):
+        return None  # a layer list or graph: written out in full
+    return {**spec, "model": get_entry(spec["model"]).name, **overrides}
 
 
 def _print_result(result, title: str) -> None:
@@ -136,83 +147,8 @@ def _cmd_quickstart(args) -> int:
     return 0
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kerasdl", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("list", help="list registered architectures")
-    p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'res*'")
-    p.add_argument("--family", default=None)
-    p.set_defaults(func=_cmd_list)
-
-    p = sub.add_parser("info", help="hyperparameters of an architecture")
-    p.add_argument("name")
-    p.set_defaults(func=_cmd_info)
-
-    p = sub.add_parser("build", help="build a model from a name or spec file")
-    p.add_argument("spec", help="architecture name, YAML/JSON spec file or YAML text")
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="hyperparameter override (YAML value), repeatable",
-    )
-    p.add_argument("--summary", action="store_true", help="print the layer summary")
-    p.add_argument(
-        "--output", help="write the model's spec (YAML, or JSON by extension)"
-    )
-    p.set_defaults(func=_cmd_build)
-
-    p = sub.add_parser("train", help="data + model + training (+ export) from YAML")
-    p.add_argument(
-        "config", help="YAML/JSON run config (data, model, training, export)"
-    )
-    p.add_argument("--no-export", action="store_true", help="skip the export section")
-    p.set_defaults(func=_cmd_train)
-
-    p = sub.add_parser(
-        "compress", help="train, compress, export and report from a YAML config"
-    )
-    p.add_argument(
-        "config",
-        help="YAML/JSON run config (data, model, training, compression, export)",
-    )
-    p.add_argument(
-        "--output-dir",
-        default=None,
-        help="writes to OUTPUT_DIR/<name> instead of export.directory",
-    )
-    p.add_argument(
-        "--name",
-        default=None,
-        help="overrides name (the last part of the output folder)",
-    )
-    p.set_defaults(func=_cmd_compress)
-
-    p = sub.add_parser(
-        "quickstart",
-        help="train LeNet-5 on offline digits, quantize it to int8 and export it for mobile",
-    )
-    p.add_argument("--run-dir", default=None, help="default: runs/quickstart")
-    p.add_argument("--export-dir", default=None, help="default: savedmodels/quickstart")
-    p.add_argument(
-        "--min-accuracy",
-        type=float,
-        default=0.97,
-        help="exit non-zero below this test accuracy",
-    )
-    p.set_defaults(func=_cmd_quickstart)
-    return parser
-
-
 def main(argv=None) -> int:
-    args = make_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except ValueError as err:
-        print(f"kerasdl {args.command}: {err}", file=sys.stderr)
-        return 2
+    """Runs the command line (the launcher's `main`); returns the exit status."""
+    from kerasdl_cli import main as launcher_main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return launcher_main(argv)

@@ -29,6 +29,7 @@ __all__ = [
     "get_entry",
     "get_task",
     "list_models",
+    "model_index",
     "model_info",
     "register_model",
     "set_task",
@@ -250,6 +251,30 @@ def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
         if fnmatch.fnmatchcase(name, pattern)
         and (family is None or entry.family == family)
     )
+
+
+def model_index() -> list[dict[str, str]]:
+    """Name, family and description of every registered architecture.
+
+    The command line answers `kerasdl list` from a copy of this index
+    (kerasdl/model_index.json, written by scripts/make_model_index.py and
+    checked equal to it by tests/test_cli.py) without importing Keras.
+
+    Returns:
+        list of {"name", "family", "description"} dicts, sorted by name.
+
+    Example:
+    >>> kerasdl.registry.model_index()[0]["name"]
+    'alexnet'
+    """
+    return [
+        {
+            "name": name,
+            "family": _REGISTRY[name].family,
+            "description": _REGISTRY[name].description,
+        }
+        for name in list_models()
+    ]
 
 
 def model_info(name: str) -> dict[str, Any]:

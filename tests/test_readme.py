@@ -7,7 +7,7 @@ folder, on tiny data:
 - ``yaml``: a model spec is built with `kerasdl.build`; a training config is
   validated and trains for one epoch; a run config (`kerasdl train` /
   `kerasdl compress`) is validated completely;
-- ``bash``: each `kerasdl ...` line runs through the CLI's `main` (the
+- ``bash``: each `kerasdl ...` line runs through the launcher's `main` (the
   README's own example files are written first); `make` lines are what CI
   itself runs (`.ci/run` calls `make test`; the quickstart has its own slow
   test), so they are checked to name Makefile targets instead; `pip install`
@@ -83,7 +83,7 @@ def _run_yaml(body: str) -> None:
 
 
 def _run_bash(body: str) -> None:
-    from kerasdl.cli import main
+    from kerasdl_cli import main
 
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     for raw in body.splitlines():

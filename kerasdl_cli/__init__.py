@@ -1,0 +1,259 @@
+"""The `kerasdl` command line: list, info, build, train, compress and quickstart.
+
+This launcher lives outside the `kerasdl` package on purpose: `import kerasdl`
+registers every architecture (so `.keras` files load after it), which imports
+Keras and its backend, several seconds. `kerasdl --help` and `kerasdl list`
+are answered here from the argparse parser and kerasdl/model_index.json (a
+copy of the registry's names, families and descriptions, checked equal to it
+by tests/test_cli.py) without importing Keras or TensorFlow; every other
+command imports its function from `kerasdl.cli`.
+
+The command line is quiet: TensorFlow's start-up lines (absl, oneDNN, CUDA)
+are dropped while TensorFlow is imported, and LiteRT's deprecated-interpreter
+warning is filtered, so what the user sees is the command's own output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import fnmatch
+import importlib.abc
+import importlib.util
+import json
+import os
+import re
+import sys
+import tempfile
+import warnings
+
+__all__ = ["main", "make_parser"]
+
+# Lines TensorFlow's C++ runtime writes to stderr while it loads, before any
+# log level applies (TF_CPP_MIN_LOG_LEVEL does not reach them).
+_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)"
+    r"|[IWE]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]"
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+    r"|This TensorFlow binary is optimized to use available CPU instructions)"
+)
+
+
+def _command(name: str):
+    """The function of a heavy command, imported only when it runs."""
+
+    def run(args) -> int:
+        from kerasdl import cli
+
+        return getattr(cli, name)(args)
+
+    return run
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The `kerasdl` argument parser (imports nothing from kerasdl)."""
+    parser = argparse.ArgumentParser(prog="kerasdl", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list registered architectures")
+    p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'res*'")
+    p.add_argument("--family", default=None, help="only this family, e.g. resnet")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("info", help="hyperparameters of an architecture")
+    p.add_argument("name")
+    p.set_defaults(func=_command("_cmd_info"))
+
+    p = sub.add_parser("build", help="build a model from a name or spec file")
+    p.add_argument("spec", help="architecture name, YAML/JSON spec file or YAML text")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="hyperparameter override (YAML value), repeatable",
+    )
+    p.add_argument("--summary", action="store_true", help="print the layer summary")
+    p.add_argument(
+        "--output",
+        help="write the model's spec (YAML, or JSON by extension): the short "
+        "named form {model: name, **hyperparameters} for a registered name",
+    )
+    p.add_argument(
+        "--expand",
+        action="store_true",
+        help="with --output: write the full layer graph instead of the named form",
+    )
+    p.set_defaults(func=_command("_cmd_build"))
+
+    p = sub.add_parser("train", help="data + model + training (+ export) from YAML")
+    p.add_argument(
+        "config", help="YAML/JSON run config (data, model, training, export)"
+    )
+    p.add_argument("--no-export", action="store_true", help="skip the export section")
+    p.set_defaults(func=_command("_cmd_train"))
+
+    p = sub.add_parser(
+        "compress", help="train, compress, export and report from a YAML config"
+    )
+    p.add_argument(
+        "config",
+        help="YAML/JSON run config (data, model, training, compression, export)",
+    )
+    p.add_argument(
+        "--output-dir",
+        default=None,
+        help="writes to OUTPUT_DIR/<name> instead of export.directory",
+    )
+    p.add_argument(
+        "--name",
+        default=None,
+        help="overrides name (the last part of the output folder)",
+    )
+    p.set_defaults(func=_command("_cmd_compress"))
+
+    p = sub.add_parser(
+        "quickstart",
+        help="train LeNet-5 on offline digits, quantize it to int8 and export it for mobile",
+    )
+    p.add_argument("--run-dir", default=None, help="default: runs/quickstart")
+    p.add_argument("--export-dir", default=None, help="default: savedmodels/quickstart")
+    p.add_argument(
+        "--min-accuracy",
+        type=float,
+        default=0.97,
+        help="exit non-zero below this test accuracy",
+    )
+    p.set_defaults(func=_command("_cmd_quickstart"))
+    return parser
+
+
+# ------------------------------------------------------------------ list
+def _package_dir() -> str:
+    """kerasdl's folder, found without importing (running) the package."""
+    spec = importlib.util.find_spec("kerasdl")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("the kerasdl package is not installed")
+    return next(iter(spec.submodule_search_locations))
+
+
+def load_index() -> list[dict]:
+    """The registry index kerasdl/model_index.json (name, family, description)."""
+    path = os.path.join(_package_dir(), "model_index.json")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _cmd_list(args) -> int:
+    try:
+        index = load_index()
+    except OSError:  # an install without the index: ask the live registry
+        index = None
+    if index is None or "kerasdl.models" in sys.modules:
+        # Architectures registered in this process (e.g. by a plugin) too.
+        from kerasdl.registry import model_index
+
+        index = model_index()
+    families = sorted({entry["family"] for entry in index})
+    if args.family is not None and args.family not in families:
+        close = difflib.get_close_matches(args.family, families, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        print(
+            f"kerasdl list: unknown family {args.family!r}.{hint} "
+            f"Known families: {', '.join(families)}.",
+            file=sys.stderr,
+        )
+        return 2
+    pattern = args.pattern.lower()
+    rows = [
+        entry
+        for entry in index
+        if fnmatch.fnmatchcase(entry["name"], pattern)
+        and (args.family is None or entry["family"] == args.family)
+    ]
+    if not rows:
+        print(f"no model matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    width = max(len(entry["name"]) for entry in rows)
+    for entry in rows:
+        print(f"{entry['name']:<{width}}  {entry['family']:<13} {entry['description']}")
+    return 0
+
+
+# ------------------------------------------------------------------ quiet
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Runs the first `import tensorflow` with its start-up lines dropped."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once, and let the real finders find it
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            exec_module = spec.loader.exec_module
+
+            def quiet_exec(module):
+                with _filtered_stderr():
+                    exec_module(module)
+                    # GPU discovery (cuInit) logs too; listing physical
+                    # devices runs it now without starting the runtime, so
+                    # CPU devices can still be split afterwards.
+                    module.config.list_physical_devices("GPU")
+
+            spec.loader.exec_module = quiet_exec
+        return spec
+
+
+@contextlib.contextmanager
+def _filtered_stderr():
+    """Sends file descriptor 2 to a temporary file; replays what is not noise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines() if not _NOISE.match(line)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
+
+
+def quiet() -> None:
+    """Silences TensorFlow's start-up lines and LiteRT's deprecation warning.
+
+    Sets the log-level variables before TensorFlow is imported (a value the
+    user set wins), drops the lines TensorFlow prints while it loads, and
+    ignores the "tf.lite.Interpreter is deprecated" warning (kerasdl runs
+    files with LiteRT; the converters still create the old interpreter).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    warnings.filterwarnings(
+        "ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated"
+    )
+    if "tensorflow" not in sys.modules and not any(
+        isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path
+    ):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+def main(argv=None) -> int:
+    """Runs the command line; returns the exit status."""
+    args = make_parser().parse_args(argv)
+    if args.command != "list":
+        quiet()
+    try:
+        return args.func(args)
+    except ValueError as err:
+        print(f"kerasdl {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
