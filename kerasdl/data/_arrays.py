@@ -11,6 +11,26 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def image_preprocessing(raw_max: int, **extra) -> dict:
+    """The manifest's record of images scaled from 0..raw_max to [0, 1].
+
+    Args:
+        raw_max: int. Largest raw pixel value (255, or 16 for sklearn digits).
+        **extra: Further entries (color mode, resize, ...).
+
+    Returns:
+        dict: scale, offset, layout ("HWC"), dtype, raw_range and `extra`.
+    """
+    return {
+        "scale": 1.0 / raw_max,
+        "offset": 0.0,
+        "layout": "HWC",
+        "dtype": "float32",
+        "raw_range": [0, raw_max],
+        **extra,
+    }
+
+
 def as_size(image_size, argument: str = "image_size") -> tuple[int, int]:
     """Normalizes an int or (height, width) pair to a tuple of two ints > 0."""
     if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):

@@ -89,22 +89,24 @@ def _load_digits(
     bunch = load_digits()
     images = (bunch.images.astype(np.float32) / np.float32(16.0))[..., None]
     labels = bunch.target.astype(np.int32)
+    return _digit_images(
+        images, labels, 16, "digits", test_fraction, seed, image_size, flatten
+    )
+
+
+def _digit_images(
+    images, labels, raw_max, name, test_fraction, seed, image_size, flatten
+):
+    """The ten-digit datasets: a stratified split of images in [0, 1]."""
     (x_train, y_train), _, (x_test, y_test) = split(
         images, labels, val_fraction=0.0, test_fraction=test_fraction, seed=seed
     )
-    preprocessing = {
-        "scale": 1.0 / 16.0,
-        "offset": 0.0,
-        "layout": "HWC",
-        "dtype": "float32",
-        "raw_range": [0, 16],
-    }
     x_train, x_test, preprocessing = _finish_images(
-        x_train, x_test, preprocessing, image_size, flatten
+        x_train, x_test, _arrays.image_preprocessing(raw_max), image_size, flatten
     )
     return Dataset(
         x_train, y_train, x_test, y_test, 10, DIGIT_NAMES,
-        x_train.shape[1:], "digits", preprocessing,
+        x_train.shape[1:], name, preprocessing,
     )  # fmt: skip
 
 
@@ -159,23 +161,9 @@ def _load_mnist5k(
         flatten: bool. Return vectors (H*W,) for MLPs.
     """
     images, labels = _read_mnist5k(_mnist5k_path())
-    (x_train, y_train), _, (x_test, y_test) = split(
-        images, labels, val_fraction=0.0, test_fraction=test_fraction, seed=seed
+    return _digit_images(
+        images, labels, 255, "mnist5k", test_fraction, seed, image_size, flatten
     )
-    preprocessing = {
-        "scale": 1.0 / 255.0,
-        "offset": 0.0,
-        "layout": "HWC",
-        "dtype": "float32",
-        "raw_range": [0, 255],
-    }
-    x_train, x_test, preprocessing = _finish_images(
-        x_train, x_test, preprocessing, image_size, flatten
-    )
-    return Dataset(
-        x_train, y_train, x_test, y_test, 10, DIGIT_NAMES,
-        x_train.shape[1:], "mnist5k", preprocessing,
-    )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4)
@@ -239,14 +227,7 @@ def _cached_images(
     x_test = raw.x_test.astype(np.float32) / np.float32(255.0)
     if x_train.ndim == 3:  # greyscale (N, 28, 28) -> (N, 28, 28, 1)
         x_train, x_test = x_train[..., None], x_test[..., None]
-    preprocessing = {
-        "scale": 1.0 / 255.0,
-        "offset": 0.0,
-        "layout": "HWC",
-        "dtype": "float32",
-        "raw_range": [0, 255],
-        **raw.preprocessing,
-    }
+    preprocessing = _arrays.image_preprocessing(255, **raw.preprocessing)
     x_train, x_test, preprocessing = _finish_images(
         x_train, x_test, preprocessing, image_size, flatten
     )

@@ -407,15 +407,11 @@ def from_image_folder(
         except (UnidentifiedImageError, OSError) as error:
             raise ValueError(f"Cannot decode image {file}: {error}") from None
         images[i] = pixels.reshape(*size, len(mode)) / np.float32(255.0)
-    preprocessing = {
-        "scale": 1.0 / 255.0,
-        "offset": 0.0,
-        "layout": "HWC",
-        "dtype": "float32",
-        "raw_range": [0, 255],
-        "color_mode": color_mode,
-        "resize": {"size": list(size), "method": "bilinear (Pillow)"},
-    }
+    preprocessing = _arrays.image_preprocessing(
+        255,
+        color_mode=color_mode,
+        resize={"size": list(size), "method": "bilinear (Pillow)"},
+    )
     class_names = tuple(p.name for p in class_dirs)
     return _dataset_from_split(
         images, np.asarray(labels, dtype=np.int32), class_names,
