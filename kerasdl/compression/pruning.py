@@ -211,18 +211,19 @@ def _to_schedule(value):
     )
 
 
-def _check_block_size(block_size):
+def _int_pair(value):
+    """`value` as a tuple of two Python ints, or None when it is not one."""
     try:
-        values = tuple(block_size)
+        values = tuple(value)
     except TypeError:
-        values = None
-    if (
-        values is None
-        or len(values) != 2
-        or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values
-        )
-    ):
+        return None
+    is_int = [isinstance(v, int) and not isinstance(v, bool) for v in values]
+    return values if len(values) == 2 and all(is_int) else None
+
+
+def _check_block_size(block_size):
+    values = _int_pair(block_size)
+    if values is None or min(values) < 1:
         raise ValueError(
             "`block_size` must be a pair of positive ints (block height, block "
             f"width). Received: block_size={block_size!r}"
@@ -233,16 +234,8 @@ def _check_block_size(block_size):
 def _check_m_by_n(value):
     if value is None:
         return None
-    try:
-        values = tuple(value)
-    except TypeError:
-        values = None
-    if (
-        values is None
-        or len(values) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-        or not 0 < values[0] < values[1]
-    ):
+    values = _int_pair(value)
+    if values is None or not 0 < values[0] < values[1]:
         raise ValueError(
             "`sparsity_m_by_n` must be None or a pair of ints (m, n) with "
             f"0 < m < n, e.g. (2, 4). Received: sparsity_m_by_n={value!r}"

@@ -242,7 +242,12 @@ class _QuantKernelMixin:
     def load_own_variables(self, store):
         keras.layers.Layer.load_own_variables(self, store)
 
-    def _quant_config(self, config):
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._build_quant()
+
+    def get_config(self):
+        config = super().get_config()
         return {**config, "per_channel": self.per_channel, "ema_decay": self.ema_decay}
 
 
@@ -266,16 +271,9 @@ class QuantDense(_QuantKernelMixin, keras.layers.Dense):
         super().__init__(units, **kwargs)
         self._init_quant(per_channel, ema_decay)
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_quant()
-
     def call(self, inputs, training=None):
         outputs = ops.matmul(inputs, self.quantized_kernel())
         return self._finish(outputs, training)
-
-    def get_config(self):
-        return self._quant_config(super().get_config())
 
 
 class _QuantConvCall:
@@ -306,13 +304,6 @@ class QuantConv2D(_QuantConvCall, _QuantKernelMixin, keras.layers.Conv2D):
         super().__init__(filters, kernel_size, **kwargs)
         self._init_quant(per_channel, ema_decay)
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_quant()
-
-    def get_config(self):
-        return self._quant_config(super().get_config())
-
 
 @keras.saving.register_keras_serializable(package="kerasdl")
 class QuantDepthwiseConv2D(_QuantKernelMixin, keras.layers.DepthwiseConv2D):
@@ -338,10 +329,6 @@ class QuantDepthwiseConv2D(_QuantKernelMixin, keras.layers.DepthwiseConv2D):
         super().__init__(kernel_size, **kwargs)
         self._init_quant(per_channel, ema_decay)
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_quant()
-
     def quantized_kernel(self):
         axis = 2 if self.depth_multiplier == 1 else 3
         return fake_quant_kernel(self.kernel, self.per_channel, axis=axis)
@@ -356,6 +343,3 @@ class QuantDepthwiseConv2D(_QuantKernelMixin, keras.layers.DepthwiseConv2D):
             data_format=self.data_format,
         )
         return self._finish(outputs, training)
-
-    def get_config(self):
-        return self._quant_config(super().get_config())
