@@ -17,6 +17,8 @@ The public API, all on the package itself:
   labels=...)`: SavedModel, TFLite and ONNX files, each verified, with a
   manifest.
 - `kerasdl.register_model(name, builder, family=..., task=..., tiny=...)`.
+- `kerasdl.load_model(path)`: a `.keras` file back (as
+  `keras.saving.load_model(path)` does after `import kerasdl`).
 
 Subpackages: `kerasdl.data`, `kerasdl.training`, `kerasdl.compression`,
 `kerasdl.exporters`, `kerasdl.layers`, `kerasdl.models`, `kerasdl.generation`,
@@ -34,7 +36,9 @@ import importlib
 # Importing the models package registers every architecture family and every
 # kerasdl layer with Keras' serialization, so `.keras` files load after
 # `import kerasdl` (the registry imports no model module: imports run one way).
-from kerasdl import models  # noqa: F401
+# The compression wrappers (pruning, clustering, QAT) are serializable layers
+# too: importing compression registers them, so pruned files load as well.
+from kerasdl import compression, models  # noqa: F401
 from kerasdl.models import transfer
 from kerasdl.registry import list_models, model_info, register_model
 from kerasdl.spec import build, to_spec
@@ -42,6 +46,30 @@ from kerasdl.training.trainer import Trainer
 from kerasdl.workflow import quickstart, train
 
 __version__ = "0.1.0"
+
+
+def load_model(path, compile: bool = True, safe_mode: bool = True):
+    """Loads a `.keras` file that kerasdl (or plain Keras) wrote.
+
+    `import kerasdl` registers every kerasdl layer, model and compression
+    wrapper with Keras, so `keras.saving.load_model(path)` works just as
+    well after it; this is the same call for those who look for it here.
+
+    Args:
+        path: str or path-like. A `.keras` file.
+        compile: bool. Restore the optimizer, loss and metrics too.
+        safe_mode: bool. Refuse lambdas and other code in the file (Keras').
+
+    Returns:
+        keras.Model.
+
+    Example:
+    >>> model = kerasdl.load_model("runs/lenet5/best.keras")
+    """
+    import keras
+
+    return keras.saving.load_model(path, compile=compile, safe_mode=safe_mode)
+
 
 # Imported on first use: the exporters and the compression steps load
 # converters and runtimes that `import kerasdl` should not pay for.
@@ -65,6 +93,7 @@ __all__ = [
     "compress",
     "export",
     "list_models",
+    "load_model",
     "model_info",
     "quickstart",
     "register_model",

@@ -55,3 +55,61 @@ def test_trainer_and_export_work_from_the_package(tmp_path):
     np.testing.assert_allclose(
         reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
     )
+
+
+_LOAD_IN_FRESH_PROCESS = """
+import json, sys
+import numpy as np
+import keras
+import kerasdl
+
+folder = sys.argv[1]
+worst = {}
+for name in json.loads(open(folder + "/names.json").read()):
+    x = np.load(f"{folder}/{name}_x.npy")
+    expected = np.load(f"{folder}/{name}_y.npy")
+    loader = kerasdl.load_model if name == "lenet5" else keras.saving.load_model
+    model = loader(f"{folder}/{name}.keras")
+    worst[name] = float(np.abs(model.predict(x, verbose=0) - expected).max())
+print("WORST", json.dumps(worst))
+"""
+
+
+def test_keras_files_load_in_a_fresh_process_after_import_kerasdl(tmp_path):
+    import subprocess
+    import sys
+
+    from kerasdl.compression import ConstantSparsity, prune_low_magnitude
+    from kerasdl.registry import get_entry
+
+    rng = np.random.default_rng(0)
+    pruned = prune_low_magnitude(
+        kerasdl.build("mlp", input_shape=(6,), num_classes=3, hidden_units=[8]),
+        ConstantSparsity(0.5, 0),
+    )
+    models = {
+        "lenet5": kerasdl.build("lenet5", num_classes=4),
+        # kerasdl's own layers: teaching LSTM cell; class token and positions.
+        "rnn_basic_lstm": get_entry("rnn_classifier").build_tiny(),
+        "vit_tiny": get_entry("vit").build_tiny(),
+        # A compression wrapper, saved before strip_pruning.
+        "pruned_mlp": pruned,
+    }
+    for name, model in models.items():
+        shape = (2, *model.input_shape[1:])
+        x = rng.normal(size=shape).astype("float32")
+        model.save(tmp_path / f"{name}.keras")
+        np.save(tmp_path / f"{name}_x.npy", x)
+        np.save(tmp_path / f"{name}_y.npy", model.predict(x, verbose=0))
+    (tmp_path / "names.json").write_text(json.dumps(list(models)))
+    result = subprocess.run(
+        [sys.executable, "-c", _LOAD_IN_FRESH_PROCESS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    worst = json.loads(result.stdout.split("WORST", 1)[1])
+    assert set(worst) == set(models)
+    for name, error in worst.items():
+        assert error < 1e-5, (name, error)
