@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasdl._checks import check_int, check_rate
 from kerasdl.data import keras_cache
 from kerasdl.data.keras_cache import DatasetNotFoundError
 
@@ -639,23 +640,11 @@ def lm_dataset(
         raise ValueError(
             f"Invalid text of type {type(text).__name__}: expected a non-empty str."
         )
-    for arg, value in (
-        ("seq_len", seq_len),
-        ("stride", stride),
-        ("max_windows", max_windows),
-    ):
-        if value is None and arg != "seq_len":
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"Invalid {arg}={value!r}: expected an integer >= 1.")
-    if (
-        isinstance(val_fraction, bool)
-        or not isinstance(val_fraction, (int, float))
-        or not 0.0 <= val_fraction < 1.0
-    ):
-        raise ValueError(
-            f"Invalid val_fraction={val_fraction!r}: expected a number in [0, 1)."
-        )
+    check_int("seq_len", seq_len, minimum=1)
+    for arg, value in (("stride", stride), ("max_windows", max_windows)):
+        if value is not None:
+            check_int(arg, value, minimum=1)
+    check_rate("val_fraction", val_fraction)
     stride = stride or seq_len
     cut = len(text) - round(len(text) * val_fraction)
     if 0 < cut < len(text):

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from kerasdl._checks import check_int, closest
+from kerasdl._checks import check_int, check_rate, closest
 
 __all__ = [
     "ForecastingData",
@@ -280,16 +280,8 @@ def time_split(length: int, val_fraction: float = 0.15,
     (70, 80)
     """
     length = check_int("length", length, minimum=1)
-    for arg, value in (
-        ("val_fraction", val_fraction),
-        ("test_fraction", test_fraction),
-    ):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not (0.0 <= value < 1.0)
-        ):
-            raise ValueError(f"Invalid {arg}={value!r}: expected a number in [0, 1).")
+    check_rate("val_fraction", val_fraction)
+    check_rate("test_fraction", test_fraction)
     if val_fraction + test_fraction >= 1.0:
         raise ValueError(
             f"Invalid val_fraction={val_fraction!r} with test_fraction="

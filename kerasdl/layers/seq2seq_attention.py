@@ -28,7 +28,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kerasdl._checks import check_int
+from kerasdl._checks import check_int, check_rate
 from kerasdl.layers._config import InitConfig
 
 __all__ = ["BahdanauAttention", "DecoderRNN", "LuongAttention"]
@@ -236,20 +236,8 @@ class DecoderRNN(keras.layers.Layer):
             )
         self.cell = cell
         self.units = check_int("units", units, minimum=1)
-        for arg, value in (
-            ("dropout", dropout),
-            ("recurrent_dropout", recurrent_dropout),
-        ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not (0.0 <= value < 1.0)
-            ):
-                raise ValueError(
-                    f"Invalid {arg}={value!r}: expected a number in [0, 1)."
-                )
-        self.dropout = float(dropout)
-        self.recurrent_dropout = float(recurrent_dropout)
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         rnn_class = keras.layers.LSTM if cell == "lstm" else keras.layers.GRU
         self.rnn = rnn_class(
             units,
