@@ -2,6 +2,7 @@
 
 from kerasdl.layers.channel_padding import ChannelPadding
 from kerasdl.layers.diffusion import SinusoidalTimeEmbedding, SpatialSelfAttention
+from kerasdl.layers.graph import GATConv, GCNConv, GlobalGraphPooling, SAGEConv
 from kerasdl.layers.latent import GaussianSampling
 from kerasdl.layers.local_response_normalization import LocalResponseNormalization
 from kerasdl.layers.position import (
@@ -35,7 +36,10 @@ __all__ = [
     "ChannelPadding",
     "ClassToken",
     "DecoderRNN",
+    "GATConv",
+    "GCNConv",
     "GaussianSampling",
+    "GlobalGraphPooling",
     "LocalResponseNormalization",
     "LuongAttention",
     "PaddingMask",
@@ -43,6 +47,7 @@ __all__ = [
     "PositionEmbedding",
     "RelativePositionBias",
     "RotaryEmbedding",
+    "SAGEConv",
     "SinusoidalPositionEncoding",
     "SinusoidalTimeEmbedding",
     "SpatialSelfAttention",

@@ -96,6 +96,8 @@ def _hub_bert():
 SEQ = Inp((5, 4))  # (time, features)
 TOKENS = Inp((5,), "int32", 1, 11)  # token ids, none is the padding id 0
 IMAGE = Inp((6, 6, 2))
+NODES = Inp((4, 3))  # (nodes, features) of one graph
+EDGES = Inp((2, 6), "int32", 0, 4)  # (source/target, edges), ids in [0, 4)
 
 EXAMPLES: dict[str, LayerExample] = {
     # kerasdl.layers
@@ -151,6 +153,17 @@ EXAMPLES: dict[str, LayerExample] = {
     "SpatialSelfAttention": LayerExample(
         make=lambda: kl.SpatialSelfAttention(num_heads=2, groups=2),
         inputs=(Inp((3, 3, 4)),),
+    ),
+    # Graph layers: the sweep's batch of 2 is 2 graphs of 4 nodes, 6 edges each.
+    "GCNConv": LayerExample(make=lambda: kl.GCNConv(3), inputs=(NODES, EDGES)),
+    "SAGEConv": LayerExample(
+        make=lambda: kl.SAGEConv(3, aggregator="max"), inputs=(NODES, EDGES)
+    ),
+    "GATConv": LayerExample(
+        make=lambda: kl.GATConv(2, heads=2), inputs=(NODES, EDGES)
+    ),
+    "GlobalGraphPooling": LayerExample(
+        make=lambda: kl.GlobalGraphPooling("attention"), inputs=(NODES,)
     ),
     "GaussianSampling": LayerExample(
         make=lambda: kl.GaussianSampling(seed=1),
