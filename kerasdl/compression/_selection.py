@@ -56,7 +56,7 @@ def held_model(layer) -> keras.Model | None:
     return None
 
 
-def graph_layers(model) -> list:
+def graph_layers(model, into_held: bool = True) -> list:
     """Layers of `model`'s graph and of its nested models, each once, in order.
 
     Nested models themselves are included (listed just before their own
@@ -65,6 +65,7 @@ def graph_layers(model) -> list:
 
     Args:
         model: keras.Model.
+        into_held: bool. Whether to enter the models held by layers.
 
     Returns:
         list of keras.layers.Layer.
@@ -80,7 +81,7 @@ def graph_layers(model) -> list:
             found.append(layer)
             if isinstance(layer, keras.Model):
                 visit(layer)
-            held = held_model(layer)
+            held = held_model(layer) if into_held else None
             if held is not None and id(held) not in seen:
                 seen.add(id(held))
                 found.append(held)
@@ -163,11 +164,13 @@ def select_layers(
             wrappers): left out silently.
         into_layers: bool. Whether the step reaches layers inside composite
             layers (True for steps that change layers in place); otherwise
-            it reaches the graph and nested models only.
+            it reaches the graph and nested models only, and the models held
+            by layers (`held_model`) only through named entries.
 
     Returns:
         list of keras.layers.Layer, each once, in the model's order. With
-        `layers=None`, every accepted layer (possibly none).
+        `layers=None`, every accepted layer (possibly none); for a graph
+        step (`into_layers=False`) not those of held models.
 
     Raises:
         ValueError: for an entry that matches no layer (with the closest
@@ -188,6 +191,16 @@ def select_layers(
         return bool(skip) and isinstance(layer, skip)
 
     if layers is None:
+        if not into_layers:
+            # Every supported layer of the graph and its nested models; a
+            # held model (a keras-hub backbone or task, with shared and
+            # reversed embeddings) is entered only when `layers` names it or
+            # its layers, as before held models were reachable at all.
+            candidates = [
+                layer
+                for layer in graph_layers(model, into_held=False)
+                if not isinstance(layer, keras.Model)
+            ]
         return [layer for layer in candidates if accepts(layer) and not skipped(layer)]
     if isinstance(layers, (str, type, keras.layers.Layer)) or not isinstance(
         layers, Iterable

@@ -185,7 +185,7 @@ def _select(model, layers) -> set[int]:
         skipped = sorted(
             {
                 type(layer).__name__
-                for layer in _selection.graph_layers(model)
+                for layer in _selection.graph_layers(model, into_held=False)
                 if not isinstance(layer, keras.Model)
             }
             - {type(layer).__name__ for layer in chosen}

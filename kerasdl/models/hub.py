@@ -199,15 +199,15 @@ class HubModel(keras.layers.Layer):
             hub_class = self.hub_class or keras.saving.get_registered_name(
                 type(self.model)
             )
-        for what, old, new in (
-            ("inputs", self.model.input, model.input),
-            ("outputs", self.model.output, model.output),
+        for what, old, new, named in (
+            ("inputs", self.model.input, model.input, True),
+            ("outputs", self.model.output, model.output, False),
         ):
-            if _structure_names(old) != _structure_names(new):
+            if _structure_names(old, named) != _structure_names(new, named):
                 raise ValueError(
                     f"Invalid model {model.name!r}: its {what} "
-                    f"{_structure_names(new)} differ from "
-                    f"{_structure_names(old)}, those of {self.model.name!r}."
+                    f"{_structure_names(new, named)} differ from "
+                    f"{_structure_names(old, named)}, those of {self.model.name!r}."
                 )
         return HubModel(
             model,
@@ -281,11 +281,18 @@ def _check_names(arg: str, value, known: list[str]) -> list[str]:
     return list(value)
 
 
-def _structure_names(struct):
-    """Names of a functional model's input or output structure."""
+def _structure_names(struct, tensor_names=True):
+    """Keys of a functional model's input or output dict, else tensor names.
+
+    Output tensors of a cloned graph get new automatic names: outputs are
+    compared by dict keys and count only (`tensor_names=False`).
+    """
     if isinstance(struct, dict):
         return sorted(struct)
-    return [getattr(t, "name", None) for t in keras.tree.flatten(struct)]
+    tensors = keras.tree.flatten(struct)
+    if not tensor_names:
+        return [f"<{len(tensors)} tensor(s)>"]
+    return [getattr(t, "name", None) for t in tensors]
 
 
 def _is_rebuild(model) -> bool:

@@ -253,3 +253,22 @@ def test_graph_rebuilding_steps_name_the_composite_layer_that_hides_it(hub_bert,
         match=r"'feedforward_intermediate_dense'.*inside layer 'transformer_layer_0'",
     ):
         step(hub_bert)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        lambda m: pruning.prune_low_magnitude(m),
+        lambda m: clustering.cluster_weights(m, 2),
+        lambda m: qat.quantize_model(m),
+    ],
+    ids=["prune", "cluster", "qat"],
+)
+def test_graph_steps_without_a_selection_leave_the_backbone_as_it_is(hub_bert, step):
+    # layers=None compresses the graph's own layers; the backbone is entered
+    # only when `layers` names something inside it.
+    compressed = step(hub_bert)
+    assert type(_backbone(compressed)) is type(_backbone(hub_bert))
+    assert type(_backbone(compressed).get_layer("pooled_dense")) is keras.layers.Dense
+    # The head (the last layer, or its output quantizer) is compressed.
+    assert type(compressed.layers[-1]) is not keras.layers.Dense

@@ -149,6 +149,26 @@ def test_hub_model_rebuilds_keras_hub_classes_only():
         HubModel(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]))
 
 
+def test_with_model_puts_a_rebuilt_backbone_back_and_round_trips():
+    backbone = keras_hub.models.BertBackbone(**BERT)
+    layer = HubModel(backbone, output_names=["pooled_output"], name="bert")
+    rebuilt = keras.models.clone_model(backbone)  # a plain functional clone
+    assert not isinstance(rebuilt, keras_hub.models.Backbone)
+    new = layer.with_model(rebuilt)
+    assert new.model is rebuilt and new.name == "bert"
+    assert new.hub_class == "keras_hub>BertBackbone"
+    restored = HubModel.from_config(new.get_config())
+    assert restored.hub_class == "keras_hub>BertBackbone"
+    assert [x.name for x in restored.model.layers] == [x.name for x in rebuilt.layers]
+    # The original layer's config is unchanged (no hub_class key).
+    assert "hub_class" not in layer.get_config()
+    other = keras_hub.models.GPT2Backbone(**GPT2)
+    with pytest.raises(ValueError, match="differ from"):
+        layer.with_model(keras.models.clone_model(other))
+    with pytest.raises(ValueError, match="hub_class"):
+        HubModel(backbone, hub_class="keras>Dense")
+
+
 def test_trains_through_trainer():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((48, 8, 8, 3)).astype("float32")
