@@ -1,0 +1,118 @@
+"""Learning targets of the generative families on offline digits (slow, TensorFlow).
+
+Each model trains briefly on sklearn's digits upsampled to 16x16 and is
+judged in the feature space of a classifier trained on the same training
+images ("digits FID"), against two baselines: uniform noise and a Gaussian
+fitted to the training images (mean and full covariance). The conditional
+GAN's samples must be labelled as asked by that independent classifier;
+the convolutional VAE must reach a better test ELBO than the dense VAE of
+the same latent size; an autoencoder trained without one digit must flag
+it (AUROC). Figures are printed (run with -s to see them).
+"""
+
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import kerasdl
+from kerasdl import anomaly
+from kerasdl.generative import metrics, sample
+
+pytestmark = pytest.mark.slow
+
+N_SAMPLES = 1000
+# The settings the recipe (recipes/ch10_generative.py) uses too.
+GAN_OPTIMIZER = {"learning_rate": 5e-4, "beta_1": 0.5, "beta_2": 0.9}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = kerasdl.data.load("digits", image_size=16)
+    classifier = metrics.feature_classifier(
+        data.x_train, data.y_train, test_images=data.x_test, test_labels=data.y_test
+    )
+    baselines = {
+        kind: metrics.fid(
+            data.x_test,
+            metrics.baseline_samples(data.x_train, N_SAMPLES, kind),
+            classifier,
+        )
+        for kind in metrics.BASELINES
+    }
+    print(f"\nfeature classifier test accuracy {classifier.test_accuracy:.4f}")
+    print(f"digits FID baselines: {baselines}")
+    return data, classifier, baselines
+
+
+def _train_gan(name, data, epochs, batch_size=32, **hparams):
+    keras.utils.set_random_seed(0)
+    gan = kerasdl.build(name, image_shape=(16, 16, 1), **hparams)
+    gan.compile(optimizer=keras.optimizers.Adam(**GAN_OPTIMIZER))
+    labels = data.y_train if gan.conditional else None
+    start = time.perf_counter()
+    gan.fit(data.x_train, labels, epochs=epochs, batch_size=batch_size, verbose=0)
+    return gan, time.perf_counter() - start
+
+
+def _check_beats_baselines(name, images, digits, seconds):
+    data, classifier, baselines = digits
+    fid = metrics.fid(data.x_test, images, classifier)
+    print(f"{name}: digits FID {fid:.2f} (uniform {baselines['uniform']:.2f}, "
+          f"gaussian {baselines['gaussian']:.2f}); trained in {seconds:.0f} s")  # fmt: skip
+    assert fid < baselines["gaussian"] < baselines["uniform"]
+    return fid
+
+
+@pytest.mark.parametrize(
+    "name, epochs, hparams",
+    [("dcgan", 20, {}), ("wgan_gp", 10, {})],
+)
+def test_unconditional_gans_beat_the_baselines(name, epochs, hparams, digits):
+    gan, seconds = _train_gan(name, digits[0], epochs, **hparams)
+    _check_beats_baselines(name, sample(gan, N_SAMPLES, seed=0), digits, seconds)
+
+
+def test_conditional_gan_is_class_consistent(digits):
+    data, classifier, _ = digits
+    gan, seconds = _train_gan("cgan", data, 20)
+    labels = np.arange(N_SAMPLES) % 10
+    images = sample(gan, N_SAMPLES, labels=labels, seed=0)
+    _check_beats_baselines("cgan", images, digits, seconds)
+    consistency = metrics.class_consistency(images, labels, classifier)
+    print(f"cgan class consistency {consistency:.3f} (target >= 0.80)")
+    assert consistency >= 0.80
+
+
+def test_vaes_beat_the_baselines_and_conv_has_the_better_elbo(digits):
+    data, _, _ = digits
+    elbos = {}
+    for name, epochs in (("vae", 60), ("conv_vae", 40)):
+        keras.utils.set_random_seed(0)
+        vae = kerasdl.build(name, image_shape=(16, 16, 1), latent_dim=8)
+        vae.compile(optimizer=keras.optimizers.Adam(2e-3))
+        start = time.perf_counter()
+        vae.fit(data.x_train, epochs=epochs, batch_size=32, verbose=0)
+        seconds = time.perf_counter() - start
+        _check_beats_baselines(name, sample(vae, N_SAMPLES, seed=0), digits, seconds)
+        elbos[name] = metrics.vae_nats(vae, data.x_test, num_samples=16)
+        print(f"{name}: test {elbos[name]}")
+    assert elbos["conv_vae"]["elbo"] > elbos["vae"]["elbo"]
+
+
+def test_autoencoder_flags_a_held_out_digit(digits):
+    data, _, _ = digits
+    held_out = 9
+    normal_train = data.x_train[data.y_train != held_out]
+    keras.utils.set_random_seed(0)
+    ae = kerasdl.build("conv_autoencoder", image_shape=(16, 16, 1), latent_dim=8,
+                       reconstruction_loss="mse")  # fmt: skip
+    ae.compile(optimizer=keras.optimizers.Adam(2e-3))
+    start = time.perf_counter()
+    ae.fit(normal_train[:-200], epochs=30, batch_size=32, verbose=0)
+    seconds = time.perf_counter() - start
+    detector = anomaly.Detector.fit(ae, normal_train[-200:], percentile=95)
+    report = detector.evaluate(data.x_test, (data.y_test == held_out).astype(int))
+    print(f"anomaly (digit {held_out} held out): {report}; trained in {seconds:.0f} s")
+    assert report["auroc"] >= 0.90
