@@ -27,6 +27,7 @@ __all__ = [
     "check_float",
     "check_int",
     "check_int_pair",
+    "check_known_keys",
     "check_rate",
     "closest",
     "invalid",
@@ -316,6 +317,33 @@ def check_bool(
             expected += f" or {_none_word(yaml)}"
         raise invalid(name, value, expected, where=where)
     return value
+
+
+def check_known_keys(params, accepted, kind: str, name: str, word: str = "key"):
+    """Raises a ValueError for the first key of `params` not in `accepted`.
+
+    Args:
+        params: Iterable of str. The keys given (a config dict without its
+            "name", a loader's options).
+        accepted: Sequence of str. Accepted keys, listed in the error.
+        kind: str. What is configured ("schedule", "dataset"), for the error.
+        name: str. Its resolved name.
+        word: str. What a key is called ("key", "argument", "option").
+
+    Raises:
+        ValueError: "Unknown <word> 'k' for <kind> 'name'.", with the closest
+            accepted key and all of them.
+
+    Example:
+        >>> check_known_keys({"seed": 0}, ["seed", "flatten"], "dataset", "digits")
+    """
+    for key in params:
+        if key not in accepted:
+            listed = ", ".join(accepted) if accepted else "none"
+            raise ValueError(
+                f"Unknown {word} {key!r} for {kind} {name!r}."
+                f"{closest(key, accepted)} Accepted: {listed}."
+            )
 
 
 def check_choice(name: str, value, options: Iterable, *, where: str = "") -> Any:

@@ -466,7 +466,7 @@ def load(name: str, **options) -> Dataset:
     >>> x_train.shape, x_test.shape
     ((1438, 8, 8, 1), (359, 8, 8, 1))
     """
-    from kerasdl._checks import closest
+    from kerasdl._checks import check_known_keys, closest
 
     if not isinstance(name, str):
         raise ValueError(
@@ -481,12 +481,7 @@ def load(name: str, **options) -> Dataset:
         )
     loader = _LOADERS[key]
     accepted = list(inspect.signature(loader).parameters)
-    for option in options:
-        if option not in accepted:
-            raise ValueError(
-                f"Unknown option {option!r} for dataset {key!r}."
-                f"{closest(option, accepted)} Accepted: {', '.join(accepted)}."
-            )
+    check_known_keys(options, accepted, "dataset", key, word="option")
     dataset = loader(**options)
     logger.info(
         "Loaded %s: %d train, %d test, input shape %s.",

@@ -10,9 +10,9 @@ and check the keys with the same two helpers (`resolve_name`,
 
 from __future__ import annotations
 
-from kerasdl._checks import closest
+from kerasdl._checks import check_known_keys, closest
 
-__all__ = ["check_known_keys", "require_name", "resolve_name", "split_named"]
+__all__ = ["require_name", "resolve_name", "split_named"]
 
 
 def split_named(config, keys: dict, aliases: dict, kind: str) -> tuple[str, dict]:
@@ -68,22 +68,3 @@ def resolve_name(raw_name, kind: str, options, aliases=None):
             f"Accepted: {', '.join(options)}."
         )
     return name
-
-
-def check_known_keys(params, accepted, kind: str, name: str, word: str = "key"):
-    """Raises a ValueError for the first key of `params` not in `accepted`.
-
-    Args:
-        params: dict. The config without its "name".
-        accepted: Sequence of str. Accepted keys, listed in the error.
-        kind: str. What is configured ("schedule"), for the error.
-        name: str. Its resolved name.
-        word: str. What a key is called ("key", "argument").
-    """
-    for key in params:
-        if key not in accepted:
-            listed = ", ".join(accepted) if accepted else "none"
-            raise ValueError(
-                f"Unknown {word} {key!r} for {kind} {name!r}."
-                f"{closest(key, accepted)} Accepted: {listed}."
-            )

@@ -23,8 +23,8 @@ from typing import Any
 
 import keras
 
-from kerasdl._checks import check_float
-from kerasdl.training._named import check_known_keys, require_name, resolve_name
+from kerasdl._checks import check_float, check_known_keys
+from kerasdl.training._named import require_name, resolve_name
 from kerasdl.training.schedules import make_schedule
 
 __all__ = ["OPTIMIZER_NAMES", "make_optimizer"]

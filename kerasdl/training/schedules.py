@@ -34,8 +34,8 @@ from typing import Any
 import keras
 from keras import ops
 
-from kerasdl._checks import check_bool, check_float, check_int
-from kerasdl.training._named import check_known_keys, require_name, resolve_name
+from kerasdl._checks import check_bool, check_float, check_int, check_known_keys
+from kerasdl.training._named import require_name, resolve_name
 
 __all__ = [
     "SCHEDULE_NAMES",
