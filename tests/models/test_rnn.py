@@ -172,3 +172,36 @@ def test_registry_names_fix_the_cell():
     info = kerasdl.model_info("gru_classifier")
     assert info["presets"] == {"cell": "gru"} and "cell" not in info["hyperparameters"]
     assert kerasdl.model_info("rnn_regressor")["task"] == "regression"
+
+
+def test_teaching_cells_work_where_the_readme_says():
+    import pathlib
+    import re
+
+    from kerasdl.registry import get_entry
+
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    found = re.search(r'`cell="basic_lstm"`[^.]*? in\s+(.*?)\s+swaps in', readme, re.S)
+    assert found, "README no longer says where cell='basic_lstm' works"
+    named = re.findall(r"`(\w+)`", found.group(1))
+    assert named == ["rnn_classifier", "rnn_regressor", "rnn_tagger"], named
+    for name in named:
+        entry = get_entry(name)
+        model = kerasdl.build(name, **{**entry.tiny, "cell": "basic_lstm"})
+        shape = [2 if d is None else d for d in model.inputs[0].shape]
+        x = np.ones(shape, dtype=model.inputs[0].dtype)  # ids or features
+        cells = [
+            type(layer.cell).__name__
+            for layer in model.layers
+            if hasattr(layer, "cell")
+        ]
+        assert "BasicLSTMCell" in cells, (name, cells)
+        assert np.isfinite(_np(model(x))).all()
+    # Every other registered model with a `cell` hyperparameter refuses the
+    # teaching cells with the argument named (the README says so).
+    for name in kerasdl.list_models():
+        if name in named or "cell" not in kerasdl.model_info(name)["hyperparameters"]:
+            continue
+        entry = get_entry(name)
+        with pytest.raises(ValueError, match="cell"):
+            kerasdl.build(name, **{**entry.tiny, "cell": "basic_lstm"})
