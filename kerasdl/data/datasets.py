@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from kerasdl._checks import check_choice, check_int
 from kerasdl.data import _arrays, keras_cache
 from kerasdl.data.dataset import Dataset
 from kerasdl.data.keras_cache import DatasetNotFoundError
@@ -300,20 +301,9 @@ def _cached_text(
     **reader_options,
 ) -> Dataset:
     """A word-index dataset from the Keras cache, padded when asked."""
-    for argument, value in (("padding", padding), ("truncating", truncating)):
-        if value not in ("pre", "post"):
-            raise ValueError(
-                f"`{argument}` must be 'pre' or 'post'; received {argument}={value!r}."
-            )
-    if sequence_length is not None and (
-        isinstance(sequence_length, bool)
-        or not isinstance(sequence_length, int)
-        or sequence_length < 1
-    ):
-        raise ValueError(
-            "`sequence_length` must be a positive int or None; received "
-            f"sequence_length={sequence_length!r}."
-        )
+    check_choice("padding", padding, ("pre", "post"))
+    check_choice("truncating", truncating, ("pre", "post"))
+    check_int("sequence_length", sequence_length, allow_none=True, minimum=1)
     raw = keras_cache.read(
         name, data_dir=data_dir, num_words=num_words, **reader_options
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerasdl._checks import check_float, check_int
 from kerasdl.layers._config import InitConfig
 
 
@@ -47,27 +48,11 @@ class LocalResponseNormalization(InitConfig, keras.layers.Layer):
         self, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75, axis=-1, **kwargs
     ):
         super().__init__(**kwargs)
-        if (
-            isinstance(depth_radius, bool)
-            or not isinstance(depth_radius, int)
-            or depth_radius < 0
-        ):
-            raise ValueError(
-                "Expected depth_radius to be an integer >= 0. "
-                f"Received: depth_radius={depth_radius!r}"
-            )
-        for arg, value in (("bias", bias), ("alpha", alpha), ("beta", beta)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(
-                    f"Expected {arg} to be a number. Received: {arg}={value!r}"
-                )
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise ValueError(f"Expected axis to be an integer. Received: axis={axis!r}")
-        self.depth_radius = depth_radius
-        self.bias = float(bias)
-        self.alpha = float(alpha)
-        self.beta = float(beta)
-        self.axis = axis
+        self.depth_radius = check_int("depth_radius", depth_radius, minimum=0)
+        self.bias = check_float("bias", bias)
+        self.alpha = check_float("alpha", alpha)
+        self.beta = check_float("beta", beta)
+        self.axis = check_int("axis", axis)
         self.supports_masking = True
 
     def build(self, input_shape):
