@@ -17,6 +17,16 @@ from kerasdl.layers.seq2seq_attention import (
     LuongAttention,
 )
 from kerasdl.layers.spectral_norm import SpectralNorm
+from kerasdl.layers.spiking import (
+    AdaptiveLIFCell,
+    DeltaEncoder,
+    LatencyEncoder,
+    LIFCell,
+    MembraneReadout,
+    PoissonEncoder,
+    RepeatEncoder,
+    SpikeCount,
+)
 from kerasdl.layers.transformer import (
     PaddingMask,
     RelativePositionBias,
@@ -29,6 +39,7 @@ from kerasdl.layers.transformer import (
 from kerasdl.layers.vit import ClassToken, PatchEmbedding, TokenPooling
 
 __all__ = [
+    "AdaptiveLIFCell",
     "BahdanauAttention",
     "BasicGRUCell",
     "BasicLSTMCell",
@@ -36,22 +47,29 @@ __all__ = [
     "ChannelPadding",
     "ClassToken",
     "DecoderRNN",
+    "DeltaEncoder",
     "GATConv",
     "GCNConv",
     "GaussianSampling",
     "GlobalGraphPooling",
+    "LIFCell",
+    "LatencyEncoder",
     "LocalResponseNormalization",
     "LuongAttention",
+    "MembraneReadout",
     "PaddingMask",
     "PatchEmbedding",
+    "PoissonEncoder",
     "PositionEmbedding",
     "RelativePositionBias",
+    "RepeatEncoder",
     "RotaryEmbedding",
     "SAGEConv",
     "SinusoidalPositionEncoding",
     "SinusoidalTimeEmbedding",
     "SpatialSelfAttention",
     "SpectralNorm",
+    "SpikeCount",
     "TiedLMHead",
     "TokenEmbedding",
     "TokenPooling",

@@ -170,6 +170,22 @@ EXAMPLES: dict[str, LayerExample] = {
         inputs=(Inp((3,)), Inp((3,))),
         call="list",
     ),
+    "LIFCell": LayerExample(
+        make=lambda: kl.LIFCell(3, learn_beta=True, learn_threshold=True),
+        inputs=(SEQ,),
+        call=_in_rnn,
+    ),
+    "AdaptiveLIFCell": LayerExample(
+        make=lambda: kl.AdaptiveLIFCell(3, reset="zero", surrogate="arctan"),
+        inputs=(SEQ,),
+        call=_in_rnn,
+    ),
+    "RepeatEncoder": LayerExample(make=lambda: kl.RepeatEncoder(3), inputs=(Inp((4,)),)),
+    "PoissonEncoder": LayerExample(make=lambda: kl.PoissonEncoder(3, seed=1), inputs=(Inp((4,)),)),
+    "LatencyEncoder": LayerExample(make=lambda: kl.LatencyEncoder(3), inputs=(Inp((4,)),)),
+    "DeltaEncoder": LayerExample(make=lambda: kl.DeltaEncoder(0.1, off_spikes=True), inputs=(SEQ,)),
+    "SpikeCount": LayerExample(make=lambda: kl.SpikeCount(normalize=True), inputs=(SEQ,)),
+    "MembraneReadout": LayerExample(make=lambda: kl.MembraneReadout(3), inputs=(SEQ,)),
     "SpectralNorm": LayerExample(
         make=lambda: kl.SpectralNorm(keras.layers.Conv2D(3, 2, activation="relu")),
         inputs=(Inp((4, 4, 2)),),
