@@ -152,6 +152,10 @@ def train(config, *, export: bool = True) -> RunResult:
         options["preprocessing"] = dict(dataset.preprocessing)
         options["metrics"] = {f"test_{k}": v for k, v in test_metrics.items()}
         options["sample_inputs"] = dataset.x_test[:64]
+        outputs = [tuple(t.shape) for t in model.outputs]
+        if len(outputs) == 1 and outputs[0][-1] == dataset.num_classes >= 2:
+            # Every file's own accuracy on the test split goes into the manifest.
+            options["test_data"] = (dataset.x_test, dataset.y_test)
         if "tflite_int8" in options["formats"]:
             options["representative_data"] = dataset.x_train[:samples]
         manifest = kerasdl.exporters.export(model, directory, **options)
@@ -180,6 +184,8 @@ def summary_rows(result: RunResult) -> list[tuple[str, str]]:
                 detail.append(f"max |err| {err:.2e}")
             if agree is not None:
                 detail.append(f"class agreement {agree:.3f}")
+            if info.get("test_accuracy") is not None:
+                detail.append(f"test accuracy {info['test_accuracy']:.4f}")
             size = _format_bytes(info["bytes"]) if "bytes" in info else ""
             rows.append(
                 (f"{fmt}", f"{info.get('path', '')} {size} {', '.join(detail)}")

@@ -10,6 +10,7 @@ import tempfile
 
 import numpy as np
 
+from kerasdl._checks import check_choice
 from kerasdl._io import staged_folder
 from kerasdl.exporters.base import output_names as _output_names
 from kerasdl.exporters.formats import FORMATS, check_formats
@@ -37,6 +38,11 @@ MAX_SAMPLE_INPUTS = 1024
 RANDOM_SAMPLES = 8
 # Free non-batch dimensions (e.g. sequence length) of random sample inputs.
 FREE_DIMENSION = 8
+# At most this many test_data samples are run through every file, in batches.
+MAX_TEST_SAMPLES = 10000
+TEST_BATCH = 256
+# What export does when a file fails verification.
+ON_FAILURE = ("raise", "keep_passing")
 
 
 def _check_model(model):
@@ -156,6 +162,57 @@ def _random_inputs(model, batch: int = RANDOM_SAMPLES) -> list[np.ndarray]:
         else:
             arrays.append(rng.integers(0, 2, shape).astype(dtype))
     return arrays
+
+
+def _check_test_data(test_data, model):
+    """(x arrays, integer labels) from test_data=(x_test, y_test), or None."""
+    if test_data is None:
+        return None
+    if not (isinstance(test_data, (list, tuple)) and len(test_data) == 2):
+        raise ValueError(
+            "test_data must be a pair (x_test, y_test); received "
+            f"{type(test_data).__name__} {test_data!r:.80}."
+        )
+    shapes = [tuple(t.shape) for t in model.outputs]
+    classes = shapes[0][-1] if len(shapes) == 1 else None
+    if classes is None or classes < 2:
+        raise ValueError(
+            "test_data measures each file's classification accuracy and needs "
+            f"one output with a class axis; model {model.name!r} has outputs "
+            f"{shapes}. Pass metrics=... instead."
+        )
+    x = _as_arrays(test_data[0], model, "test_data[0]", MAX_TEST_SAMPLES)
+    y = np.asarray(test_data[1])
+    if y.ndim == 2 and y.shape[-1] == classes:  # one-hot
+        y = np.argmax(y, axis=-1)
+    elif y.ndim == 2 and y.shape[-1] == 1:
+        y = y[:, 0]
+    count = len(x[0])
+    if y.ndim != 1 or len(y) < count or y.dtype.kind not in "iuf":
+        raise ValueError(
+            f"test_data[1] must hold one class index (or one-hot row) per "
+            f"sample of test_data[0] ({count}); received shape {y.shape}, "
+            f"dtype {y.dtype}."
+        )
+    return x, y[:count].astype(np.int64)
+
+
+def _test_accuracy(fmt: str, path: str, input_names, test) -> float:
+    """Accuracy of one exported file, run by its own runtime, on test_data."""
+    x, y = test
+    predictions = []
+    with FORMATS[fmt].open(path, input_names) as runner:
+        for start in range(0, len(y), TEST_BATCH):
+            (probs,) = runner.run([a[start : start + TEST_BATCH] for a in x])
+            predictions.append(np.argmax(probs, axis=-1))
+    return float(np.mean(np.concatenate(predictions) == y))
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    else:
+        os.remove(path)
 
 
 def _check_json(value, arg: str):
@@ -300,6 +357,8 @@ def export(
     per_channel: bool = True,
     strip_tensor_names: bool = False,
     min_agreement: float = 0.9,
+    test_data=None,
+    on_failure: str = "raise",
 ) -> dict:
     """Exports a Keras model to deployment files, runs each one, writes a manifest.
 
@@ -326,8 +385,8 @@ def export(
         representative_data: array, list/dict of arrays (one per input) or an
             iterable of batches (`x` or `(x, y)`, e.g. a tf.data.Dataset).
             Calibrates "tflite_int8" (up to 300 samples; required for it);
-            its first 32 samples are the verification inputs unless
-            `sample_inputs` is given.
+            unless `sample_inputs` is given, quantized formats are verified
+            on all of these samples and the other formats on the first 32.
         labels: sequence of str or None. Class names, one per output class.
         preprocessing: JSON-serializable or None. How raw data becomes the
             model input (e.g. {"scale": 1/255}); passed through.
@@ -351,6 +410,16 @@ def export(
         min_agreement: float in [0, 1]. Lowest accepted class agreement
             (fraction of samples whose argmax matches Keras) for
             "tflite_dynamic" and "tflite_int8".
+        test_data: (x_test, y_test) or None. Held-out data with class
+            indices (or one-hot rows); every file is run on it (up to 10,000
+            samples) with its own runtime and its "test_accuracy" goes into
+            the manifest, next to the Keras model's ("test").
+        on_failure: str. "raise" (default): a file that fails verification
+            fails the export, nothing is written, and the error lists the
+            files that passed too. "keep_passing": the files that passed are
+            written, the failed ones are left out and listed with their
+            numbers under the manifest's "failed" (a warning is logged);
+            raises still if no file passed.
 
     Returns:
         dict: the manifest, also written to `directory/manifest.json`; its
@@ -363,7 +432,8 @@ def export(
             labels or metadata; during conversion, for a model that needs
             TensorFlow ops with no TFLite builtin kernel (the message names
             them). `VerificationError` (a ValueError) if a file's outputs
-            differ from the model's beyond tolerance.
+            differ from the model's beyond tolerance (its `results` maps
+            every format to its verification numbers).
         RuntimeError: if a converter fails for another reason.
 
     Example:
@@ -402,6 +472,8 @@ def export(
         raise ValueError(
             f"min_agreement must be in [0, 1]; received {min_agreement!r}."
         )
+    check_choice("on_failure", on_failure, ON_FAILURE)
+    test = _check_test_data(test_data, model)
     calibrated = [f for f in formats if FORMATS[f].needs_representative_data]
     if calibrated and representative_data is None:
         others = [n for n, f in FORMATS.items() if not f.needs_representative_data]
@@ -439,6 +511,13 @@ def export(
         _layer_modules(model)  # fails early on layers defined in __main__
 
     reference = run_model(model, samples)
+    # Quantized files are judged by class agreement, a fraction: on the
+    # calibration set (a few hundred real inputs) rather than a handful of
+    # samples, where one borderline input moves it by several percent.
+    quantized_samples, quantized_reference = samples, reference
+    if sample_inputs is None and representative is not None:
+        quantized_samples = representative
+        quantized_reference = run_model(model, representative)
     with (
         staged_folder(directory, tag="export") as staging,
         tempfile.TemporaryDirectory(prefix="kerasdl-export-") as scratch,
@@ -455,10 +534,13 @@ def export(
         for fmt in formats:
             spec = FORMATS[fmt]
             path = os.path.join(staging, spec.filename)
+            inputs, expected = samples, reference
+            if spec.quantized:
+                inputs, expected = quantized_samples, quantized_reference
             outputs = precomputed.get(fmt)
             if outputs is None:
-                outputs = run_file(fmt, path, samples, input_names)
-            check = compare_outputs(fmt, outputs, reference, min_agreement)
+                outputs = run_file(fmt, path, inputs, input_names)
+            check = compare_outputs(fmt, outputs, expected, min_agreement)
             logger.info("verified %s: %s", fmt, check)
             if not check["passed"]:
                 failures.append(
@@ -477,14 +559,40 @@ def export(
                 **spec.manifest_options(options),
                 "verification": check,
             }
-        if failures:
-            raise VerificationError(
+            if test is not None:
+                # A file run in the conversion subprocess (SavedModel off the
+                # TensorFlow backend) cannot be opened here.
+                files[fmt]["test_accuracy"] = (
+                    None
+                    if fmt in precomputed
+                    else _test_accuracy(fmt, path, input_names, test)
+                )
+        passed = [f for f in formats if files[f]["verification"]["passed"]]
+        failed = {}
+        if failures and (on_failure == "raise" or not passed):
+            error = VerificationError(
                 f"Exported files of model {model.name!r} differ from the "
-                f"Keras model on {len(reference[0])} {source} samples: "
+                f"Keras model on their {source} samples: "
                 + "; ".join(failures)
-                + ". Nothing was written. For quantized formats, lower "
-                "min_agreement or give more representative_data."
+                + f". Passed: {', '.join(passed) or 'none'}. Nothing was "
+                "written. For quantized formats, lower min_agreement or give "
+                "more representative_data; on_failure='keep_passing' writes "
+                "the files that passed."
             )
+            error.results = {f: files[f]["verification"] for f in formats}
+            raise error
+        if failures:
+            logger.warning(
+                "export of %s: left out %s (failed verification: %s); kept %s",
+                model.name,
+                ", ".join(f for f in formats if f not in passed),
+                "; ".join(failures),
+                ", ".join(passed),
+            )
+            for fmt in formats:
+                if fmt not in passed:
+                    _remove(os.path.join(staging, FORMATS[fmt].filename))
+                    failed[fmt] = files.pop(fmt)
         manifest = build_manifest(
             model=model,
             backend=backend,
@@ -496,6 +604,14 @@ def export(
             metrics=metrics,
             samples={"count": len(samples[0]), "source": source},
         )
+        if test is not None:
+            probs = run_model(model, test[0])[0]
+            manifest["test"] = {
+                "samples": len(test[1]),
+                "keras_accuracy": float(np.mean(np.argmax(probs, axis=-1) == test[1])),
+            }
+        if failed:
+            manifest["failed"] = failed
         write_manifest(staging, manifest)
         _carry_over(directory, staging)
     logger.info("exported %s to %s: %s", model.name, directory, ", ".join(formats))

@@ -179,3 +179,64 @@ def test_model_without_inputs():
 
     with pytest.raises(ValueError, match=r"has no defined inputs"):
         export(Subclassed(), "unused", formats="keras")
+
+
+def _tflite_fails(monkeypatch):
+    """Verification fails the float TFLite file only."""
+    real_compare = exporter.compare_outputs
+
+    def compare(fmt, outputs, reference, min_agreement):
+        check = real_compare(fmt, outputs, reference, min_agreement)
+        if fmt == "tflite":
+            check = {**check, "max_abs_error": 0.5, "passed": False}
+        return check
+
+    monkeypatch.setattr(exporter, "compare_outputs", compare)
+
+
+def test_a_failed_file_is_reported_with_those_that_passed(previous, monkeypatch):
+    _tflite_fails(monkeypatch)
+    with pytest.raises(VerificationError) as info:
+        export(_small_model(), previous, formats=("keras", "tflite"))
+    message = str(info.value)
+    assert "tflite: max_abs_error=0.5" in message
+    assert "Passed: keras" in message and "on_failure='keep_passing'" in message
+    results = info.value.results
+    assert results["keras"]["passed"] is True and results["tflite"]["passed"] is False
+    _assert_untouched(previous)
+
+
+def test_keep_passing_writes_the_files_that_passed(tmp_path, monkeypatch):
+    _tflite_fails(monkeypatch)
+    folder = tmp_path / "small"
+    manifest = export(
+        _small_model(), folder, formats=("keras", "tflite"), on_failure="keep_passing"
+    )
+    assert sorted(os.listdir(folder)) == ["manifest.json", "model.keras"]
+    assert list(manifest["files"]) == ["keras"]
+    assert manifest["failed"]["tflite"]["verification"]["passed"] is False
+    assert json.loads((folder / "manifest.json").read_text()) == manifest
+    # Nothing passed: nothing to keep, so it raises and writes nothing.
+    with pytest.raises(VerificationError, match="Passed: none"):
+        export(
+            _small_model(),
+            tmp_path / "none",
+            formats="tflite",
+            on_failure="keep_passing",
+        )
+    assert not (tmp_path / "none").exists()
+    with pytest.raises(ValueError, match="on_failure"):
+        export(_small_model(), tmp_path / "x", formats="keras", on_failure="keep")
+
+
+def test_test_data_must_be_labelled_classification_data(tmp_path):
+    model = _small_model()
+    x = np.zeros((4, 6), "float32")
+    with pytest.raises(ValueError, match=r"test_data must be a pair"):
+        export(model, tmp_path / "a", formats="keras", test_data=x)
+    with pytest.raises(ValueError, match=r"test_data\[1\] must hold one class index"):
+        export(model, tmp_path / "a", formats="keras", test_data=(x, np.zeros(2)))
+    regression = keras.Model(model.inputs, keras.layers.Dense(1)(model.inputs[0]))
+    with pytest.raises(ValueError, match="needs one output with a class axis"):
+        export(regression, tmp_path / "a", formats="keras", test_data=(x, np.zeros(4)))
+    assert not (tmp_path / "a").exists()

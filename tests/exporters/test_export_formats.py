@@ -49,6 +49,7 @@ def cnn(tmp_path_factory):
         preprocessing={"layout": "NHWC", "scale": 1.0},
         metrics={"accuracy": accuracy},
         int8_io=True,
+        test_data=(x_test, y_test),
     )
     return types.SimpleNamespace(
         model=model,
@@ -267,7 +268,10 @@ def test_mlp_int8_with_float_io_agrees_with_keras(mlp):
     assert entry["inputs"][0]["dtype"] == "float32"
     assert "scale" not in entry["inputs"][0]
     check = entry["verification"]
-    assert check["samples"] == 32
+    # Quantized files are verified on the whole representative set (300),
+    # the float ones on its first 32 samples.
+    assert check["samples"] == 300
+    assert mlp.manifest["files"]["tflite"]["verification"]["samples"] == 32
     assert check["class_agreement"] >= 0.95
     assert mlp.manifest["verification_samples"]["source"] == "representative_data"
     # Fresh data, run through kerasdl's LiteRT runner.
@@ -341,3 +345,20 @@ def test_per_channel_must_be_a_bool(cnn, tmp_path):
     with pytest.raises(ValueError, match="per_channel must be True or False"):
         export(cnn.model, tmp_path / "bad", formats=["tflite"], per_channel="no")
     assert not (tmp_path / "bad").exists()
+
+
+def test_each_file_records_its_own_test_accuracy(cnn):
+    test = cnn.manifest["test"]
+    assert test == {"samples": 64, "keras_accuracy": pytest.approx(cnn.accuracy)}
+    for fmt, entry in cnn.manifest["files"].items():
+        path = os.path.join(cnn.directory, entry["path"])
+        if entry["test_accuracy"] is None:  # SavedModel off TensorFlow
+            assert fmt == "saved_model" and keras.backend.backend() != "tensorflow"
+            continue
+        (probs,) = kerasdl.exporters.run_file(
+            fmt, path, [cnn.x], [entry["inputs"][0]["name"]]
+        )
+        own = float(np.mean(np.argmax(probs, -1) == cnn.y))
+        assert entry["test_accuracy"] == pytest.approx(own), fmt
+        if not FORMATS[fmt].quantized:
+            assert entry["test_accuracy"] == pytest.approx(cnn.accuracy), fmt
