@@ -598,6 +598,41 @@ class UpdatePruningStep(keras.callbacks.Callback):
                 layer.pruning_step.assign(step)
             self._steps.append(step)
             layer._update_step_active = True
+        self._check_schedules()
+
+    def _check_schedules(self):
+        """Warns when this fit ends before a schedule reaches its sparsity."""
+        params = getattr(self, "params", None) or {}
+        epochs, steps = params.get("epochs"), params.get("steps")
+        if not epochs or not steps:
+            return  # a dataset of unknown length: the plan is unknown
+        planned = int(epochs) * int(steps)
+        short = {}  # one warning per schedule, naming its layers
+        for layer, step in zip(self.prunable_layers, self._steps, strict=True):
+            if layer.sparsity_m_by_n:
+                continue
+            schedule = layer.pruning_schedule
+            target = schedule.end_sparsity()
+            reached = schedule.reached_by(step + planned, step + 1)
+            if reached is None or reached < target - 1e-6:
+                key = (repr(schedule), step, reached, target)
+                short.setdefault(key, []).append(layer.name)
+        for (schedule, step, reached, target), names in short.items():
+            logger.warning(
+                "Pruning stops short: this fit runs %d epochs x %d steps "
+                "(pruning steps %d..%d), so %s reaches sparsity %s, not its "
+                "target %.3g, in layers %s. Set end_step <= %d with (end_step "
+                "- begin_step) a multiple of frequency, or train longer.",
+                epochs,
+                steps,
+                step + 1,
+                step + planned,
+                schedule,
+                "none" if reached is None else f"{reached:.3g}",
+                target,
+                ", ".join(names),
+                step + planned,
+            )
 
     def on_train_batch_begin(self, batch, logs=None):
         if not self.prunable_layers:

@@ -81,6 +81,36 @@ class PruningSchedule:
         """Target fraction of zeros at training step `step` (a Python float)."""
         raise NotImplementedError
 
+    def reached_by(self, last_step: int, first_step: int = 1):
+        """Sparsity of the masks after training steps first_step..last_step.
+
+        Masks change only at the steps where `should_prune` holds, so a run
+        that stops before `end_step` (or between two updates of a
+        `frequency`) keeps the sparsity of its last update.
+
+        Args:
+            last_step: int. The last pruning step the training will run.
+            first_step: int. The first one (1 for a new model).
+
+        Returns:
+            float or None: the sparsity of the last mask update in that
+            range, None when no update falls in it.
+
+        Example:
+        >>> PolynomialDecay(0.0, 0.8, 0, 1000).reached_by(135)
+        0.0
+        """
+        end = int(last_step) if self.end_step < 0 else min(last_step, self.end_step)
+        start = max(int(first_step), self.begin_step)
+        if end < start:
+            return None
+        last = end - (end - self.begin_step) % self.frequency
+        return self.sparsity(last) if last >= start else None
+
+    def end_sparsity(self) -> float:
+        """The sparsity the schedule ends at (its target)."""
+        return self.sparsity(max(self.end_step, self.begin_step))
+
     def __call__(self, step):
         return self.should_prune(step), self.sparsity(step)
 

@@ -532,3 +532,40 @@ def test_embedding_mask_propagates_and_misuse_is_reported():
     dense.quantize("int8")
     with pytest.raises(ValueError, match="quantized"):
         pruning.prune_low_magnitude(dense).build((None, 3))
+
+
+def test_reached_by_follows_the_mask_updates():
+    readme = PolynomialDecay(0.0, 0.8, 0, 100)  # frequency 100
+    assert readme.end_sparsity() == pytest.approx(0.8)
+    assert readme.reached_by(135) == pytest.approx(0.8)  # 3 epochs x 45 steps
+    assert readme.reached_by(99) is None  # no update before step 100
+    long = PolynomialDecay(0.0, 0.8, 0, 1000)
+    assert long.reached_by(135) == pytest.approx(long.sparsity(100))
+    # end_step 150 is not on the frequency grid: the last update is step 100.
+    off_grid = PolynomialDecay(0.0, 0.8, 0, 150)
+    assert off_grid.reached_by(10_000) < 0.8
+    assert ConstantSparsity(0.5, 200).reached_by(135) is None
+    assert ConstantSparsity(0.5, 0).reached_by(135) == 0.5
+
+
+@pytest.mark.parametrize("end_step, short", [(100, False), (1000, True)])
+def test_a_fit_too_short_for_its_schedule_is_warned(end_step, short, caplog):
+    # The README's compression example: 3 epochs of 45 batches.
+    x, y = _data(n=45 * 32)
+    pruned = _compile(
+        pruning.prune_low_magnitude(_mlp(), PolynomialDecay(0.0, 0.8, 0, end_step))
+    )
+    with caplog.at_level("WARNING", logger="kerasdl.compression.pruning"):
+        pruned.fit(
+            x, y, batch_size=32, epochs=3, verbose=0, callbacks=[UpdatePruningStep()]
+        )
+    warned = [r.getMessage() for r in caplog.records if "stops short" in r.getMessage()]
+    reached = pruning.sparsity(pruning.strip_pruning(pruned))
+    if short:
+        assert len(warned) == 1, warned  # one warning for both layers
+        assert "pruning steps 1..135" in warned[0] and "end_step <= 135" in warned[0]
+        assert "d1" in warned[0] and reached["d1"] < 0.5
+    else:
+        assert warned == []
+        assert reached["d1"] == pytest.approx(0.8, abs=0.01)
+        assert reached["d2"] == pytest.approx(0.8, abs=0.05)
