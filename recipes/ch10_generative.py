@@ -34,7 +34,7 @@ from kerasdl.viz import plot_interpolation, plot_latent_scatter, plot_sample_gri
 # Full-run settings (the slow learning tests use the same ones).
 GAN_OPTIMIZER = {"learning_rate": 5e-4, "beta_1": 0.5, "beta_2": 0.9}
 GANS = {"dcgan": 20, "cgan": 20, "wgan_gp": 10}  # name -> epochs
-VAES = {"vae": 60, "conv_vae": 40}  # latent_dim 8, Adam(2e-3)
+VAES = {"vae": 80, "conv_vae": 50}  # latent_dim 8, Adam(2e-3)
 ANOMALY = {"held_out": 9, "epochs": 30, "series": "co2", "window": 26}
 
 
