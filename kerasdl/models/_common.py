@@ -208,6 +208,7 @@ def dense_block(
     activation: str,
     dropout: float = 0.0,
     batch_norm: bool = False,
+    bn_momentum: float = 0.99,
     act_name: str | None = None,
     dropout_name: str | None = None,
     **dense_kwargs,
@@ -224,6 +225,7 @@ def dense_block(
         activation: str. Hidden activation (validated).
         dropout: float. Dropout rate after the activation (none when 0).
         batch_norm: bool. Batch normalization between Dense and activation.
+        bn_momentum: float. Momentum of its moving statistics (Keras' 0.99).
         act_name: str or None. Name of the activation layer.
         dropout_name: str or None. Name of the dropout layer.
         **dense_kwargs: Further `keras.layers.Dense` arguments
@@ -231,7 +233,7 @@ def dense_block(
     """
     x = layers.Dense(units, name=name, **dense_kwargs)(x)
     if batch_norm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     x = activation_layer(activation, name=act_name or f"{name}_act")(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name=dropout_name or f"{name}_dropout")(x)

