@@ -32,11 +32,11 @@ test-fast: install
 	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -n 2
 
 lint: install
-	$(VENV)/bin/ruff check kerasdl tests recipes benchmarks
-	$(VENV)/bin/ruff format --check kerasdl tests recipes benchmarks
+	$(VENV)/bin/ruff check kerasdl kerasdl_cli tests recipes benchmarks scripts
+	$(VENV)/bin/ruff format --check kerasdl kerasdl_cli tests recipes benchmarks scripts
 
 format: install
-	$(VENV)/bin/ruff format kerasdl tests recipes benchmarks
+	$(VENV)/bin/ruff format kerasdl kerasdl_cli tests recipes benchmarks scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -112,3 +112,22 @@ def test_python_dash_m_kerasdl_still_runs_the_command_line():
     assert result.returncode == 0, result.stderr[-2000:]
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert names == ["vgg11", "vgg13", "vgg16", "vgg19"]
+
+
+def test_commands_that_import_tensorflow_print_no_start_up_lines(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys, kerasdl_cli; sys.exit(kerasdl_cli.main())"]
+        + ["build", "mlp", "--set", "input_shape=[4]", "--set", "num_classes=2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "mlp:" in result.stdout and "parameters" in result.stdout
+    for noise in ("absl::InitializeLog", "oneDNN", "cuda", "cpu_feature_guard"):
+        assert noise not in result.stderr, result.stderr
