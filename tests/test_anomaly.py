@@ -99,3 +99,22 @@ def test_injected_series_anomalies_and_windows():
     assert window_labels.sum() > 0 and window_labels.dtype == np.int32
     with pytest.raises(ValueError, match="count=500"):
         anomaly.inject_anomalies(series, count=500)
+
+
+def test_statsmodels_series_with_injected_anomalies():
+    from kerasdl.data.timeseries import load_series
+
+    series = load_series("co2").values
+    values, labels = anomaly.inject_anomalies(series, count=20, magnitude=6.0, seed=0)
+    windows, window_labels = anomaly.series_windows(values, labels, 26, stride=2)
+    half = len(windows) // 2
+    train = windows[:half][window_labels[:half] == 0].reshape(-1, 1, 25, 1)
+    ae = kerasdl.build(
+        "autoencoder", image_shape=(1, 25, 1), latent_dim=4, hidden_units=[32],
+        reconstruction_loss="mse", output_activation="linear",
+    )  # fmt: skip
+    ae.compile(optimizer=keras.optimizers.Adam(2e-3))
+    ae.fit(train, epochs=10, batch_size=32, verbose=0)
+    scores = anomaly.anomaly_scores(ae, windows[half:].reshape(-1, 1, 25, 1))
+    auroc = anomaly.roc_auc(window_labels[half:], scores)
+    assert auroc >= 0.9, auroc
