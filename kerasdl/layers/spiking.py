@@ -144,7 +144,14 @@ class LIFCell(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         check_int("units", units, minimum=1)
-        check_float("beta", beta, minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False)
+        check_float(
+            "beta",
+            beta,
+            minimum=0.0,
+            maximum=1.0,
+            min_inclusive=False,
+            max_inclusive=False,
+        )
         check_float("threshold", threshold, minimum=0.0, min_inclusive=False)
         check_choice("reset", reset, RESETS)
         check_choice("surrogate", surrogate, SURROGATES)
@@ -178,10 +185,14 @@ class LIFCell(keras.layers.Layer):
             )
         if self.use_kernel:
             self.kernel = self.add_weight(
-                shape=(in_dim, self.units), initializer=self.kernel_initializer, name="kernel"
+                shape=(in_dim, self.units),
+                initializer=self.kernel_initializer,
+                name="kernel",
             )
         if self.use_kernel and self.use_bias:
-            self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+            self.bias = self.add_weight(
+                shape=(self.units,), initializer="zeros", name="bias"
+            )
         if self.learn_beta:
             self.beta_logit = self.add_weight(
                 shape=(self.units,),
@@ -218,10 +229,8 @@ class LIFCell(keras.layers.Layer):
 
     def _fire(self, v, threshold):
         s = spike(v - threshold, self.surrogate, self.slope)
-        if self.reset == "subtract":
-            v = v - s * threshold
-        else:
-            v = v * (1.0 - s)
+        # "subtract" keeps the excess above threshold; "zero" drops it.
+        v = v - s * threshold if self.reset == "subtract" else v * (1.0 - s)
         return s, v
 
     def call(self, inputs, states, training=None):
@@ -270,7 +279,14 @@ class AdaptiveLIFCell(LIFCell):
 
     def __init__(self, units, rho=0.95, adaptation=0.2, **kwargs):
         super().__init__(units, **kwargs)
-        check_float("rho", rho, minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False)
+        check_float(
+            "rho",
+            rho,
+            minimum=0.0,
+            maximum=1.0,
+            min_inclusive=False,
+            max_inclusive=False,
+        )
         check_float("adaptation", adaptation, minimum=0.0)
         self.rho = float(rho)
         self.adaptation = float(adaptation)
@@ -355,7 +371,12 @@ class PoissonEncoder(keras.layers.Layer):
         return (input_shape[0], self.time_steps, *input_shape[1:])
 
     def get_config(self):
-        return {**super().get_config(), "time_steps": self.time_steps, "gain": self.gain, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "time_steps": self.time_steps,
+            "gain": self.gain,
+            "seed": self.seed,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -389,7 +410,11 @@ class LatencyEncoder(keras.layers.Layer):
         return (input_shape[0], self.time_steps, *input_shape[1:])
 
     def get_config(self):
-        return {**super().get_config(), "time_steps": self.time_steps, "threshold": self.threshold}
+        return {
+            **super().get_config(),
+            "time_steps": self.time_steps,
+            "threshold": self.threshold,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -428,7 +453,11 @@ class DeltaEncoder(keras.layers.Layer):
         return (*input_shape[:-1], 2 * input_shape[-1])
 
     def get_config(self):
-        return {**super().get_config(), "threshold": self.threshold, "off_spikes": self.off_spikes}
+        return {
+            **super().get_config(),
+            "threshold": self.threshold,
+            "off_spikes": self.off_spikes,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -473,7 +502,14 @@ class MembraneReadout(keras.layers.Layer):
         kernel_initializer: initializer of the weights.
     """
 
-    def __init__(self, units, beta=0.9, reduction="mean", kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(
+        self,
+        units,
+        beta=0.9,
+        reduction="mean",
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         check_int("units", units, minimum=1)
         check_float("beta", beta, minimum=0.0, maximum=1.0, min_inclusive=False)
@@ -485,9 +521,13 @@ class MembraneReadout(keras.layers.Layer):
 
     def build(self, input_shape):
         self.kernel = self.add_weight(
-            shape=(input_shape[-1], self.units), initializer=self.kernel_initializer, name="kernel"
+            shape=(input_shape[-1], self.units),
+            initializer=self.kernel_initializer,
+            name="kernel",
         )
-        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+        self.bias = self.add_weight(
+            shape=(self.units,), initializer="zeros", name="bias"
+        )
 
     def call(self, inputs):
         current = ops.matmul(inputs, self.kernel) + self.bias  # (batch, T, units)

@@ -31,7 +31,13 @@ from kerasdl.layers.spiking import (
     PoissonEncoder,
     RepeatEncoder,
 )
-from kerasdl.models._common import check_bool, check_choice, check_float, check_int, make_input
+from kerasdl.models._common import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    make_input,
+)
 from kerasdl.models.heads import finish_model
 from kerasdl.registry import register_model
 
@@ -54,12 +60,16 @@ def _cell(neuron: str, units: int, neuron_args: dict, **extra):
     return cls(units, **neuron_args, **extra)
 
 
-def _check_common(time_steps, num_classes, encoder, neuron, beta, threshold, reset, surrogate, slope):
+def _check_common(
+    time_steps, num_classes, encoder, neuron, beta, threshold, reset, surrogate, slope
+):
     check_int("time_steps", time_steps, minimum=1)
     check_int("num_classes", num_classes, minimum=2)
     check_choice("encoder", encoder, ENCODERS)
     check_choice("neuron", neuron, NEURONS)
-    check_float("beta", beta, minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False)
+    check_float(
+        "beta", beta, minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False
+    )
     check_float("threshold", threshold, minimum=0.0, min_inclusive=False)
     check_choice("reset", reset, RESETS)
     check_choice("surrogate", surrogate, SURROGATES)
@@ -119,7 +129,17 @@ def spiking_mlp(
     >>> model.output_shape
     (None, 3)
     """
-    _check_common(time_steps, num_classes, encoder, neuron, beta, threshold, reset, surrogate, slope)
+    _check_common(
+        time_steps,
+        num_classes,
+        encoder,
+        neuron,
+        beta,
+        threshold,
+        reset,
+        surrogate,
+        slope,
+    )
     hidden_units = tuple(hidden_units)
     for i, units in enumerate(hidden_units):
         check_int(f"hidden_units[{i}]", units, minimum=1)
@@ -139,7 +159,9 @@ def spiking_mlp(
     x = _encode(x, encoder, time_steps)
     for i, units in enumerate(hidden_units):
         x = layers.RNN(
-            _cell(neuron, units, args, name=f"lif{i}_cell"), return_sequences=True, name=f"lif{i}"
+            _cell(neuron, units, args, name=f"lif{i}_cell"),
+            return_sequences=True,
+            name=f"lif{i}",
         )(x)
     return finish_model(inputs, _readout(x, num_classes, beta), "spiking_mlp", weights)
 
@@ -191,7 +213,17 @@ def spiking_cnn(
     Returns:
         A functional `keras.Model` named "spiking_cnn".
     """
-    _check_common(time_steps, num_classes, encoder, neuron, beta, threshold, reset, surrogate, slope)
+    _check_common(
+        time_steps,
+        num_classes,
+        encoder,
+        neuron,
+        beta,
+        threshold,
+        reset,
+        surrogate,
+        slope,
+    )
     check_int("kernel_size", kernel_size, minimum=1)
     filters, dense_units = tuple(filters), tuple(dense_units)
     for i, f in enumerate(filters):
@@ -211,19 +243,26 @@ def spiking_cnn(
     x = _encode(inputs, encoder, time_steps)
     for i, f in enumerate(filters):
         x = layers.TimeDistributed(
-            layers.Conv2D(f, kernel_size, padding="same", name=f"conv{i}_step"), name=f"conv{i}"
+            layers.Conv2D(f, kernel_size, padding="same", name=f"conv{i}_step"),
+            name=f"conv{i}",
         )(x)
         h, w, c = x.shape[2:]
         x = layers.Reshape((time_steps, h * w * c), name=f"conv{i}_flat")(x)
-        cell = _cell(neuron, h * w * c, args, use_kernel=False, name=f"lif_conv{i}_cell")
+        cell = _cell(
+            neuron, h * w * c, args, use_kernel=False, name=f"lif_conv{i}_cell"
+        )
         x = layers.RNN(cell, return_sequences=True, name=f"lif_conv{i}")(x)
         x = layers.Reshape((time_steps, h, w, c), name=f"conv{i}_map")(x)
         if h >= 2 and w >= 2:
-            x = layers.TimeDistributed(layers.MaxPooling2D(2, name=f"pool{i}_step"), name=f"pool{i}")(x)
+            x = layers.TimeDistributed(
+                layers.MaxPooling2D(2, name=f"pool{i}_step"), name=f"pool{i}"
+            )(x)
     x = layers.Reshape((time_steps, int(np.prod(x.shape[2:]))), name="flatten")(x)
     for j, units in enumerate(dense_units):
         x = layers.RNN(
-            _cell(neuron, units, args, name=f"lif{j}_cell"), return_sequences=True, name=f"lif{j}"
+            _cell(neuron, units, args, name=f"lif{j}_cell"),
+            return_sequences=True,
+            name=f"lif{j}",
         )(x)
     return finish_model(inputs, _readout(x, num_classes, beta), "spiking_cnn", weights)
 
@@ -246,7 +285,11 @@ def _fan_out(model, layer) -> int:
         if isinstance(inner, layers.Conv2D):
             k = int(np.prod(inner.kernel_size))
             return k * inner.filters
-        if isinstance(nxt, layers.RNN) and isinstance(nxt.cell, LIFCell) and nxt.cell.use_kernel:
+        if (
+            isinstance(nxt, layers.RNN)
+            and isinstance(nxt.cell, LIFCell)
+            and nxt.cell.use_kernel
+        ):
             return nxt.cell.units
         if isinstance(nxt, MembraneReadout):
             return nxt.units
@@ -323,7 +366,12 @@ register_model(
     "spiking_mlp",
     spiking_mlp,
     family="spiking",
-    tiny={"input_shape": (4, 4), "hidden_units": (8,), "num_classes": 3, "time_steps": 3},
+    tiny={
+        "input_shape": (4, 4),
+        "hidden_units": (8,),
+        "num_classes": 3,
+        "time_steps": 3,
+    },
 )
 register_model(
     "spiking_cnn",

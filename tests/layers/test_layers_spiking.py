@@ -52,8 +52,12 @@ def test_reset_modes_differ_on_strong_input():
     zero = _run_cell(spiking.LIFCell(1, reset="zero", use_kernel=False), 1.5, 6)
     np.testing.assert_array_equal(zero, [1, 1, 1, 1, 1, 1])
     np.testing.assert_array_equal(sub, [1, 1, 1, 1, 1, 1])
-    weak_sub = _run_cell(spiking.LIFCell(1, beta=0.5, reset="subtract", use_kernel=False), 0.9, 6)
-    weak_zero = _run_cell(spiking.LIFCell(1, beta=0.5, reset="zero", use_kernel=False), 0.9, 6)
+    weak_sub = _run_cell(
+        spiking.LIFCell(1, beta=0.5, reset="subtract", use_kernel=False), 0.9, 6
+    )
+    weak_zero = _run_cell(
+        spiking.LIFCell(1, beta=0.5, reset="zero", use_kernel=False), 0.9, 6
+    )
     # beta 0.5, current 0.9: 0.9, 1.35 (spike); subtract -> 0.35 -> 1.075 (spike)
     # -> 0.075 -> 0.9375 -> 1.36875 (spike); zero -> 0.9 -> 1.35 (spike) -> 0.9.
     np.testing.assert_array_equal(weak_sub, [0, 1, 1, 0, 1, 1])
@@ -62,7 +66,9 @@ def test_reset_modes_differ_on_strong_input():
 
 def test_adaptive_lif_fires_less_than_lif():
     lif = _run_cell(spiking.LIFCell(1, use_kernel=False), 0.8, 20)
-    alif = _run_cell(spiking.AdaptiveLIFCell(1, adaptation=0.5, use_kernel=False), 0.8, 20)
+    alif = _run_cell(
+        spiking.AdaptiveLIFCell(1, adaptation=0.5, use_kernel=False), 0.8, 20
+    )
     assert alif.sum() < lif.sum()
 
 
@@ -92,7 +98,9 @@ def test_bad_arguments_name_the_argument():
 
 
 def test_activity_report_known_answer():
-    model = spiking_mlp(input_shape=(1,), hidden_units=(2,), num_classes=3, time_steps=4)
+    model = spiking_mlp(
+        input_shape=(1,), hidden_units=(2,), num_classes=3, time_steps=4
+    )
     cell = model.get_layer("lif0").cell
     cell.kernel.assign(np.array([[0.6, 0.0]], dtype="float32"))
     cell.bias.assign(np.zeros(2, dtype="float32"))
@@ -126,7 +134,9 @@ def test_spiking_mlp_learns_digits():
         "time_steps": 8,
     }
     trainer.fit(spec, data.x_train, data.y_train)
-    scores = trainer.model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
+    scores = trainer.model.evaluate(
+        data.x_test, data.y_test, verbose=0, return_dict=True
+    )
     assert scores["accuracy"] >= 0.95
     rate = activity_report(trainer.model, data.x_test)["layers"][0]["firing_rate"]
     assert 0.0 < rate < 1.0
