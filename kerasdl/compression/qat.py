@@ -415,7 +415,9 @@ def quantize_model(model, layers=None):
             continue
         new = clones[id(layer)]
         for target, source in zip(new.weights, layer.weights, strict=False):
-            target.assign(source)
+            # A copy: on JAX, assigning the array itself shares its buffer,
+            # which fitting the QAT model donates, deleting `model`'s weight.
+            target.assign(keras.ops.copy(source))
     return qat
 
 

@@ -371,3 +371,17 @@ def test_digits_int8_tflite_keeps_qat_accuracy(tmp_path):
     assert qat_acc >= float_acc - 0.02
     assert int8_acc >= qat_acc - 0.005
     assert sizes[1] < sizes[0] / 2.5
+
+
+def test_fitting_the_qat_model_leaves_the_float_model_usable():
+    # The weights are copied, not shared: on JAX, fit donates the QAT
+    # model's buffers, which once deleted the float model's arrays.
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(5)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(hidden))
+    x = np.random.default_rng(0).normal(size=(8, 6)).astype("float32")
+    before = model.predict(x, verbose=0)
+    qat = quantize_model(model)
+    qat.compile("adam", "mse")
+    qat.fit(x, np.ones((8, 3), "float32"), epochs=2, verbose=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
