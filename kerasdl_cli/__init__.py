@@ -8,9 +8,10 @@ copy of the registry's names, families and descriptions, checked equal to it
 by tests/test_cli.py) without importing Keras or TensorFlow; every other
 command imports its function from `kerasdl.cli`.
 
-The command line is quiet: TensorFlow's start-up lines (absl, oneDNN, CUDA)
-are dropped while TensorFlow is imported, and LiteRT's deprecated-interpreter
-warning is filtered, so what the user sees is the command's own output.
+The command line is quiet: the lines TensorFlow, the TFLite converter and
+LiteRT print below any log level (absl, oneDNN, CUDA, XNNPACK) are dropped
+from stderr, and the deprecated-interpreter warning is filtered, so what the
+user sees is the command's own output.
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ import argparse
 import contextlib
 import difflib
 import fnmatch
-import importlib.abc
 import importlib.util
 import json
 import os
 import re
 import sys
-import tempfile
+import threading
 import warnings
 
 __all__ = ["main", "make_parser"]
@@ -36,7 +36,10 @@ _NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\)"
     r"|[IWE]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]"
     r"|To enable the following instructions: .* rebuild TensorFlow"
-    r"|This TensorFlow binary is optimized to use available CPU instructions)"
+    r"|This TensorFlow binary is optimized to use available CPU instructions"
+    # The TFLite converter and LiteRT, on every conversion and interpreter.
+    r"|fully_quantize: \d+, inference_type: "
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.)"
 )
 
 
@@ -181,73 +184,69 @@ def _cmd_list(args) -> int:
 
 
 # ------------------------------------------------------------------ quiet
-class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Runs the first `import tensorflow` with its start-up lines dropped."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "tensorflow":
-            return None
-        sys.meta_path.remove(self)  # once, and let the real finders find it
-        spec = importlib.util.find_spec(fullname)
-        if spec is not None and spec.loader is not None:
-            exec_module = spec.loader.exec_module
-
-            def quiet_exec(module):
-                with _filtered_stderr():
-                    exec_module(module)
-                    # GPU discovery (cuInit) logs too; listing physical
-                    # devices runs it now without starting the runtime, so
-                    # CPU devices can still be split afterwards.
-                    module.config.list_physical_devices("GPU")
-
-            spec.loader.exec_module = quiet_exec
-        return spec
-
-
 @contextlib.contextmanager
 def _filtered_stderr():
-    """Sends file descriptor 2 to a temporary file; replays what is not noise."""
+    """Forwards file descriptor 2 line by line, dropping the runtimes' noise.
+
+    TensorFlow, the TFLite converter and LiteRT write to the C-level stderr
+    (before any log level applies), so a Python filter cannot reach them: fd
+    2 goes into a pipe whose reader thread passes every other line on as it
+    comes.
+    """
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            text = captured.read().decode("utf-8", "replace")
-            kept = [line for line in text.splitlines() if not _NOISE.match(line)]
-            if kept:
-                sys.stderr.write("\n".join(kept) + "\n")
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    forward = os.dup(saved)  # the reader's own copy: `saved` closes first
+
+    def pump():
+        with (
+            os.fdopen(read_end, "rb") as pipe,
+            os.fdopen(forward, "wb", buffering=0) as out,
+        ):
+            for line in pipe:
+                if not _NOISE.match(line.decode("utf-8", "replace")):
+                    out.write(line)
+
+    thread = threading.Thread(target=pump, name="kerasdl-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe: the reader drains it and stops
+        os.close(saved)
+        thread.join(timeout=10)
 
 
 def quiet() -> None:
-    """Silences TensorFlow's start-up lines and LiteRT's deprecation warning.
+    """Log levels and warning filters for a command that imports TensorFlow.
 
     Sets the log-level variables before TensorFlow is imported (a value the
-    user set wins), drops the lines TensorFlow prints while it loads, and
-    ignores the "tf.lite.Interpreter is deprecated" warning (kerasdl runs
-    files with LiteRT; the converters still create the old interpreter).
+    user set wins) and ignores the "tf.lite.Interpreter is deprecated"
+    warning (kerasdl runs files with LiteRT; the converters still create the
+    old interpreter). The lines printed below the log levels are dropped by
+    `_filtered_stderr` around the command.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     warnings.filterwarnings(
         "ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated"
     )
-    if "tensorflow" not in sys.modules and not any(
-        isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path
-    ):
-        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 def main(argv=None) -> int:
     """Runs the command line; returns the exit status."""
     args = make_parser().parse_args(argv)
-    if args.command != "list":
-        quiet()
+    if args.command == "list":
+        return _run(args)
+    quiet()
+    with _filtered_stderr():
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return args.func(args)
     except ValueError as err:
