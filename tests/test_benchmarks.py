@@ -100,3 +100,44 @@ def test_compression_benchmark_quick_prints_figures_and_verdicts():
         r"^int8 vs float TFLite batch-1 latency \(p50\): (\d+\.\d+)x", out, re.M
     )
     assert latency and float(latency.group(1)) > 0, out
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="spawns its own TensorFlow worker: run it once, under tensorflow",
+)
+def test_generative_benchmark_quick_prints_images_per_second():
+    script = os.path.join(os.path.dirname(SCRIPT), "generative.py")
+    done = subprocess.run(
+        [sys.executable, script, "--quick", "--backends", "tensorflow"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = re.search(
+        r"^tensorflow +(\d+\.\d) +(\d+\.\d\d) +(\d+\.\d\d) +(\d+\.\d)x$",
+        done.stdout,
+        re.M,
+    )
+    assert row, done.stdout
+    gan, ddpm, ddim, ratio = map(float, row.groups())
+    # One generator pass beats 20 denoiser passes; DDIM runs all 20 too here.
+    assert gan > ddpm > 0 and ddim > 0, done.stdout
+    assert 0.3 < ratio < 3.0, done.stdout
+
+
+def test_cli_benchmark_quick_prints_help_and_list_times():
+    script = os.path.join(os.path.dirname(SCRIPT), "cli.py")
+    done = subprocess.run(
+        [sys.executable, script, "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for label in ("kerasdl --help", "kerasdl list"):
+        row = re.search(rf"^{re.escape(label)}\s+(\d+\.\d+)", done.stdout, re.M)
+        assert row and float(row.group(1)) > 0, done.stdout
