@@ -129,6 +129,13 @@ def test_distribution_beyond_the_devices_is_refused_before_the_data(
     message = str(info.value)
     for fragment in ("distribution.devices=64", "strategy: none", "fresh process"):
         assert fragment in message, (fragment, message)
+    compress_config = {
+        **_config(tmp_path, training=training),
+        "compression": [{"prune": {"final_sparsity": 0.5}}],
+    }
+    compress_config.pop("export", None)
+    with pytest.raises(ValueError, match="distribution.devices=64"):
+        kerasdl.compress(compress_config)
     mirrored_accumulation = {
         "epochs": 1,
         "optimizer": {"name": "adam", "gradient_accumulation_steps": 2},

@@ -280,11 +280,10 @@ _RUNNERS = {
 
 
 # ------------------------------------------------------------------- main
-def _load_model(config, dataset):
+def _load_model(config, dataset, trainer):
     import keras
 
     from kerasdl.spec import build
-    from kerasdl.training import Trainer
 
     spec = config["model"]
     if isinstance(spec, str) and spec.lower().endswith(".keras"):
@@ -296,8 +295,7 @@ def _load_model(config, dataset):
             keras.utils.set_random_seed(seed)
         model = build(_model_spec(spec, dataset))
     history = None
-    if config.get("training"):
-        trainer = Trainer(config["training"])
+    if trainer is not None:
         fit = trainer.fit(model, dataset.x_train, dataset.y_train)
         model = trainer.model
         history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
@@ -355,11 +353,15 @@ def compress(config) -> CompressResult:
     import kerasdl.data
     from kerasdl.compression.report import count_parameters, report
     from kerasdl.runconfig import load_run_config
+    from kerasdl.training import Trainer
 
     config = load_run_config(config, "compress")
+    # The Trainer places its distribution strategy when it is made: a
+    # strategy this machine cannot run is refused before any data loads.
+    trainer = Trainer(config["training"]) if config.get("training") else None
     data_options = dict(config["data"])
     dataset = kerasdl.data.load(data_options.pop("name"), **data_options)
-    model, train_history = _load_model(config, dataset)
+    model, train_history = _load_model(config, dataset, trainer)
     baseline = model
     records = []
     seed = config["seed"]
