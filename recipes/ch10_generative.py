@@ -28,14 +28,24 @@ import numpy as np
 import kerasdl
 from kerasdl import anomaly
 from kerasdl.data.timeseries import load_series
+from kerasdl.generation.diffusion import denoising_trajectory
 from kerasdl.generative import latent_interpolation, metrics, sample
-from kerasdl.viz import plot_interpolation, plot_latent_scatter, plot_sample_grid
+from kerasdl.viz import (
+    plot_denoising_trajectory,
+    plot_interpolation,
+    plot_latent_scatter,
+    plot_sample_grid,
+)
 
 # Full-run settings (the slow learning tests use the same ones).
 GAN_OPTIMIZER = {"learning_rate": 5e-4, "beta_1": 0.5, "beta_2": 0.9}
 GANS = {"dcgan": 20, "cgan": 20, "wgan_gp": 10}  # name -> epochs
 VAES = {"vae": 80, "conv_vae": 50}  # latent_dim 8, Adam(2e-3)
 ANOMALY = {"held_out": 9, "epochs": 30, "series": "co2", "window": 26}
+# Class-conditional DDPM: U-Net size, epochs, Adam(2e-3) with EMA 0.99, guidance.
+DDPM = {"channels": 16, "channel_multipliers": (1, 2), "attention_resolutions": (8,),
+        "timesteps": 100, "schedule": "cosine", "prediction": "v"}  # fmt: skip
+DDPM_EPOCHS, DDPM_GUIDANCE = 30, 2.0
 
 
 class Context:
@@ -195,11 +205,35 @@ def anomaly_rows(ctx: Context) -> list[dict]:
     return rows
 
 
+def diffusion_rows(ctx: Context) -> list[dict]:
+    keras.utils.set_random_seed(0)
+    hparams = {**DDPM, "timesteps": 20} if ctx.quick else DDPM
+    model = kerasdl.build("ddpm", image_shape=(16, 16, 1), num_classes=10, **hparams)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3, use_ema=True, ema_momentum=0.99))
+    start = time.perf_counter()
+    model.fit(ctx.data.x_train, ctx.data.y_train, epochs=ctx.epochs(DDPM_EPOCHS),
+              batch_size=64, verbose=0)  # fmt: skip
+    seconds = time.perf_counter() - start
+    asked = np.arange(ctx.n) % 10
+    rows = []
+    for name, sampler, steps in (("ddpm", "ddpm", None), ("ddim50", "ddim", 50)):
+        start = time.perf_counter()
+        images = model.generate(ctx.n, labels=asked, seed=0, sampler=sampler,
+                                steps=steps, guidance=DDPM_GUIDANCE)  # fmt: skip
+        took = seconds + time.perf_counter() - start
+        rows.append(ctx.row("diffusion", name, images, took, labels=asked))
+    frames = denoising_trajectory(model, 10, labels=np.arange(10), seed=0, frames=8,
+                                  guidance=DDPM_GUIDANCE)  # fmt: skip
+    plot_denoising_trajectory(frames, os.path.join(ctx.run_root, "ddpm_trajectory.png"))
+    return rows
+
+
 # name -> rows function; a family adds one entry (e.g. "diffusion").
 FAMILIES = {
     "baseline": baseline_rows,
     "vae": vae_rows,
     "gan": gan_rows,
+    "diffusion": diffusion_rows,
     "anomaly": anomaly_rows,
 }
 
