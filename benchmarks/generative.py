@@ -132,7 +132,7 @@ def _table(results: dict, args) -> str:
         "backend",
         "GAN img/s",
         f"DDPM ({args.timesteps} steps) img/s",
-        "DDIM (50 steps) img/s",
+        f"DDIM ({min(50, args.timesteps)} steps) img/s",
         "DDIM/DDPM",
     ]
     rows = []
