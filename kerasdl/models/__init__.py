@@ -14,8 +14,8 @@ from kerasdl.models import (
     resnet,  # noqa: F401  v1, v2, cifar
     rnn,  # noqa: F401  rnn/lstm/gru classifiers, regressors, taggers
     segmentation,  # noqa: F401  unet, fcn
-    spiking,  # noqa: F401  spiking_mlp, spiking_cnn
     seq2seq,  # noqa: F401  encoder-decoder with attention
+    spiking,  # noqa: F401  spiking_mlp, spiking_cnn
     transfer,  # noqa: F401  transfer learning
     transformer,  # noqa: F401  bert, gpt, t5
     vit,  # noqa: F401  vision transformer
