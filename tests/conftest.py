@@ -20,6 +20,23 @@ def _seed():
     keras.backend.clear_session(free_memory=False)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Run tests marked `one_backend` on TensorFlow only.
+
+    Their subject (a file format, a config check, a recipe's plumbing) does not
+    depend on the Keras backend, so running them three times only costs CI
+    time. They are deselected, not skipped, on the other backends.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker("one_backend") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
 
