@@ -33,6 +33,7 @@ __all__ = [
     "invalid",
     "is_int",
     "is_number",
+    "is_shape",
 ]
 
 
@@ -129,6 +130,14 @@ def is_int(value) -> bool:
 def is_number(value) -> bool:
     """True for Python and numpy real numbers; False for bools."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_shape(value) -> bool:
+    """True for a list/tuple of positive Python ints or None (no batch axis)."""
+    return isinstance(value, (list, tuple)) and all(
+        d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
+        for d in value
+    )
 
 
 def check_int(

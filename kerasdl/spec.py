@@ -65,7 +65,7 @@ from typing import Any
 
 import keras
 
-from kerasdl._checks import closest
+from kerasdl._checks import closest, is_shape
 from kerasdl._io import is_config_path, load_yaml, to_plain
 from kerasdl.registry import build_model, get_entry
 
@@ -320,10 +320,7 @@ def _input_tensor(name: str, value, where: str):
         sparse = value.get("sparse", False)
     else:
         shape, dtype, sparse = value, None, False
-    if not isinstance(shape, (list, tuple)) or not all(
-        d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
-        for d in shape
-    ):
+    if not is_shape(shape):
         raise ValueError(
             f"{where}: invalid shape {shape!r}; expected a list of positive "
             "integers or nulls, without the batch dimension."

@@ -18,6 +18,7 @@ from kerasdl._checks import (  # noqa: F401 (re-exported)
     check_float,
     check_int,
     check_rate,
+    is_shape,
 )
 
 ACTIVATIONS = (
@@ -97,10 +98,7 @@ def check_input_shape(
         min_size: int or None. Smallest allowed spatial size.
         arg: str. Argument name used in errors.
     """
-    if not isinstance(input_shape, (list, tuple)) or not all(
-        d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
-        for d in input_shape
-    ):
+    if not is_shape(input_shape):
         raise ValueError(
             f"Invalid {arg}={input_shape!r}: expected a tuple of positive "
             "integers (None allowed), without the batch dimension."
