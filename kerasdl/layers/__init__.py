@@ -2,7 +2,7 @@
 
 from kerasdl.layers.channel_padding import ChannelPadding
 from kerasdl.layers.diffusion import SinusoidalTimeEmbedding, SpatialSelfAttention
-from kerasdl.layers.graph import GATConv, GCNConv, GlobalGraphPooling, SAGEConv
+from kerasdl.layers.graph import GATConv, GCNConv, GINConv, GlobalGraphPooling, SAGEConv
 from kerasdl.layers.latent import GaussianSampling
 from kerasdl.layers.local_response_normalization import LocalResponseNormalization
 from kerasdl.layers.position import (
@@ -50,6 +50,7 @@ __all__ = [
     "DeltaEncoder",
     "GATConv",
     "GCNConv",
+    "GINConv",
     "GaussianSampling",
     "GlobalGraphPooling",
     "LIFCell",

@@ -24,13 +24,22 @@ a Keras functional model a node-classification graph is a batch of one:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import keras
 from keras import ops
 
 from kerasdl._checks import check_bool, check_choice, check_float, check_int
 from kerasdl.layers._config import InitConfig
 
-__all__ = ["GATConv", "GCNConv", "GlobalGraphPooling", "SAGEConv", "flatten_graph"]
+__all__ = [
+    "GATConv",
+    "GCNConv",
+    "GINConv",
+    "GlobalGraphPooling",
+    "SAGEConv",
+    "flatten_graph",
+]
 
 
 def flatten_graph(x, edge_index, edge_weight=None):
@@ -66,19 +75,37 @@ def flatten_graph(x, edge_index, edge_weight=None):
     return nodes, source, target, weight, batch, n
 
 
-def _unflatten(nodes, batch, n, single):
-    if single:
-        return nodes
-    return ops.reshape(nodes, (batch, n, ops.shape(nodes)[-1]))
+class _Flat(NamedTuple):
+    """A batch of graphs as one disjoint union (see `flatten_graph`)."""
+
+    nodes: object  # (num, F)
+    source: object  # (edges,) global node ids
+    target: object
+    weight: object  # (edges,)
+    batch: object
+    n: object
+    single: bool  # the input was one (N, F) graph, not a batch
+
+    @property
+    def num(self):
+        return self.batch * self.n
+
+    def unflatten(self, out):
+        """`(num, units)` back to the input's layout."""
+        if self.single:
+            return out
+        return ops.reshape(out, (self.batch, self.n, ops.shape(out)[-1]))
 
 
-def _with_self_loops(source, target, weight, num_nodes, dtype):
-    loops = ops.arange(num_nodes, dtype="int32")
-    return (
-        ops.concatenate([source, loops]),
-        ops.concatenate([target, loops]),
-        ops.concatenate([weight, ops.ones((num_nodes,), dtype=dtype)]),
-    )
+def _flat(x, edge_index, edge_weight=None, self_loops=False) -> _Flat:
+    single = len(x.shape) == 2
+    nodes, source, target, weight, batch, n = flatten_graph(x, edge_index, edge_weight)
+    if self_loops:
+        loops = ops.arange(batch * n, dtype="int32")
+        source = ops.concatenate([source, loops])
+        target = ops.concatenate([target, loops])
+        weight = ops.concatenate([weight, ops.ones((batch * n,), dtype=nodes.dtype)])
+    return _Flat(nodes, source, target, weight, batch, n, single)
 
 
 def _out_shape(x_shape, units):
@@ -164,23 +191,15 @@ class GCNConv(_GraphConv):
         self.bias = self._bias(self.units)
 
     def call(self, x, edge_index, edge_weight=None):
-        single = len(x.shape) == 2
-        nodes, source, target, weight, batch, n = flatten_graph(
-            x, edge_index, edge_weight
-        )
-        num = batch * n
-        if self.add_self_loops:
-            source, target, weight = _with_self_loops(
-                source, target, weight, num, nodes.dtype
-            )
-        degree = ops.segment_sum(weight, target, num_segments=num)
+        g = _flat(x, edge_index, edge_weight, self.add_self_loops)
+        degree = ops.segment_sum(g.weight, g.target, num_segments=g.num)
         # Isolated nodes without self loops have degree 0: no message, no inf.
         inv_sqrt = ops.where(degree > 0, ops.rsqrt(ops.maximum(degree, 1e-12)), 0.0)
-        norm = ops.take(inv_sqrt, source) * weight * ops.take(inv_sqrt, target)
-        h = ops.matmul(nodes, self.kernel)
-        messages = ops.take(h, source, axis=0) * ops.expand_dims(norm, -1)
-        out = ops.segment_sum(messages, target, num_segments=num)
-        return _unflatten(self._finish(out), batch, n, single)
+        norm = ops.take(inv_sqrt, g.source) * g.weight * ops.take(inv_sqrt, g.target)
+        h = ops.matmul(g.nodes, self.kernel)
+        messages = ops.take(h, g.source, axis=0) * ops.expand_dims(norm, -1)
+        out = ops.segment_sum(messages, g.target, num_segments=g.num)
+        return g.unflatten(self._finish(out))
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -231,30 +250,88 @@ class SAGEConv(_GraphConv):
         self.bias = self._bias(self.units)
 
     def call(self, x, edge_index, edge_weight=None):
-        single = len(x.shape) == 2
-        nodes, source, target, weight, batch, n = flatten_graph(
-            x, edge_index, edge_weight
-        )
-        num = batch * n
-        count = ops.segment_sum(weight, target, num_segments=num)
+        g = _flat(x, edge_index, edge_weight)
+        count = ops.segment_sum(g.weight, g.target, num_segments=g.num)
         if self.aggregator == "mean":
-            messages = ops.take(nodes, source, axis=0) * ops.expand_dims(weight, -1)
-            total = ops.segment_sum(messages, target, num_segments=num)
+            messages = ops.take(g.nodes, g.source, axis=0)
+            messages = messages * ops.expand_dims(g.weight, -1)
+            total = ops.segment_sum(messages, g.target, num_segments=g.num)
             agg = total / ops.expand_dims(ops.maximum(count, 1e-12), -1)
-            agg = ops.where(ops.expand_dims(count, -1) > 0, agg, 0.0)
         else:
-            pooled = ops.relu(ops.matmul(nodes, self.pool_kernel) + self.pool_bias)
-            messages = ops.take(pooled, source, axis=0)
-            agg = ops.segment_max(messages, target, num_segments=num)
-            # segment_max gives -inf (or the dtype's lowest) for empty segments.
-            agg = ops.where(ops.expand_dims(count, -1) > 0, agg, 0.0)
-        out = ops.matmul(nodes, self.self_kernel) + ops.matmul(
+            pooled = ops.relu(ops.matmul(g.nodes, self.pool_kernel) + self.pool_bias)
+            messages = ops.take(pooled, g.source, axis=0)
+            agg = ops.segment_max(messages, g.target, num_segments=g.num)
+        # No incoming edge: zeros (segment_max gives -inf or the lowest value).
+        agg = ops.where(ops.expand_dims(count, -1) > 0, agg, 0.0)
+        out = ops.matmul(g.nodes, self.self_kernel) + ops.matmul(
             agg, self.neighbor_kernel
         )
         out = self._finish(out)
         if self.normalize:
             out = out / ops.maximum(ops.norm(out, axis=-1, keepdims=True), 1e-12)
-        return _unflatten(out, batch, n, single)
+        return g.unflatten(out)
+
+
+@keras.saving.register_keras_serializable(package="kerasdl")
+class GINConv(_GraphConv):
+    """Graph isomorphism network convolution of Xu et al. (2019).
+
+    `out_i = MLP((1 + eps) x_i + sum_{j -> i} w_ji x_j)`, the MLP being
+    `Dense(hidden_units, relu) -> Dense(units)`, then `activation`. The sum
+    aggregator (not a mean) lets it count neighbours, which is what makes
+    GIN as discriminative as the Weisfeiler-Lehman test on graph
+    classification.
+
+    Args:
+        units: int. Output features per node.
+        hidden_units: int or None. Width of the MLP's hidden layer
+            (None: `units`).
+        epsilon: float. Initial weight `eps` of the node's own features.
+        learn_epsilon: bool. Train `eps` (GIN-eps) or keep it fixed (GIN-0).
+        activation, use_bias, kernel_initializer, bias_initializer: as in
+            `GCNConv`.
+        **kwargs: Standard `keras.layers.Layer` arguments.
+    """
+
+    def __init__(
+        self,
+        units,
+        hidden_units=None,
+        epsilon=0.0,
+        learn_epsilon=False,
+        activation=None,
+        use_bias=True,
+        **kwargs,
+    ):
+        super().__init__(units, activation, use_bias, **kwargs)
+        self.hidden_units = check_int(
+            "hidden_units", hidden_units, minimum=1, allow_none=True, where="GINConv"
+        )
+        self.epsilon = check_float("epsilon", epsilon, where="GINConv")
+        self.learn_epsilon = check_bool("learn_epsilon", learn_epsilon, where="GINConv")
+
+    def build(self, x_shape, edge_index_shape=None, edge_weight_shape=None):
+        hidden = self.hidden_units or self.units
+        self.hidden_kernel = self._kernel("hidden_kernel", (x_shape[-1], hidden))
+        self.hidden_bias = self.add_weight(
+            name="hidden_bias", shape=(hidden,), initializer=self.bias_initializer
+        )
+        self.kernel = self._kernel("kernel", (hidden, self.units))
+        self.bias = self._bias(self.units)
+        self.eps = self.add_weight(
+            name="eps",
+            shape=(),
+            initializer=keras.initializers.Constant(self.epsilon),
+            trainable=self.learn_epsilon,
+        )
+
+    def call(self, x, edge_index, edge_weight=None):
+        g = _flat(x, edge_index, edge_weight)
+        messages = ops.take(g.nodes, g.source, axis=0) * ops.expand_dims(g.weight, -1)
+        total = ops.segment_sum(messages, g.target, num_segments=g.num)
+        h = (1.0 + self.eps) * g.nodes + total
+        h = ops.relu(ops.matmul(h, self.hidden_kernel) + self.hidden_bias)
+        return g.unflatten(self._finish(ops.matmul(h, self.kernel)))
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -326,27 +403,23 @@ class GATConv(_GraphConv):
         self.bias = self._bias(self.output_units)
 
     def _attend(self, x, edge_index, training=None):
-        nodes, source, target, weight, batch, n = flatten_graph(x, edge_index)
-        num = batch * n
-        if self.add_self_loops:
-            source, target, weight = _with_self_loops(
-                source, target, weight, num, nodes.dtype
-            )
-        h = ops.reshape(ops.matmul(nodes, self.kernel), (num, self.heads, self.units))
+        g = _flat(x, edge_index, self_loops=self.add_self_loops)
+        h = ops.matmul(g.nodes, self.kernel)
+        h = ops.reshape(h, (g.num, self.heads, self.units))
         score_source = ops.sum(h * self.attention_source, axis=-1)  # (num, heads)
         score_target = ops.sum(h * self.attention_target, axis=-1)
-        scores = ops.take(score_source, source, axis=0) + ops.take(
-            score_target, target, axis=0
+        scores = ops.take(score_source, g.source, axis=0) + ops.take(
+            score_target, g.target, axis=0
         )
         scores = ops.leaky_relu(scores, self.negative_slope)
         # Softmax over the edges into each node: shift by the per-node max.
-        top = ops.segment_max(scores, target, num_segments=num)
-        exp = ops.exp(scores - ops.stop_gradient(ops.take(top, target, axis=0)))
-        total = ops.segment_sum(exp, target, num_segments=num)
-        alpha = exp / ops.take(total, target, axis=0)
+        top = ops.segment_max(scores, g.target, num_segments=g.num)
+        exp = ops.exp(scores - ops.stop_gradient(ops.take(top, g.target, axis=0)))
+        total = ops.segment_sum(exp, g.target, num_segments=g.num)
+        alpha = exp / ops.take(total, g.target, axis=0)
         if training and self.dropout:
             alpha = keras.random.dropout(alpha, self.dropout, seed=self._dropout_seed)
-        return h, source, target, alpha, batch, n
+        return h, g, alpha
 
     def attention(self, x, edge_index):
         """The attention coefficients (inference), one row per edge.
@@ -359,19 +432,18 @@ class GATConv(_GraphConv):
         """
         if not self.built:
             self.build(tuple(x.shape))
-        _, source, target, alpha, _, _ = self._attend(x, edge_index)
-        return source, target, alpha
+        _, g, alpha = self._attend(x, edge_index)
+        return g.source, g.target, alpha
 
     def call(self, x, edge_index, edge_weight=None, training=None):
-        single = len(x.shape) == 2
-        h, source, target, alpha, batch, n = self._attend(x, edge_index, training)
-        messages = ops.take(h, source, axis=0) * ops.expand_dims(alpha, -1)
-        out = ops.segment_sum(messages, target, num_segments=batch * n)
+        h, g, alpha = self._attend(x, edge_index, training)
+        messages = ops.take(h, g.source, axis=0) * ops.expand_dims(alpha, -1)
+        out = ops.segment_sum(messages, g.target, num_segments=g.num)
         if self.concat_heads:
-            out = ops.reshape(out, (batch * n, self.heads * self.units))
+            out = ops.reshape(out, (g.num, self.heads * self.units))
         else:
             out = ops.mean(out, axis=1)
-        return _unflatten(self._finish(out), batch, n, single)
+        return g.unflatten(self._finish(out))
 
     def compute_output_shape(self, x_shape, edge_index_shape, edge_weight_shape=None):
         return _out_shape(x_shape, self.output_units)

@@ -162,6 +162,9 @@ EXAMPLES: dict[str, LayerExample] = {
     "GATConv": LayerExample(
         make=lambda: kl.GATConv(2, heads=2), inputs=(NODES, EDGES)
     ),
+    "GINConv": LayerExample(
+        make=lambda: kl.GINConv(3, learn_epsilon=True), inputs=(NODES, EDGES)
+    ),
     "GlobalGraphPooling": LayerExample(
         make=lambda: kl.GlobalGraphPooling("attention"), inputs=(NODES,)
     ),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kerasdl.layers import GATConv, GCNConv, GlobalGraphPooling, SAGEConv
+from kerasdl.layers import GATConv, GCNConv, GINConv, GlobalGraphPooling, SAGEConv
 
 
 def _graph(n=6, e=14, f=3, seed=0):
@@ -72,6 +72,22 @@ def test_sage_matches_the_dense_reference(aggregator):
                 agg[i] = pooled[a[i] > 0].max(axis=0)
     expected = x @ _np(layer.self_kernel) + agg @ _np(layer.neighbor_kernel)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_gin_sums_neighbours_and_weighs_itself_by_one_plus_epsilon():
+    x, edges = _graph()
+    n = x.shape[0]
+    weight = np.linspace(0.5, 2.0, edges.shape[1]).astype("float32")
+    layer = GINConv(4, hidden_units=5, epsilon=0.3, learn_epsilon=True)
+    out = _np(layer(x, edges, weight))
+    h = 1.3 * x + _dense(edges, n, weight) @ x
+    h = np.maximum(h @ _np(layer.hidden_kernel) + _np(layer.hidden_bias), 0)
+    expected = h @ _np(layer.kernel) + _np(layer.bias)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    assert len(layer.trainable_weights) == 5  # eps trains with learn_epsilon
+    fixed = GINConv(4)
+    fixed(x, edges)
+    assert len(fixed.trainable_weights) == 4  # GIN-0: eps stays fixed
 
 
 def test_gat_attention_rows_sum_to_one_and_output_matches_dense_softmax():
