@@ -98,8 +98,27 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
+class _FieldsConfig:
+    """`get_config` from the attribute names listed in `_config_fields`.
+
+    Every layer here stores its constructor arguments under their own names,
+    so one loop writes the config (initializers serialized).
+    """
+
+    _config_fields: tuple = ()
+
+    def get_config(self):
+        config = super().get_config()
+        for name in self._config_fields:
+            value = getattr(self, name)
+            if isinstance(value, keras.initializers.Initializer):
+                value = keras.initializers.serialize(value)
+            config[name] = value
+        return config
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class LIFCell(keras.layers.Layer):
+class LIFCell(_FieldsConfig, keras.layers.Layer):
     """Leaky integrate-and-fire neurons, one time step (a Keras RNN cell).
 
     At each step: `i = x @ W + b` (or `i = x` with `use_kernel=False`),
@@ -108,10 +127,11 @@ class LIFCell(keras.layers.Layer):
 
     Args:
         units: int. Number of neurons (with `use_kernel=False`, the input width).
-        beta: float in (0, 1). Membrane decay per step.
+        beta: float in (0, 1]. Membrane decay per step (1: no leak, the
+            integrate-and-fire neuron of converted networks).
         threshold: float > 0. Firing threshold.
         learn_beta: bool. Train one decay per neuron (kept in (0, 1) through a
-            sigmoid).
+            sigmoid; needs beta < 1).
         learn_threshold: bool. Train one threshold per neuron.
         reset: str. "subtract" or "zero".
         surrogate: str. One of `SURROGATES`.
@@ -126,6 +146,20 @@ class LIFCell(keras.layers.Layer):
     >>> layer(keras.ops.ones((2, 5, 3))).shape
     (2, 5, 8)
     """
+
+    _config_fields = (
+        "units",
+        "beta",
+        "threshold",
+        "learn_beta",
+        "learn_threshold",
+        "reset",
+        "surrogate",
+        "slope",
+        "use_kernel",
+        "use_bias",
+        "kernel_initializer",
+    )
 
     def __init__(
         self,
@@ -144,13 +178,14 @@ class LIFCell(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         check_int("units", units, minimum=1)
+        # beta = 1 has no logit, so a learned decay starts below 1.
         check_float(
             "beta",
             beta,
             minimum=0.0,
             maximum=1.0,
             min_inclusive=False,
-            max_inclusive=False,
+            max_inclusive=not learn_beta,
         )
         check_float("threshold", threshold, minimum=0.0, min_inclusive=False)
         check_choice("reset", reset, RESETS)
@@ -239,23 +274,6 @@ class LIFCell(keras.layers.Layer):
         s, v = self._fire(v, self.firing_threshold())
         return s, [v]
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            units=self.units,
-            beta=self.beta,
-            threshold=self.threshold,
-            learn_beta=self.learn_beta,
-            learn_threshold=self.learn_threshold,
-            reset=self.reset,
-            surrogate=self.surrogate,
-            slope=self.slope,
-            use_kernel=self.use_kernel,
-            use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class AdaptiveLIFCell(LIFCell):
@@ -276,6 +294,8 @@ class AdaptiveLIFCell(LIFCell):
     >>> layer(keras.ops.ones((1, 3, 2))).shape
     (1, 3, 4)
     """
+
+    _config_fields = LIFCell._config_fields + ("rho", "adaptation")
 
     def __init__(self, units, rho=0.95, adaptation=0.2, **kwargs):
         super().__init__(units, **kwargs)
@@ -303,11 +323,6 @@ class AdaptiveLIFCell(LIFCell):
         a = self.rho * a + s
         return s, [v, a]
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(rho=self.rho, adaptation=self.adaptation)
-        return config
-
 
 def _check_steps(time_steps):
     check_int("time_steps", time_steps, minimum=1)
@@ -315,7 +330,7 @@ def _check_steps(time_steps):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class RepeatEncoder(keras.layers.Layer):
+class RepeatEncoder(_FieldsConfig, keras.layers.Layer):
     """Direct encoding: the analog input repeated at every time step.
 
     (batch, *features) -> (batch, time_steps, *features). The first spiking
@@ -324,6 +339,8 @@ class RepeatEncoder(keras.layers.Layer):
     Args:
         time_steps: int. Number of steps.
     """
+
+    _config_fields = ("time_steps",)
 
     def __init__(self, time_steps, **kwargs):
         super().__init__(**kwargs)
@@ -335,12 +352,9 @@ class RepeatEncoder(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.time_steps, *input_shape[1:])
 
-    def get_config(self):
-        return {**super().get_config(), "time_steps": self.time_steps}
-
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class PoissonEncoder(keras.layers.Layer):
+class PoissonEncoder(_FieldsConfig, keras.layers.Layer):
     """Poisson (Bernoulli) rate coding: intensity in [0, 1] -> spike probability.
 
     (batch, *features) -> (batch, time_steps, *features) of 0/1 values, each
@@ -352,6 +366,8 @@ class PoissonEncoder(keras.layers.Layer):
         gain: float > 0. Firing probability per step of an intensity of 1.
         seed: int or None. Seed of the sampling.
     """
+
+    _config_fields = ("time_steps", "gain", "seed")
 
     def __init__(self, time_steps, gain=1.0, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -370,17 +386,9 @@ class PoissonEncoder(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.time_steps, *input_shape[1:])
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "time_steps": self.time_steps,
-            "gain": self.gain,
-            "seed": self.seed,
-        }
-
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class LatencyEncoder(keras.layers.Layer):
+class LatencyEncoder(_FieldsConfig, keras.layers.Layer):
     """Latency (time-to-first-spike) coding: brighter inputs spike earlier.
 
     An intensity x in [0, 1] spikes once, at step `round((1 - x) * (T - 1))`;
@@ -390,6 +398,8 @@ class LatencyEncoder(keras.layers.Layer):
         time_steps: int. Number of steps T.
         threshold: float. Intensities at or below it stay silent.
     """
+
+    _config_fields = ("time_steps", "threshold")
 
     def __init__(self, time_steps, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -409,16 +419,9 @@ class LatencyEncoder(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.time_steps, *input_shape[1:])
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "time_steps": self.time_steps,
-            "threshold": self.threshold,
-        }
-
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class DeltaEncoder(keras.layers.Layer):
+class DeltaEncoder(_FieldsConfig, keras.layers.Layer):
     """Delta modulation of a sequence: spike where the signal changed enough.
 
     (batch, time, features) -> (batch, time, features) of 0/1 ("on" spikes
@@ -430,6 +433,8 @@ class DeltaEncoder(keras.layers.Layer):
         threshold: float >= 0. Change needed for a spike.
         off_spikes: bool. Also emit spikes for decreases.
     """
+
+    _config_fields = ("threshold", "off_spikes")
 
     def __init__(self, threshold=0.1, off_spikes=False, **kwargs):
         super().__init__(**kwargs)
@@ -452,16 +457,9 @@ class DeltaEncoder(keras.layers.Layer):
             return tuple(input_shape)
         return (*input_shape[:-1], 2 * input_shape[-1])
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "threshold": self.threshold,
-            "off_spikes": self.off_spikes,
-        }
-
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class SpikeCount(keras.layers.Layer):
+class SpikeCount(_FieldsConfig, keras.layers.Layer):
     """Readout: spikes per neuron summed (or averaged) over the time axis.
 
     (batch, time, features) -> (batch, features).
@@ -469,6 +467,8 @@ class SpikeCount(keras.layers.Layer):
     Args:
         normalize: bool. Divide by the number of steps (a firing rate).
     """
+
+    _config_fields = ("normalize",)
 
     def __init__(self, normalize=False, **kwargs):
         super().__init__(**kwargs)
@@ -482,12 +482,9 @@ class SpikeCount(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], *input_shape[2:])
 
-    def get_config(self):
-        return {**super().get_config(), "normalize": self.normalize}
-
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class MembraneReadout(keras.layers.Layer):
+class MembraneReadout(_FieldsConfig, keras.layers.Layer):
     """Readout: non-spiking leaky integrators, their membrane over time reduced.
 
     `v_t = beta * v_{t-1} + x_t @ W + b` (no threshold, no reset), computed
@@ -501,6 +498,8 @@ class MembraneReadout(keras.layers.Layer):
         reduction: str. "mean", "max" or "last".
         kernel_initializer: initializer of the weights.
     """
+
+    _config_fields = ("units", "beta", "reduction", "kernel_initializer")
 
     def __init__(
         self,
@@ -544,12 +543,3 @@ class MembraneReadout(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "units": self.units,
-            "beta": self.beta,
-            "reduction": self.reduction,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-        }

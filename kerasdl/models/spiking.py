@@ -17,13 +17,14 @@ on neuromorphic hardware).
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 import numpy as np
 from keras import layers
 
+from kerasdl._checks import check_known_keys
 from kerasdl.layers.spiking import (
-    RESETS,
-    SURROGATES,
     AdaptiveLIFCell,
     LatencyEncoder,
     LIFCell,
@@ -32,10 +33,9 @@ from kerasdl.layers.spiking import (
     RepeatEncoder,
 )
 from kerasdl.models._common import (
-    check_bool,
     check_choice,
-    check_float,
     check_int,
+    check_int_list,
     make_input,
 )
 from kerasdl.models.heads import finish_model
@@ -44,7 +44,10 @@ from kerasdl.registry import register_model
 __all__ = ["activity_report", "spiking_cnn", "spiking_mlp"]
 
 ENCODERS = ("direct", "poisson", "latency")
-NEURONS = ("lif", "adaptive_lif")
+NEURONS = {"lif": LIFCell, "adaptive_lif": AdaptiveLIFCell}
+# Constructor arguments of the cells that `neuron_options` may set (the
+# builders set units, use_kernel and the names themselves).
+_CELL_FIXED = ("self", "units", "use_kernel", "kwargs")
 
 
 def _encode(x, encoder: str, time_steps: int):
@@ -55,30 +58,57 @@ def _encode(x, encoder: str, time_steps: int):
     return LatencyEncoder(time_steps, name="encoder")(x)
 
 
-def _cell(neuron: str, units: int, neuron_args: dict, **extra):
-    cls = LIFCell if neuron == "lif" else AdaptiveLIFCell
-    return cls(units, **neuron_args, **extra)
+def _neuron_factory(neuron: str, neuron_options):
+    """Checks `neuron`/`neuron_options` up front; returns a cell factory.
+
+    The cell classes own the defaults and the range checks: one probe cell
+    is built here so that a bad option fails before any layer is made.
+    """
+    check_choice("neuron", neuron, tuple(NEURONS))
+    options = {} if neuron_options is None else neuron_options
+    if not isinstance(options, dict):
+        raise ValueError(
+            f"Invalid neuron_options={neuron_options!r}: expected a dict of "
+            f"{NEURONS[neuron].__name__} arguments (e.g. {{'beta': 0.95}}) or None."
+        )
+    cls = NEURONS[neuron]
+    accepted = [
+        name
+        for klass in reversed(cls.__mro__[: cls.__mro__.index(LIFCell) + 1])
+        for name in inspect.signature(klass.__init__).parameters
+        if name not in _CELL_FIXED
+    ]
+    check_known_keys(options, accepted, "neuron", neuron, word="neuron_options key")
+    probe = cls(1, **options)
+
+    def make(units, **extra):
+        return cls(units, **options, **extra)
+
+    return make, probe
 
 
-def _check_common(
-    time_steps, num_classes, encoder, neuron, beta, threshold, reset, surrogate, slope
-):
+def _check_common(time_steps, num_classes, encoder):
     check_int("time_steps", time_steps, minimum=1)
     check_int("num_classes", num_classes, minimum=2)
     check_choice("encoder", encoder, ENCODERS)
-    check_choice("neuron", neuron, NEURONS)
-    check_float(
-        "beta", beta, minimum=0.0, maximum=1.0, min_inclusive=False, max_inclusive=False
-    )
-    check_float("threshold", threshold, minimum=0.0, min_inclusive=False)
-    check_choice("reset", reset, RESETS)
-    check_choice("surrogate", surrogate, SURROGATES)
-    check_float("slope", slope, minimum=0.0, min_inclusive=False)
 
 
 def _readout(x, num_classes, beta):
+    # The readout integrators leak like the neurons (at most 1: MembraneReadout
+    # accepts beta = 1, a plain integrator).
     logits = MembraneReadout(num_classes, beta=beta, name="readout")(x)
     return layers.Activation("softmax", name="predictions", dtype="float32")(logits)
+
+
+def _spiking_dense(x, hidden_units, make_cell):
+    # (batch, T, features) -> (batch, T, units) spike trains, layer "lif{i}".
+    for i, units in enumerate(hidden_units):
+        x = layers.RNN(
+            make_cell(units, name=f"lif{i}_cell"),
+            return_sequences=True,
+            name=f"lif{i}",
+        )(x)
+    return x
 
 
 def spiking_mlp(
@@ -88,13 +118,7 @@ def spiking_mlp(
     time_steps=8,
     encoder="direct",
     neuron="lif",
-    beta=0.9,
-    threshold=1.0,
-    learn_beta=False,
-    learn_threshold=False,
-    reset="subtract",
-    surrogate="fast_sigmoid",
-    slope=25.0,
+    neuron_options=None,
     weights=None,
 ):
     """Spiking multilayer perceptron: encoder -> LIF layers -> membrane readout.
@@ -111,14 +135,11 @@ def spiking_mlp(
         time_steps: int. Simulation steps T.
         encoder: str. "direct" (analog input repeated), "poisson" or "latency"
             (inputs in [0, 1]).
-        neuron: str. "lif" or "adaptive_lif".
-        beta: float. Membrane decay per step.
-        threshold: float. Firing threshold.
-        learn_beta: bool. Train the decay per neuron.
-        learn_threshold: bool. Train the threshold per neuron.
-        reset: str. "subtract" or "zero".
-        surrogate: str. "fast_sigmoid", "arctan" or "straight_through".
-        slope: float. Sharpness of the surrogate gradient.
+        neuron: str. "lif" (`LIFCell`) or "adaptive_lif" (`AdaptiveLIFCell`).
+        neuron_options: dict or None. Arguments of the neuron cell, e.g.
+            {"beta": 0.95, "threshold": 1.0, "learn_beta": True, "reset":
+            "zero", "surrogate": "arctan", "slope": 25.0}; unset ones take
+            the cell's defaults. The readout leaks with the same beta.
         weights: str or None. Local weights file; never downloaded.
 
     Returns:
@@ -129,41 +150,15 @@ def spiking_mlp(
     >>> model.output_shape
     (None, 3)
     """
-    _check_common(
-        time_steps,
-        num_classes,
-        encoder,
-        neuron,
-        beta,
-        threshold,
-        reset,
-        surrogate,
-        slope,
-    )
-    hidden_units = tuple(hidden_units)
-    for i, units in enumerate(hidden_units):
-        check_int(f"hidden_units[{i}]", units, minimum=1)
-    check_bool("learn_beta", learn_beta)
-    check_bool("learn_threshold", learn_threshold)
-    args = dict(
-        beta=beta,
-        threshold=threshold,
-        learn_beta=learn_beta,
-        learn_threshold=learn_threshold,
-        reset=reset,
-        surrogate=surrogate,
-        slope=slope,
-    )
+    _check_common(time_steps, num_classes, encoder)
+    make_cell, probe = _neuron_factory(neuron, neuron_options)
+    hidden_units = tuple(check_int_list("hidden_units", list(hidden_units)))
     inputs = make_input(input_shape, rank=None)
     x = layers.Flatten(name="flatten")(inputs) if len(inputs.shape) > 2 else inputs
     x = _encode(x, encoder, time_steps)
-    for i, units in enumerate(hidden_units):
-        x = layers.RNN(
-            _cell(neuron, units, args, name=f"lif{i}_cell"),
-            return_sequences=True,
-            name=f"lif{i}",
-        )(x)
-    return finish_model(inputs, _readout(x, num_classes, beta), "spiking_mlp", weights)
+    x = _spiking_dense(x, hidden_units, make_cell)
+    outputs = _readout(x, num_classes, probe.beta)
+    return finish_model(inputs, outputs, "spiking_mlp", weights)
 
 
 def spiking_cnn(
@@ -175,13 +170,7 @@ def spiking_cnn(
     time_steps=6,
     encoder="direct",
     neuron="lif",
-    beta=0.9,
-    threshold=1.0,
-    learn_beta=False,
-    learn_threshold=False,
-    reset="subtract",
-    surrogate="fast_sigmoid",
-    slope=25.0,
+    neuron_options=None,
     weights=None,
 ):
     """Spiking convolutional net: encoder -> [conv -> LIF -> pool]* -> LIF -> readout.
@@ -190,7 +179,9 @@ def spiking_cnn(
     every step, then LIF neurons "lif_conv{i}" over the flattened feature map
     (the current is the convolution, no extra weights), then 2x2 max pooling
     of the spikes ("pool{i}"). Then spiking dense layers "lif{j}" and the
-    membrane readout.
+    membrane readout. With the "direct" encoder the input is the same at
+    every step, so the first convolution runs once and its output is
+    repeated ("conv0" before "encoder"): the same numbers, T times cheaper.
 
     Args:
         input_shape: tuple. (height, width, channels).
@@ -201,56 +192,32 @@ def spiking_cnn(
         time_steps: int. Simulation steps T.
         encoder: str. "direct", "poisson" or "latency".
         neuron: str. "lif" or "adaptive_lif".
-        beta: float. Membrane decay per step.
-        threshold: float. Firing threshold.
-        learn_beta: bool. Train the decay per neuron.
-        learn_threshold: bool. Train the threshold per neuron.
-        reset: str. "subtract" or "zero".
-        surrogate: str. "fast_sigmoid", "arctan" or "straight_through".
-        slope: float. Sharpness of the surrogate gradient.
+        neuron_options: dict or None. Arguments of the neuron cell (see
+            `spiking_mlp`).
         weights: str or None. Local weights file; never downloaded.
 
     Returns:
         A functional `keras.Model` named "spiking_cnn".
     """
-    _check_common(
-        time_steps,
-        num_classes,
-        encoder,
-        neuron,
-        beta,
-        threshold,
-        reset,
-        surrogate,
-        slope,
-    )
+    _check_common(time_steps, num_classes, encoder)
+    make_cell, probe = _neuron_factory(neuron, neuron_options)
     check_int("kernel_size", kernel_size, minimum=1)
-    filters, dense_units = tuple(filters), tuple(dense_units)
-    for i, f in enumerate(filters):
-        check_int(f"filters[{i}]", f, minimum=1)
-    for i, u in enumerate(dense_units):
-        check_int(f"dense_units[{i}]", u, minimum=1)
-    args = dict(
-        beta=beta,
-        threshold=threshold,
-        learn_beta=learn_beta,
-        learn_threshold=learn_threshold,
-        reset=reset,
-        surrogate=surrogate,
-        slope=slope,
-    )
+    filters = tuple(check_int_list("filters", list(filters)))
+    dense_units = tuple(check_int_list("dense_units", list(dense_units)))
     inputs = make_input(input_shape, rank=3)
-    x = _encode(inputs, encoder, time_steps)
+    x = inputs
+    if encoder == "direct":
+        x = layers.Conv2D(filters[0], kernel_size, padding="same", name="conv0")(x)
+    x = _encode(x, encoder, time_steps)
     for i, f in enumerate(filters):
-        x = layers.TimeDistributed(
-            layers.Conv2D(f, kernel_size, padding="same", name=f"conv{i}_step"),
-            name=f"conv{i}",
-        )(x)
+        if i or encoder != "direct":
+            x = layers.TimeDistributed(
+                layers.Conv2D(f, kernel_size, padding="same", name=f"conv{i}_step"),
+                name=f"conv{i}",
+            )(x)
         h, w, c = x.shape[2:]
         x = layers.Reshape((time_steps, h * w * c), name=f"conv{i}_flat")(x)
-        cell = _cell(
-            neuron, h * w * c, args, use_kernel=False, name=f"lif_conv{i}_cell"
-        )
+        cell = make_cell(h * w * c, use_kernel=False, name=f"lif_conv{i}_cell")
         x = layers.RNN(cell, return_sequences=True, name=f"lif_conv{i}")(x)
         x = layers.Reshape((time_steps, h, w, c), name=f"conv{i}_map")(x)
         if h >= 2 and w >= 2:
@@ -258,13 +225,9 @@ def spiking_cnn(
                 layers.MaxPooling2D(2, name=f"pool{i}_step"), name=f"pool{i}"
             )(x)
     x = layers.Reshape((time_steps, int(np.prod(x.shape[2:]))), name="flatten")(x)
-    for j, units in enumerate(dense_units):
-        x = layers.RNN(
-            _cell(neuron, units, args, name=f"lif{j}_cell"),
-            return_sequences=True,
-            name=f"lif{j}",
-        )(x)
-    return finish_model(inputs, _readout(x, num_classes, beta), "spiking_cnn", weights)
+    x = _spiking_dense(x, dense_units, make_cell)
+    outputs = _readout(x, num_classes, probe.beta)
+    return finish_model(inputs, outputs, "spiking_cnn", weights)
 
 
 def _spiking_layers(model):
