@@ -238,6 +238,42 @@ def dense_block(
     return x
 
 
+def dense_stack(
+    x,
+    units,
+    name: str,
+    *,
+    start: int = 1,
+    act_name: str | None = None,
+    dropout_name: str | None = None,
+    **block_kwargs,
+):
+    """One `dense_block` per width in `units`, numbered from `start`.
+
+    Args:
+        x: KerasTensor. Input features.
+        units: list of int. Width of each Dense layer, input to output.
+        name: str. Name template of the Dense layers, with "{i}" for the
+            block number ("dense{i}" -> "dense1", "dense2", ...).
+        start: int. Number of the first block.
+        act_name: str or None. Template of the activation layers' names
+            (default: dense_block's "{name}_act").
+        dropout_name: str or None. Template of the dropout layers' names.
+        **block_kwargs: Further `dense_block` arguments (activation,
+            dropout, batch_norm, kernel_initializer, ...).
+    """
+    for i, width in enumerate(units, start=start):
+        x = dense_block(
+            x,
+            width,
+            name.format(i=i),
+            act_name=act_name and act_name.format(i=i),
+            dropout_name=dropout_name and dropout_name.format(i=i),
+            **block_kwargs,
+        )
+    return x
+
+
 def check_activation_or_softmax(value: str) -> str:
     """Validates a classifier activation: softmax or any hidden activation."""
     return check_choice("classifier_activation", value, ("softmax", None) + ACTIVATIONS)

@@ -17,6 +17,7 @@ from kerasdl.models._common import (
     check_initializer,
     check_int_list,
     dense_block,
+    dense_stack,
     make_input,
 )
 from kerasdl.models.heads import (
@@ -275,15 +276,15 @@ def alexnet(
             x = layers.MaxPooling2D(3, strides=2, name=f"pool{i}")(x)
     if include_top:
         x = layers.Flatten(name="flatten")(x)
-        for name in ("fc6", "fc7"):
-            x = dense_block(
-                x,
-                fc_units,
-                name,
-                activation=activation,
-                dropout=dropout,
-                kernel_initializer=kernel_initializer,
-            )
+        x = dense_stack(
+            x,
+            (fc_units, fc_units),
+            "fc{i}",
+            start=6,
+            activation=activation,
+            dropout=dropout,
+            kernel_initializer=kernel_initializer,
+        )
     return head.model(inputs, x, "alexnet", weights, dropout=0.0)
 
 

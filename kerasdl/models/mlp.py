@@ -16,7 +16,7 @@ from kerasdl.models._common import (
     check_float,
     check_initializer,
     check_int,
-    dense_block,
+    dense_stack,
     make_input,
 )
 from kerasdl.models.heads import ClassificationHead, dense_head, finish_model
@@ -161,17 +161,16 @@ def mlp(
 
     inputs = make_input(input_shape, rank=None)
     x = _flatten(inputs)
-    for i, units in enumerate(hidden_units, start=1):
-        x = dense_block(
-            x,
-            units,
-            f"dense{i}",
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            kernel_initializer=kernel_initializer,
-            kernel_regularizer=regularizer,
-        )
+    x = dense_stack(
+        x,
+        hidden_units,
+        "dense{i}",
+        activation=activation,
+        dropout=dropout,
+        batch_norm=batch_norm,
+        kernel_initializer=kernel_initializer,
+        kernel_regularizer=regularizer,
+    )
     # Dropout was applied per hidden layer above; the head adds none.
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
     return head.model(

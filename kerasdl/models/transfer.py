@@ -33,7 +33,7 @@ from kerasdl.models._common import (
     check_int,
     check_int_list,
     check_rate,
-    dense_block,
+    dense_stack,
     leaf_layers,
     load_weights,
 )
@@ -542,16 +542,15 @@ def transfer(
         "backbone_hparams",
     )
     x = pool(bb.output, pooling)
-    for i, width in enumerate(units, start=1):
-        x = dense_block(
-            x,
-            width,
-            f"head_dense{i}",
-            activation=activation,
-            dropout=dropout,
-            act_name=f"head_act{i}",
-            dropout_name=f"head_dropout{i}",
-        )
+    x = dense_stack(
+        x,
+        units,
+        "head_dense{i}",
+        act_name="head_act{i}",
+        dropout_name="head_dropout{i}",
+        activation=activation,
+        dropout=dropout,
+    )
     head = ClassificationHead(True, num_classes, None, classifier_activation, dropout)
     model = keras.Model(bb.input, head(x), name="transfer")
     unfreeze(model, trainable_blocks, train_batch_norm=train_batch_norm)
