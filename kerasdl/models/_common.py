@@ -6,6 +6,7 @@ Builders stay thin by calling these; heads live in `kerasdl.models.heads`.
 from __future__ import annotations
 
 import os
+from types import MappingProxyType
 
 import keras
 from keras import layers
@@ -20,6 +21,10 @@ from kerasdl._checks import (  # noqa: F401 (re-exported)
     check_rate,
     is_shape,
 )
+
+# The input of every image family's tiny test variant (registry `tiny`):
+# 32x32 RGB images, three classes. Read-only; spread it into a new dict.
+TINY_IMAGE = MappingProxyType({"input_shape": (32, 32, 3), "num_classes": 3})
 
 ACTIVATIONS = (
     "relu",

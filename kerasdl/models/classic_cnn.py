@@ -12,6 +12,7 @@ from keras import layers
 from kerasdl._checks import check_bool, check_choice, check_float, check_int
 from kerasdl.layers.local_response_normalization import LocalResponseNormalization
 from kerasdl.models._common import (
+    TINY_IMAGE,
     activation_layer,
     check_activation,
     check_initializer,
@@ -538,12 +539,7 @@ for _depth, _config in ((11, "A"), (13, "B"), (16, "D"), (19, "E")):
         description=f"VGG-{_depth} (Simonyan & Zisserman 2015, configuration "
         f"{_config}).",
         presets={"depth": _depth},
-        tiny={
-            "input_shape": (32, 32, 3),
-            "num_classes": 3,
-            "block_filters": (8, 8, 16, 16, 16),
-            "fc_units": 16,
-        },
+        tiny={**TINY_IMAGE, "block_filters": (8, 8, 16, 16, 16), "fc_units": 16},
     )
 register_model(
     "dilated_cnn",

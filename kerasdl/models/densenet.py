@@ -14,6 +14,7 @@ from keras import layers
 
 from kerasdl._checks import check_int, check_rate
 from kerasdl.models._common import (
+    TINY_IMAGE,
     activation_layer,
     check_activation,
     check_initializer,
@@ -200,10 +201,5 @@ for _name, _blocks in PRESETS.items():
         presets={"blocks": list(_blocks)},
         # Test variant: two layers per dense block and a 4x narrower growth
         # rate (the full graph is built by the parameter-count tests).
-        tiny={
-            "input_shape": (32, 32, 3),
-            "num_classes": 3,
-            "growth_rate": 8,
-            "blocks": [2, 2, 2, 2],
-        },
+        tiny={**TINY_IMAGE, "growth_rate": 8, "blocks": [2, 2, 2, 2]},
     )

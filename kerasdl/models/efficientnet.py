@@ -23,6 +23,7 @@ import math
 from keras import layers
 
 from kerasdl.models._common import (
+    TINY_IMAGE,
     check_activation,
     check_bool,
     check_float,
@@ -401,11 +402,6 @@ for _builder in (
         family="efficientnet",
         # Test variant: B0's depth (16 blocks) at a quarter of the width; each
         # variant's own depth is built by the parameter-count tests.
-        tiny={
-            "input_shape": (32, 32, 3),
-            "num_classes": 3,
-            "width_coefficient": 0.25,
-            "depth_coefficient": 1.0,
-        },
+        tiny={**TINY_IMAGE, "width_coefficient": 0.25, "depth_coefficient": 1.0},
     )
 del _builder

@@ -22,6 +22,7 @@ from keras import layers
 from kerasdl._checks import check_bool, check_choice, check_float, check_int, check_rate
 from kerasdl.layers.local_response_normalization import LocalResponseNormalization
 from kerasdl.models._common import (
+    TINY_IMAGE,
     activation_layer,
     check_activation,
     check_initializer,
@@ -414,18 +415,24 @@ def inception_v3(
     return head.model(inputs, x, "inception_v3", weights)
 
 
-register_model(
-    "googlenet",
-    googlenet,
-    family="inception",
-    description="GoogLeNet / Inception v1 (Szegedy et al. 2014), paper layout.",
-    # depth_multiplier 0.25 thins every conv (TF-slim's knob); layers stay.
-    tiny={"input_shape": (32, 32, 3), "num_classes": 3, "depth_multiplier": 0.25},
-)
-register_model(
-    "inception_v3",
-    inception_v3,
-    family="inception",
-    description="Inception v3 (Szegedy et al. 2016), keras.applications layout.",
-    tiny={"input_shape": (75, 75, 3), "num_classes": 3, "depth_multiplier": 0.25},
-)
+for _builder, _description, _input_shape in (
+    (
+        googlenet,
+        "GoogLeNet / Inception v1 (Szegedy et al. 2014), paper layout.",
+        TINY_IMAGE["input_shape"],
+    ),
+    (
+        inception_v3,
+        "Inception v3 (Szegedy et al. 2016), keras.applications layout.",
+        (INCEPTION_V3_MIN_SIZE, INCEPTION_V3_MIN_SIZE, 3),
+    ),
+):
+    register_model(
+        _builder.__name__,
+        _builder,
+        family="inception",
+        description=_description,
+        # depth_multiplier 0.25 thins every conv (TF-slim's knob); layers stay.
+        tiny={**TINY_IMAGE, "input_shape": _input_shape, "depth_multiplier": 0.25},
+    )
+del _builder, _description, _input_shape

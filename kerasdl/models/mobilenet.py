@@ -17,6 +17,7 @@ from __future__ import annotations
 from keras import layers
 
 from kerasdl.models._common import (
+    TINY_IMAGE,
     check_activation,
     check_bool,
     check_float,
@@ -300,11 +301,11 @@ register_model(
     "mobilenet",
     mobilenet,
     family="mobilenet",
-    tiny={"input_shape": (32, 32, 3), "num_classes": 3, "alpha": 0.25},
+    tiny={**TINY_IMAGE, "alpha": 0.25},
 )
 register_model(
     "mobilenet_v2",
     mobilenet_v2,
     family="mobilenet",
-    tiny={"input_shape": (32, 32, 3), "num_classes": 3, "alpha": 0.35},
+    tiny={**TINY_IMAGE, "alpha": 0.35},
 )

@@ -21,6 +21,7 @@ from keras import layers
 from kerasdl._checks import check_bool, check_choice, check_int
 from kerasdl.layers.channel_padding import ChannelPadding
 from kerasdl.models._common import (
+    TINY_IMAGE,
     activation_layer,
     check_activation,
     check_initializer,
@@ -558,8 +559,8 @@ def resnet_cifar(
 
 
 # ---------------------------------------------------------------- registry
-_TINY_IMAGENET = {"input_shape": (32, 32, 3), "num_classes": 3, "base_filters": 8}
-_TINY_CIFAR = {"input_shape": (32, 32, 3), "num_classes": 3}
+_TINY_IMAGENET = {**TINY_IMAGE, "base_filters": 8}
+_TINY_CIFAR = dict(TINY_IMAGE)
 
 
 def _tiny(base: dict, depth: int, test_depth: int) -> dict:

@@ -16,6 +16,7 @@ import numpy as np
 from keras import layers
 
 from kerasdl.models._common import (
+    TINY_IMAGE,
     activation_layer,
     check_activation,
     check_activation_or_softmax,
@@ -277,20 +278,6 @@ def unet(
     return finish_model(inputs, outputs, "unet", weights)
 
 
-register_model(
-    "unet",
-    unet,
-    family="segmentation",
-    task="segmentation",
-    tiny={
-        "input_shape": (32, 32, 3),
-        "num_classes": 3,
-        "depth": 2,
-        "base_filters": 4,
-    },
-)
-
-
 # ---------------------------------------------------------------- FCN
 FCN_VARIANTS = ("32s", "16s", "8s")
 
@@ -458,15 +445,16 @@ def _vgg_conv(x, filters, kernel_size, name, *, batch_norm, activation, init):
     return activation_layer(activation, name=f"{name}_act")(x)
 
 
-register_model(
-    "fcn",
-    fcn,
-    family="segmentation",
-    task="segmentation",
-    tiny={
-        "input_shape": (32, 32, 3),
-        "num_classes": 3,
-        "backbone_filters": 4,
-        "fc_filters": 16,
-    },
-)
+# ---------------------------------------------------------------- registry
+for _builder, _tiny in (
+    (unet, {"depth": 2, "base_filters": 4}),
+    (fcn, {"backbone_filters": 4, "fc_filters": 16}),
+):
+    register_model(
+        _builder.__name__,
+        _builder,
+        family="segmentation",
+        task="segmentation",
+        tiny={**TINY_IMAGE, **_tiny},
+    )
+del _builder, _tiny

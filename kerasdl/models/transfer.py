@@ -26,6 +26,7 @@ from keras import layers
 
 from kerasdl._checks import closest
 from kerasdl.models._common import (
+    TINY_IMAGE,
     check_activation,
     check_activation_or_softmax,
     check_choice,
@@ -650,9 +651,8 @@ register_model(
     # head can saturate and stop its kernel from training in one step: the
     # tiny instance outputs logits.
     tiny={
+        **TINY_IMAGE,
         "backbone": "resnet20",
-        "input_shape": (32, 32, 3),
-        "num_classes": 3,
         "backbone_hparams": {"base_filters": 8},
         "classifier_activation": None,
         "trainable_blocks": 1,
@@ -663,9 +663,8 @@ register_model(
     keras_application,
     family="transfer",
     tiny={
+        **TINY_IMAGE,
         "application": "MobileNetV2",
-        "input_shape": (32, 32, 3),
-        "num_classes": 3,
         "application_kwargs": {"alpha": 0.35},
     },
 )
