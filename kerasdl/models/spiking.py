@@ -23,7 +23,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from kerasdl._checks import check_known_keys
+from kerasdl import _backend
+from kerasdl._checks import check_float, check_known_keys
 from kerasdl.layers.spiking import (
     AdaptiveLIFCell,
     LatencyEncoder,
@@ -31,6 +32,7 @@ from kerasdl.layers.spiking import (
     MembraneReadout,
     PoissonEncoder,
     RepeatEncoder,
+    SpikeCount,
 )
 from kerasdl.models._common import (
     check_choice,
@@ -41,7 +43,13 @@ from kerasdl.models._common import (
 from kerasdl.models.heads import finish_model
 from kerasdl.registry import register_model
 
-__all__ = ["activity_report", "spiking_cnn", "spiking_mlp"]
+__all__ = [
+    "accuracy_by_time_steps",
+    "activity_report",
+    "convert",
+    "spiking_cnn",
+    "spiking_mlp",
+]
 
 ENCODERS = ("direct", "poisson", "latency")
 NEURONS = {"lif": LIFCell, "adaptive_lif": AdaptiveLIFCell}
@@ -241,7 +249,7 @@ def _spiking_layers(model):
 def _fan_out(model, layer) -> int:
     # Synapses each spike of `layer` drives: the weights of the next synaptic
     # layer per input element (Dense-like: its width; a convolution: k*k*filters;
-    # the readout: its width).
+    # the readout, membrane or Dense on the rates of a converted net: its width).
     index = model.layers.index(layer)
     for nxt in model.layers[index + 1 :]:
         inner = nxt.layer if isinstance(nxt, layers.TimeDistributed) else nxt
@@ -254,7 +262,7 @@ def _fan_out(model, layer) -> int:
             and nxt.cell.use_kernel
         ):
             return nxt.cell.units
-        if isinstance(nxt, MembraneReadout):
+        if isinstance(nxt, (MembraneReadout, layers.Dense)):
             return nxt.units
     return 0
 
@@ -323,6 +331,275 @@ def activity_report(model, x, batch_size: int = 256) -> dict:
         "macs_per_example": macs,
         "synops_to_macs": synops / macs if macs else float("nan"),
     }
+
+
+# ------------------------------------------------------------- conversion
+# Layers a converted network may contain, besides Dense/Conv2D (synaptic) and
+# their ReLU (the spiking neurons): pass-through and shape layers.
+_CONVERT_SKIPPED = (layers.InputLayer, layers.Dropout)
+_CONVERT_POOLS = (layers.AveragePooling2D, layers.MaxPooling2D)
+_CONVERT_SYNAPTIC = (layers.Dense, layers.Conv2D)
+
+
+def _activation_name(layer) -> str:
+    if isinstance(layer, layers.ReLU):
+        plain = (
+            layer.max_value is None
+            and float(layer.negative_slope) == 0.0
+            and float(layer.threshold) == 0.0
+        )
+        return "relu" if plain else "relu_variant"
+    name = keras.activations.serialize(layer.activation)
+    return name if isinstance(name, str) else str(name)
+
+
+def _conversion_plan(model):
+    """Splits a plain ReLU stack into stages: (kind, layer, relu output)."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(
+            f"convert needs a model with one input and one output; model "
+            f"{model.name!r} has {len(model.inputs)} and {len(model.outputs)}."
+        )
+    accepted = "Dense, Conv2D, ReLU/Activation('relu'), Flatten, AveragePooling2D, MaxPooling2D, Dropout"
+    stages, previous = [], None
+    for layer in model.layers:
+        if previous is not None and layer.input is not previous.output:
+            raise ValueError(
+                f"convert handles a plain stack of layers; layer {layer.name!r} of "
+                f"model {model.name!r} does not take the previous layer's output."
+            )
+        previous = layer
+        if isinstance(layer, _CONVERT_SKIPPED):
+            continue
+        if isinstance(layer, (layers.ReLU, layers.Activation)):
+            name = _activation_name(layer)
+            last = stages[-1] if stages else None
+            if name == "relu" and last and last[0] == "synaptic" and last[2] is None:
+                last[2] = layer.output
+                continue
+            if name == "softmax" and last and last[0] == "synaptic":
+                continue
+            raise ValueError(
+                f"convert cannot place activation layer {layer.name!r} ({name}): "
+                f"a plain ReLU must follow a Dense/Conv2D layer, softmax must end "
+                f"the model."
+            )
+        if isinstance(layer, _CONVERT_SYNAPTIC):
+            name = _activation_name(layer)
+            if name not in ("relu", "linear", "softmax"):
+                raise ValueError(
+                    f"convert needs ReLU networks; layer {layer.name!r} has "
+                    f"activation={name!r} (accepted: 'relu', or 'linear'/'softmax' "
+                    f"on the output layer)."
+                )
+            stages.append(["synaptic", layer, layer.output if name == "relu" else None])
+        elif isinstance(layer, _CONVERT_POOLS):
+            stages.append(["pool", layer, None])
+        elif isinstance(layer, layers.Flatten):
+            stages.append(["flatten", layer, None])
+        else:
+            raise ValueError(
+                f"convert cannot convert layer {layer.name!r} "
+                f"({type(layer).__name__}); accepted layers: {accepted}."
+            )
+    synaptic = [s for s in stages if s[0] == "synaptic"]
+    if not synaptic or not isinstance(synaptic[-1][1], layers.Dense):
+        raise ValueError(
+            f"convert needs a Dense output layer; model {model.name!r} ends with "
+            f"{type(model.layers[-1]).__name__} {model.layers[-1].name!r}."
+        )
+    if synaptic[-1][2] is not None or any(s[2] is None for s in synaptic[:-1]):
+        raise ValueError(
+            f"convert needs ReLU after every hidden Dense/Conv2D layer and none on "
+            f"the output layer; model {model.name!r} does not follow that."
+        )
+    return stages
+
+
+def _activation_scales(model, stages, x, percentile, batch_size):
+    # Data-based normalization (Diehl et al. 2015, Rueckauer et al. 2017): the
+    # p-th percentile of each ReLU layer's positive activations on x.
+    hidden = [s for s in stages if s[0] == "synaptic" and s[2] is not None]
+    probe = keras.Model(model.inputs, [s[2] for s in hidden])
+    acts = probe.predict(x, batch_size=batch_size, verbose=0)
+    acts = acts if isinstance(acts, list) else [acts]
+    scales = []
+    for a, (_, layer, _) in zip(acts, hidden):
+        positive = np.asarray(a, dtype=np.float64)
+        positive = positive[positive > 0]
+        if positive.size == 0:
+            raise ValueError(
+                f"convert: the ReLU output of layer {layer.name!r} is zero on every "
+                f"calibration example; pass x_calibration from the training data."
+            )
+        scales.append(float(np.percentile(positive, percentile)))
+    return scales
+
+
+def convert(
+    model,
+    x_calibration,
+    time_steps: int = 64,
+    percentile: float = 99.9,
+    batch_size: int = 256,
+):
+    """Converts a trained ReLU network into a rate-coded spiking network.
+
+    Every hidden Dense/Conv2D + ReLU becomes the same synaptic layer driving
+    integrate-and-fire neurons (`LIFCell` with beta=1, threshold 1, reset by
+    subtraction), whose firing rate approximates the ReLU output divided by
+    the layer's activation scale. Weights are balanced with data-based
+    normalization: the scale `lambda_l` of layer l is the `percentile`-th
+    percentile of its positive activations on `x_calibration`, and
+    `W_l <- W_l * lambda_{l-1} / lambda_l`, `b_l <- b_l / lambda_l` (the
+    input's scale is 1: the analog input is the current at every step). The
+    output layer "readout" is the original Dense applied to the mean spike
+    rate of the last hidden layer ("rates") times its scale, so its logits
+    approximate the ReLU network's; a final softmax is kept. Max pooling
+    pools the spikes (an approximation); average pooling is exact in rate.
+
+    Args:
+        model: keras.Model. A plain stack of Dense/Conv2D layers with ReLU
+            (as activation or a following ReLU/Activation layer), Flatten,
+            pooling and Dropout layers, ending with a Dense output layer.
+        x_calibration: array. Inputs (training data) whose activations set
+            the scales.
+        time_steps: int. Simulation steps T of the returned model.
+        percentile: float in (0, 100]. Percentile of the activations taken
+            as each layer's maximum (100: the maximum; 99.9 ignores outliers).
+        batch_size: int. Batch size of the calibration.
+
+    Returns:
+        A functional `keras.Model` named "<model.name>_spiking" with layers
+        "encoder", "lif{i}"/"conv{i}"+"lif_conv{i}", "rates", "readout".
+
+    Raises:
+        ValueError: for a layer or activation it cannot convert, a model that
+            is not a plain stack, or a ReLU that is silent on all the
+            calibration data.
+
+    Example:
+    >>> snn = convert(relu_mlp, x_train[:500], time_steps=64)
+    >>> curve = accuracy_by_time_steps(snn, x_test, y_test, (8, 16, 32, 64))
+    """
+    check_int("time_steps", time_steps, minimum=1)
+    check_float(
+        "percentile", percentile, minimum=0.0, maximum=100.0, min_inclusive=False
+    )
+    check_int("batch_size", batch_size, minimum=1)
+    stages = _conversion_plan(model)
+    scales = iter(
+        _activation_scales(model, stages, x_calibration, percentile, batch_size)
+    )
+    inputs = keras.Input(model.input_shape[1:], name="input")
+    x = RepeatEncoder(time_steps, name="encoder")(inputs)
+    previous_scale, assignments = 1.0, []
+    for index, (kind, layer, relu) in enumerate(stages):
+        if kind == "flatten":
+            x = layers.Reshape(
+                (time_steps, int(np.prod(x.shape[2:]))), name=f"flatten{index}"
+            )(x)
+        elif kind == "pool":
+            x = layers.TimeDistributed(
+                type(layer).from_config(layer.get_config()), name=f"pool{index}"
+            )(x)
+        elif relu is None:  # the output layer, on the rates
+            x = SpikeCount(normalize=True, name="rates")(x)
+            out = layers.Dense(layer.units, name="readout")
+            x = out(x)
+            kernel, bias = _kernel_bias(layer)
+            assignments.append((out, kernel * previous_scale, bias))
+        else:
+            scale = next(scales)
+            kernel, bias = _kernel_bias(layer)
+            kernel, bias = kernel * (previous_scale / scale), bias / scale
+            if isinstance(layer, layers.Dense):
+                cell = LIFCell(
+                    layer.units, beta=1.0, threshold=1.0, name=f"lif{index}_cell"
+                )
+                x = layers.RNN(cell, return_sequences=True, name=f"lif{index}")(x)
+            else:
+                conv_config = {
+                    **layer.get_config(),
+                    "activation": "linear",
+                    "name": f"conv{index}_step",
+                }
+                cell = layers.Conv2D.from_config(conv_config)
+                x = layers.TimeDistributed(cell, name=f"conv{index}")(x)
+                h, w, c = x.shape[2:]
+                x = layers.Reshape((time_steps, h * w * c), name=f"conv{index}_flat")(x)
+                lif = LIFCell(
+                    h * w * c,
+                    beta=1.0,
+                    threshold=1.0,
+                    use_kernel=False,
+                    name=f"lif_conv{index}_cell",
+                )
+                x = layers.RNN(lif, return_sequences=True, name=f"lif_conv{index}")(x)
+                x = layers.Reshape((time_steps, h, w, c), name=f"conv{index}_map")(x)
+            assignments.append((cell, kernel, bias))
+            previous_scale = scale
+    if _activation_name(model.layers[-1]) == "softmax":
+        x = layers.Activation("softmax", name="predictions", dtype="float32")(x)
+    snn = keras.Model(inputs, x, name=f"{model.name}_spiking")
+    for target, kernel, bias in assignments:
+        target.kernel.assign(kernel.astype(target.kernel.dtype))
+        if bias is not None:
+            target.bias.assign(bias.astype(target.bias.dtype))
+    return snn
+
+
+def _kernel_bias(layer):
+    kernel = np.asarray(_backend.to_numpy(layer.kernel), dtype=np.float64)
+    if not layer.use_bias:
+        return kernel, None
+    return kernel, np.asarray(_backend.to_numpy(layer.bias), dtype=np.float64)
+
+
+def accuracy_by_time_steps(model, x, y, time_steps, batch_size: int = 256) -> dict:
+    """Accuracy of a converted spiking network read out after each of `time_steps`.
+
+    One simulation over the model's T steps: the readout of the mean spike
+    rate over the first t steps gives the prediction at t, so the whole
+    curve costs one run.
+
+    Args:
+        model: keras.Model. A model from `convert` (layers "rates", "readout").
+        x: array. Inputs.
+        y: array. Integer labels (or one-hot rows).
+        time_steps: list of int. Steps at which to read out, each at most the
+            model's T.
+        batch_size: int. Batch size of the simulation.
+
+    Returns:
+        dict {t: accuracy} in the order of `time_steps`.
+
+    Raises:
+        ValueError: if the model has no "rates"/"readout" layers or a step
+            is out of range.
+    """
+    names = {layer.name for layer in model.layers}
+    if not {"rates", "readout"} <= names:
+        raise ValueError(
+            f"accuracy_by_time_steps needs a model from convert (layers 'rates' and "
+            f"'readout'); model {model.name!r} has {sorted(names)}."
+        )
+    check_int("batch_size", batch_size, minimum=1)
+    probe = keras.Model(model.inputs, model.get_layer("rates").input)
+    spikes = np.asarray(probe.predict(x, batch_size=batch_size, verbose=0), np.float64)
+    steps = spikes.shape[1]
+    time_steps = check_int_list("time_steps", list(time_steps))
+    for i, t in enumerate(time_steps):
+        check_int(f"time_steps[{i}]", t, maximum=steps)
+    labels = np.asarray(y)
+    labels = labels.argmax(axis=-1) if labels.ndim > 1 else labels.reshape(-1)
+    kernel, bias = _kernel_bias(model.get_layer("readout"))
+    counts = np.cumsum(spikes, axis=1)  # (batch, T, features)
+    curve = {}
+    for t in time_steps:
+        logits = (counts[:, t - 1] / t) @ kernel + bias
+        curve[t] = float(np.mean(logits.argmax(axis=-1) == labels))
+    return curve
 
 
 register_model(
