@@ -43,6 +43,7 @@ from kerasdl.models._common import (
     check_rate,
 )
 from kerasdl.models.heads import ClassificationHead, check_head_args
+from kerasdl.models.vit import TINY_VIT
 from kerasdl.registry import register_model, set_task
 
 __all__ = [
@@ -933,13 +934,5 @@ register_model(
     "hub_vit",
     hub_vit,
     family="hub",
-    tiny={
-        "input_shape": (8, 8, 3),
-        "patch_size": 4,
-        "num_layers": 1,
-        "num_heads": 2,
-        "hidden_dim": 8,
-        "mlp_dim": 16,
-        "num_classes": 3,
-    },
+    tiny=dict(TINY_VIT),
 )

@@ -196,7 +196,8 @@ def vit(
     return head.model(inputs, x, "vit", weights, dropout=0.0)
 
 
-_TINY = {
+# The tiny ViT of the registry's test variants (hub_vit's too).
+TINY_VIT = {
     "input_shape": (8, 8, 3),
     "patch_size": 4,
     "hidden_dim": 8,
@@ -205,7 +206,7 @@ _TINY = {
     "mlp_dim": 16,
     "num_classes": 3,
 }
-register_model("vit", vit, family="vit", tiny=_TINY)
+register_model("vit", vit, family="vit", tiny=TINY_VIT)
 for _size in VIT_SIZES:
     _dims = VIT_SIZES[_size]
     register_model(
@@ -217,7 +218,7 @@ for _size in VIT_SIZES:
             f"{_dims[2]} heads, MLP {_dims[3]}); any patch size, default 16."
         ),
         presets={"size": _size},
-        tiny=_TINY,
+        tiny=TINY_VIT,
     )
 # The patch-size variants of the paper's Table 5 (ViT-B/16, B/32, L/16).
 for _size, _patch in (("base", 16), ("base", 32), ("large", 16)):
@@ -228,5 +229,5 @@ for _size, _patch in (("base", 16), ("base", 32), ("large", 16)):
         description=f"ViT-{_size[0].upper()}/{_patch} (Dosovitskiy et al. 2020).",
         presets={"size": _size, "patch_size": _patch},
         # The tiny input must be a multiple of the fixed patch size.
-        tiny={**_TINY, "input_shape": (_patch, _patch, 3), "patch_size": _patch},
+        tiny={**TINY_VIT, "input_shape": (_patch, _patch, 3), "patch_size": _patch},
     )
