@@ -17,19 +17,22 @@ from kerasdl.compression import _selection
 
 # (layer class, names of the compressed weights). Order matters: the first
 # isinstance match wins, so subclasses come before their bases.
+_KERNEL_LAYERS = (  # compressed weight: "kernel"
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.EinsumDense,
+    keras.layers.Dense,
+)
 _PRUNABLE = (
     (keras.layers.SeparableConv1D, ("pointwise_kernel",)),
     (keras.layers.SeparableConv2D, ("pointwise_kernel",)),
-    (keras.layers.DepthwiseConv1D, ("kernel",)),
-    (keras.layers.DepthwiseConv2D, ("kernel",)),
-    (keras.layers.Conv1DTranspose, ("kernel",)),
-    (keras.layers.Conv2DTranspose, ("kernel",)),
-    (keras.layers.Conv3DTranspose, ("kernel",)),
-    (keras.layers.Conv1D, ("kernel",)),
-    (keras.layers.Conv2D, ("kernel",)),
-    (keras.layers.Conv3D, ("kernel",)),
-    (keras.layers.EinsumDense, ("kernel",)),
-    (keras.layers.Dense, ("kernel",)),
+    *((cls, ("kernel",)) for cls in _KERNEL_LAYERS),
     (keras.layers.Embedding, ("embeddings",)),
 )
 # TFMOT clusters both kernels of a separable convolution.
