@@ -246,25 +246,38 @@ def _spiking_layers(model):
     ]
 
 
-def _fan_out(model, layer) -> int:
-    # Synapses each spike of `layer` drives: the weights of the next synaptic
-    # layer per input element (Dense-like: its width; a convolution: k*k*filters;
-    # the readout, membrane or Dense on the rates of a converted net: its width).
-    index = model.layers.index(layer)
-    for nxt in model.layers[index + 1 :]:
+# Layers between a spiking layer and its synapses that only move or pool
+# the spikes (pooling makes fewer, the synapses see the pooled ones).
+_SPIKE_CARRIERS = (
+    layers.Reshape,
+    layers.Flatten,
+    layers.MaxPooling2D,
+    layers.AveragePooling2D,
+)
+
+
+def _synapses(model, layer):
+    """(fan_out, spikes as they reach the next synaptic layer) of `layer`.
+
+    fan_out is the number of weights each input element of the next synaptic
+    layer drives: a Dense-like layer's width (LIF with a kernel, the membrane
+    readout, the Dense readout on the rates of a converted net) or a
+    convolution's k*k*filters. The spikes are `layer`'s output carried
+    through reshapes and pooling; other layers (SpikeCount) pass them as is.
+    """
+    spikes = layer.output
+    for nxt in model.layers[model.layers.index(layer) + 1 :]:
         inner = nxt.layer if isinstance(nxt, layers.TimeDistributed) else nxt
         if isinstance(inner, layers.Conv2D):
-            k = int(np.prod(inner.kernel_size))
-            return k * inner.filters
-        if (
-            isinstance(nxt, layers.RNN)
-            and isinstance(nxt.cell, LIFCell)
-            and nxt.cell.use_kernel
-        ):
-            return nxt.cell.units
-        if isinstance(nxt, (MembraneReadout, layers.Dense)):
-            return nxt.units
-    return 0
+            return int(np.prod(inner.kernel_size)) * inner.filters, spikes
+        if isinstance(nxt, layers.RNN) and isinstance(nxt.cell, LIFCell):
+            if nxt.cell.use_kernel:
+                return nxt.cell.units, spikes
+        elif isinstance(nxt, (MembraneReadout, layers.Dense)):
+            return nxt.units, spikes
+        elif isinstance(inner, _SPIKE_CARRIERS):
+            spikes = nxt.output
+    return 0, spikes
 
 
 def activity_report(model, x, batch_size: int = 256) -> dict:
@@ -272,27 +285,34 @@ def activity_report(model, x, batch_size: int = 256) -> dict:
 
     For each spiking layer (a `keras.layers.RNN` of `LIFCell`s): its mean
     firing rate (spikes per neuron per step) and the synaptic operations its
-    spikes cause, `spikes * fan_out` (fan_out: synapses per neuron into the
-    next synaptic layer; for a convolution k*k*filters, ignoring borders).
-    The ordinary network of the same shape does `neurons * fan_out`
-    multiply-accumulates once per example; `synops / macs` is the energy
+    spikes cause in the next synaptic layer, `events * fan_out` (events: the
+    nonzero inputs that layer receives over all steps, i.e. the spikes after
+    any pooling; fan_out: its weights per input element, k*k*filters for a
+    convolution, ignoring borders). The ordinary network of the same shape
+    does `inputs * fan_out` multiply-accumulates once per example (inputs:
+    the size of that layer's input per step); `synops / macs` is the energy
     proxy: the spiking net does fewer operations when it is below 1, i.e.
-    when the mean number of spikes per neuron over all T steps is below 1.
+    when the mean number of spikes per input over all T steps is below 1.
 
     Args:
-        model: keras.Model. A spiking model (from `spiking_mlp`/`spiking_cnn`
-            or any functional model with RNN(LIFCell) layers).
+        model: keras.Model. A spiking model (from `spiking_mlp`,
+            `spiking_cnn`, `convert`, or any functional model with
+            RNN(LIFCell) layers).
         x: array. Inputs (batch first).
         batch_size: int. Batch size of the measurement.
 
     Returns:
-        A dict with "layers" (a list of dicts: name, neurons, firing_rate,
-        synops_per_example, macs_per_example), "synops_per_example",
-        "macs_per_example" (totals over the spiking layers' outgoing synapses)
-        and "synops_to_macs".
+        A dict with "layers" (a list of dicts: name, neurons, time_steps,
+        firing_rate, spikes_per_example, fan_out, synops_per_example,
+        macs_per_example), "synops_per_example", "macs_per_example" (totals
+        over the spiking layers' outgoing synapses) and "synops_to_macs".
 
     Raises:
         ValueError: if the model has no spiking layer.
+
+    Example:
+    >>> report = activity_report(model, x_test)
+    >>> [row["firing_rate"] for row in report["layers"]]
     """
     check_int("batch_size", batch_size, minimum=1)
     spiking = _spiking_layers(model)
@@ -301,26 +321,30 @@ def activity_report(model, x, batch_size: int = 256) -> dict:
             f"activity_report needs a model with keras.layers.RNN(LIFCell) layers; "
             f"model {model.name!r} has none."
         )
-    probe = keras.Model(model.inputs, [layer.output for layer in spiking])
+    synapses = [_synapses(model, layer) for layer in spiking]
+    probe = keras.Model(
+        model.inputs,
+        [layer.output for layer in spiking] + [tensor for _, tensor in synapses],
+    )
     outputs = probe.predict(x, batch_size=batch_size, verbose=0)
-    if len(spiking) == 1:
-        outputs = [outputs]
+    outputs = outputs if isinstance(outputs, list) else [outputs]
     rows = []
-    for layer, spikes in zip(spiking, outputs):
-        spikes = np.asarray(spikes, dtype=np.float64)
-        n_examples, steps, neurons = spikes.shape[0], spikes.shape[1], spikes.shape[2]
-        fan_out = _fan_out(model, layer)
-        spikes_per_example = spikes.sum() / n_examples
+    for i, (layer, (fan_out, _)) in enumerate(zip(spiking, synapses)):
+        spikes = np.asarray(outputs[i], dtype=np.float64)
+        arriving = np.asarray(outputs[len(spiking) + i])
+        n_examples, steps = spikes.shape[0], spikes.shape[1]
+        events = np.count_nonzero(arriving) / n_examples
+        inputs_per_step = int(np.prod(arriving.shape[2:]))
         rows.append(
             {
                 "name": layer.name,
-                "neurons": int(neurons),
+                "neurons": int(np.prod(spikes.shape[2:])),
                 "time_steps": int(steps),
                 "firing_rate": float(spikes.mean()),
-                "spikes_per_example": float(spikes_per_example),
+                "spikes_per_example": float(spikes.sum() / n_examples),
                 "fan_out": int(fan_out),
-                "synops_per_example": float(spikes_per_example * fan_out),
-                "macs_per_example": float(neurons * fan_out),
+                "synops_per_example": float(events * fan_out),
+                "macs_per_example": float(inputs_per_step * fan_out),
             }
         )
     synops = sum(r["synops_per_example"] for r in rows)

@@ -8,7 +8,7 @@ import kerasdl
 import kerasdl.data
 from kerasdl import _backend
 from kerasdl.layers import spiking
-from kerasdl.models.spiking import activity_report, spiking_mlp
+from kerasdl.models.spiking import activity_report, spiking_cnn, spiking_mlp
 from kerasdl.training import Trainer
 
 X = np.linspace(-1.0, 1.0, 41).astype("float32")
@@ -112,6 +112,30 @@ def test_activity_report_known_answer():
     assert report["synops_per_example"] == pytest.approx(2 * 3)
     assert report["macs_per_example"] == pytest.approx(2 * 3)
     assert report["synops_to_macs"] == pytest.approx(1.0)
+
+
+def test_activity_report_counts_spikes_after_pooling():
+    model = spiking_cnn(
+        input_shape=(4, 4, 1),
+        filters=(1,),
+        kernel_size=1,
+        dense_units=(2,),
+        num_classes=2,
+        time_steps=2,
+    )
+    model.get_layer("conv0").set_weights([np.ones((1, 1, 1, 1)), np.zeros(1)])
+    model.get_layer("lif0").cell.kernel.assign(np.zeros((4, 2)))
+    x = np.zeros((3, 4, 4, 1), dtype="float32")
+    x[:, 1, 2, 0] = 1.5  # one pixel fires at both steps (1.5, then 0.45 + 1.5)
+    conv, dense = activity_report(model, x)["layers"]
+    assert conv["firing_rate"] == pytest.approx(2 / (16 * 2))
+    # 2x2 pooling leaves 4 inputs per step for lif0 (2 units): the ordinary
+    # net does 4 * 2 MACs, the spiking one 2 spikes * 2 synapses.
+    assert (conv["fan_out"], conv["macs_per_example"]) == (2, 8)
+    assert conv["synops_per_example"] == pytest.approx(4)
+    # lif0 is silent (zero weights): no synaptic events into the readout.
+    assert dense["synops_per_example"] == 0
+    assert dense["macs_per_example"] == 2 * 2
 
 
 @pytest.mark.slow
