@@ -436,11 +436,12 @@ def _backbone(backbone_class: str, preset, given: dict, defaults: dict):
     return backbone
 
 
-def _check_sizes(**sizes):
+def _check_sizes(sizes: dict) -> dict:
     """Checks the architecture sizes that are set (None: from preset/default)."""
     for arg, value in sizes.items():
         if value is not None:
             check_int(arg, value, minimum=1)
+    return sizes
 
 
 def _check_backbone_dropout(value):
@@ -543,19 +544,7 @@ def hub_bert(
     ...                  hidden_dim=16, intermediate_dim=32, num_classes=3)
     """
     _check_head(include_top, num_classes, classifier_activation, dropout)
-    _check_sizes(
-        vocabulary_size=vocabulary_size,
-        num_layers=num_layers,
-        num_heads=num_heads,
-        hidden_dim=hidden_dim,
-        intermediate_dim=intermediate_dim,
-        max_sequence_length=max_sequence_length,
-        num_segments=num_segments,
-    )
-    _check_backbone_dropout(backbone_dropout)
-    backbone = _backbone(
-        "BertBackbone",
-        preset,
+    sizes = _check_sizes(
         {
             "vocabulary_size": vocabulary_size,
             "num_layers": num_layers,
@@ -564,8 +553,13 @@ def hub_bert(
             "intermediate_dim": intermediate_dim,
             "max_sequence_length": max_sequence_length,
             "num_segments": num_segments,
-            "dropout": backbone_dropout,
-        },
+        }
+    )
+    _check_backbone_dropout(backbone_dropout)
+    backbone = _backbone(
+        "BertBackbone",
+        preset,
+        {**sizes, "dropout": backbone_dropout},
         {
             "vocabulary_size": 30522,
             "num_layers": 12,
@@ -641,18 +635,7 @@ def hub_gpt2(
     ...                  max_sequence_length=32)
     """
     check_bool("include_top", include_top)
-    _check_sizes(
-        vocabulary_size=vocabulary_size,
-        num_layers=num_layers,
-        num_heads=num_heads,
-        hidden_dim=hidden_dim,
-        intermediate_dim=intermediate_dim,
-        max_sequence_length=max_sequence_length,
-    )
-    _check_backbone_dropout(backbone_dropout)
-    backbone = _backbone(
-        "GPT2Backbone",
-        preset,
+    sizes = _check_sizes(
         {
             "vocabulary_size": vocabulary_size,
             "num_layers": num_layers,
@@ -660,8 +643,13 @@ def hub_gpt2(
             "hidden_dim": hidden_dim,
             "intermediate_dim": intermediate_dim,
             "max_sequence_length": max_sequence_length,
-            "dropout": backbone_dropout,
-        },
+        }
+    )
+    _check_backbone_dropout(backbone_dropout)
+    backbone = _backbone(
+        "GPT2Backbone",
+        preset,
+        {**sizes, "dropout": backbone_dropout},
         {
             "vocabulary_size": 50257,
             "num_layers": 12,
@@ -740,13 +728,15 @@ def hub_t5(
     ...                hidden_dim=16, intermediate_dim=32)
     """
     check_bool("include_top", include_top)
-    _check_sizes(
-        vocabulary_size=vocabulary_size,
-        num_layers=num_layers,
-        num_heads=num_heads,
-        hidden_dim=hidden_dim,
-        intermediate_dim=intermediate_dim,
-        key_value_dim=key_value_dim,
+    sizes = _check_sizes(
+        {
+            "vocabulary_size": vocabulary_size,
+            "num_layers": num_layers,
+            "num_heads": num_heads,
+            "hidden_dim": hidden_dim,
+            "intermediate_dim": intermediate_dim,
+            "key_value_dim": key_value_dim,
+        }
     )
     if activation is not None and activation not in ("relu", "gelu", "silu"):
         raise ValueError(
@@ -761,15 +751,10 @@ def hub_t5(
             check_bool(arg, value)
     _check_backbone_dropout(backbone_dropout)
     given = {
-        "vocabulary_size": vocabulary_size,
-        "num_layers": num_layers,
-        "num_heads": num_heads,
-        "hidden_dim": hidden_dim,
-        "intermediate_dim": intermediate_dim,
+        **sizes,
         "activation": activation,
         "use_gated_activation": use_gated_activation,
         "tie_embedding_weights": tie_embedding_weights,
-        "key_value_dim": key_value_dim,
         "dropout": backbone_dropout,
     }
     defaults = {
@@ -853,28 +838,22 @@ def hub_vit(
     _check_head(include_top, num_classes, classifier_activation, dropout)
     if input_shape is not None:
         input_shape = list(check_input_shape(input_shape, rank=3))
-    _check_sizes(
-        patch_size=patch_size,
-        num_layers=num_layers,
-        num_heads=num_heads,
-        hidden_dim=hidden_dim,
-        mlp_dim=mlp_dim,
-    )
-    _check_backbone_dropout(backbone_dropout)
-    if patch_size is not None:
-        patch_size = [patch_size, patch_size]  # keras-hub stores a pair
-    backbone = _backbone(
-        "ViTBackbone",
-        preset,
+    sizes = _check_sizes(
         {
-            "image_shape": input_shape,
             "patch_size": patch_size,
             "num_layers": num_layers,
             "num_heads": num_heads,
             "hidden_dim": hidden_dim,
             "mlp_dim": mlp_dim,
-            "dropout_rate": backbone_dropout,
-        },
+        }
+    )
+    _check_backbone_dropout(backbone_dropout)
+    if patch_size is not None:
+        sizes["patch_size"] = [patch_size, patch_size]  # keras-hub stores a pair
+    backbone = _backbone(
+        "ViTBackbone",
+        preset,
+        {"image_shape": input_shape, **sizes, "dropout_rate": backbone_dropout},
         {
             "image_shape": [224, 224, 3],
             "patch_size": [16, 16],
