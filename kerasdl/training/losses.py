@@ -51,12 +51,30 @@ def _sparse_to_one_hot(y_true, y_pred):
 
 
 class _SparseLoss(keras.losses.Loss):
-    """Integer-label loss with `from_logits` and `label_smoothing` in its config."""
+    """Integer-label loss with `from_logits` and `label_smoothing` in its config.
+
+    A subclass names the Keras loss function applied to the one-hot labels
+    (`_dense_loss`) and any further arguments it takes (`_loss_options`).
+    """
+
+    _dense_loss = None  # keras.losses function of (one-hot y_true, y_pred)
 
     def __init__(self, from_logits, label_smoothing, reduction, name, dtype):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.from_logits = bool(from_logits)
         self.label_smoothing = _check_smoothing(label_smoothing)
+
+    def _loss_options(self) -> dict[str, Any]:
+        return {}
+
+    def call(self, y_true, y_pred):
+        return self._dense_loss(
+            _sparse_to_one_hot(y_true, y_pred),
+            y_pred,
+            from_logits=self.from_logits,
+            label_smoothing=self.label_smoothing,
+            **self._loss_options(),
+        )
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -90,6 +108,8 @@ class SparseCategoricalCrossentropy(_SparseLoss):
     >>> loss([1], [[0.7, 0.2, 0.1]])  # -(0.0333 log 0.7 + 0.9333 log 0.2 + ...)
     """
 
+    _dense_loss = staticmethod(keras.losses.categorical_crossentropy)
+
     def __init__(
         self,
         from_logits: bool = False,
@@ -99,15 +119,6 @@ class SparseCategoricalCrossentropy(_SparseLoss):
         dtype=None,
     ):
         super().__init__(from_logits, label_smoothing, reduction, name, dtype)
-
-    def call(self, y_true, y_pred):
-        one_hot = _sparse_to_one_hot(y_true, y_pred)
-        return keras.losses.categorical_crossentropy(
-            one_hot,
-            y_pred,
-            from_logits=self.from_logits,
-            label_smoothing=self.label_smoothing,
-        )
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -134,6 +145,8 @@ class SparseCategoricalFocalCrossentropy(_SparseLoss):
     >>> loss([0], [[0.9, 0.1]])  # 0.25 * 0.1**2 * -log(0.9)
     """
 
+    _dense_loss = staticmethod(keras.losses.categorical_focal_crossentropy)
+
     def __init__(
         self,
         alpha: float = 0.25,
@@ -148,16 +161,8 @@ class SparseCategoricalFocalCrossentropy(_SparseLoss):
         self.alpha = check_float("alpha", alpha, 0.0)
         self.gamma = check_float("gamma", gamma, 0.0)
 
-    def call(self, y_true, y_pred):
-        one_hot = _sparse_to_one_hot(y_true, y_pred)
-        return keras.losses.categorical_focal_crossentropy(
-            one_hot,
-            y_pred,
-            alpha=self.alpha,
-            gamma=self.gamma,
-            from_logits=self.from_logits,
-            label_smoothing=self.label_smoothing,
-        )
+    def _loss_options(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "gamma": self.gamma}
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
