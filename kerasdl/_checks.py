@@ -29,6 +29,7 @@ __all__ = [
     "check_int_pair",
     "check_known_keys",
     "check_rate",
+    "check_sizes",
     "closest",
     "invalid",
     "is_int",
@@ -195,6 +196,22 @@ def check_int(
             expected += f" or {_none_word(yaml)}"
         raise invalid(name, value, expected, where=where)
     return int(value)
+
+
+def check_sizes(**sizes) -> None:
+    """Checks that each keyword argument is an integer >= 1 (a size or count).
+
+    Args:
+        **sizes: The values to check, under their argument names.
+
+    Raises:
+        ValueError: naming the first invalid argument and its value.
+
+    Example:
+        >>> check_sizes(num_layers=2, hidden_dim=16)
+    """
+    for name, value in sizes.items():
+        check_int(name, value, minimum=1)
 
 
 def check_int_pair(

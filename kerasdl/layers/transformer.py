@@ -26,6 +26,7 @@ from kerasdl._checks import (
     check_float,
     check_int,
     check_rate,
+    check_sizes,
 )
 from kerasdl.layers._config import InitConfig
 from kerasdl.layers.position import RotaryEmbedding
@@ -854,13 +855,12 @@ def check_stack_args(
     Raises:
         ValueError: naming the first invalid argument and its value.
     """
-    for name, value in (
-        ("num_layers", num_layers),
-        ("num_heads", num_heads),
-        ("hidden_dim", hidden_dim),
-        ("intermediate_dim", intermediate_dim),
-    ):
-        check_int(name, value, minimum=1)
+    check_sizes(
+        num_layers=num_layers,
+        num_heads=num_heads,
+        hidden_dim=hidden_dim,
+        intermediate_dim=intermediate_dim,
+    )
     if len(key_dim) > 1:
         raise TypeError(f"check_stack_args takes one size per head; got {key_dim!r}.")
     args = {}

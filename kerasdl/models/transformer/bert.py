@@ -18,6 +18,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kerasdl._checks import check_sizes
 from kerasdl.layers.position import PositionEmbedding
 from kerasdl.layers.transformer import (
     PaddingMask,
@@ -31,7 +32,6 @@ from kerasdl.models._common import (
     check_activation_or_softmax,
     check_choice,
     check_float,
-    check_int,
 )
 from kerasdl.models.heads import ClassificationHead, finish_model
 from kerasdl.registry import register_model, set_task
@@ -95,13 +95,12 @@ def bert(
     >>> model([ids, np.zeros_like(ids)]).shape
     (1, 3)
     """
-    for arg, value in (
-        ("vocabulary_size", vocabulary_size),
-        ("max_sequence_length", max_sequence_length),
-        ("num_segments", num_segments),
-        ("num_classes", num_classes),
-    ):
-        check_int(arg, value, minimum=1)
+    check_sizes(
+        vocabulary_size=vocabulary_size,
+        max_sequence_length=max_sequence_length,
+        num_segments=num_segments,
+        num_classes=num_classes,
+    )
     block_args = check_stack_args(
         num_layers, num_heads, hidden_dim, intermediate_dim, dropout, "gelu"
     )

@@ -26,6 +26,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kerasdl._checks import check_sizes
 from kerasdl.layers.transformer import (
     PaddingMask,
     RelativePositionBias,
@@ -124,12 +125,11 @@ def t5(
     >>> model([ids, ids[:, :5]]).shape
     (1, 5, 100)
     """
-    for arg, value in (
-        ("vocabulary_size", vocabulary_size),
-        ("relative_attention_num_buckets", relative_attention_num_buckets),
-        ("relative_attention_max_distance", relative_attention_max_distance),
-    ):
-        check_int(arg, value, minimum=1)
+    check_sizes(
+        vocabulary_size=vocabulary_size,
+        relative_attention_num_buckets=relative_attention_num_buckets,
+        relative_attention_max_distance=relative_attention_max_distance,
+    )
     if num_decoder_layers is not None:
         check_int("num_decoder_layers", num_decoder_layers, minimum=1)
     block_args = check_stack_args(
