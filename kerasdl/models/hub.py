@@ -34,12 +34,12 @@ import re
 import keras
 
 from kerasdl import _keras_compat
+from kerasdl._checks import check_sizes
 from kerasdl._io import read_json, to_plain
 from kerasdl.layers.vit import TokenPooling
 from kerasdl.models._common import (
     check_bool,
     check_input_shape,
-    check_int,
     check_rate,
 )
 from kerasdl.models.heads import ClassificationHead, check_head_args
@@ -438,9 +438,7 @@ def _backbone(backbone_class: str, preset, given: dict, defaults: dict):
 
 def _check_sizes(sizes: dict) -> dict:
     """Checks the architecture sizes that are set (None: from preset/default)."""
-    for arg, value in sizes.items():
-        if value is not None:
-            check_int(arg, value, minimum=1)
+    check_sizes(**{arg: value for arg, value in sizes.items() if value is not None})
     return sizes
 
 
