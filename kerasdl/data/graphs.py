@@ -9,7 +9,13 @@
   the classes, with class-dependent (noisy) features;
 - `load_planetoid(name, root)`: Cora / CiteSeer / PubMed from the standard
   Planetoid files `ind.<name>.{x,tx,allx,y,ty,ally,graph,test.index}`, with
-  the standard split of Yang et al. (2016) / Kipf & Welling (2017).
+  the standard split of Yang et al. (2016) / Kipf & Welling (2017);
+- `load_tu(name, root)`: a graph-classification set (MUTAG, PROTEINS, ...)
+  from the TU format files `<name>_A.txt`, `<name>_graph_indicator.txt`,
+  `<name>_graph_labels.txt` and, if present, `<name>_node_labels.txt` /
+  `<name>_node_attributes.txt`, as a `GraphCollection`.
+
+Mini-batch pipelines for both tasks are in `kerasdl.data.graph_batches`.
 
 `Graph.model_inputs()` gives the arrays a kerasdl graph model takes: a batch
 of one graph, `[x[None], edge_index[None]]`, with labels `y[None]` and the
@@ -19,6 +25,7 @@ training mask as sample weights.
 from __future__ import annotations
 
 import dataclasses
+import io
 import pickle
 from pathlib import Path
 
@@ -28,13 +35,18 @@ from kerasdl._checks import check_choice, check_float, check_int
 
 __all__ = [
     "PLANETOID_FILES",
+    "TU_FILES",
     "Graph",
+    "GraphCollection",
     "karate_club",
     "load_planetoid",
+    "load_tu",
     "stochastic_block_model",
 ]
 
 PLANETOID_FILES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+TU_FILES = ("A", "graph_indicator", "graph_labels")  # required; node files optional
+_TU_URL = "https://chrsmrrs.github.io/datasets/docs/datasets/"
 
 
 @dataclasses.dataclass
@@ -73,6 +85,7 @@ class Graph:
                 f"one node; got shape {self.x.shape}."
             )
         n = self.x.shape[0]
+        _check_finite(where, "x", self.x)
         edge_index = np.asarray(self.edge_index)
         if edge_index.ndim != 2 or edge_index.shape[0] != 2:
             raise ValueError(
@@ -100,6 +113,7 @@ class Graph:
                     f"{where}: edge_weight must have shape ({num_edges},), one "
                     f"per edge; got {self.edge_weight.shape}."
                 )
+            _check_finite(where, "edge_weight", self.edge_weight)
             if (self.edge_weight < 0).any():
                 raise ValueError(
                     f"{where}: edge_weight must be non-negative; got "
@@ -155,6 +169,16 @@ class Graph:
         if mask is None:
             raise ValueError(f"Graph {self.name!r} has no {split}_mask.")
         return mask.astype("float32")[None]
+
+
+def _check_finite(where, field, values):
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{where}: {field} must be finite; got {values[tuple(first)]} at "
+            f"index {tuple(int(i) for i in first)}."
+        )
 
 
 def _undirected(edges: np.ndarray) -> np.ndarray:
@@ -261,6 +285,17 @@ def stochastic_block_model(
     )
 
 
+def _required_files(what: str, root: Path, names: dict, source: str) -> dict:
+    """`{part: path}` under `root`; FileNotFoundError naming the missing ones."""
+    paths = {part: root / filename for part, filename in names.items()}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{what}: missing {', '.join(missing)}. Place {source} in {root}."
+        )
+    return paths
+
+
 def _dense(matrix) -> np.ndarray:
     # scipy sparse matrices (the published files) or plain arrays (tests).
     return np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix)
@@ -284,15 +319,13 @@ def load_planetoid(name: str, root) -> Graph:
         FileNotFoundError: naming every missing file and where it goes.
     """
     name = check_choice("name", str(name).lower(), ("cora", "citeseer", "pubmed"))
-    root = Path(root)
-    paths = {part: root / f"ind.{name}.{part}" for part in PLANETOID_FILES}
-    missing = [str(p) for p in paths.values() if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"Planetoid {name!r}: missing {', '.join(missing)}. Place the files "
-            f"ind.{name}.{{{','.join(PLANETOID_FILES)}}} from "
-            f"https://github.com/kimiyoung/planetoid/tree/master/data in {root}."
-        )
+    paths = _required_files(
+        f"Planetoid {name!r}",
+        Path(root),
+        {part: f"ind.{name}.{part}" for part in PLANETOID_FILES},
+        f"the files ind.{name}.{{{','.join(PLANETOID_FILES)}}} from "
+        "https://github.com/kimiyoung/planetoid/tree/master/data",
+    )
     objects = {}
     for part in ("x", "tx", "allx", "y", "ty", "ally", "graph"):
         with open(paths[part], "rb") as f:
@@ -336,3 +369,214 @@ def load_planetoid(name: str, root) -> Graph:
         test_mask=mask(test_index),
         name=name,
     )
+
+
+@dataclasses.dataclass
+class GraphCollection:
+    """A graph-classification set: many small graphs, one label each.
+
+    Attributes:
+        graphs: list of `Graph` (node features and edges; no node labels).
+        labels: int `(num_graphs,)` class of each graph, in
+            `[0, num_classes)`.
+        label_values: `(num_classes,)` the label each class had in the
+            files (TU sets use e.g. -1/1 or 1/2).
+        name: str. For messages.
+    """
+
+    graphs: list
+    labels: np.ndarray
+    label_values: np.ndarray
+    name: str = "graphs"
+
+    def __post_init__(self):
+        self.labels = np.asarray(self.labels).astype("int32")
+        if len(self.graphs) == 0 or self.labels.shape != (len(self.graphs),):
+            raise ValueError(
+                f"GraphCollection {self.name!r}: needs at least one graph and "
+                f"one label per graph; got {len(self.graphs)} graphs and "
+                f"labels of shape {self.labels.shape}."
+            )
+        features = {g.num_features for g in self.graphs}
+        if len(features) != 1:
+            raise ValueError(
+                f"GraphCollection {self.name!r}: every graph needs the same "
+                f"number of node features; got {sorted(features)}."
+            )
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    @property
+    def num_features(self) -> int:
+        """Features per node F."""
+        return self.graphs[0].num_features
+
+    @property
+    def num_classes(self) -> int:
+        """Number of graph classes."""
+        return len(self.label_values)
+
+    def subset(self, indices) -> GraphCollection:
+        """The graphs at `indices` (int array), with their labels."""
+        indices = np.asarray(indices, dtype="int64")
+        return GraphCollection(
+            [self.graphs[i] for i in indices],
+            self.labels[indices],
+            self.label_values,
+            self.name,
+        )
+
+    def split(self, test_fraction: float = 0.1, seed: int = 0):
+        """A seeded, class-stratified (train, test) split of the collection."""
+        check_float(
+            "test_fraction",
+            test_fraction,
+            0.0,
+            1.0,
+            min_inclusive=False,
+            max_inclusive=False,
+        )
+        rng = np.random.default_rng(check_int("seed", seed))
+        test = []
+        for c in np.unique(self.labels):
+            idx = rng.permutation(np.flatnonzero(self.labels == c))
+            test.extend(idx[: max(1, round(test_fraction * len(idx)))])
+        is_test = np.zeros(len(self), bool)
+        is_test[test] = True
+        return self.subset(np.flatnonzero(~is_test)), self.subset(
+            np.flatnonzero(is_test)
+        )
+
+
+def _read_table(path: Path, dtype) -> np.ndarray:
+    """A comma-separated numeric file as `(rows, columns)`; no rows if empty."""
+    text = path.read_text()
+    if not text.strip():
+        return np.zeros((0, 1), dtype)
+    try:
+        return np.loadtxt(io.StringIO(text), delimiter=",", dtype=dtype, ndmin=2)
+    except ValueError as error:
+        raise ValueError(f"{path}: not a table of {dtype} values ({error}).") from None
+
+
+def _tu_root(name: str, root: Path) -> Path:
+    # The published zip unpacks to <name>/<name>_A.txt; accept both layouts.
+    nested = root / name
+    return nested if (nested / f"{name}_A.txt").is_file() else root
+
+
+def load_tu(name: str, root) -> GraphCollection:
+    """A graph-classification set in the TU format (Morris et al., 2020).
+
+    Reads, from `root` or `root/<name>`, `<name>_A.txt` (one edge
+    `source, target` per line, node ids 1..n over the whole set),
+    `<name>_graph_indicator.txt` (the graph id, 1..G, of node i on line i)
+    and `<name>_graph_labels.txt` (one label per graph); node features are
+    the one-hot `<name>_node_labels.txt` followed by the columns of
+    `<name>_node_attributes.txt`, whichever exist, else a constant 1 per
+    node. Edges are kept as listed (TU files list both directions of an
+    undirected edge). Edge labels and attributes are not read.
+
+    Args:
+        name: str. The set's name as in its file names (e.g. "MUTAG").
+        root: folder holding the files (or their `<name>/` folder).
+
+    Returns:
+        GraphCollection.
+
+    Raises:
+        FileNotFoundError: naming every missing required file and where it
+            goes.
+        ValueError: naming the file, line and value of a node id out of
+            range, an edge joining two graphs, a graph without nodes, or a
+            node file whose row count differs from the node count.
+    """
+    root = _tu_root(name, Path(root))
+    paths = _required_files(
+        f"TU dataset {name!r}",
+        root,
+        {part: f"{name}_{part}.txt" for part in TU_FILES},
+        f"the files {name}_{{{','.join(TU_FILES)}}}.txt (and, if the set has "
+        f"them, {name}_node_labels.txt / {name}_node_attributes.txt) from "
+        f"{name}.zip of {_TU_URL}",
+    )
+    indicator = _read_table(paths["graph_indicator"], "int64")[:, 0]
+    raw_labels = _read_table(paths["graph_labels"], "int64")[:, 0]
+    num_nodes, num_graphs = len(indicator), len(raw_labels)
+    where = f"TU dataset {name!r}"
+    bad = np.flatnonzero((indicator < 1) | (indicator > num_graphs))
+    if bad.size:
+        raise ValueError(
+            f"{where}: {paths['graph_indicator'].name} line {bad[0] + 1} names graph "
+            f"{indicator[bad[0]]}, outside [1, {num_graphs}] ({num_graphs} lines "
+            f"in {paths['graph_labels'].name})."
+        )
+    sizes = np.bincount(indicator - 1, minlength=num_graphs)
+    if (sizes == 0).any():
+        raise ValueError(
+            f"{where}: graph {int(np.argmin(sizes)) + 1} has no nodes (no line of "
+            f"{paths['graph_indicator'].name} names it); empty graphs are not "
+            "accepted."
+        )
+    edges = _read_table(paths["A"], "int64")
+    if edges.size and edges.shape[1] != 2:
+        raise ValueError(
+            f"{where}: {paths['A'].name} must hold 'source, target' per line; got "
+            f"{edges.shape[1]} columns."
+        )
+    edges = edges.reshape(-1, 2) - 1
+    bad = np.flatnonzero(((edges < 0) | (edges >= num_nodes)).any(axis=1))
+    if bad.size:
+        raise ValueError(
+            f"{where}: {paths['A'].name} line {bad[0] + 1} holds node "
+            f"{edges[bad[0]] + 1}, outside [1, {num_nodes}] ({num_nodes} nodes in "
+            f"{paths['graph_indicator'].name})."
+        )
+    edge_graph = indicator[edges[:, 0]]
+    bad = np.flatnonzero(edge_graph != indicator[edges[:, 1]])
+    if bad.size:
+        s, t = edges[bad[0]]
+        raise ValueError(
+            f"{where}: {paths['A'].name} line {bad[0] + 1} joins node {s + 1} of "
+            f"graph {indicator[s]} to node {t + 1} of graph {indicator[t]}."
+        )
+    x = _tu_node_features(name, root, num_nodes)
+    label_values, labels = np.unique(raw_labels, return_inverse=True)
+    # Node ids local to their graph: rank among the nodes of the same graph.
+    order = np.argsort(indicator, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    local = np.empty(num_nodes, "int64")
+    local[order] = np.arange(num_nodes) - starts[indicator[order] - 1]
+    edge_order = np.argsort(edge_graph, kind="stable")
+    edge_starts = np.concatenate(
+        [[0], np.cumsum(np.bincount(edge_graph - 1, minlength=num_graphs))]
+    )
+    graphs = []
+    for g in range(num_graphs):
+        nodes = order[starts[g] : starts[g + 1]]
+        e = edges[edge_order[edge_starts[g] : edge_starts[g + 1]]]
+        graphs.append(Graph(x[nodes], local[e].T, name=f"{name}[{g + 1}]"))
+    return GraphCollection(graphs, labels, label_values, name)
+
+
+def _tu_node_features(name: str, root: Path, num_nodes: int) -> np.ndarray:
+    parts = []
+    for part, dtype in (("node_labels", "int64"), ("node_attributes", "float32")):
+        path = root / f"{name}_{part}.txt"
+        if not path.is_file():
+            continue
+        table = _read_table(path, dtype)
+        if len(table) != num_nodes:
+            raise ValueError(
+                f"TU dataset {name!r}: {path.name} has {len(table)} rows; "
+                f"{name}_graph_indicator.txt names {num_nodes} nodes (one row per "
+                "node expected)."
+            )
+        if part == "node_labels":
+            _, codes = np.unique(table[:, 0], return_inverse=True)
+            table = np.eye(codes.max() + 1, dtype="float32")[codes]
+        parts.append(table.astype("float32"))
+    if not parts:
+        return np.ones((num_nodes, 1), "float32")
+    return np.concatenate(parts, axis=1)

@@ -6,7 +6,7 @@ from kerasdl.models import (
     efficientnet,  # noqa: F401
     forecasting,  # noqa: F401  lstm/gru/cnn/transformer forecasters
     generative,  # noqa: F401  autoencoders, vae, gans, ddpm
-    graph,  # noqa: F401  gcn, graphsage, gat
+    graph,  # noqa: F401  gcn, graphsage, gat, graph_classifier
     hub,  # noqa: F401  keras-hub adapters: hub_bert, hub_gpt2, hub_t5, hub_vit
     inception,  # noqa: F401  googlenet, inception_v3
     mlp,  # noqa: F401  perceptron, mlp

@@ -1,6 +1,6 @@
-"""Node classification models on graphs: GCN, GraphSAGE and GAT.
+"""Graph models: GCN, GraphSAGE and GAT node classifiers, a graph classifier.
 
-Each model takes two inputs, a batch of graphs (for transductive node
+Each node classifier takes two inputs, a batch of graphs (for transductive node
 classification, a batch of one, `kerasdl.data.graphs.Graph.model_inputs()`):
 
 - node features `(batch, N, F)`, `input_shape = (N or None, F)`;
@@ -8,7 +8,13 @@ classification, a batch of one, `kerasdl.data.graphs.Graph.model_inputs()`):
 
 and returns class probabilities per node, `(batch, N, num_classes)`. A
 transductive split trains with the labels `(1, N)` and the training mask as
-sample weights `(1, N)`, so only the labelled nodes contribute to the loss.
+sample weights `(1, N)`, so only the labelled nodes contribute to the loss
+(`kerasdl.data.graph_batches.NeighbourBatches` gives sampled mini-batches
+in the same layout).
+
+`graph_classifier` takes a batch of padded small graphs and a node mask
+(`kerasdl.data.graph_batches.GraphBatches`) and returns one class
+distribution per graph.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from __future__ import annotations
 import keras
 
 from kerasdl._checks import check_choice, check_float, check_int
-from kerasdl.layers.graph import GATConv, GCNConv, SAGEConv
+from kerasdl.layers.graph import GATConv, GCNConv, GINConv, GlobalGraphPooling, SAGEConv
 from kerasdl.registry import register_model
 
-__all__ = ["gat", "gcn", "graphsage"]
+__all__ = ["gat", "gcn", "graph_classifier", "graphsage"]
+
+_CONVS = ("gcn", "gin", "sage", "gat")
+_POOLINGS = ("mean", "max", "sum", "attention")
 
 
 def _inputs(input_shape):
@@ -31,6 +40,23 @@ def _inputs(input_shape):
     x = keras.Input(tuple(input_shape), name="node_features")
     edges = keras.Input((2, None), dtype="int32", name="edge_index")
     return x, edges
+
+
+def _check(num_classes, hidden_units, dropout):
+    check_int("num_classes", num_classes, minimum=2)
+    check_int("hidden_units", hidden_units, minimum=1)
+    check_float("dropout", dropout, 0.0, 1.0, max_inclusive=False)
+
+
+def _node_classifier(input_shape, convs, dropout, name):
+    """Dropout before each graph layer, softmax after the last."""
+    x, edges = _inputs(input_shape)
+    h = x
+    for i, conv in enumerate(convs, 1):
+        h = keras.layers.Dropout(dropout, name=f"dropout_{i}")(h)
+        h = conv(h, edges)
+    out = keras.layers.Activation("softmax", name="predictions")(h)
+    return keras.Model([x, edges], out, name=name)
 
 
 def gcn(
@@ -48,16 +74,12 @@ def gcn(
     Returns:
         A `keras.Model` `[x, edge_index] -> (batch, N, num_classes)` softmax.
     """
-    check_int("num_classes", num_classes, minimum=2)
-    check_int("hidden_units", hidden_units, minimum=1)
-    check_float("dropout", dropout, 0.0, 1.0, max_inclusive=False)
-    x, edges = _inputs(input_shape)
-    h = keras.layers.Dropout(dropout, name="dropout_1")(x)
-    h = GCNConv(hidden_units, activation="relu", name="gcn_1")(h, edges)
-    h = keras.layers.Dropout(dropout, name="dropout_2")(h)
-    h = GCNConv(num_classes, name="gcn_2")(h, edges)
-    out = keras.layers.Activation("softmax", name="predictions")(h)
-    return keras.Model([x, edges], out, name=name)
+    _check(num_classes, hidden_units, dropout)
+    convs = [
+        GCNConv(hidden_units, activation="relu", name="gcn_1"),
+        GCNConv(num_classes, name="gcn_2"),
+    ]
+    return _node_classifier(input_shape, convs, dropout, name)
 
 
 def graphsage(
@@ -68,10 +90,13 @@ def graphsage(
     dropout=0.5,
     name="graphsage",
 ):
-    """Two-layer GraphSAGE (Hamilton et al., 2017), full-batch.
+    """Two-layer GraphSAGE (Hamilton et al., 2017), full-batch or sampled.
+
+    Trains full-batch on `Graph.model_inputs()` or on sampled mini-batches
+    from `kerasdl.data.graph_batches.NeighbourBatches` (the same inputs).
 
     Args:
-        input_shape: tuple. `(num_nodes or None, num_features)` of the node features.
+        input_shape: tuple. `(num_nodes or None, num_features)`, as in `gcn`.
         num_classes: int. Number of node classes.
         hidden_units: int. Width of the hidden layer.
         aggregator: str. "mean" or "max" (max-pooling).
@@ -81,17 +106,13 @@ def graphsage(
     Returns:
         A `keras.Model` `[x, edge_index] -> (batch, N, num_classes)` softmax.
     """
-    check_int("num_classes", num_classes, minimum=2)
-    check_int("hidden_units", hidden_units, minimum=1)
+    _check(num_classes, hidden_units, dropout)
     check_choice("aggregator", aggregator, ("mean", "max"))
-    check_float("dropout", dropout, 0.0, 1.0, max_inclusive=False)
-    x, edges = _inputs(input_shape)
-    h = keras.layers.Dropout(dropout, name="dropout_1")(x)
-    h = SAGEConv(hidden_units, aggregator, activation="relu", name="sage_1")(h, edges)
-    h = keras.layers.Dropout(dropout, name="dropout_2")(h)
-    h = SAGEConv(num_classes, aggregator, name="sage_2")(h, edges)
-    out = keras.layers.Activation("softmax", name="predictions")(h)
-    return keras.Model([x, edges], out, name=name)
+    convs = [
+        SAGEConv(hidden_units, aggregator, activation="relu", name="sage_1"),
+        SAGEConv(num_classes, aggregator, name="sage_2"),
+    ]
+    return _node_classifier(input_shape, convs, dropout, name)
 
 
 def gat(
@@ -105,7 +126,7 @@ def gat(
     """Two-layer graph attention network (Veličković et al., 2018).
 
     Args:
-        input_shape: tuple. `(num_nodes or None, num_features)` of the node features.
+        input_shape: tuple. `(num_nodes or None, num_features)`, as in `gcn`.
         num_classes: int. Number of node classes.
         hidden_units: int. Features per head of the hidden layer.
         heads: int. Attention heads of the hidden layer (concatenated).
@@ -115,21 +136,71 @@ def gat(
     Returns:
         A `keras.Model` `[x, edge_index] -> (batch, N, num_classes)` softmax.
     """
-    check_int("num_classes", num_classes, minimum=2)
-    check_int("hidden_units", hidden_units, minimum=1)
+    _check(num_classes, hidden_units, dropout)
     check_int("heads", heads, minimum=1)
-    check_float("dropout", dropout, 0.0, 1.0, max_inclusive=False)
+    convs = [
+        GATConv(hidden_units, heads, dropout=dropout, activation="elu", name="gat_1"),
+        GATConv(num_classes, 1, concat_heads=False, dropout=dropout, name="gat_2"),
+    ]
+    return _node_classifier(input_shape, convs, dropout, name)
+
+
+def _conv(kind, units, index):
+    name = f"{kind}_{index}"
+    if kind == "gin":
+        return GINConv(units, activation="relu", name=name)
+    if kind == "gcn":
+        return GCNConv(units, activation="relu", name=name)
+    if kind == "sage":
+        return SAGEConv(units, activation="relu", name=name)
+    return GATConv(units, heads=1, activation="elu", name=name)
+
+
+def graph_classifier(
+    input_shape=(None, 7),
+    num_classes=2,
+    conv="gin",
+    hidden_units=64,
+    num_layers=3,
+    pooling="sum",
+    dropout=0.5,
+    name="graph_classifier",
+):
+    """Graph classification: graph convolutions, a global pooling, an MLP head.
+
+    GIN with sum pooling is the setting of Xu et al. (2019) for the TU sets
+    (MUTAG, PROTEINS, ...); GCN / GraphSAGE / GAT convolutions and mean,
+    max or attention pooling are the usual alternatives.
+
+    Args:
+        input_shape: tuple. `(num_nodes or None, num_features)` of each graph.
+        num_classes: int. Number of graph classes.
+        conv: str. "gin", "gcn", "sage" or "gat" (one head).
+        hidden_units: int. Width of every graph layer and of the head.
+        num_layers: int. Number of graph layers.
+        pooling: str. "sum", "mean", "max" or "attention" (`GlobalGraphPooling`).
+        dropout: float. Dropout before the output layer.
+        name: str. Model name.
+
+    Returns:
+        A `keras.Model` `[x (B, N, F), edge_index (B, 2, E), node_mask (B, N)]
+        -> (B, num_classes)` softmax; `kerasdl.data.graph_batches.GraphBatches`
+        yields batches in that layout.
+    """
+    _check(num_classes, hidden_units, dropout)
+    check_choice("conv", conv, _CONVS)
+    check_int("num_layers", num_layers, minimum=1)
+    check_choice("pooling", pooling, _POOLINGS)
     x, edges = _inputs(input_shape)
-    h = keras.layers.Dropout(dropout, name="dropout_1")(x)
-    h = GATConv(hidden_units, heads, dropout=dropout, activation="elu", name="gat_1")(
-        h, edges
-    )
-    h = keras.layers.Dropout(dropout, name="dropout_2")(h)
-    h = GATConv(num_classes, 1, concat_heads=False, dropout=dropout, name="gat_2")(
-        h, edges
-    )
-    out = keras.layers.Activation("softmax", name="predictions")(h)
-    return keras.Model([x, edges], out, name=name)
+    mask = keras.Input((None,), name="node_mask")
+    h = x
+    for i in range(1, num_layers + 1):
+        h = _conv(conv, hidden_units, i)(h, edges)
+    h = GlobalGraphPooling(pooling, name="pooling")(h, mask)
+    h = keras.layers.Dense(hidden_units, activation="relu", name="head_dense")(h)
+    h = keras.layers.Dropout(dropout, name="head_dropout")(h)
+    out = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(h)
+    return keras.Model([x, edges, mask], out, name=name)
 
 
 _TINY = {"input_shape": (None, 5), "num_classes": 3}
@@ -142,4 +213,10 @@ register_model(
 )
 register_model(
     "gat", gat, family="graph", tiny={**_TINY, "hidden_units": 2, "heads": 2}
+)
+register_model(
+    "graph_classifier",
+    graph_classifier,
+    family="graph",
+    tiny={**_TINY, "hidden_units": 8, "num_layers": 2},
 )

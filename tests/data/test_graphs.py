@@ -88,3 +88,91 @@ def test_planetoid_missing_files_are_named(tmp_path):
         FileNotFoundError, match=r"ind\.cora\.graph.*kimiyoung/planetoid"
     ):
         graphs.load_planetoid("cora", tmp_path)
+
+
+def test_non_finite_features_and_weights_are_named():
+    x = np.zeros((3, 2))
+    x[1, 0] = np.nan
+    with pytest.raises(
+        ValueError, match=r"x must be finite; got nan at index \(1, 0\)"
+    ):
+        graphs.Graph(x, [[0], [1]])
+    with pytest.raises(ValueError, match="edge_weight must be finite; got inf"):
+        graphs.Graph(np.zeros((3, 2)), [[0], [1]], edge_weight=[np.inf])
+
+
+# Three graphs: a triangle (nodes 1-3), an edge (4-5) and a path (6-9), in
+# the TU layout: global 1-based node ids, both directions of every edge.
+_TU_EDGES = [(1, 2), (2, 1), (2, 3), (3, 2), (1, 3), (3, 1), (4, 5), (5, 4),
+             (6, 7), (7, 6), (7, 8), (8, 7), (8, 9), (9, 8)]  # fmt: skip
+_TU_INDICATOR = [1, 1, 1, 2, 2, 3, 3, 3, 3]
+
+
+def _write_tu(root, name="TOY", attributes=True, **override):
+    files = {
+        "A": "\n".join(f"{s}, {t}" for s, t in _TU_EDGES),
+        "graph_indicator": "\n".join(map(str, _TU_INDICATOR)),
+        "graph_labels": "-1\n1\n1",
+        "node_labels": "0\n1\n2\n0\n0\n1\n1\n2\n0",
+    }
+    if attributes:
+        files["node_attributes"] = "\n".join(f"{i}.5, {-i}" for i in range(9))
+    files.update(override)
+    for part, text in files.items():
+        if text is not None:
+            (root / f"{name}_{part}.txt").write_text(text + "\n")
+
+
+@pytest.mark.one_backend
+def test_tu_reader_splits_the_set_into_graphs_with_local_node_ids(tmp_path):
+    _write_tu(tmp_path)
+    data = graphs.load_tu("TOY", tmp_path)
+    assert len(data) == 3 and data.num_classes == 2 and data.num_features == 3 + 2
+    assert data.labels.tolist() == [0, 1, 1] and data.label_values.tolist() == [-1, 1]
+    assert [g.num_nodes for g in data.graphs] == [3, 2, 4]
+    assert [g.num_edges for g in data.graphs] == [6, 2, 6]
+    np.testing.assert_array_equal(data.graphs[1].edge_index, [[0, 1], [1, 0]])
+    np.testing.assert_array_equal(data.graphs[2].edge_index[:, :2], [[0, 1], [1, 0]])
+    # One-hot node labels, then the attributes of the same nodes.
+    np.testing.assert_allclose(data.graphs[2].x[0], [0, 1, 0, 5.5, -5])
+    np.testing.assert_allclose(data.graphs[0].x[2], [0, 0, 1, 2.5, -2])
+    train, test = data.split(0.34, seed=0)
+    assert (len(train), len(test)) == (1, 2)  # one graph of each class in test
+    assert sorted(test.labels.tolist()) == [0, 1]
+
+
+@pytest.mark.one_backend
+def test_tu_reader_finds_the_unzipped_folder_and_defaults_features(tmp_path):
+    (tmp_path / "TOY").mkdir()
+    _write_tu(tmp_path / "TOY", attributes=False, node_labels=None)
+    data = graphs.load_tu("TOY", tmp_path)
+    assert data.num_features == 1
+    np.testing.assert_array_equal(data.graphs[0].x, np.ones((3, 1)))
+
+
+@pytest.mark.one_backend
+def test_tu_reader_names_missing_files_and_where_they_go(tmp_path):
+    _write_tu(tmp_path, graph_indicator=None)
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"TOY_graph_indicator\.txt\. Place .*TOY\.zip of https://chrsmrrs",
+    ):
+        graphs.load_tu("TOY", tmp_path)
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"A": "1, 2\n2, 10"}, r"TOY_A\.txt line 2 holds node \[ 2 10\], outside"),
+        ({"A": "1, 4"}, r"line 1 joins node 1 of graph 1 to node 4 of graph 2"),
+        ({"graph_labels": "-1\n1\n1\n1"}, r"graph 4 has no nodes"),
+        ({"graph_indicator": "1\n1\n1\n2\n2\n3\n3\n3\n7"}, r"line 9 names graph 7"),
+        ({"node_attributes": "1.0, 2.0"}, r"node_attributes\.txt has 1 rows; .* 9"),
+        ({"A": "1, 2, 3"}, r"'source, target' per line; got 3 columns"),
+    ],
+)
+def test_bad_tu_files_fail_naming_file_line_and_value(tmp_path, override, message):
+    _write_tu(tmp_path, **override)
+    with pytest.raises(ValueError, match=message):
+        graphs.load_tu("TOY", tmp_path)
