@@ -39,6 +39,10 @@ import importlib
 # The compression wrappers (pruning, clustering, QAT) are serializable layers
 # too: importing compression registers them, so pruned files load as well.
 from kerasdl import compression, models  # noqa: F401
+
+# Importing the samplers installs them behind `DiffusionModel.generate`, so a
+# diffusion model loaded from a .keras file samples after `import kerasdl`.
+from kerasdl.generation import diffusion as _diffusion  # noqa: F401
 from kerasdl.models import transfer
 from kerasdl.registry import list_models, model_info, register_model
 from kerasdl.spec import build, to_spec

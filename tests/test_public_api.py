@@ -5,6 +5,7 @@ import pydoc
 
 import keras
 import numpy as np
+import pytest
 
 import kerasdl
 
@@ -60,6 +61,7 @@ def test_trainer_and_export_work_from_the_package(tmp_path):
 _LOAD_IN_FRESH_PROCESS = """
 import json, sys
 import numpy as np
+import pytest
 import keras
 import kerasdl
 
@@ -113,3 +115,28 @@ def test_keras_files_load_in_a_fresh_process_after_import_kerasdl(tmp_path):
     assert set(worst) == set(models)
     for name, error in worst.items():
         assert error < 1e-5, (name, error)
+
+
+@pytest.mark.one_backend
+def test_a_loaded_diffusion_model_samples_after_import_kerasdl_alone(tmp_path):
+    """`generate` needs the samplers of a higher floor: `import kerasdl` installs them."""
+    import subprocess
+    import sys
+
+    from kerasdl.registry import get_entry
+
+    model = get_entry("ddpm").build_tiny()
+    model.save(tmp_path / "ddpm.keras")
+    script = (
+        "import sys, kerasdl\n"
+        "m = kerasdl.load_model(sys.argv[1])\n"
+        "print('SHAPE', m.generate(2, seed=0, steps=2).shape)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "ddpm.keras")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"SHAPE {(2, *model.input_shape[0][1:])}" in result.stdout
