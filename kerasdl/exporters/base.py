@@ -219,6 +219,9 @@ class ExportFormat:
             exporter writes one SavedModel and passes it as `saved_model=`).
         quantized_io: bool. Accepts int8/uint8 input and output tensors
             (`int8_io`).
+        model_writer: staticmethod or None. For a format written from the
+            loaded model by one function `(model, path)`, that function, and
+            the default `write` calls it; other formats override `write`.
     """
 
     name: str = ""
@@ -231,6 +234,7 @@ class ExportFormat:
     needs_representative_data: bool = False
     from_saved_model: bool = False
     quantized_io: bool = False
+    model_writer = None
 
     @property
     def suffix(self) -> str:
@@ -248,7 +252,9 @@ class ExportFormat:
                 int8_io, per_channel, strip_tensor_names, saved_model,
                 model_name).
         """
-        raise NotImplementedError
+        if self.model_writer is None:
+            raise NotImplementedError
+        self.model_writer(load_source(source), path)
 
     def open(self, path, input_names=None, **options) -> Runner:
         """Opens a written file with its runtime.

@@ -123,9 +123,7 @@ class KerasFormat(ExportFormat):
     description = "Keras 3 native .keras archive"
     runtime = "keras"
     tolerance = 1e-4
-
-    def write(self, source, path, **options) -> None:
-        write_keras(load_source(source), path)
+    model_writer = staticmethod(write_keras)
 
     def open(self, path, input_names=None, **options) -> KerasRunner:
         return KerasRunner(self, path, input_names)

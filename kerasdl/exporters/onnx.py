@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from kerasdl.exporters.base import ExportFormat, Runner, keras_export, load_source
+from kerasdl.exporters.base import ExportFormat, Runner, keras_export
 
 __all__ = ["ONNX", "OnnxFormat", "onnx_io", "run_onnx", "write_onnx"]
 
@@ -160,9 +160,7 @@ class OnnxFormat(ExportFormat):
     runtime = "onnxruntime"
     tolerance = 1e-4
     needs_tensorflow = True
-
-    def write(self, source, path, **options) -> None:
-        write_onnx(load_source(source), path)
+    model_writer = staticmethod(write_onnx)
 
     def open(self, path, input_names=None, num_threads=None, **options):
         return OnnxRunner(self, path, input_names, num_threads=num_threads)

@@ -15,7 +15,6 @@ from kerasdl.exporters.base import (
     ExportFormat,
     Runner,
     keras_export,
-    load_source,
     model_io,
 )
 
@@ -138,9 +137,7 @@ class SavedModelFormat(ExportFormat):
     runtime = "tensorflow"
     tolerance = 1e-4
     needs_tensorflow = True
-
-    def write(self, source, path, **options) -> None:
-        write_saved_model(load_source(source), path)
+    model_writer = staticmethod(write_saved_model)
 
     def open(self, path, input_names=None, **options) -> SavedModelRunner:
         return SavedModelRunner(self, path, input_names)
