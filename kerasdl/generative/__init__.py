@@ -34,9 +34,6 @@ import numpy as np
 
 from kerasdl._checks import check_float, check_int, invalid, is_int
 
-# Installs the diffusion samplers behind `DiffusionModel.generate`.
-from kerasdl.generation import diffusion as _diffusion  # noqa: F401
-
 __all__ = ["check_labels", "latent_interpolation", "sample"]
 
 

@@ -284,8 +284,8 @@ class DiffusionModel(keras.Model):
         if _SAMPLER is None:
             raise RuntimeError(
                 "DiffusionModel.generate needs the samplers of "
-                "kerasdl.generation.diffusion: import that module (kerasdl."
-                "generative imports it) before sampling."
+                "kerasdl.generation.diffusion: import that module (`import "
+                "kerasdl` does) before sampling."
             )
         return _SAMPLER(
             self,
