@@ -141,3 +141,27 @@ def test_cli_benchmark_quick_prints_help_and_list_times():
     for label in ("kerasdl --help", "kerasdl list"):
         row = re.search(rf"^{re.escape(label)}\s+(\d+\.\d+)", done.stdout, re.M)
         assert row and float(row.group(1)) > 0, done.stdout
+
+
+@pytest.mark.one_backend
+def test_graph_benchmark_quick_prints_sparse_and_dense_edges_per_second():
+    script = os.path.join(os.path.dirname(SCRIPT), "graphs.py")
+    done = subprocess.run(
+        [sys.executable, script, "--quick", "--backends", "tensorflow"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = re.findall(
+        r"^tensorflow +([\d,]+) +([\d,]+) +([\d,]+) +([\d,]+) +(\d+\.\d)x$",
+        done.stdout,
+        re.M,
+    )
+    assert [r[:2] for r in rows] == [("1,000", "100"), ("10,000", "1,000")], done.stdout
+    assert all(int(r[2].replace(",", "")) > 0 for r in rows), done.stdout
+    # Both arms compute the same layer.
+    difference = re.search(r"outputs, max \|difference\|: (\S+)$", done.stdout, re.M)
+    assert difference and float(difference.group(1)) < 1e-4, done.stdout
+    assert re.search(r"^tensorflow sparse growth: 1,000 -> 10,000", done.stdout, re.M)
