@@ -117,11 +117,17 @@ def _act(x, name, style):
     return activation_layer(style.activation, name=name)(x)
 
 
+def _conv_bn_act(x, filters, kernel_size, name, style, **conv_kwargs):
+    """`_conv` -> "{name}_bn" (if batch_norm) -> "{name}_{activation}"."""
+    x = _conv(x, filters, kernel_size, name, style, **conv_kwargs)
+    x = _bn(x, name, style)
+    return _act(x, f"{name}_{style.activation}", style)
+
+
 # ---------------------------------------------------------------- v1 blocks
 def _basic_v1(x, filters, name, style, *, strides=1, dilation=(1, 1), shortcut="B"):
     """Two 3x3 convolutions; stride in the first (He et al. 2015, Fig. 2)."""
     in_channels = x.shape[-1]
-    act = style.activation
     if strides != 1 or in_channels != filters:
         if shortcut == "A":
             # Identity, subsampled and zero-padded to the new width.
@@ -139,9 +145,9 @@ def _basic_v1(x, filters, name, style, *, strides=1, dilation=(1, 1), shortcut="
             short = _bn(short, f"{name}_0", style)
     else:
         short = x
-    y = _conv(x, filters, 3, f"{name}_1", style, strides=strides, dilation=dilation[0])
-    y = _bn(y, f"{name}_1", style)
-    y = _act(y, f"{name}_1_{act}", style)
+    y = _conv_bn_act(
+        x, filters, 3, f"{name}_1", style, strides=strides, dilation=dilation[0]
+    )
     y = _conv(y, filters, 3, f"{name}_2", style, dilation=dilation[1])
     y = _bn(y, f"{name}_2", style)
     y = layers.Add(name=f"{name}_add")([short, y])
@@ -151,18 +157,13 @@ def _basic_v1(x, filters, name, style, *, strides=1, dilation=(1, 1), shortcut="
 def _bottleneck_v1(x, filters, name, style, *, strides=1, dilation=1):
     """1x1 (strided, as keras.applications) -> 3x3 -> 1x1 with 4x filters."""
     out_channels = 4 * filters
-    act = style.activation
     if strides != 1 or x.shape[-1] != out_channels:
         short = _conv(x, out_channels, 1, f"{name}_0", style, strides=strides)
         short = _bn(short, f"{name}_0", style)
     else:
         short = x
-    y = _conv(x, filters, 1, f"{name}_1", style, strides=strides)
-    y = _bn(y, f"{name}_1", style)
-    y = _act(y, f"{name}_1_{act}", style)
-    y = _conv(y, filters, 3, f"{name}_2", style, dilation=dilation)
-    y = _bn(y, f"{name}_2", style)
-    y = _act(y, f"{name}_2_{act}", style)
+    y = _conv_bn_act(x, filters, 1, f"{name}_1", style, strides=strides)
+    y = _conv_bn_act(y, filters, 3, f"{name}_2", style, dilation=dilation)
     y = _conv(y, out_channels, 1, f"{name}_3", style)
     y = _bn(y, f"{name}_3", style)
     y = layers.Add(name=f"{name}_add")([short, y])
@@ -170,6 +171,8 @@ def _bottleneck_v1(x, filters, name, style, *, strides=1, dilation=1):
 
 
 # ---------------------------------------------------------------- v2 blocks
+# resnet_v2's style has batch_norm=True and use_bias=False: the inner
+# convolutions have no bias and are always followed by BN and activation.
 def _preact(x, name, style):
     x = _bn(x, f"{name}_preact", style, force=True)
     return _act(x, f"{name}_preact_{style.activation}", style)
@@ -187,46 +190,24 @@ def _v2_shortcut(x, preact, out_channels, name, style, strides):
 
 def _basic_v2(x, filters, name, style, *, strides=1):
     """Pre-activation basic block: BN-act-conv3x3-BN-act-conv3x3."""
-    act = style.activation
     preact = _preact(x, name, style)
     short = _v2_shortcut(x, preact, filters, name, style, strides)
-    y = _conv(
-        preact,
-        filters,
-        3,
-        f"{name}_1",
-        style,
-        strides=strides,
-        use_bias=False,
-        explicit_pad=True,
+    y = _conv_bn_act(
+        preact, filters, 3, f"{name}_1", style, strides=strides, explicit_pad=True
     )
-    y = _bn(y, f"{name}_1", style, force=True)
-    y = _act(y, f"{name}_1_{act}", style)
     y = _conv(y, filters, 3, f"{name}_2", style, use_bias=True, explicit_pad=True)
     return layers.Add(name=f"{name}_out")([short, y])
 
 
 def _bottleneck_v2(x, filters, name, style, *, strides=1):
     """Pre-activation bottleneck block, exactly keras.applications' v2 block."""
-    act = style.activation
     out_channels = 4 * filters
     preact = _preact(x, name, style)
     short = _v2_shortcut(x, preact, out_channels, name, style, strides)
-    y = _conv(preact, filters, 1, f"{name}_1", style, use_bias=False)
-    y = _bn(y, f"{name}_1", style, force=True)
-    y = _act(y, f"{name}_1_{act}", style)
-    y = _conv(
-        y,
-        filters,
-        3,
-        f"{name}_2",
-        style,
-        strides=strides,
-        use_bias=False,
-        explicit_pad=True,
+    y = _conv_bn_act(preact, filters, 1, f"{name}_1", style)
+    y = _conv_bn_act(
+        y, filters, 3, f"{name}_2", style, strides=strides, explicit_pad=True
     )
-    y = _bn(y, f"{name}_2", style, force=True)
-    y = _act(y, f"{name}_2_{act}", style)
     y = _conv(y, out_channels, 1, f"{name}_3", style, use_bias=True)
     return layers.Add(name=f"{name}_out")([short, y])
 
@@ -317,9 +298,7 @@ def resnet_v1(
 
     block, stage_blocks = _IMAGENET_DEPTHS[depth]
     # The stem keeps a bias in keras.applications; here it follows use_bias.
-    x = _conv(inputs, base_filters, 7, "conv1", style, strides=2)
-    x = _bn(x, "conv1", style)
-    x = _act(x, f"conv1_{style.activation}", style)
+    x = _conv_bn_act(inputs, base_filters, 7, "conv1", style, strides=2)
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
@@ -539,9 +518,7 @@ def resnet_cifar(
     inputs = make_input(input_shape, rank=3, min_size=8)
 
     # (32, 32, 3) -> conv 3x3 -> (32, 32, 16); stages -> 32, 16, 8 pixels.
-    x = _conv(inputs, base_filters, 3, "conv1", style)
-    x = _bn(x, "conv1", style)
-    x = _act(x, f"conv1_{style.activation}", style)
+    x = _conv_bn_act(inputs, base_filters, 3, "conv1", style)
     blocks = (depth - 2) // 6
     for stage in range(3):
         filters = base_filters * 2**stage
