@@ -15,6 +15,7 @@ RECIPES = sorted(pathlib.Path(__file__).parents[1].glob("recipes/ch*.py"))
     keras.backend.backend() != "tensorflow",
     reason="recipes are smoke-tested once, in the TensorFlow pass",
 )
+@pytest.mark.one_backend
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
 def test_recipe_runs_quick(recipe, tmp_path):
     env = dict(os.environ, KERAS_BACKEND="tensorflow")

@@ -170,6 +170,20 @@ class Graph:
             raise ValueError(f"Graph {self.name!r} has no {split}_mask.")
         return mask.astype("float32")[None]
 
+    def accuracy(self, probabilities, split: str = "test") -> float:
+        """Accuracy of per-node predictions on the split's nodes.
+
+        Args:
+            probabilities: `(N, C)` or `(1, N, C)` scores (a graph model's
+                output for `model_inputs()`), as an array or tensor.
+            split: "train", "val" or "test".
+        """
+        scores = np.asarray(probabilities).reshape(self.num_nodes, -1)
+        mask = self.sample_weight(split)[0] > 0
+        if self.y is None or not mask.any():
+            raise ValueError(f"Graph {self.name!r} has no labelled {split} nodes.")
+        return float((scores.argmax(-1)[mask] == self.y[mask]).mean())
+
 
 def _check_finite(where, field, values):
     bad = ~np.isfinite(values)

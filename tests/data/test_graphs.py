@@ -34,6 +34,16 @@ def test_karate_club():
     assert np.bincount(g.y[g.train_mask]).tolist() == [2, 2]
 
 
+def test_accuracy_counts_only_the_split_nodes():
+    g = graphs.karate_club(labelled_per_class=2)
+    scores = np.eye(2)[g.y]  # all right
+    scores[g.test_mask.nonzero()[0][:3]] = scores[g.test_mask.nonzero()[0][:3]][:, ::-1]
+    assert g.accuracy(scores[None], "train") == 1.0
+    assert g.accuracy(scores, "test") == pytest.approx(27 / 30)
+    with pytest.raises(ValueError, match="no labelled val nodes"):
+        g.accuracy(scores, "val")
+
+
 def test_sbm_is_seeded_and_homophilous():
     a = graphs.stochastic_block_model(num_nodes=120, seed=3)
     b = graphs.stochastic_block_model(num_nodes=120, seed=3)

@@ -32,9 +32,8 @@ def _train(model, graph, epochs, learning_rate=0.01):
 
 
 def _accuracy(model, graph, split="test"):
-    probs = keras.ops.convert_to_numpy(model(graph.model_inputs(), training=False))[0]
-    mask = getattr(graph, f"{split}_mask")
-    return float((probs.argmax(-1)[mask] == graph.y[mask]).mean())
+    probs = keras.ops.convert_to_numpy(model(graph.model_inputs(), training=False))
+    return graph.accuracy(probs, split)
 
 
 def _mlp(graph, hidden=16, dropout=0.5):
