@@ -232,7 +232,7 @@ def _growth(results: dict) -> list[str]:
         steps = [
             f"{a['edges']:,} -> {b['edges']:,} edges: "
             f"{b['sparse_s'] / a['sparse_s']:.1f}x time for "
-            f"{b['edges'] / a['edges']:.0f}x edges"
+            f"{b['edges'] / a['edges']:.2g}x edges"
             for a, b in zip(result["rows"], result["rows"][1:])
         ]
         lines.append(f"{backend} sparse growth: " + "; ".join(steps))
