@@ -25,15 +25,7 @@ from keras import layers
 
 from kerasdl import _backend
 from kerasdl._checks import check_float, check_known_keys
-from kerasdl.layers.spiking import (
-    AdaptiveLIFCell,
-    LatencyEncoder,
-    LIFCell,
-    MembraneReadout,
-    PoissonEncoder,
-    RepeatEncoder,
-    SpikeCount,
-)
+from kerasdl.layers import spiking
 from kerasdl.models._common import (
     check_choice,
     check_int,
@@ -52,7 +44,7 @@ __all__ = [
 ]
 
 ENCODERS = ("direct", "poisson", "latency")
-NEURONS = {"lif": LIFCell, "adaptive_lif": AdaptiveLIFCell}
+NEURONS = {"lif": spiking.LIFCell, "adaptive_lif": spiking.AdaptiveLIFCell}
 # Constructor arguments of the cells that `neuron_options` may set (the
 # builders set units, use_kernel and the names themselves).
 _CELL_FIXED = ("self", "units", "use_kernel", "kwargs")
@@ -60,10 +52,10 @@ _CELL_FIXED = ("self", "units", "use_kernel", "kwargs")
 
 def _encode(x, encoder: str, time_steps: int):
     if encoder == "direct":
-        return RepeatEncoder(time_steps, name="encoder")(x)
+        return spiking.RepeatEncoder(time_steps, name="encoder")(x)
     if encoder == "poisson":
-        return PoissonEncoder(time_steps, name="encoder")(x)
-    return LatencyEncoder(time_steps, name="encoder")(x)
+        return spiking.PoissonEncoder(time_steps, name="encoder")(x)
+    return spiking.LatencyEncoder(time_steps, name="encoder")(x)
 
 
 def _neuron_factory(neuron: str, neuron_options):
@@ -82,7 +74,7 @@ def _neuron_factory(neuron: str, neuron_options):
     cls = NEURONS[neuron]
     accepted = [
         name
-        for klass in reversed(cls.__mro__[: cls.__mro__.index(LIFCell) + 1])
+        for klass in reversed(cls.__mro__[: cls.__mro__.index(spiking.LIFCell) + 1])
         for name in inspect.signature(klass.__init__).parameters
         if name not in _CELL_FIXED
     ]
@@ -104,7 +96,7 @@ def _check_common(time_steps, num_classes, encoder):
 def _readout(x, num_classes, beta):
     # The readout integrators leak like the neurons (at most 1: MembraneReadout
     # accepts beta = 1, a plain integrator).
-    logits = MembraneReadout(num_classes, beta=beta, name="readout")(x)
+    logits = spiking.MembraneReadout(num_classes, beta=beta, name="readout")(x)
     return layers.Activation("softmax", name="predictions", dtype="float32")(logits)
 
 
@@ -242,7 +234,7 @@ def _spiking_layers(model):
     return [
         layer
         for layer in model.layers
-        if isinstance(layer, layers.RNN) and isinstance(layer.cell, LIFCell)
+        if isinstance(layer, layers.RNN) and isinstance(layer.cell, spiking.LIFCell)
     ]
 
 
@@ -270,10 +262,10 @@ def _synapses(model, layer):
         inner = nxt.layer if isinstance(nxt, layers.TimeDistributed) else nxt
         if isinstance(inner, layers.Conv2D):
             return int(np.prod(inner.kernel_size)) * inner.filters, spikes
-        if isinstance(nxt, layers.RNN) and isinstance(nxt.cell, LIFCell):
+        if isinstance(nxt, layers.RNN) and isinstance(nxt.cell, spiking.LIFCell):
             if nxt.cell.use_kernel:
                 return nxt.cell.units, spikes
-        elif isinstance(nxt, (MembraneReadout, layers.Dense)):
+        elif isinstance(nxt, (spiking.MembraneReadout, layers.Dense)):
             return nxt.units, spikes
         elif isinstance(inner, _SPIKE_CARRIERS):
             spikes = nxt.output
@@ -315,23 +307,23 @@ def activity_report(model, x, batch_size: int = 256) -> dict:
     >>> [row["firing_rate"] for row in report["layers"]]
     """
     check_int("batch_size", batch_size, minimum=1)
-    spiking = _spiking_layers(model)
-    if not spiking:
+    spiking_layers = _spiking_layers(model)
+    if not spiking_layers:
         raise ValueError(
             f"activity_report needs a model with keras.layers.RNN(LIFCell) layers; "
             f"model {model.name!r} has none."
         )
-    synapses = [_synapses(model, layer) for layer in spiking]
+    synapses = [_synapses(model, layer) for layer in spiking_layers]
     probe = keras.Model(
         model.inputs,
-        [layer.output for layer in spiking] + [tensor for _, tensor in synapses],
+        [layer.output for layer in spiking_layers] + [tensor for _, tensor in synapses],
     )
     outputs = probe.predict(x, batch_size=batch_size, verbose=0)
     outputs = outputs if isinstance(outputs, list) else [outputs]
     rows = []
-    for i, (layer, (fan_out, _)) in enumerate(zip(spiking, synapses)):
+    for i, (layer, (fan_out, _)) in enumerate(zip(spiking_layers, synapses)):
         spikes = np.asarray(outputs[i], dtype=np.float64)
-        arriving = np.asarray(outputs[len(spiking) + i])
+        arriving = np.asarray(outputs[len(spiking_layers) + i])
         n_examples, steps = spikes.shape[0], spikes.shape[1]
         events = np.count_nonzero(arriving) / n_examples
         inputs_per_step = int(np.prod(arriving.shape[2:]))
@@ -516,7 +508,7 @@ def convert(
         _activation_scales(model, stages, x_calibration, percentile, batch_size)
     )
     inputs = keras.Input(model.input_shape[1:], name="input")
-    x = RepeatEncoder(time_steps, name="encoder")(inputs)
+    x = spiking.RepeatEncoder(time_steps, name="encoder")(inputs)
     previous_scale, assignments = 1.0, []
     for index, (kind, layer, relu) in enumerate(stages):
         if kind == "flatten":
@@ -528,7 +520,7 @@ def convert(
                 type(layer).from_config(layer.get_config()), name=f"pool{index}"
             )(x)
         elif relu is None:  # the output layer, on the rates
-            x = SpikeCount(normalize=True, name="rates")(x)
+            x = spiking.SpikeCount(normalize=True, name="rates")(x)
             out = layers.Dense(layer.units, name="readout")
             x = out(x)
             kernel, bias = _kernel_bias(layer)
@@ -538,7 +530,7 @@ def convert(
             kernel, bias = _kernel_bias(layer)
             kernel, bias = kernel * (previous_scale / scale), bias / scale
             if isinstance(layer, layers.Dense):
-                cell = LIFCell(
+                cell = spiking.LIFCell(
                     layer.units, beta=1.0, threshold=1.0, name=f"lif{index}_cell"
                 )
                 x = layers.RNN(cell, return_sequences=True, name=f"lif{index}")(x)
@@ -552,7 +544,7 @@ def convert(
                 x = layers.TimeDistributed(cell, name=f"conv{index}")(x)
                 h, w, c = x.shape[2:]
                 x = layers.Reshape((time_steps, h * w * c), name=f"conv{index}_flat")(x)
-                lif = LIFCell(
+                lif = spiking.LIFCell(
                     h * w * c,
                     beta=1.0,
                     threshold=1.0,
