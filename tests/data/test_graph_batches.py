@@ -27,6 +27,7 @@ def test_pad_graphs_keeps_a_padding_node_and_points_padding_edges_at_it():
         graph_batches.pad_graphs([_ring(8)], sizes=(8, 16))
 
 
+@pytest.mark.one_backend  # pipeline, not backend, under test
 def test_a_padded_batch_gives_each_graph_its_own_output():
     small, large = _ring(3, seed=1), _ring(7, seed=2)
     x, edge_index, _ = graph_batches.pad_graphs([small, large])
@@ -81,6 +82,7 @@ def test_sampled_neighbourhoods_respect_fanouts_and_real_edges():
         sampler.sample([200], (2,), np.random.default_rng(0))
 
 
+@pytest.mark.one_backend  # pipeline, not backend, under test
 def test_unlimited_fanouts_give_the_seeds_their_full_graph_outputs():
     graph = graphs.stochastic_block_model(num_nodes=60, p_in=0.2, seed=1)
     sage_1, sage_2 = SAGEConv(4, activation="relu"), SAGEConv(3)

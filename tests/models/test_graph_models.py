@@ -78,6 +78,7 @@ def _cycles_and_paths(count=12, seed=0):
     return graphs.GraphCollection(items, labels, np.array([0, 1]))
 
 
+@pytest.mark.one_backend  # pipeline, not backend, under test
 def test_graph_classifier_trains_on_graph_batches_and_round_trips(tmp_path):
     data = _cycles_and_paths()
     model = kerasdl.build(
@@ -109,6 +110,7 @@ def test_graph_classifier_trains_on_graph_batches_and_round_trips(tmp_path):
     )
 
 
+@pytest.mark.one_backend  # pipeline, not backend, under test
 def test_graphsage_trains_on_sampled_neighbour_batches():
     graph = graphs.stochastic_block_model(num_nodes=90, num_features=4, seed=0)
     model = kerasdl.build("graphsage", input_shape=(None, 4), num_classes=3)
