@@ -23,7 +23,7 @@ SETTINGS = {
     # and the time steps of the converted network.
     "full": {
         "snn_mlp": 30,
-        "snn_cnn": 6,
+        "snn_cnn": 5,
         "relu": 20,
         "steps": (1, 2, 4, 8, 16, 32, 64),
     },
@@ -50,7 +50,14 @@ SPIKING_MLP = {
     "hidden_units": [128],
     "time_steps": 8,
 }
-SPIKING_CNN = {"model": "spiking_cnn", "input_shape": [28, 28, 1], "time_steps": 4}
+SPIKING_CNN = {
+    "model": "spiking_cnn",
+    "input_shape": [28, 28, 1],
+    "time_steps": 4,
+    # A wider surrogate (slope 5, not 25) lets gradients reach neurons far
+    # from threshold, so a silent start recovers within the first epoch.
+    "neuron_options": {"slope": 5.0},
+}
 RELU_MLP = {"model": "mlp", "input_shape": [8, 8, 1], "hidden_units": [128, 64]}
 
 

@@ -191,18 +191,26 @@ def test_converted_mlp_approaches_relu_accuracy_on_digits():
 @pytest.mark.slow
 def test_spiking_cnn_learns_mnist_sample():
     # Surrogate-gradient BPTT through the Trainer on the offline MNIST sample
-    # (4000 train / 1000 test); measured 96.3% test (TF, 6 epochs, T=4).
+    # (4000 train / 1000 test). Measured on TF, T=4, 5 epochs: 97.0% (seed 0;
+    # seeds 1 and 2: 96.2%, 97.0%). The default surrogate slope 25 reached
+    # 96.3% in 6 epochs at seed 0 but 94.6% at seed 1, whose silent start
+    # the narrow surrogate barely moves; slope 5 is the robust setting.
     data = kerasdl.data.load("mnist5k")
     trainer = Trainer(
         {
             "seed": 0,
-            "epochs": 6,
+            "epochs": 5,
             "batch_size": 64,
             "verbose": 0,
             "optimizer": {"name": "adam", "learning_rate": 0.002},
         }
     )
-    spec = {"model": "spiking_cnn", "input_shape": [28, 28, 1], "time_steps": 4}
+    spec = {
+        "model": "spiking_cnn",
+        "input_shape": [28, 28, 1],
+        "time_steps": 4,
+        "neuron_options": {"slope": 5.0},
+    }
     trainer.fit(spec, data.x_train, data.y_train)
     scores = trainer.model.evaluate(
         data.x_test, data.y_test, verbose=0, return_dict=True
