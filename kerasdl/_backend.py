@@ -27,6 +27,7 @@ __all__ = [
     "name",
     "require_tensorflow",
     "stateful_jit_compile",
+    "stateful_test_step",
     "stateful_train_step",
     "to_numpy",
 ]
@@ -325,15 +326,44 @@ def stateful_train_step(model, args, step):
     if name() != JAX:
         (data,) = args
         return step(data)
-    import jax
-
-    state, data = args
     groups = (
         model.trainable_variables,
         model.non_trainable_variables,
         model.optimizer.variables if model.optimizer is not None else [],
         model.metrics_variables,
     )
+    return _jax_eager_step(model, args, step, groups)
+
+
+def stateful_test_step(model, args, step):
+    """Runs `step(data)` as `test_step` of a model that trains with
+    `stateful_train_step`: the same calling convention (on JAX the state is
+    trainable, non-trainable and metrics variables: no optimizer).
+
+    Args:
+        model: keras.Model whose `test_step` this is.
+        args: tuple. The arguments Keras passed to `test_step`.
+        step: callable(data) -> dict of logs (updates only metrics and
+            state such as a noise generator's seed).
+
+    Returns:
+        What Keras expects from `test_step` on the active backend.
+    """
+    if name() != JAX:
+        (data,) = args
+        return step(data)
+    groups = (
+        model.trainable_variables,
+        model.non_trainable_variables,
+        model.metrics_variables,
+    )
+    return _jax_eager_step(model, args, step, groups)
+
+
+def _jax_eager_step(model, args, step, groups):
+    import jax
+
+    state, data = args
     if any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(state)):
         raise ValueError(
             f"Model {model.name!r} updates several variable sets in its train "

@@ -255,8 +255,20 @@ def feature_classifier(
             optimizer=keras.optimizers.Adam(2e-3),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
-        order = np.random.default_rng(seed).permutation(len(images))
-        model.fit(images[order], labels[order], epochs=epochs, batch_size=64, verbose=0)
+        # One NumPy permutation per epoch, fed in order: Keras' own shuffle
+        # follows the backend's global random state, which moves with
+        # whatever ran before in the process, and so would the classifier,
+        # the feature space and every FID measured in it.
+        rng = np.random.default_rng(seed)
+        order = np.concatenate([rng.permutation(len(images)) for _ in range(epochs)])
+        model.fit(
+            images[order],
+            labels[order],
+            epochs=1,
+            batch_size=64,
+            shuffle=False,
+            verbose=0,
+        )
         if path:
             os.makedirs(cache_dir, exist_ok=True)
             model.save(path)

@@ -244,7 +244,8 @@ class GAN(GenerativeModel):
             metrics: None or empty: a GAN has no targets to compare with;
                 it logs d_loss, g_loss (and gp).
             discriminator_optimizer: the discriminator's optimizer; None: a
-                fresh copy of the generator's configuration.
+                fresh copy of the generator's configuration without EMA
+                (averaged weights are for sampling: the generator's).
             jit_compile: bool or "auto" (JAX runs this step eagerly).
             **kwargs: other `keras.Model.compile` arguments.
 
@@ -269,7 +270,9 @@ class GAN(GenerativeModel):
             else keras.optimizers.get(optimizer)
         )
         if discriminator_optimizer is None:
-            d_opt = g_opt.__class__.from_config(g_opt.get_config())
+            d_opt = g_opt.__class__.from_config(
+                {**g_opt.get_config(), "use_ema": False}
+            )
         else:
             d_opt = keras.optimizers.get(discriminator_optimizer)
         if d_opt is g_opt:
@@ -285,6 +288,19 @@ class GAN(GenerativeModel):
         self.discriminator_optimizer = d_opt
         g_opt.build(self.generator.trainable_variables)
         d_opt.build(self.discriminator.trainable_variables)
+        # Keras ends `fit` with `optimizer.finalize_variable_values(model.
+        # trainable_weights)` (EMA: weights become their averages); each
+        # player's optimizer holds its own player's weights only, which
+        # Keras' base optimizer refuses (JAX, PyTorch): finalize per player.
+        outer = self.optimizer  # g_opt, or Keras' LossScaleOptimizer around it
+        finalize_generator = type(outer).finalize_variable_values
+
+        def finalize_players(var_list):
+            del var_list  # both players' weights, in one list
+            finalize_generator(outer, self.generator.trainable_variables)
+            d_opt.finalize_variable_values(self.discriminator.trainable_variables)
+
+        outer.finalize_variable_values = finalize_players
 
     def get_compile_config(self):
         config = super().get_compile_config() or {}
@@ -324,7 +340,7 @@ class GAN(GenerativeModel):
             return ops.mean(ops.softplus(-fake_scores))
         return -ops.mean(fake_scores)
 
-    def _step(self, data):
+    def _unpack(self, data):
         real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         if self.conditional and labels is None:
             raise ValueError(
@@ -334,59 +350,41 @@ class GAN(GenerativeModel):
         real = ops.cast(real, "float32")
         if labels is not None:
             labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
-        batch = ops.shape(real)[0]
-        state = (
-            self.generator.non_trainable_variables
-            + self.discriminator.non_trainable_variables
-        )
-        d_vars = self.discriminator.trainable_variables
-        g_vars = self.generator.trainable_variables
+        return real, labels
 
-        d_loss = gp_value = None
-        for _ in range(self.n_critic):
-            # Noise is drawn outside the differentiated functions, so the
-            # generator's seed state advances on every backend.
-            z = keras.random.normal((batch, self.latent_dim), seed=self.noise)
-            alpha = keras.random.uniform((batch, 1, 1, 1), seed=self.noise)
-            fake = ops.stop_gradient(self._generate(z, labels, training=True))
-
-            def d_objective(fake=fake, alpha=alpha):
-                loss = self._d_loss(
-                    self._critic(real, labels), self._critic(fake, labels)
-                )
-                if self.gradient_penalty <= 0:
-                    return loss, ops.zeros(())
-                mixed = alpha * real + (1.0 - alpha) * fake
-                grads = _backend.input_gradients(
-                    lambda v: self._critic(v, labels), mixed, differentiable=True
-                )
-                norms = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3)) + 1e-12)
-                gp = ops.mean(ops.square(norms - 1.0))
-                return loss + self.gradient_penalty * gp, ops.stop_gradient(gp)
-
-            d_loss, gp_value = _backend.apply_gradients_step(
-                d_objective,
-                d_vars,
-                self.discriminator_optimizer,
-                state=state,
-                has_aux=True,
-            )
-
+    def _critic_noise(self, batch):
+        # Noise is drawn outside the differentiated functions, so the
+        # generator's seed state advances on every backend.
         z = keras.random.normal((batch, self.latent_dim), seed=self.noise)
-        if self.conditional:
-            g_labels = keras.random.randint(
-                (batch,), 0, self.num_classes, seed=self.noise
-            )
-        else:
-            g_labels = None
+        alpha = keras.random.uniform((batch, 1, 1, 1), seed=self.noise)
+        return z, alpha
 
-        def g_objective():
-            fake = self._generate(z, g_labels, training=True)
-            return self._g_loss(self._critic(fake, g_labels))
+    def _generator_noise(self, batch):
+        z = keras.random.normal((batch, self.latent_dim), seed=self.noise)
+        if not self.conditional:
+            return z, None
+        return z, keras.random.randint((batch,), 0, self.num_classes, seed=self.noise)
 
-        g_loss = _backend.apply_gradients_step(
-            g_objective, g_vars, self.optimizer, state=state
+    def _d_objective(self, real, labels, fake, alpha, training=True):
+        """The critic's loss (with the gradient penalty) and the penalty."""
+        loss = self._d_loss(
+            self._critic(real, labels, training), self._critic(fake, labels, training)
         )
+        if self.gradient_penalty <= 0:
+            return loss, ops.zeros(())
+        mixed = alpha * real + (1.0 - alpha) * fake
+        grads = _backend.input_gradients(
+            lambda v: self._critic(v, labels, training), mixed, differentiable=training
+        )
+        norms = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3)) + 1e-12)
+        gp = ops.mean(ops.square(norms - 1.0))
+        return loss + self.gradient_penalty * gp, ops.stop_gradient(gp)
+
+    def _g_objective(self, z, labels, training=True):
+        fake = self._generate(z, labels, training=training)
+        return self._g_loss(self._critic(fake, labels, training))
+
+    def _log(self, d_loss, g_loss, gp_value):
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         logs = {
@@ -398,8 +396,54 @@ class GAN(GenerativeModel):
             logs["gp"] = self.gp_tracker.result()
         return logs
 
+    def _step(self, data):
+        real, labels = self._unpack(data)
+        batch = ops.shape(real)[0]
+        state = (
+            self.generator.non_trainable_variables
+            + self.discriminator.non_trainable_variables
+        )
+        d_loss = gp_value = None
+        for _ in range(self.n_critic):
+            z, alpha = self._critic_noise(batch)
+            fake = ops.stop_gradient(self._generate(z, labels, training=True))
+            d_loss, gp_value = _backend.apply_gradients_step(
+                lambda fake=fake, alpha=alpha: self._d_objective(
+                    real, labels, fake, alpha
+                ),
+                self.discriminator.trainable_variables,
+                self.discriminator_optimizer,
+                state=state,
+                has_aux=True,
+            )
+        z, g_labels = self._generator_noise(batch)
+        g_loss = _backend.apply_gradients_step(
+            lambda: self._g_objective(z, g_labels),
+            self.generator.trainable_variables,
+            self.optimizer,
+            state=state,
+        )
+        return self._log(d_loss, g_loss, gp_value)
+
+    def _evaluate_step(self, data):
+        # The losses of one critic and one generator step, in inference
+        # mode and without updates: what `fit(validation_data=...)` and
+        # `evaluate` report (a GAN has no other targets to score).
+        real, labels = self._unpack(data)
+        batch = ops.shape(real)[0]
+        z, alpha = self._critic_noise(batch)
+        fake = self._generate(z, labels, training=False)
+        d_loss, gp_value = self._d_objective(real, labels, fake, alpha, training=False)
+        z, g_labels = self._generator_noise(batch)
+        return self._log(
+            d_loss, self._g_objective(z, g_labels, training=False), gp_value
+        )
+
     def train_step(self, *args):
         return _backend.stateful_train_step(self, args, self._step)
+
+    def test_step(self, *args):
+        return _backend.stateful_test_step(self, args, self._evaluate_step)
 
     # ------------------------------------------------------------ sampling
     def generate(self, n, labels=None, seed=None, steps=None, guidance=None):
