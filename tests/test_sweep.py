@@ -7,6 +7,8 @@ changes the weights, and gives identical outputs after a config round trip,
 a spec round trip and a `.keras` save/load.
 """
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -32,6 +34,57 @@ def _unique_tiny_variants(names):
 
 
 SWEEP_MODELS = _unique_tiny_variants(MODELS)
+
+
+def _is_size(value):
+    if isinstance(value, (list, tuple)):
+        return all(_is_size(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _structure(entry):
+    """What decides which code a build runs: the builder (efficientnet_b0..b7
+    count as one), which presets it sets, and every preset value that is not a
+    size (a string, a bool, None; vit's named sizes are sizes). Variants that differ only in sizes
+    (resnet18..152, vgg11..19, vit_b16..l16, densenet121..201) run the same
+    code paths with more or wider blocks."""
+    builder = re.sub(r"_b\d+$", "_b", entry.builder.__qualname__)
+    return (
+        entry.builder.__module__,
+        builder,
+        tuple(sorted(entry.presets)),
+        repr(
+            sorted(
+                (k, v)
+                for k, v in entry.presets.items()
+                if not _is_size(v) and k != "size"  # vit's "base", "large"
+            )
+        ),
+    )
+
+
+def _size(entry):
+    return sum(
+        sum(keras.tree.flatten(v)) for v in entry.presets.values() if _is_size(v)
+    )
+
+
+def _every_backend(names):
+    """The smallest name of each structure runs on every backend; the other
+    size variants run on TensorFlow only (`one_backend`): on JAX and PyTorch
+    they would repeat the same layers and training step at another depth.
+    Every family and every structurally different variant keeps its sweep on
+    all three backends."""
+    firsts = {}
+    for name in sorted(names, key=lambda n: (_size(get_entry(n)), n)):
+        firsts.setdefault(_structure(get_entry(name)), name)
+    everywhere = set(firsts.values())
+    return [
+        pytest.param(
+            name, marks=() if name in everywhere else pytest.mark.one_backend
+        )
+        for name in names
+    ]
 
 
 def _yaml_safe(obj):
@@ -79,6 +132,7 @@ def test_registry_is_populated():
     } <= families
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("name", MODELS)
 def test_model_info_documents_every_hyperparameter(name):
     info = kerasdl.model_info(name)
@@ -87,7 +141,7 @@ def test_model_info_documents_every_hyperparameter(name):
     assert not undocumented, f"{name}: no docstring line for {undocumented}"
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", _every_backend(MODELS))
 def test_builds_from_name_and_yaml_spec(name):
     entry = get_entry(name)
     hparams = {k: v for k, v in entry.tiny.items() if k not in entry.presets}
@@ -97,7 +151,7 @@ def test_builds_from_name_and_yaml_spec(name):
     assert kerasdl.to_spec(kerasdl.build(text)) == kerasdl.to_spec(by_name)
 
 
-@pytest.mark.parametrize("name", SWEEP_MODELS)
+@pytest.mark.parametrize("name", _every_backend(SWEEP_MODELS))
 def test_sweep(name, tmp_path):
     model = get_entry(name).build_tiny()
     assert isinstance(model, keras.Model)

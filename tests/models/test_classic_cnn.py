@@ -269,6 +269,7 @@ def test_alexnet_forward_is_finite():
         (19, 143667240),
     ],
 )
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_vgg_parameter_count(depth, expected):
     model = vgg(depth=depth)
     assert model.name == f"vgg{depth}"
@@ -276,6 +277,7 @@ def test_vgg_parameter_count(depth, expected):
 
 
 @pytest.mark.parametrize("depth", [16, 19])
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_vgg_matches_keras_applications(depth):
     from keras import applications
 
@@ -323,6 +325,7 @@ def test_vgg_headless_matches_keras_applications_and_loads_its_weights(tmp_path)
         (19, 143678248),
     ],
 )
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_vgg_bn_trainable_count_matches_torchvision(depth, expected):
     model = vgg(depth=depth, batch_norm=True)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)

@@ -20,6 +20,13 @@ TINY = dict(
 )
 
 
+# DiffusionModel's training step is backend-independent Keras code (ops in
+# compute_loss), and the sweep fits, round-trips and saves the tiny ddpm on
+# every backend; the longer fits below each trace a U-Net's training step (tens
+# of seconds per model), so they run once, on TensorFlow.
+ONE_BACKEND = pytest.mark.one_backend
+
+
 def _images(n=16, seed=0):
     return np.random.default_rng(seed).random((n, 8, 8, 1)).astype("float32")
 
@@ -58,6 +65,7 @@ def test_inputs_and_null_class():
     assert len(uncond.inputs) == 2 and uncond.num_classes is None
 
 
+@ONE_BACKEND
 @pytest.mark.parametrize("prediction", ["epsilon", "v"])
 def test_fit_on_images_lowers_the_diffusion_loss(prediction):
     model = kerasdl.build("ddpm", prediction=prediction, **TINY)
@@ -68,6 +76,7 @@ def test_fit_on_images_lowers_the_diffusion_loss(prediction):
     assert np.mean(history[-3:]) < 0.6 * history[0], history
 
 
+@ONE_BACKEND
 def test_label_dropout_trains_the_null_class_row_only_as_often_as_asked():
     x, y = _images(16), np.arange(16) % 3
     for dropout, trained_rows, frozen_rows in (
@@ -83,6 +92,7 @@ def test_label_dropout_trains_the_null_class_row_only_as_often_as_asked():
         assert changed[trained_rows].all() and not changed[frozen_rows].any(), dropout
 
 
+@ONE_BACKEND
 def test_default_compile_keeps_an_ema_that_fit_leaves_in_the_weights():
     x = _images(32)
     runs = {}
@@ -98,6 +108,7 @@ def test_default_compile_keeps_an_ema_that_fit_leaves_in_the_weights():
     assert 0 < runs[0.9] < 0.8 * runs[0.0], runs
 
 
+@ONE_BACKEND
 def test_save_load_keeps_config_optimizer_and_outputs(tmp_path):
     model = kerasdl.build(
         "ddpm",

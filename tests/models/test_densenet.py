@@ -20,6 +20,7 @@ SMALL = {"input_shape": (32, 32, 3), "num_classes": 3}
         ("densenet201", "DenseNet201", 20_242_984),
     ],
 )
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_parameter_count_and_layer_names_match_keras_applications(
     name, reference, expected
 ):

@@ -94,6 +94,7 @@ PARAMS = {
 
 
 @pytest.mark.parametrize("variant", list(PARAMS))
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_params_match_keras_applications(variant):
     model = getattr(effnet, f"efficientnet_{variant}")()
     reference = getattr(keras.applications, f"EfficientNet{variant.upper()}")(
@@ -107,6 +108,7 @@ def test_params_match_keras_applications(variant):
     ("builder", "reference_name"),
     [(efficientnet_b0, "EfficientNetB0"), (efficientnet_b1, "EfficientNetB1")],
 )
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_layer_names_and_widths_match_keras_applications(builder, reference_name):
     model = builder()
     reference = getattr(keras.applications, reference_name)(weights=None)
@@ -140,6 +142,7 @@ def test_b0_blocks_and_drop_connect():
     assert not layers_of(none, keras.layers.Dropout)
 
 
+@pytest.mark.one_backend  # the block structure: the same on every backend
 def test_b7_full_depth_at_32px():
     model = efficientnet_b7(**TINY, include_top=False)
     assert len(block_names(model)) == 55

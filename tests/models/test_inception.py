@@ -172,6 +172,7 @@ def test_googlenet_depth_multiplier_and_options():
     assert conv.use_bias
 
 
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_inception_v3_matches_keras_applications():
     model = build_model("inception_v3")
     ref = keras.applications.InceptionV3(weights=None)

@@ -44,6 +44,7 @@ def test_registered_names():
         (1.0, 2, 7_457_928),
     ],
 )
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_mobilenet_v1_params_match_keras_applications(
     alpha, depth_multiplier, expected
 ):
@@ -62,12 +63,14 @@ def test_mobilenet_v1_params_match_keras_applications(
         (1.4, 6_156_712),  # alpha > 1 also widens the last conv (1792)
     ],
 )
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_mobilenet_v2_params_match_keras_applications(alpha, expected):
     model = mobilenet_v2(alpha=alpha)
     reference = keras.applications.MobileNetV2(alpha=alpha, weights=None)
     assert model.count_params() == reference.count_params() == expected
 
 
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_layer_names_match_keras_applications():
     # Heads differ in naming only (keras' v1 uses a 1x1 conv "conv_preds").
     for ours, theirs in (

@@ -67,6 +67,7 @@ KERAS_APPLICATIONS = {
 
 
 @pytest.mark.parametrize("depth", [50, 101, 152])
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_counts_equal_keras_applications_figures(depth):
     _, v1_count, _, v2_count = KERAS_APPLICATIONS[depth]
     assert resnet_v1(depth=depth).count_params() == v1_count
@@ -85,12 +86,14 @@ def _live_reference_check(depth):
         assert trainable(model) == trainable(reference)
 
 
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_resnet50_counts_equal_keras_applications_models():
     _live_reference_check(50)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("depth", [101, 152])
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_deep_counts_equal_keras_applications_models(depth):
     # 101/152 differ from 50 only in blocks per stage; ~20 s each on 2 CPUs.
     _live_reference_check(depth)

@@ -23,6 +23,7 @@ def _ids(shape, vocab=20, seed=0):
 
 
 # ------------------------------------------------------ full-size counts (TF)
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_bert_base_param_count_matches_keras_hub_backbone():
     import keras_hub
 
@@ -40,12 +41,14 @@ def test_bert_base_param_count_matches_keras_hub_backbone():
     assert ours.count_params() == reference
 
 
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_gpt2_small_param_count_is_published_124439808():
     model = gpt()  # defaults: GPT-2 small, tied embeddings
     assert model.count_params() == 124_439_808
     assert [w.path for w in model.weights].count("token_embedding/embeddings") == 1
 
 
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_t5_small_param_count_matches_keras_hub_backbone():
     import keras_hub
 

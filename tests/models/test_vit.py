@@ -153,6 +153,7 @@ def test_outputs_equal_keras_hub_vit_with_copied_weights():
     assert np.abs(expected - expected.mean()).max() > 1e-3  # not a constant
 
 
+@pytest.mark.one_backend  # a parameter count: the same on every backend
 def test_vit_b16_param_count_equals_keras_hub_and_paper():
     """Both with the 1000-class head and backbone only (TensorFlow pass)."""
     import keras_hub
