@@ -31,6 +31,8 @@ Example:
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from kerasdl import _backend
@@ -258,18 +260,7 @@ def generate(
     return model.from_unit(images)
 
 
-def denoising_trajectory(
-    model,
-    n,
-    labels=None,
-    seed=None,
-    steps=None,
-    guidance=None,
-    sampler="ddpm",
-    eta=None,
-    frames=8,
-    batch_size=256,
-) -> np.ndarray:
+def denoising_trajectory(model, n, frames=8, **options) -> np.ndarray:
     """Intermediate images of one sampling run, from noise to the sample.
 
     The same arguments and result as `generate` (the last frame is the
@@ -278,19 +269,21 @@ def denoising_trajectory(
     `kerasdl.viz.plot_denoising_trajectory`.
 
     Args:
-        model, n, labels, seed, steps, guidance, sampler, eta, batch_size:
-            as in `generate`.
+        model, n: as in `generate`.
         frames: int in [2, steps + 1]. States kept: the starting noise,
             then evenly spaced steps ending with the sample.
+        **options: labels, seed, steps, guidance, sampler, eta,
+            batch_size: as in `generate`.
 
     Returns:
         np.ndarray of float32, shape (frames, n, *image_shape), in the
         model's `pixel_range`.
     """
     model = _check_model(model)
-    options = _options(
-        model, n, labels, seed, steps, guidance, sampler, eta, batch_size
-    )
+    # generate's signature holds the defaults (and refuses unknown options).
+    bound = inspect.signature(generate).bind(model, n, **options)
+    bound.apply_defaults()
+    options = _options(*bound.args)
     frames = check_int("frames", frames, minimum=2, maximum=options[3] + 1)
     _, kept = _run(model, *options, frames=frames)
     return np.stack([model.from_unit(f) for f in kept])

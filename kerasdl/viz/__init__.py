@@ -12,8 +12,8 @@ Example:
 
 from kerasdl.viz.attention import plot_attention
 from kerasdl.viz.curves import plot_history
-from kerasdl.viz.diffusion import plot_denoising_trajectory
 from kerasdl.viz.generative import (
+    plot_denoising_trajectory,
     plot_interpolation,
     plot_latent_scatter,
     plot_sample_grid,

@@ -1,4 +1,6 @@
-"""Pictures of generative models: sample grids, latent scatter, interpolations.
+"""Pictures of generative models: sample grids, latent scatter, interpolations,
+denoising trajectories (one row per sample, noise on the left, image on the
+right).
 
 They take arrays (images channels-last in [0, 1], latent codes, labels), so
 they need no model; `kerasdl.generative` computes what they draw (samples,
@@ -14,7 +16,12 @@ import numpy as np
 from kerasdl._checks import check_int, invalid
 from kerasdl.viz._figure import new_figure, save_figure
 
-__all__ = ["plot_interpolation", "plot_latent_scatter", "plot_sample_grid"]
+__all__ = [
+    "plot_denoising_trajectory",
+    "plot_interpolation",
+    "plot_latent_scatter",
+    "plot_sample_grid",
+]
 
 
 def _images(images, name="images") -> np.ndarray:
@@ -134,3 +141,64 @@ def plot_interpolation(rows, path, title="latent interpolation") -> str:
     paths, steps = rows.shape[:2]
     flat = _images(rows.reshape(paths * steps, *rows.shape[2:]), "rows")
     return plot_sample_grid(flat, path, ncols=steps, title=title)
+
+
+def plot_denoising_trajectory(
+    frames,
+    path,
+    value_range=(0.0, 1.0),
+    step_labels=None,
+    title: str | None = None,
+) -> str:
+    """Saves the states of a diffusion sampling run as a PNG grid.
+
+    Args:
+        frames: array (frames, n, height, width, channels) with 1 or 3
+            channels, as `kerasdl.generation.diffusion.denoising_trajectory`
+            returns: frame 0 is the starting noise, the last the sample.
+        path: str or PathLike. Output PNG file (written atomically).
+        value_range: (float, float). Pixel range of `frames` (the model's
+            `pixel_range`); values outside are clipped.
+        step_labels: list of str or None. Column titles, one per frame.
+        title: str or None. Figure title.
+
+    Returns:
+        The path written (the `path` argument as given).
+
+    Raises:
+        ValueError: for frames of another rank or channel count, or step
+            labels of another length.
+
+    Example:
+    >>> frames = denoising_trajectory(model, 4, labels=[0, 1, 2, 3], seed=0)
+    >>> plot_denoising_trajectory(frames, "trajectory.png")
+    """
+    frames = np.asarray(frames, dtype="float32")
+    if frames.ndim != 5 or frames.shape[-1] not in (1, 3) or not frames.size:
+        raise ValueError(
+            "Invalid frames with shape "
+            f"{frames.shape}: expected (frames, n, height, width, 1 or 3)."
+        )
+    count, n = frames.shape[:2]
+    if step_labels is not None and len(step_labels) != count:
+        raise ValueError(
+            f"Invalid step_labels={step_labels!r}: expected {count} labels, "
+            "one per frame."
+        )
+    low, high = value_range
+    if not high > low:
+        raise ValueError(
+            f"Invalid value_range={value_range!r}: expected (low, high), low < high."
+        )
+    images = np.clip((frames - low) / (high - low), 0.0, 1.0)
+    figure = new_figure((1.1 * count, 1.1 * n + (0.4 if title else 0.1)))
+    axes = figure.subplots(n, count, squeeze=False)
+    for row in range(n):
+        for col in range(count):
+            ax = axes[row][col]
+            _show(ax, images[col, row])
+            if row == 0 and step_labels is not None:
+                ax.set_title(str(step_labels[col]), fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    return save_figure(figure, path)

@@ -14,6 +14,8 @@ sigmoid so their outputs live in the same range as the data.
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 import numpy as np
 from keras import layers
@@ -21,7 +23,7 @@ from keras import layers
 from kerasdl._checks import check_choice, check_int, invalid
 from kerasdl._io import to_plain
 from kerasdl.layers import SpectralNorm
-from kerasdl.registry import get_entry
+from kerasdl.registry import get_entry, register_model
 
 ARCHITECTURES = ("dense", "conv")
 
@@ -132,6 +134,89 @@ def check_architecture(architecture) -> str:
     return check_choice("architecture", architecture, ARCHITECTURES)
 
 
+def check_stack_args(image_shape, latent_dim, architecture, hidden_units, filters):
+    """The arguments every family's encoder/decoder stacks take, checked.
+
+    Returns:
+        (image_shape, latent_dim, architecture, hidden_units, filters);
+        for architecture="conv" the image sides are checked against the
+        number of stride-2 stages.
+    """
+    image_shape = check_image_shape(image_shape)
+    latent_dim = check_int("latent_dim", latent_dim, minimum=1)
+    architecture = check_architecture(architecture)
+    hidden_units = check_units("hidden_units", hidden_units)
+    filters = check_units("filters", filters)
+    if architecture == "conv":
+        check_conv_shape(image_shape, filters)
+    return image_shape, latent_dim, architecture, hidden_units, filters
+
+
+def encoder_stack(x, architecture, filters, hidden_units, prefix, spectral_norm=False):
+    """`conv_encoder_stack` or `dense_encoder_stack`, as `architecture` says."""
+    if architecture == "conv":
+        return conv_encoder_stack(x, filters, prefix, spectral_norm=spectral_norm)
+    return dense_encoder_stack(x, hidden_units, prefix, spectral_norm=spectral_norm)
+
+
+def decoder_stack(
+    z,
+    image_shape,
+    architecture,
+    filters,
+    hidden_units,
+    prefix,
+    batch_norm=False,
+    activation="sigmoid",
+):
+    """`conv_decoder_stack` (with optional batch norm) or `dense_decoder_stack`."""
+    if architecture == "conv":
+        return conv_decoder_stack(
+            z, image_shape, filters, prefix, batch_norm, activation=activation
+        )
+    return dense_decoder_stack(z, image_shape, hidden_units, prefix, activation)
+
+
+def check_latent(z, latent_dim) -> np.ndarray:
+    """`z` as float32 (n, latent_dim), or a ValueError naming its shape."""
+    z = np.asarray(z, "float32")
+    if z.ndim != 2 or z.shape[-1] != latent_dim:
+        raise invalid(
+            "z",
+            f"array of shape {z.shape}",
+            f"shape (n, {latent_dim}) (latent_dim={latent_dim})",
+        )
+    return z
+
+
+# The tiny variants' stacks (the registry sweep builds and trains them on
+# every backend): one small dense layer or one stride-2 convolution stage.
+TINY_STACKS = {"image_shape": (8, 8, 1), "hidden_units": (8,), "filters": (4,)}
+
+
+def register_variants(cls, *, family, task, tiny, variants):
+    """Registers `cls` under each name of `variants`.
+
+    Args:
+        cls: the model class (its constructor is the builder).
+        family, task: str. As in `kerasdl.registry.register_model`.
+        tiny: dict. The family's tiny hyperparameters, added to
+            `TINY_STACKS` for every name.
+        variants: dict name -> dict with optional "presets", "description"
+            and "tiny" (added to the family's `tiny`).
+    """
+    for name, options in variants.items():
+        register_model(
+            name,
+            cls,
+            family=family,
+            task=task,
+            presets=options.get("presets"),
+            description=options.get("description"),
+            tiny={**TINY_STACKS, **tiny, **options.get("tiny", {})},
+        )
+
+
 def rng_normal(seed, shape) -> np.ndarray:
     """Standard normal float32 noise from a NumPy generator: identical for
     the same seed on every backend (the backends' RNGs differ)."""
@@ -157,7 +242,7 @@ class GenerativeModel(keras.Model):
     """Base of kerasdl's generative model classes (Functional subclasses).
 
     Subclasses build a functional graph in `__init__` and call
-    `self._finish(inputs, outputs, config)`. The constructor arguments are
+    `self._finish(inputs, outputs, locals())`. The constructor arguments are
     the config, so `.keras` files and specs rebuild the same model.
     """
 
@@ -167,11 +252,15 @@ class GenerativeModel(keras.Model):
     # The registry entry that names this class in a spec (no presets).
     registry_name = ""
 
-    def _finish(self, inputs, outputs, config: dict):
+    def _finish(self, inputs, outputs, arguments: dict):
+        """Builds the Functional graph; `arguments` (the constructor's
+        `locals()` once checked) give the config: the constructor's
+        parameters, with the values it checked and normalized."""
         # The model is named after its family; a name is not a
         # hyperparameter (build_model takes the architecture as `name`).
         super().__init__(inputs=inputs, outputs=outputs, name=self.registry_name)
-        self._hparams = to_plain(config)
+        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        self._hparams = to_plain({name: arguments[name] for name in names})
 
     def get_config(self):
         return dict(self._hparams)

@@ -21,19 +21,15 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from kerasdl._checks import check_choice, check_float, check_int
+from kerasdl._checks import check_choice, check_float
 from kerasdl.models.generative._common import (
     GenerativeModel,
-    check_architecture,
-    check_image_shape,
-    check_units,
-    conv_decoder_stack,
-    conv_encoder_stack,
-    dense_decoder_stack,
-    dense_encoder_stack,
+    check_stack_args,
+    decoder_stack,
+    encoder_stack,
     predict_batches,
+    register_variants,
 )
-from kerasdl.registry import register_model
 
 __all__ = ["RECONSTRUCTION_LOSSES", "Autoencoder", "reconstruction_error"]
 
@@ -108,11 +104,9 @@ class Autoencoder(GenerativeModel):
         reconstruction_loss="binary_crossentropy",
         output_activation="sigmoid",
     ):
-        image_shape = check_image_shape(image_shape)
-        latent_dim = check_int("latent_dim", latent_dim, minimum=1)
-        architecture = check_architecture(architecture)
-        hidden_units = check_units("hidden_units", hidden_units)
-        filters = check_units("filters", filters)
+        image_shape, latent_dim, architecture, hidden_units, filters = check_stack_args(
+            image_shape, latent_dim, architecture, hidden_units, filters
+        )
         noise_stddev = check_float("noise_stddev", noise_stddev, minimum=0.0)
         activity_l1 = check_float("activity_l1", activity_l1, minimum=0.0)
         check_choice("reconstruction_loss", reconstruction_loss, RECONSTRUCTION_LOSSES)
@@ -126,10 +120,7 @@ class Autoencoder(GenerativeModel):
 
         # Encoder: image -> code.
         image = keras.Input(image_shape, name="image")
-        if architecture == "conv":
-            h = conv_encoder_stack(image, filters, "encoder")
-        else:
-            h = dense_encoder_stack(image, hidden_units, "encoder")
+        h = encoder_stack(image, architecture, filters, hidden_units, "encoder")
         code = layers.Dense(
             latent_dim,
             activation="relu" if activity_l1 > 0 else None,
@@ -142,14 +133,10 @@ class Autoencoder(GenerativeModel):
 
         # Decoder: code -> image.
         z = keras.Input((latent_dim,), name="code")
-        if architecture == "conv":
-            out = conv_decoder_stack(
-                z, image_shape, filters, "decoder", activation=output_activation
-            )
-        else:
-            out = dense_decoder_stack(
-                z, image_shape, hidden_units, "decoder", activation=output_activation
-            )
+        out = decoder_stack(
+            z, image_shape, architecture, filters, hidden_units, "decoder",
+            activation=output_activation,
+        )  # fmt: skip
         decoder = keras.Model(z, out, name="decoder")
 
         inputs = keras.Input(image_shape, name="input")
@@ -157,21 +144,7 @@ class Autoencoder(GenerativeModel):
         if noise_stddev > 0:  # active only in training: a denoising autoencoder
             x = layers.GaussianNoise(noise_stddev, name="input_noise")(x)
         outputs = decoder(encoder(x))
-        self._finish(
-            inputs,
-            outputs,
-            dict(
-                image_shape=list(image_shape),
-                latent_dim=latent_dim,
-                architecture=architecture,
-                hidden_units=list(hidden_units),
-                filters=list(filters),
-                noise_stddev=noise_stddev,
-                activity_l1=activity_l1,
-                reconstruction_loss=reconstruction_loss,
-                output_activation=output_activation,
-            ),
-        )
+        self._finish(inputs, outputs, locals())
         self.encoder = encoder
         self.decoder = decoder
         self.image_shape = image_shape
@@ -208,40 +181,26 @@ class Autoencoder(GenerativeModel):
         return predict_batches(self, x, batch_size)
 
 
-_TINY = {
-    "image_shape": (8, 8, 1),
-    "latent_dim": 3,
-    "hidden_units": (8,),
-    "filters": (4,),
-}
-
-register_model(
-    "autoencoder", Autoencoder, family="autoencoder", task="reconstruction", tiny=_TINY
-)
-register_model(
-    "conv_autoencoder",
+register_variants(
     Autoencoder,
     family="autoencoder",
     task="reconstruction",
-    presets={"architecture": "conv"},
-    tiny=_TINY,
-    description="Convolutional autoencoder (stride-2 convolutions down, transposed up).",
-)
-register_model(
-    "denoising_autoencoder",
-    Autoencoder,
-    family="autoencoder",
-    task="reconstruction",
-    presets={"noise_stddev": 0.3},
-    tiny=_TINY,
-    description="Denoising autoencoder: Gaussian input noise in training, clean target.",
-)
-register_model(
-    "sparse_autoencoder",
-    Autoencoder,
-    family="autoencoder",
-    task="reconstruction",
-    presets={"activity_l1": 1e-3},
-    tiny=_TINY,
-    description="Sparse autoencoder: ReLU code with an L1 activity penalty.",
+    tiny={"latent_dim": 3},
+    variants={
+        "autoencoder": {},
+        "conv_autoencoder": {
+            "presets": {"architecture": "conv"},
+            "description": "Convolutional autoencoder (stride-2 convolutions "
+            "down, transposed up).",
+        },
+        "denoising_autoencoder": {
+            "presets": {"noise_stddev": 0.3},
+            "description": "Denoising autoencoder: Gaussian input noise in "
+            "training, clean target.",
+        },
+        "sparse_autoencoder": {
+            "presets": {"activity_l1": 1e-3},
+            "description": "Sparse autoencoder: ReLU code with an L1 activity penalty.",
+        },
+    },
 )

@@ -252,31 +252,14 @@ class DiffusionModel(keras.Model):
         return ops.mean(per_image)
 
     # ------------------------------------------------------------ sampling
-    def generate(
-        self,
-        n,
-        labels=None,
-        seed=None,
-        steps=None,
-        guidance=None,
-        sampler="ddpm",
-        eta=None,
-        batch_size=256,
-    ):
-        """Draws `n` images (see `kerasdl.generation.diffusion.generate`).
+    def generate(self, n, labels=None, seed=None, steps=None, guidance=None, **options):
+        """Draws `n` images: `kerasdl.generation.diffusion.generate(self, ...)`.
 
         Args:
-            n: int >= 0. Number of images.
-            labels: None, an int or n ints in [0, num_classes) (conditional
-                models; None cycles through the classes).
-            seed: int or None. The same seed gives identical images.
-            steps: int or None. Sampler steps, 1 .. timesteps; None: all
-                `timesteps` for "ddpm", 50 (at most T) for "ddim".
-            guidance: float >= 0 or None. Classifier-free guidance scale;
-                None uses the model's `guidance`.
-            sampler: str. "ddpm" (ancestral) or "ddim".
-            eta: float in [0, 1] or None. DDIM noise (0 = deterministic).
-            batch_size: int. Images per network call.
+            n, labels, seed, steps, guidance: the sampling protocol of
+                `kerasdl.generative.sample` (see `generate` there).
+            **options: sampler ("ddpm" or "ddim"), eta and batch_size, as
+                in `kerasdl.generation.diffusion.generate`.
 
         Returns:
             np.ndarray of float32, (n, *image_shape), in `pixel_range`.
@@ -294,9 +277,7 @@ class DiffusionModel(keras.Model):
             seed=seed,
             steps=steps,
             guidance=guidance,
-            sampler=sampler,
-            eta=eta,
-            batch_size=batch_size,
+            **options,
         )
 
     def get_config(self):

@@ -29,18 +29,14 @@ from kerasdl._checks import check_bool, check_choice, check_float, check_int
 from kerasdl.layers import SpectralNorm
 from kerasdl.models.generative._common import (
     GenerativeModel,
-    check_architecture,
-    check_conv_shape,
-    check_image_shape,
-    check_units,
-    conv_decoder_stack,
-    conv_encoder_stack,
-    dense_decoder_stack,
-    dense_encoder_stack,
+    check_latent,
+    check_stack_args,
+    decoder_stack,
+    encoder_stack,
     predict_batches,
+    register_variants,
     rng_normal,
 )
-from kerasdl.registry import register_model
 
 __all__ = ["GAN", "GAN_LOSSES"]
 
@@ -104,11 +100,9 @@ class GAN(GenerativeModel):
         batch_norm=True,
         seed=None,
     ):
-        image_shape = check_image_shape(image_shape)
-        latent_dim = check_int("latent_dim", latent_dim, minimum=1)
-        architecture = check_architecture(architecture)
-        filters = check_units("filters", filters)
-        hidden_units = check_units("hidden_units", hidden_units)
+        image_shape, latent_dim, architecture, hidden_units, filters = check_stack_args(
+            image_shape, latent_dim, architecture, hidden_units, filters
+        )
         conditional = check_bool("conditional", conditional)
         num_classes = check_int("num_classes", num_classes, minimum=2)
         check_choice("loss", loss, GAN_LOSSES)
@@ -120,8 +114,6 @@ class GAN(GenerativeModel):
         spectral_norm = check_bool("spectral_norm", spectral_norm)
         batch_norm = check_bool("batch_norm", batch_norm)
         seed = check_int("seed", seed, minimum=0, allow_none=True)
-        if architecture == "conv":
-            check_conv_shape(image_shape, filters)
 
         generator = self._make_generator(
             image_shape, latent_dim, architecture, filters, hidden_units,
@@ -135,25 +127,7 @@ class GAN(GenerativeModel):
         z = keras.Input((latent_dim,), name="z")
         inputs = [z, keras.Input((), dtype="int32", name="label")] if conditional else z
         outputs = generator(inputs)
-        self._finish(
-            inputs,
-            outputs,
-            dict(
-                image_shape=image_shape,
-                latent_dim=latent_dim,
-                architecture=architecture,
-                filters=filters,
-                hidden_units=hidden_units,
-                conditional=conditional,
-                num_classes=num_classes,
-                loss=loss,
-                n_critic=n_critic,
-                gradient_penalty=gradient_penalty,
-                spectral_norm=spectral_norm,
-                batch_norm=batch_norm,
-                seed=seed,
-            ),
-        )
+        self._finish(inputs, outputs, locals())
         self.generator = generator
         self.discriminator = discriminator
         self.image_shape = image_shape
@@ -188,10 +162,9 @@ class GAN(GenerativeModel):
             )(label)
             h = layers.Concatenate(name="z_label")([z, embedded])
             inputs = [z, label]
-        if architecture == "conv":
-            out = conv_decoder_stack(h, image_shape, filters, "generator", batch_norm)
-        else:
-            out = dense_decoder_stack(h, image_shape, hidden_units, "generator")
+        out = decoder_stack(
+            h, image_shape, architecture, filters, hidden_units, "generator", batch_norm
+        )
         return keras.Model(inputs, out, name="generator")
 
     @staticmethod
@@ -212,12 +185,9 @@ class GAN(GenerativeModel):
             plane = layers.Reshape((height, width, 1), name="label_plane")(plane)
             h = layers.Concatenate(name="image_label")([image, plane])
             inputs = [image, label]
-        if architecture == "conv":
-            h = conv_encoder_stack(h, filters, "critic", spectral_norm=spectral_norm)
-        else:
-            h = dense_encoder_stack(
-                h, hidden_units, "critic", spectral_norm=spectral_norm
-            )
+        h = encoder_stack(
+            h, architecture, filters, hidden_units, "critic", spectral_norm
+        )
         score = layers.Dense(1, name="critic_score")
         if spectral_norm:
             score = SpectralNorm(score, name="critic_score_sn")
@@ -462,12 +432,7 @@ class GAN(GenerativeModel):
             ValueError: when `z` does not have latent_dim columns, or labels
                 are missing for a conditional GAN.
         """
-        z = np.asarray(z, "float32")
-        if z.ndim != 2 or z.shape[-1] != self.latent_dim:
-            raise ValueError(
-                f"Invalid z=array of shape {z.shape}: expected shape "
-                f"(n, {self.latent_dim}) (latent_dim={self.latent_dim})."
-            )
+        z = check_latent(z, self.latent_dim)
         if not self.conditional:
             return predict_batches(self.generator, z)
         if labels is None:
@@ -488,29 +453,24 @@ class GAN(GenerativeModel):
         return scores[:, 0]
 
 
-_TINY = {
-    "image_shape": (8, 8, 1),
-    "latent_dim": 4,
-    "filters": (4,),
-    "hidden_units": (8,),
-}
-
-register_model("dcgan", GAN, family="gan", task="generation", tiny=_TINY)
-register_model(
-    "cgan",
+register_variants(
     GAN,
     family="gan",
     task="generation",
-    presets={"conditional": True},
-    tiny={**_TINY, "num_classes": 4},
-    description="Class-conditional GAN: generator and discriminator take the label.",
-)
-register_model(
-    "wgan_gp",
-    GAN,
-    family="gan",
-    task="generation",
-    presets={"loss": "wasserstein"},
-    tiny={**_TINY, "n_critic": 2},
-    description="Wasserstein GAN with gradient penalty (weight 10, 5 critic steps).",
+    tiny={"latent_dim": 4},
+    variants={
+        "dcgan": {},
+        "cgan": {
+            "presets": {"conditional": True},
+            "tiny": {"num_classes": 4},
+            "description": "Class-conditional GAN: generator and discriminator "
+            "take the label.",
+        },
+        "wgan_gp": {
+            "presets": {"loss": "wasserstein"},
+            "tiny": {"n_critic": 2},
+            "description": "Wasserstein GAN with gradient penalty (weight 10, "
+            "5 critic steps).",
+        },
+    },
 )

@@ -21,21 +21,18 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from kerasdl._checks import check_choice, check_float, check_int, invalid
+from kerasdl._checks import check_choice, check_float, check_int
 from kerasdl.layers import GaussianSampling
 from kerasdl.models.generative._common import (
     GenerativeModel,
-    check_architecture,
-    check_image_shape,
-    check_units,
-    conv_decoder_stack,
-    conv_encoder_stack,
-    dense_decoder_stack,
-    dense_encoder_stack,
+    check_latent,
+    check_stack_args,
+    decoder_stack,
+    encoder_stack,
     predict_batches,
+    register_variants,
     rng_normal,
 )
-from kerasdl.registry import register_model
 
 __all__ = ["LIKELIHOODS", "VAE"]
 
@@ -87,11 +84,9 @@ class VAE(GenerativeModel):
         beta=1.0,
         seed=None,
     ):
-        image_shape = check_image_shape(image_shape)
-        latent_dim = check_int("latent_dim", latent_dim, minimum=1)
-        architecture = check_architecture(architecture)
-        hidden_units = check_units("hidden_units", hidden_units)
-        filters = check_units("filters", filters)
+        image_shape, latent_dim, architecture, hidden_units, filters = check_stack_args(
+            image_shape, latent_dim, architecture, hidden_units, filters
+        )
         check_choice("likelihood", likelihood, LIKELIHOODS)
         gaussian_sigma = check_float(
             "gaussian_sigma", gaussian_sigma, minimum=0.0, min_inclusive=False
@@ -100,10 +95,7 @@ class VAE(GenerativeModel):
         seed = check_int("seed", seed, minimum=0, allow_none=True)
 
         image = keras.Input(image_shape, name="image")
-        if architecture == "conv":
-            h = conv_encoder_stack(image, filters, "encoder")
-        else:
-            h = dense_encoder_stack(image, hidden_units, "encoder")
+        h = encoder_stack(image, architecture, filters, hidden_units, "encoder")
         z_mean = layers.Dense(latent_dim, name="z_mean")(h)
         z_log_var = layers.Dense(
             latent_dim, kernel_initializer="zeros", name="z_log_var"
@@ -111,31 +103,16 @@ class VAE(GenerativeModel):
         encoder = keras.Model(image, [z_mean, z_log_var], name="encoder")
 
         z_in = keras.Input((latent_dim,), name="z")
-        if architecture == "conv":
-            out = conv_decoder_stack(z_in, image_shape, filters, "decoder")
-        else:
-            out = dense_decoder_stack(z_in, image_shape, hidden_units, "decoder")
+        out = decoder_stack(
+            z_in, image_shape, architecture, filters, hidden_units, "decoder"
+        )
         decoder = keras.Model(z_in, out, name="decoder")
 
         inputs = keras.Input(image_shape, name="input")
         mean, log_var = encoder(inputs)
         z = GaussianSampling(seed=seed, name="z")([mean, log_var])
         outputs = decoder(z)
-        self._finish(
-            inputs,
-            outputs,
-            dict(
-                image_shape=image_shape,
-                latent_dim=latent_dim,
-                architecture=architecture,
-                hidden_units=hidden_units,
-                filters=filters,
-                likelihood=likelihood,
-                gaussian_sigma=gaussian_sigma,
-                beta=beta,
-                seed=seed,
-            ),
-        )
+        self._finish(inputs, outputs, locals())
         self.encoder = encoder
         self.decoder = decoder
         self.image_shape = image_shape
@@ -185,16 +162,6 @@ class VAE(GenerativeModel):
         return reconstruction + self.beta * kl
 
     # ------------------------------------------------------------ NumPy API
-    def _check_z(self, z) -> np.ndarray:
-        z = np.asarray(z, "float32")
-        if z.ndim != 2 or z.shape[-1] != self.latent_dim:
-            raise invalid(
-                "z",
-                f"array of shape {z.shape}",
-                f"shape (n, {self.latent_dim}) (latent_dim={self.latent_dim})",
-            )
-        return z
-
     def encode(self, x, batch_size=256):
         """(z_mean, z_log_var) of images `x`, as NumPy arrays (n, latent_dim)."""
         x = np.asarray(x, "float32")
@@ -214,7 +181,9 @@ class VAE(GenerativeModel):
         Raises:
             ValueError: when `z` does not have latent_dim columns.
         """
-        return predict_batches(self.decoder, self._check_z(z), batch_size)
+        return predict_batches(
+            self.decoder, check_latent(z, self.latent_dim), batch_size
+        )
 
     def generate(self, n, labels=None, seed=None, steps=None, guidance=None):
         """Sampling protocol (`kerasdl.generative.sample` checks the arguments):
@@ -274,20 +243,17 @@ class VAE(GenerativeModel):
         return _log_sum_exp(np.stack(weights, axis=0), axis=0) - math.log(num_samples)
 
 
-_TINY = {
-    "image_shape": (8, 8, 1),
-    "latent_dim": 2,
-    "hidden_units": (8,),
-    "filters": (4,),
-}
-
-register_model("vae", VAE, family="vae", task="generation", tiny=_TINY)
-register_model(
-    "conv_vae",
+register_variants(
     VAE,
     family="vae",
     task="generation",
-    presets={"architecture": "conv"},
-    tiny=_TINY,
-    description="Convolutional variational autoencoder (beta-VAE with beta != 1).",
+    tiny={"latent_dim": 2},
+    variants={
+        "vae": {},
+        "conv_vae": {
+            "presets": {"architecture": "conv"},
+            "description": "Convolutional variational autoencoder (beta-VAE "
+            "with beta != 1).",
+        },
+    },
 )
