@@ -1,10 +1,12 @@
 """One sweep over the whole registry: a model is tested once it is registered.
 
 For every name in `kerasdl.list_models()`: it builds from the name and from a
-YAML spec; and its tiny test variant (`ModelEntry.tiny`, which may use fewer
-blocks than the full model) runs forward, takes one training step that
-changes the weights, and gives identical outputs after a config round trip,
-a spec round trip and a `.keras` save/load.
+YAML spec. For one name per structure (size variants such as resnet32/44 or
+efficientnet_b1..b7 share their smallest sibling's code): its tiny test
+variant (`ModelEntry.tiny`, which may use fewer blocks than the full model)
+runs forward, takes one training step that changes the weights, and gives
+identical outputs after a config round trip, a spec round trip and a `.keras`
+save/load. Every structure runs on TensorFlow, JAX and PyTorch.
 """
 
 import re
@@ -42,24 +44,31 @@ def _is_size(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# Builders whose `depth` picks the block type (basic below 50, bottleneck
+# from 50), not only how many blocks there are.
+BLOCK_BY_DEPTH = {"resnet_v1", "resnet_v2"}
+
+
 def _structure(entry):
     """What decides which code a build runs: the builder (efficientnet_b0..b7
     count as one), which presets it sets, and every preset value that is not a
-    size (a string, a bool, None; vit's named sizes are sizes). Variants that differ only in sizes
-    (resnet18..152, vgg11..19, vit_b16..l16, densenet121..201) run the same
-    code paths with more or wider blocks."""
+    size (a string, a bool, None; vit's named sizes are sizes). Variants that
+    differ only in sizes (resnet20..110, vgg11..19, vit_b16..l16,
+    densenet121..201, efficientnet_b0..b7) run the same code paths with more
+    or wider blocks."""
     builder = re.sub(r"_b\d+$", "_b", entry.builder.__qualname__)
+    structural = sorted(
+        (k, v)
+        for k, v in entry.presets.items()
+        if not _is_size(v) and k != "size"  # vit's "base", "large"
+    )
+    if builder in BLOCK_BY_DEPTH:
+        structural.append(("bottleneck", entry.presets.get("depth", 0) >= 50))
     return (
         entry.builder.__module__,
         builder,
         tuple(sorted(entry.presets)),
-        repr(
-            sorted(
-                (k, v)
-                for k, v in entry.presets.items()
-                if not _is_size(v) and k != "size"  # vit's "base", "large"
-            )
-        ),
+        repr(structural),
     )
 
 
@@ -69,16 +78,19 @@ def _size(entry):
     )
 
 
-def _every_backend(names):
-    """The smallest name of each structure runs on every backend; the other
-    size variants run on TensorFlow only (`one_backend`): on JAX and PyTorch
-    they would repeat the same layers and training step at another depth.
-    Every family and every structurally different variant keeps its sweep on
-    all three backends."""
+def _representatives(names):
+    """The smallest name of each structure (see `_structure`)."""
     firsts = {}
     for name in sorted(names, key=lambda n: (_size(get_entry(n)), n)):
         firsts.setdefault(_structure(get_entry(name)), name)
-    everywhere = set(firsts.values())
+    return sorted(firsts.values())
+
+
+def _every_backend(names):
+    """The representatives run on every backend; the other size variants run
+    on TensorFlow only (`one_backend`): on JAX and PyTorch they would repeat
+    the same layers at another depth."""
+    everywhere = set(_representatives(names))
     return [
         pytest.param(
             name, marks=() if name in everywhere else pytest.mark.one_backend
@@ -151,7 +163,11 @@ def test_builds_from_name_and_yaml_spec(name):
     assert kerasdl.to_spec(kerasdl.build(text)) == kerasdl.to_spec(by_name)
 
 
-@pytest.mark.parametrize("name", _every_backend(SWEEP_MODELS))
+# Every name builds from its name and a YAML spec (on TensorFlow; the
+# representatives on every backend); the sweep's training step, round trips
+# and save/load run for one name per structure: a size variant would repeat
+# the same layers and code at another depth.
+@pytest.mark.parametrize("name", _representatives(SWEEP_MODELS))
 def test_sweep(name, tmp_path):
     model = get_entry(name).build_tiny()
     assert isinstance(model, keras.Model)
