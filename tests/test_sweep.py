@@ -92,9 +92,7 @@ def _every_backend(names):
     the same layers at another depth."""
     everywhere = set(_representatives(names))
     return [
-        pytest.param(
-            name, marks=() if name in everywhere else pytest.mark.one_backend
-        )
+        pytest.param(name, marks=() if name in everywhere else pytest.mark.one_backend)
         for name in names
     ]
 
