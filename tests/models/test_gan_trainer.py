@@ -159,8 +159,8 @@ def test_gan_run_with_schedule_and_ema_killed_mid_way_resumes(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.one_backend
 def test_gan_evaluate_reports_the_players_losses():
+    # All backends: JAX evaluates through _backend.stateful_test_step.
     gan = _gan("wgan_gp")
     gan.compile(jit_compile=False)
     x = _images()
