@@ -323,16 +323,7 @@ def stateful_train_step(model, args, step):
     Raises:
         ValueError: on JAX, when the step is being jit-compiled.
     """
-    if name() != JAX:
-        (data,) = args
-        return step(data)
-    groups = (
-        model.trainable_variables,
-        model.non_trainable_variables,
-        model.optimizer.variables if model.optimizer is not None else [],
-        model.metrics_variables,
-    )
-    return _jax_eager_step(model, args, step, groups)
+    return _stateful_step(model, args, step, with_optimizer=True)
 
 
 def stateful_test_step(model, args, step):
@@ -349,20 +340,21 @@ def stateful_test_step(model, args, step):
     Returns:
         What Keras expects from `test_step` on the active backend.
     """
+    return _stateful_step(model, args, step, with_optimizer=False)
+
+
+def _stateful_step(model, args, step, with_optimizer):
     if name() != JAX:
         (data,) = args
         return step(data)
-    groups = (
-        model.trainable_variables,
-        model.non_trainable_variables,
-        model.metrics_variables,
-    )
-    return _jax_eager_step(model, args, step, groups)
-
-
-def _jax_eager_step(model, args, step, groups):
     import jax
 
+    # Keras' JAX state: trainable, non-trainable, (optimizer,) metrics.
+    groups = [model.trainable_variables, model.non_trainable_variables]
+    if with_optimizer:
+        optimizer = model.optimizer
+        groups.append(optimizer.variables if optimizer is not None else [])
+    groups.append(model.metrics_variables)
     state, data = args
     if any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(state)):
         raise ValueError(
