@@ -18,8 +18,11 @@ for backend in ${BACKENDS:-tensorflow jax torch}; do
 done
 if [ "${SLOW:-1}" = "1" ]; then
   echo "=== slow tests, KERAS_BACKEND=tensorflow ==="
+  # --dist loadfile: a module's tests share one worker, so its module-scoped
+  # fixtures (trained baselines, feature classifiers) are built once, not once
+  # per worker.
   KERAS_BACKEND=tensorflow python -m pytest -q -n "$workers" -p no:cacheprovider \
-    -m slow "$@"
+    --dist loadfile -m slow "$@"
   rc=$?
   # Exit code 5 means no test is marked slow: not a failure.
   if [ $rc -ne 0 ] && [ $rc -ne 5 ]; then status=1; fi
