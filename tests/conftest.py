@@ -20,8 +20,39 @@ def _seed():
     keras.backend.clear_session(free_memory=False)
 
 
+# Whole modules whose subject does not depend on the Keras backend: argument
+# and config validation, YAML/JSON files, the import graph and source scans,
+# the command line's parsing and messages, and data loaders that return NumPy.
+ONE_BACKEND_MODULES = frozenset(
+    {
+        "test_architecture.py",
+        "test_checks.py",
+        "test_cli.py",
+        "test_config.py",
+        "test_data_datasets.py",
+        "test_data_keras_cache.py",
+        "test_data_mnist5k.py",
+        "test_data_sources.py",
+        "test_data_text.py",
+        "test_data_timeseries.py",
+        "test_graphs.py",
+        "test_io.py",
+        "test_keras_compat.py",
+        "test_registry.py",
+    }
+)
+
+
+def _one_backend(item) -> bool:
+    return (
+        item.get_closest_marker("one_backend") is not None
+        or item.path.name in ONE_BACKEND_MODULES
+    )
+
+
 def pytest_collection_modifyitems(config, items):
-    """Run tests marked `one_backend` on TensorFlow only.
+    """Run tests marked `one_backend` (or in ONE_BACKEND_MODULES) on
+    TensorFlow only.
 
     Their subject (a file format, a config check, a recipe's plumbing) does not
     depend on the Keras backend, so running them three times only costs CI
@@ -31,7 +62,7 @@ def pytest_collection_modifyitems(config, items):
         return
     kept, dropped = [], []
     for item in items:
-        (dropped if item.get_closest_marker("one_backend") else kept).append(item)
+        (dropped if _one_backend(item) else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
