@@ -210,12 +210,16 @@ class DiffusionModel(keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
-        if isinstance(x, (list, tuple, dict)):
-            # Explicit denoiser inputs and targets: an ordinary Keras model.
-            return super().compute_loss(x, y, y_pred, sample_weight, training)
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`; images (and labels for a conditional model)."""
+        # Arrays are checked before Keras starts: on JAX, an error raised in
+        # the first training step is replaced by a TypeError from the EMA's
+        # end-of-fit hook (its averages are not initialized yet).
+        if hasattr(x, "shape"):
+            self._check_labels(y)
+        return super().fit(x, y, *args, **kwargs)
+
+    def _check_labels(self, y):
         if self.num_classes is not None and y is None:
             raise ValueError(
                 f"Invalid y=None for the class-conditional model {self.name!r} "
@@ -228,6 +232,14 @@ class DiffusionModel(keras.Model):
                 "fit(images) without labels (build it with num_classes to "
                 "condition on them)."
             )
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        if isinstance(x, (list, tuple, dict)):
+            # Explicit denoiser inputs and targets: an ordinary Keras model.
+            return super().compute_loss(x, y, y_pred, sample_weight, training)
+        self._check_labels(y)
         x0 = self.to_unit(ops.cast(x, "float32"))
         batch = ops.shape(x0)[0]
         t = keras.random.randint((batch,), 0, self.timesteps, seed=self.noise_seed)
