@@ -26,14 +26,16 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 
+# The worker runner next to this script (benchmarks/ is sys.path[0]).
+from _workers import JSON_MARKER, run_worker
+
 _BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
-_JSON_MARKER = "BENCHMARK_JSON "
+
+_JSON_MARKER = JSON_MARKER
 IMAGE_SHAPE = (16, 16, 1)
 
 
@@ -90,10 +92,7 @@ def _run_worker(backend: str, args) -> dict:
     """Runs one backend's worker; returns its result or {"error": reason}."""
     if importlib.util.find_spec(_BACKEND_PACKAGES[backend]) is None:
         return {"error": "not installed"}
-    command = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--worker",
+    worker_args = [
         "--images",
         str(args.images),
         "--timesteps",
@@ -101,30 +100,7 @@ def _run_worker(backend: str, args) -> dict:
         "--repeats",
         str(args.repeats),
     ]
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (repo_root, os.environ.get("PYTHONPATH")) if p
-    )
-    try:
-        done = subprocess.run(
-            command,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=args.timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {args.timeout} s"}
-    for line in done.stdout.splitlines():
-        if line.startswith(_JSON_MARKER):
-            return json.loads(line[len(_JSON_MARKER) :])
-    stderr = [line for line in done.stderr.splitlines() if line.strip()]
-    return {
-        "error": "failed: " + (stderr[-1] if stderr else f"exit code {done.returncode}")
-    }
+    return run_worker(__file__, backend, worker_args, args.timeout)
 
 
 def _table(results: dict, args) -> str:
