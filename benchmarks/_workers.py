@@ -13,6 +13,18 @@ import subprocess
 import sys
 
 JSON_MARKER = "BENCHMARK_JSON "
+# Keras backend -> the package whose absence makes it "not installed".
+BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def add_backends_argument(parser) -> None:
+    """`--backends`: which backends get a worker (default: all three)."""
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        default=list(BACKEND_PACKAGES),
+        choices=list(BACKEND_PACKAGES),
+    )
 
 
 def run_worker(script: str, backend: str, worker_args: list, timeout: float) -> dict:

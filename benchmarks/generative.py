@@ -31,9 +31,14 @@ import sys
 import time
 
 # The worker runner next to this script (benchmarks/ is sys.path[0]).
-from _workers import JSON_MARKER, run_worker
+from _workers import (
+    BACKEND_PACKAGES,
+    JSON_MARKER,
+    add_backends_argument,
+    run_worker,
+)
 
-_BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+_BACKEND_PACKAGES = BACKEND_PACKAGES
 
 _JSON_MARKER = JSON_MARKER
 IMAGE_SHAPE = (16, 16, 1)
@@ -135,12 +140,7 @@ def _table(results: dict, args) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument(
-        "--backends",
-        nargs="+",
-        default=list(_BACKEND_PACKAGES),
-        choices=list(_BACKEND_PACKAGES),
-    )
+    add_backends_argument(parser)
     parser.add_argument("--images", type=int, default=64, help="images per call")
     parser.add_argument(
         "--timesteps",
