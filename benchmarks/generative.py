@@ -31,16 +31,11 @@ import sys
 import time
 
 # The worker runner next to this script (benchmarks/ is sys.path[0]).
-from _workers import (
-    BACKEND_PACKAGES,
-    JSON_MARKER,
-    add_backends_argument,
-    run_worker,
-)
+import _workers
 
-_BACKEND_PACKAGES = BACKEND_PACKAGES
+_BACKEND_PACKAGES = _workers.BACKEND_PACKAGES
 
-_JSON_MARKER = JSON_MARKER
+_JSON_MARKER = _workers.JSON_MARKER
 IMAGE_SHAPE = (16, 16, 1)
 
 
@@ -105,7 +100,7 @@ def _run_worker(backend: str, args) -> dict:
         "--repeats",
         str(args.repeats),
     ]
-    return run_worker(__file__, backend, worker_args, args.timeout)
+    return _workers.run_worker(__file__, backend, worker_args, args.timeout)
 
 
 def _table(results: dict, args) -> str:
@@ -140,7 +135,7 @@ def _table(results: dict, args) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    add_backends_argument(parser)
+    _workers.add_backends_argument(parser)
     parser.add_argument("--images", type=int, default=64, help="images per call")
     parser.add_argument(
         "--timesteps",

@@ -34,19 +34,13 @@ import statistics
 import sys
 import time
 
+# The worker runner next to this script (benchmarks/ is sys.path[0]).
+import _workers
 import numpy as np
 
-# The worker runner next to this script (benchmarks/ is sys.path[0]).
-from _workers import (
-    BACKEND_PACKAGES,
-    JSON_MARKER,
-    add_backends_argument,
-    run_worker,
-)
+_BACKEND_PACKAGES = _workers.BACKEND_PACKAGES
 
-_BACKEND_PACKAGES = BACKEND_PACKAGES
-
-_JSON_MARKER = JSON_MARKER
+_JSON_MARKER = _workers.JSON_MARKER
 FEATURES = 32  # input and output features per node
 DEGREE = 10  # average in-degree: N = E / DEGREE
 DENSE_COPIES = 6  # N x N float32 buffers the dense step holds at once (A, A+I, ...)
@@ -170,7 +164,7 @@ def _run_worker(backend: str, args) -> dict:
     if importlib.util.find_spec(_BACKEND_PACKAGES[backend]) is None:
         return {"error": "not installed"}
     worker_args = ["--repeats", str(args.repeats), "--edges", *map(str, args.edges)]
-    return run_worker(__file__, backend, worker_args, args.timeout)
+    return _workers.run_worker(__file__, backend, worker_args, args.timeout)
 
 
 def _table(results: dict) -> str:
@@ -229,7 +223,7 @@ def _growth(results: dict) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    add_backends_argument(parser)
+    _workers.add_backends_argument(parser)
     parser.add_argument(
         "--edges",
         nargs="+",
