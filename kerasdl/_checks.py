@@ -29,13 +29,97 @@ __all__ = [
     "check_int_pair",
     "check_known_keys",
     "check_rate",
+    "check_size_budget",
     "check_sizes",
     "closest",
+    "estimate_layer",
+    "estimate_size",
     "invalid",
     "is_int",
     "is_number",
     "is_shape",
+    "max_layers",
+    "max_params",
+    "short_repr",
 ]
+
+#: Environment variable that raises (or lowers) the model size limit.
+MAX_PARAMS_ENV = "KERASDL_MAX_PARAMS"
+#: Default limit on a model's estimated weights plus one sample's activations,
+#: counted in values (2**31 float32 values are 8 GiB).
+DEFAULT_MAX_PARAMS = 2**31
+
+
+def short_repr(value, limit: int = 120, depth: int = 4, items: int = 8) -> str:
+    """`repr(value)` cut to at most `limit` characters, without walking it all.
+
+    Containers are written item by item and the walk stops once `limit`
+    characters, `depth` levels or `items` entries per container are reached,
+    so a value that shares sub-lists many times (a YAML alias bomb) or holds
+    itself is never expanded: the cost is bounded by `limit`, not by the
+    value's size.
+
+    Args:
+        value: Any. The value to show.
+        limit: int. Most characters returned.
+        depth: int. Deepest container level written out (deeper ones: `...`).
+        items: int. Most entries written per container.
+
+    Returns:
+        str: a repr, with `...` where something was left out.
+
+    Example:
+        >>> short_repr(list(range(100)), limit=20)
+        '[0, 1, 2, 3, 4, ...]'
+    """
+    out: list[str] = []
+    budget = [limit]
+
+    def put(text: str) -> bool:
+        out.append(text)
+        budget[0] -= len(text)
+        return budget[0] > 0
+
+    def walk(obj, level: int, active: frozenset) -> bool:
+        if isinstance(obj, (list, tuple, dict, set, frozenset)):
+            if id(obj) in active or level >= depth:
+                return put("...")
+            active = active | {id(obj)}
+            if isinstance(obj, dict):
+                opener, closer, entries = "{", "}", obj.items()
+            elif isinstance(obj, tuple):
+                opener, closer, entries = "(", ")", obj
+            elif isinstance(obj, list):
+                opener, closer, entries = "[", "]", obj
+            else:
+                opener, closer, entries = "{", "}", obj
+            if not put(opener):
+                return False
+            for i, entry in enumerate(entries):
+                if i and not put(", "):
+                    return False
+                if i >= items:
+                    return put("...") and put(closer)
+                if isinstance(obj, dict):
+                    key, entry = entry
+                    if not (walk(key, level + 1, active) and put(": ")):
+                        return False
+                if not walk(entry, level + 1, active):
+                    return False
+            return put(closer)
+        if isinstance(obj, (str, bytes)) and len(obj) > limit:
+            obj = obj[:limit]  # repr of a huge string would copy all of it
+        try:
+            text = repr(obj)
+        except Exception:  # a broken __repr__ must not hide the real error
+            text = f"<{type(obj).__name__}>"
+        return put(text[: max(budget[0], 0) + 1])
+
+    walk(value, 0, frozenset())
+    text = "".join(out)
+    if len(text) > limit or budget[0] <= 0:
+        text = text[: max(limit - 3, 0)] + "..."
+    return text
 
 
 def closest(value, options: Iterable, n: int = 3, cutoff: float = 0.6) -> str:
@@ -86,7 +170,8 @@ def invalid(
 
     Args:
         name: str. Argument name or dotted config key (`training.epochs`).
-        value: Any. The value received (shown with `repr`).
+        value: Any. The value received (shown with `short_repr`, so a huge
+            or self-referencing value never expands).
         expected: str or None. What is accepted, e.g. `"an integer >= 1"`;
             None when `options` lists it.
         hint: str. Extra sentence(s), e.g. from `closest`.
@@ -99,9 +184,9 @@ def invalid(
     """
     prefix = f"{where} " if where else ""
     what = f": expected {expected}" if expected else ""
-    message = f"Invalid {prefix}{name}={value!r}{what}.{hint}"
+    message = f"Invalid {prefix}{name}={short_repr(value)}{what}.{hint}"
     if options is not None:
-        message += " Accepted: " + ", ".join(repr(o) for o in options) + "."
+        message += " Accepted: " + ", ".join(short_repr(o) for o in options) + "."
     return ValueError(message)
 
 
@@ -365,9 +450,9 @@ def check_known_keys(params, accepted, kind: str, name: str, word: str = "key"):
     """
     for key in params:
         if key not in accepted:
-            listed = ", ".join(accepted) if accepted else "none"
+            listed = ", ".join(map(str, accepted)) if accepted else "none"
             raise ValueError(
-                f"Unknown {word} {key!r} for {kind} {name!r}."
+                f"Unknown {word} {short_repr(key)} for {kind} {short_repr(name)}."
                 f"{closest(key, accepted)} Accepted: {listed}."
             )
 
@@ -405,3 +490,235 @@ def check_choice(name: str, value, options: Iterable, *, where: str = "") -> Any
         options=options,
         where=where,
     )
+
+
+# ------------------------------------------------------------- size limits
+#: Environment variable that caps the number of layers a spec or builder makes.
+MAX_LAYERS_ENV = "KERASDL_MAX_LAYERS"
+DEFAULT_MAX_LAYERS = 10_000
+
+# Hyperparameter names by the role their value plays in a model's size.
+# Each is matched on the key's lower-case spelling.
+_WIDTH_KEYS = ("units", "filters", "channels", "_dim", "growth_rate")
+_DEPTH_KEYS = frozenset(
+    {
+        "num_layers",
+        "num_decoder_layers",
+        "num_encoder_layers",
+        "depth",
+        "backbone_depth",
+        "num_res_blocks",
+        "num_blocks",
+        "repeat",
+        "blocks",
+        "stage_blocks",
+        "layers",
+    }
+)
+_OUTPUT_KEYS = frozenset(
+    {
+        "num_classes",
+        "vocab_size",
+        "vocabulary_size",
+        "source_vocab_size",
+        "target_vocab_size",
+        "horizon",
+        "num_outputs",
+        "num_targets",
+    }
+)
+_LENGTH_KEYS = frozenset(
+    {
+        "max_sequence_length",
+        "source_length",
+        "target_length",
+        "max_length",
+        "sequence_length",
+        "seq_len",
+    }
+)
+_INPUT_KEYS = frozenset({"input_shape", "image_shape"})
+_MULTIPLIER_KEYS = frozenset(
+    {
+        "width_coefficient",
+        "depth_coefficient",
+        "depth_multiplier",
+        "alpha",
+        "channel_multipliers",
+    }
+)
+# Layer arguments (spec layers) whose product with the input's last axis
+# bounds a layer's weights; "input_dim" (Embedding) stands on its own.
+_LAYER_SIZE_ARGS = frozenset(
+    {
+        "units",
+        "filters",
+        "output_dim",
+        "input_dim",
+        "num_heads",
+        "key_dim",
+        "value_dim",
+        "depth_multiplier",
+        "intermediate_dim",
+        "hidden_dim",
+        "num_tokens",
+        "max_tokens",
+        "num_bins",
+    }
+)
+
+
+def _env_limit(env: str, default: int) -> int:
+    import os  # only here: the ground floor reads no environment at import
+
+    text = os.environ.get(env)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(
+            f"Invalid environment variable {env}={short_repr(text)}: expected "
+            "an integer >= 1."
+        )
+    return value
+
+
+def max_params() -> int:
+    """The size limit: `KERASDL_MAX_PARAMS`, or 2**31 values when unset.
+
+    Raises:
+        ValueError: when the environment variable is not an integer >= 1.
+    """
+    return _env_limit(MAX_PARAMS_ENV, DEFAULT_MAX_PARAMS)
+
+
+def max_layers() -> int:
+    """The layer-count limit: `KERASDL_MAX_LAYERS`, or 10,000 when unset."""
+    return _env_limit(MAX_LAYERS_ENV, DEFAULT_MAX_LAYERS)
+
+
+def _ints(value, cap: int = 64) -> list[int]:
+    """The positive integers in `value` (an int or a flat list), at most `cap`."""
+    if is_int(value):
+        return [int(value)] if value > 0 else []
+    if isinstance(value, (list, tuple)):
+        return [int(v) for v in value[:cap] if is_int(v) and v > 0]
+    return []
+
+
+def _factor(value) -> float:
+    values = value[:64] if isinstance(value, (list, tuple)) else [value]
+    found = [
+        float(v) for v in values if is_number(v) and math.isfinite(v) and 0 < v < 1e12
+    ]
+    return max([1.0, *found])
+
+
+def estimate_size(hparams: dict, default_width: int = 64) -> tuple[int, int]:
+    """A rough upper estimate of a builder's size from its hyperparameters.
+
+    Only the values' roles are known here (a width, a depth, a class count,
+    a sequence length, the input shape), not the architecture, so the
+    estimate assumes `depth` square layers of the largest width, a first
+    layer of the smallest width over the whole input, and heads of the
+    largest width over every output. It is meant to catch sizes that are
+    wrong by orders of magnitude (`units: 10**8`) before anything is built,
+    not to predict `count_params()`.
+
+    Args:
+        hparams: dict. Hyperparameters by name; values of other types or
+            roles are ignored.
+        default_width: int. Width assumed when no width is given.
+
+    Returns:
+        tuple[int, int]: (estimated values: weights plus one sample's
+        activations, estimated number of layers).
+
+    Example:
+        >>> estimate_size({"hidden_units": [10**8], "input_shape": [784]})[0] > 10**16
+        True
+    """
+    widths, depth, outputs, length, inputs = [], 0, 0, 1, 1
+    width_factor = depth_factor = 1.0
+    for key, value in hparams.items():
+        key = key.lower() if isinstance(key, str) else ""
+        if key in _MULTIPLIER_KEYS:
+            if key.startswith("depth"):
+                depth_factor = max(depth_factor, _factor(value))
+            else:
+                width_factor = max(width_factor, _factor(value))
+        elif key in _DEPTH_KEYS:
+            depth += sum(_ints(value))
+        elif key in _OUTPUT_KEYS:
+            outputs += sum(_ints(value))
+        elif key in _LENGTH_KEYS:
+            length = max([length, *_ints(value)])
+        elif key in _INPUT_KEYS:
+            if isinstance(value, (list, tuple)):
+                inputs = math.prod(_ints(value)) if value else 1
+        elif key.endswith(_WIDTH_KEYS):
+            widths += _ints(value)
+    widths = widths or [default_width]
+    wide = int(max(widths) * width_factor)
+    narrow = int(min(widths) * width_factor)
+    layers = int(max(depth, 1) * depth_factor)
+    weights = layers * wide * wide + inputs * narrow + outputs * wide
+    activations = inputs * narrow + layers * length * wide + length * length
+    return weights + activations, layers
+
+
+def estimate_layer(args: dict, input_shape) -> int:
+    """A rough upper estimate of one spec layer's weights, before it is built.
+
+    Args:
+        args: dict. The layer's arguments as written in the spec.
+        input_shape: tuple. The shape of the tensor it is applied to (with
+            the batch axis; None entries count as 1), or None.
+
+    Returns:
+        int: estimated number of weight values.
+    """
+    sizes = {
+        k: v for k, v in args.items() if k in _LAYER_SIZE_ARGS and is_int(v) and v > 0
+    }
+    if not sizes:
+        return 0
+    total = math.prod(int(v) for v in sizes.values())
+    kernel = args.get("kernel_size")
+    total *= math.prod(_ints(kernel)) if _ints(kernel) else 1
+    if "input_dim" not in sizes and input_shape:
+        last = input_shape[-1]
+        total *= last if is_int(last) and last > 0 else 1
+    return total
+
+
+def check_size_budget(where: str, estimate: int, layers: int = 0) -> None:
+    """Raises when an estimated model size or layer count is over the limits.
+
+    Args:
+        where: str. What is checked, for the error ("architecture 'mlp'").
+        estimate: int. Estimated values (weights and activations).
+        layers: int. Estimated number of layers.
+
+    Raises:
+        ValueError: giving the estimate, the limit and how to raise it.
+    """
+    limit = max_params()
+    if estimate > limit:
+        raise ValueError(
+            f"{where}: the estimated size is {estimate:,} values (weights plus "
+            f"one sample's activations, ~{estimate * 4 / 2**30:,.1f} GiB as "
+            f"float32), over the limit of {limit:,} values "
+            f"(~{limit * 4 / 2**30:,.1f} GiB). Use smaller sizes, or raise the "
+            f"limit with the environment variable {MAX_PARAMS_ENV}=<values>."
+        )
+    limit = max_layers()
+    if layers > limit:
+        raise ValueError(
+            f"{where}: {layers:,} layers is over the limit of {limit:,}. Use "
+            f"fewer, or raise the limit with the environment variable "
+            f"{MAX_LAYERS_ENV}=<layers>."
+        )

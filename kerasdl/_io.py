@@ -32,8 +32,10 @@ import yaml
 
 __all__ = [
     "MAX_BYTES",
+    "MAX_DEPTH",
     "MAX_NODES",
     "atomic_path",
+    "check_tree",
     "json_default",
     "load_yaml",
     "make_parents",
@@ -55,6 +57,9 @@ MAX_BYTES = 10 * 1024 * 1024
 # Largest document counted with every alias expanded (a billion-laughs file
 # expands to 10**9 nodes from 583 bytes; real configs hold thousands).
 MAX_NODES = 1_000_000
+# Deepest nesting of mappings and lists read (real specs nest about ten deep;
+# deeper documents would exhaust the recursion limit of later walks).
+MAX_DEPTH = 64
 
 _CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -82,34 +87,67 @@ class _LimitError(ValueError):
     """A document refused by `_LimitedSafeLoader` (message without context)."""
 
 
-def _expanded_size(root, limit: int) -> int:
+def _expanded_size(root, limit: int, max_depth: int = MAX_DEPTH) -> int:
+    return _walk_size(
+        root,
+        limit,
+        max_depth,
+        _yaml_children,
+        lambda node: (
+            f"the node at line {node.start_mark.line + 1}, column "
+            f"{node.start_mark.column + 1}"
+        ),
+    )
+
+
+def _yaml_children(node) -> list:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
+
+
+def _python_children(obj) -> list:
+    if isinstance(obj, dict):
+        return [item for pair in obj.items() for item in pair]
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return list(obj)
+    return []
+
+
+def _walk_size(root, limit: int, max_depth: int, children_of, where_of) -> int:
+    """Counts `root`'s nodes as if shared ones were copied, under limits.
+
+    Memoized per node (by identity), so a value shared a billion times
+    through aliases costs one visit; a node found inside itself, a nesting
+    deeper than `max_depth` or a count over `limit` raise `_LimitError`.
+    """
     sizes: dict[int, int] = {}
     in_progress: set[int] = set()
 
-    def size(node) -> int:
+    def size(node, level: int) -> int:
         key = id(node)
         if key in sizes:
             return sizes[key]
         if key in in_progress:
-            mark = node.start_mark
             raise _LimitError(
-                f"the node at line {mark.line + 1}, column {mark.column + 1} "
-                "contains itself through an alias (*name); recursive "
-                "documents are not accepted."
+                f"{where_of(node)} contains itself through an alias (*name); "
+                "recursive documents are not accepted."
+            )
+        children = children_of(node)
+        if not children:
+            return 1
+        if level >= max_depth:
+            raise _LimitError(
+                f"{where_of(node)} nests deeper than {max_depth} levels of "
+                "mappings and lists; flatten the document."
             )
         in_progress.add(key)
         total = 1
-        if isinstance(node, yaml.SequenceNode):
-            children = node.value
-        elif isinstance(node, yaml.MappingNode):
-            children = [item for pair in node.value for item in pair]
-        else:
-            children = []
-        # An explicit stack would avoid Python recursion, but a document that
-        # nests deeper than the recursion limit is already refused by the
-        # composer itself (also recursive), so plain recursion is enough.
+        # Plain recursion is safe: the depth is bounded by `max_depth`.
         for child in children:
-            total += size(child)
+            total += size(child, level + 1)
             if total > limit:
                 raise _LimitError(
                     f"the document expands to more than {limit:,} nodes once its "
@@ -120,7 +158,42 @@ def _expanded_size(root, limit: int) -> int:
         sizes[key] = total
         return total
 
-    return size(root)
+    return size(root, 0)
+
+
+def check_tree(
+    value, where: str, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH
+) -> None:
+    """Refuses a Python value (a spec or config dict) that a walk could not finish.
+
+    The same limits as for YAML text apply to values given directly: no
+    container inside itself, nesting at most `max_depth` deep, and at most
+    `max_nodes` nodes counted with shared containers expanded (a dict built
+    from a YAML alias bomb by another reader). The walk visits each distinct
+    container once.
+
+    Args:
+        value: Any. The value to check.
+        where: str. What it is, for the error ("spec", "training config").
+        max_nodes: int. Most nodes, shared ones counted each time.
+        max_depth: int. Deepest nesting of dicts and lists.
+
+    Raises:
+        ValueError: naming `where` and the limit exceeded.
+
+    Example:
+        >>> check_tree({"epochs": 3}, "training config")
+    """
+    try:
+        _walk_size(
+            value,
+            max_nodes,
+            max_depth,
+            _python_children,
+            lambda node: f"a {type(node).__name__}",
+        )
+    except _LimitError as err:
+        raise ValueError(f"Refusing {where}: {err}") from None
 
 
 def _check_size(length: int, where: str, max_bytes: int) -> None:
@@ -191,7 +264,7 @@ def read_text(path, max_bytes: int = MAX_BYTES) -> str:
         str: the file's text.
 
     Raises:
-        ValueError: when the file is larger than `max_bytes`.
+        ValueError: when the file is larger than `max_bytes` or not UTF-8.
         OSError: when it cannot be read.
     """
     path = os.fspath(path)
@@ -200,7 +273,13 @@ def read_text(path, max_bytes: int = MAX_BYTES) -> str:
         # (pipes and /proc files report 0).
         data = f.read(max_bytes + 1)
     _check_size(len(data), f"File {path!r}", max_bytes)
-    return data.decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"File {path!r} is not UTF-8 text ({err.reason} at byte {err.start}); "
+            "expected a YAML or JSON text file."
+        ) from None
 
 
 def read_yaml(path, max_bytes: int = MAX_BYTES, max_nodes: int = MAX_NODES) -> Any:
@@ -229,9 +308,17 @@ def read_json(path, max_bytes: int = MAX_BYTES) -> Any:
     """
     path = os.fspath(path)
     try:
-        return json.loads(read_text(path, max_bytes))
+        data = json.loads(read_text(path, max_bytes))
     except json.JSONDecodeError as err:
         raise ValueError(f"Could not parse {path!r} as JSON: {err}") from None
+    except RecursionError:
+        raise ValueError(
+            f"Could not parse {path!r} as JSON: it nests too deeply."
+        ) from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"Could not read {path!r} as UTF-8 text: {err}") from None
+    check_tree(data, repr(path))
+    return data
 
 
 def read_config_file(path, max_bytes: int = MAX_BYTES) -> Any:
