@@ -23,6 +23,7 @@ from kerasdl.exporters.manifest import (
     write_manifest,
 )
 from kerasdl.exporters.savedmodel import SAVED_MODEL
+from kerasdl.exporters.statistics import reference_statistics
 from kerasdl.exporters.verify import VerificationError, compare_outputs, run_file
 
 __all__ = ["export"]
@@ -603,6 +604,17 @@ def export(
             labels=labels,
             metrics=metrics,
             samples={"count": len(samples[0]), "source": source},
+            reference=reference_statistics(
+                quantized_samples,
+                quantized_reference,
+                input_names,
+                _output_names(model),
+                # The quantized formats' samples: the whole representative
+                # set when there is one (more typical traffic than 32).
+                "representative_data"
+                if quantized_samples is representative
+                else source,
+            ),
         )
         if test is not None:
             probs = run_model(model, test[0])[0]

@@ -105,6 +105,7 @@ def build_manifest(
     labels=None,
     metrics=None,
     samples: dict,
+    reference: dict | None = None,
 ) -> dict:
     """Assembles the manifest dict (see the module docstring for the fields).
 
@@ -118,6 +119,9 @@ def build_manifest(
         labels: sequence of str or None. Class names.
         metrics: JSON-serializable or None. Passed through.
         samples: dict. {"count", "source"} of the verification inputs.
+        reference: dict or None. Statistics of typical inputs and outputs
+            (`kerasdl.exporters.statistics.reference_statistics`), which a
+            server compares live traffic with to detect drift.
 
     Returns:
         dict: the manifest, JSON-serializable.
@@ -140,6 +144,7 @@ def build_manifest(
         "labels": None if labels is None else list(labels),
         "metrics": metrics,
         "verification_samples": samples,
+        "reference": reference,
         "files": files,
     }
 
