@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import pathlib
+import re
 import shutil
 import tempfile
 import uuid
@@ -45,12 +47,16 @@ __all__ = [
     "read_json",
     "read_text",
     "read_yaml",
+    "recover_folder",
+    "remove_stale_files",
     "staged_folder",
     "to_plain",
     "write_bytes_atomic",
     "write_json_atomic",
     "write_text_atomic",
 ]
+
+logger = logging.getLogger(__name__)
 
 # Largest YAML/JSON text read (bytes). Specs and configs are kilobytes.
 MAX_BYTES = 10 * 1024 * 1024
@@ -523,12 +529,19 @@ def make_parents(path) -> list[str]:
     return missing
 
 
+def _between_renames() -> None:
+    """Runs between the two renames of `publish_folder` (a test hook)."""
+
+
 def publish_folder(staging, directory) -> None:
     """Moves the finished `staging` folder to `directory` by renames only.
 
-    An existing `directory` is renamed aside first and deleted only once the
-    new folder is in place; if the second rename fails it is put back.
-    `staging` must be on the same file system (a sibling of `directory`).
+    An existing `directory` is renamed aside to ".<name>.old-<id>" first and
+    deleted only once the new folder is in place; if the second rename fails
+    it is put back. A process killed between the two renames leaves the old
+    folder under that name: the next `recover_folder` (every
+    `staged_folder` starts with it) renames it back. `staging` must be on
+    the same file system (a sibling of `directory`).
     """
     staging, directory = os.fspath(staging), os.fspath(directory)
     if not os.path.exists(directory):
@@ -538,11 +551,90 @@ def publish_folder(staging, directory) -> None:
     backup = os.path.join(parent, f".{base}.old-{uuid.uuid4().hex[:8]}")
     os.replace(directory, backup)
     try:
+        _between_renames()
         os.replace(staging, directory)
     except BaseException:
         os.replace(backup, directory)
         raise
     shutil.rmtree(backup, ignore_errors=True)
+
+
+def _leftovers(parent: str, pattern: str) -> list[str]:
+    """Entries of `parent` whose whole name matches `pattern`, oldest first."""
+    try:
+        names = [n for n in os.listdir(parent) if re.fullmatch(pattern, n)]
+    except FileNotFoundError:
+        return []
+    paths = [os.path.join(parent, n) for n in names]
+    return sorted(paths, key=lambda p: os.lstat(p).st_mtime)
+
+
+def _remove_path(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def remove_stale_files(directory, names) -> list[str]:
+    """Removes the temp files that `atomic_path` left beside `names`.
+
+    A process killed while writing `directory/<name>` atomically leaves a
+    ".<name>.<random><suffix>" file; nothing else is touched.
+
+    Args:
+        directory: str or os.PathLike. The folder.
+        names: iterable of str. File names written there atomically.
+
+    Returns:
+        list of str: the removed paths.
+
+    Example:
+        >>> remove_stale_files("runs/a", ["best.keras", "history.json"])
+        []
+    """
+    removed = []
+    for name in names:
+        pattern = rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}(\.[A-Za-z0-9_.]+)?"
+        for path in _leftovers(os.fspath(directory), pattern):
+            _remove_path(path)
+            removed.append(path)
+    return removed
+
+
+def recover_folder(directory) -> list[str]:
+    """Finishes what killed `staged_folder` writes of `directory` left behind.
+
+    If `directory` is missing and a ".<name>.old-<id>" folder exists (a
+    publish was killed between its two renames), the newest one is renamed
+    back to `directory`. Then the remaining old folders and the staging
+    folders of killed writes (".<name>.<tag>-<id>") are deleted. Only one
+    writer at a time may write a given folder.
+
+    Args:
+        directory: str or os.PathLike. The published folder.
+
+    Returns:
+        list of str: what was restored or removed.
+
+    Example:
+        >>> recover_folder("savedmodels/mlp")
+        []
+    """
+    parent, base = os.path.split(os.path.abspath(os.fspath(directory)))
+    done = []
+    olds = _leftovers(parent, rf"\.{re.escape(base)}\.old-[0-9a-f]{{8}}")
+    target = os.path.join(parent, base)
+    if olds and not os.path.lexists(target):
+        os.replace(olds[-1], target)
+        logger.warning("Restored %s from %s (a publish was killed).", target, olds[-1])
+        done.append(olds[-1])
+    for path in _leftovers(parent, rf"\.{re.escape(base)}\.[a-z_]+-[0-9a-f]{{8}}"):
+        _remove_path(path)
+        logger.info("Removed %s, left by a killed write of %s.", path, target)
+        done.append(path)
+    return done
 
 
 @contextlib.contextmanager
@@ -551,7 +643,10 @@ def staged_folder(
 ) -> Iterator[str]:
     """Yields a staging folder beside `directory`; publishes it on success.
 
-    Missing parents of `directory` are created. If the body raises, the
+    Missing parents of `directory` are created; what killed writes of
+    `directory` left is recovered or removed first (`recover_folder`). A
+    `directory` that is a symlink is written through: the folder it points
+    to is replaced and the link stays a link. If the body raises, the
     staging folder and the parents created here are removed and an existing
     `directory` is left untouched.
 
@@ -565,9 +660,11 @@ def staged_folder(
         >>> with staged_folder("savedmodels/mlp", tag="export") as staging:
         ...     write_text_atomic(os.path.join(staging, "a.txt"), "new")
     """
-    directory = os.path.abspath(os.fspath(directory))
+    # Through a symlink: the folder it points to is replaced, the link stays.
+    directory = os.path.realpath(os.fspath(directory))
     parent, base = os.path.split(directory)
     created = make_parents(parent)
+    recover_folder(directory)
     # Not tempfile.mkdtemp: its 0o700 mode would become the folder's mode.
     staging = os.path.join(parent, f".{base}.{tag}-{uuid.uuid4().hex[:8]}")
     try:

@@ -209,6 +209,62 @@ def test_publish_folder_puts_the_old_folder_back_when_the_rename_fails(
     assert sorted(os.listdir(tmp_path)) == [".model.new", "model"]
 
 
+def test_stale_temporaries_and_killed_publish_are_recovered(tmp_path):
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "f.txt").write_text("old")
+    # A publish killed between its two renames: the old folder is aside,
+    # a complete staging folder and an unrelated user folder beside it.
+    old = tmp_path / ".model.old-0123abcd"
+    os.replace(target, old)
+    (tmp_path / ".model.export-89abcdef").mkdir()
+    (tmp_path / ".model.user-notes").mkdir()
+    assert _io.recover_folder(target) == [
+        str(old),
+        str(tmp_path / ".model.export-89abcdef"),
+    ]
+    assert (target / "f.txt").read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == [".model.user-notes", "model"]
+    # Killed after the second rename: the new folder is in place, the old
+    # one is deleted by the next write.
+    (tmp_path / ".model.old-00000000").mkdir()
+    with staged_folder(target) as staging:
+        write_text_atomic(os.path.join(staging, "f.txt"), "new")
+    assert (target / "f.txt").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == [".model.user-notes", "model"]
+
+
+def test_remove_stale_files_removes_only_atomic_temporaries(tmp_path):
+    for name in [
+        ".best.keras.ab12cd_9.keras",
+        ".history.json.0a1b2c3d.tmp",
+        ".best.keras.notes",
+        "best.keras",
+        "notes.txt",
+    ]:
+        (tmp_path / name).write_text("x")
+    removed = _io.remove_stale_files(tmp_path, ["best.keras", "history.json"])
+    assert len(removed) == 2
+    assert sorted(os.listdir(tmp_path)) == [
+        ".best.keras.notes",
+        "best.keras",
+        "notes.txt",
+    ]
+
+
+def test_staged_folder_writes_through_a_symlink(tmp_path):
+    real = tmp_path / "store" / "model"
+    real.mkdir(parents=True)
+    (real / "f.txt").write_text("old")
+    link = tmp_path / "model"
+    link.symlink_to(real, target_is_directory=True)
+    with staged_folder(link) as staging:
+        write_text_atomic(os.path.join(staging, "f.txt"), "new")
+    assert link.is_symlink() and (link / "f.txt").read_text() == "new"
+    assert (real / "f.txt").read_text() == "new"
+    assert os.listdir(tmp_path / "store") == ["model"]
+
+
 # ---------------------------------------------------------------- to_plain
 def test_to_plain_makes_json_and_yaml_plain_values():
     @dataclasses.dataclass
