@@ -20,7 +20,16 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from kerasdl._checks import check_choice, closest
+from kerasdl._checks import (
+    check_choice,
+    check_size_budget,
+    closest,
+    estimate_size,
+    invalid,
+    is_int,
+    is_number,
+    short_repr,
+)
 
 __all__ = [
     "TASKS",
@@ -298,33 +307,107 @@ def model_info(name: str) -> dict[str, Any]:
     }
 
 
-def build_model(name: str, **hparams):
-    """Builds a registered architecture, validating hyperparameter names."""
+def build_model(name: str, /, **hparams):
+    """Builds a registered architecture after checking its hyperparameters.
+
+    Before the builder runs, each hyperparameter is checked by name (known,
+    not fixed by a preset), by type against its default (a bool where the
+    default is a bool, a number and never a bool or string where it is a
+    number, integers in lists of integers) and the whole set against the
+    size limits (`kerasdl._checks.check_size_budget`), so an absurd size is
+    refused before any weight is allocated.
+
+    Args:
+        name: str. A registered architecture name (positional only, so a
+            hyperparameter may itself be called "name").
+        **hparams: The builder's hyperparameters.
+
+    Returns:
+        keras.Model.
+
+    Raises:
+        ValueError or TypeError: naming the architecture, the hyperparameter,
+            the value received and what is accepted.
+    """
     entry = get_entry(name)
     accepted = entry.hyperparameters()
     for key in hparams:
         if key in entry.presets:
             raise ValueError(
                 f"Hyperparameter {key!r} is fixed to {entry.presets[key]!r} by "
-                f"architecture {entry.name!r}; received {key}={hparams[key]!r}."
+                f"architecture {entry.name!r}; received "
+                f"{key}={short_repr(hparams[key])}."
             )
         if key not in accepted:
             raise ValueError(
-                f"Unknown hyperparameter {key!r} for architecture "
+                f"Unknown hyperparameter {short_repr(key)} for architecture "
                 f"{entry.name!r}.{closest(key, accepted)} "
                 f"Accepted: {', '.join(sorted(accepted))}."
             )
+        _check_type(entry.name, key, hparams[key], accepted[key]["default"])
     missing = [k for k, v in accepted.items() if v["required"] and k not in hparams]
     if missing:
         raise ValueError(
             f"Architecture {entry.name!r} requires hyperparameters {missing}."
         )
-    model = entry.builder(**entry.presets, **hparams)
+    defaults = {k: v["default"] for k, v in accepted.items()}
+    estimate, layers = estimate_size({**defaults, **entry.presets, **hparams})
+    check_size_budget(f"Architecture {entry.name!r}", estimate, layers)
+    try:
+        model = entry.builder(**entry.presets, **hparams)
+    except Exception as err:  # re-raised in the contract, naming the model
+        raise _builder_error(entry.name, hparams, err) from err
     # A builder may have recorded a narrower task itself (e.g. "features"
     # for a backbone built without its classifier); otherwise the entry's.
     if get_task(model) is None:
         set_task(model, entry.task)
     return model
+
+
+def _check_type(model: str, key: str, value, default) -> None:
+    """Refuses a value whose type cannot be what the default's type says."""
+    where = f"hyperparameter of {model!r}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool) and value is not None:
+            raise invalid(key, value, "true or false", where=where)
+    elif is_number(default):
+        if not is_number(value) and value is not None:
+            kind = "an integer" if is_int(default) else "a number"
+            raise invalid(key, value, kind, where=where)
+    elif (
+        isinstance(default, (list, tuple))
+        and default
+        and all(is_int(d) for d in default)
+    ):
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for item in items[:1000]:
+            if not (item is None or is_int(item)):
+                raise invalid(
+                    key, value, "an integer or a list of integers", where=where
+                )
+
+
+def _builder_error(model: str, hparams: dict, err: Exception) -> Exception:
+    """The builder's error in the contract: ValueError/TypeError naming the model.
+
+    kerasdl's own checks already name the hyperparameter ("Invalid units=0:
+    ..."); those pass unchanged. Anything else (a KeyError or an unnamed
+    TypeError from inside Keras, a RecursionError, an OverflowError) becomes
+    an error that names the architecture and the hyperparameters given.
+    """
+    message = str(err)
+    if isinstance(err, (ValueError, TypeError)) and (
+        message.startswith(("Invalid ", "Unknown "))
+        or any(f"{key}=" in message or f"'{key}'" in message for key in hparams)
+    ):
+        return err
+    cls = TypeError if isinstance(err, TypeError) else ValueError
+    given = ", ".join(f"{k}={short_repr(v, limit=40)}" for k, v in hparams.items())
+    return cls(
+        f"Architecture {model!r} could not be built from hyperparameters "
+        f"({given or 'defaults'}): {type(err).__name__}: "
+        f"{message[:300]}{'...' if len(message) > 300 else ''}"
+    )
 
 
 _ARGS_HEADER = re.compile(r"^\s*Args:\s*$")

@@ -65,8 +65,19 @@ from typing import Any
 
 import keras
 
-from kerasdl._checks import closest, is_shape
-from kerasdl._io import is_config_path, load_yaml, to_plain
+from kerasdl._checks import (
+    check_bool,
+    check_size_budget,
+    closest,
+    estimate_layer,
+    invalid,
+    is_int,
+    is_number,
+    is_shape,
+    max_layers,
+    short_repr,
+)
+from kerasdl._io import check_tree, is_config_path, load_yaml, to_plain
 from kerasdl.registry import build_model, get_entry
 
 __all__ = ["build", "fill_from_data", "load_spec", "to_spec"]
@@ -84,6 +95,53 @@ _FORBIDDEN = {"Lambda", "TFSMLayer", "__lambda__", "function", "__python_functio
 # Keyword arguments every Keras layer takes through **kwargs.
 _BASE_LAYER_ARGS = ("name", "dtype", "trainable", "autocast", "input_shape")
 _PARAM = re.compile(r"^\$\{(\w+)\}$")
+# Input dtypes a spec may declare; "string" only feeds the layers below.
+_INPUT_DTYPES = (
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+    "string",
+)
+_STRING_LAYERS = frozenset({"StringLookup", "TextVectorization", "Hashing"})
+# Largest dimension of a declared input: what every backend's int32 shapes hold.
+_MAX_DIM = 2**31 - 1
+# Layer arguments that are sizes or counts (integers, or lists of them) in
+# every Keras layer that has them, whatever their default.
+_INT_ARGS = frozenset(
+    {
+        "units",
+        "filters",
+        "kernel_size",
+        "strides",
+        "pool_size",
+        "dilation_rate",
+        "output_dim",
+        "input_dim",
+        "num_heads",
+        "key_dim",
+        "value_dim",
+        "n",
+        "size",
+        "cropping",
+        "padding",
+        "depth_multiplier",
+        "groups",
+        "num_tokens",
+        "max_tokens",
+        "num_bins",
+        "target_shape",
+    }
+)
 _MODEL_CLASSES = {
     "Functional": keras.Model,
     "Model": keras.Model,
@@ -137,12 +195,13 @@ def load_spec(source) -> Any:
         ValueError: for unreadable YAML or an unsupported type.
     """
     if isinstance(source, dict):
+        check_tree(source, "spec")
         return copy.deepcopy(source)
     if is_config_path(source) or isinstance(source, str):
         return load_yaml(source, "Spec file", text_where="spec string")
     raise ValueError(
         f"A spec must be a dict, a YAML string or a file path; received "
-        f"{type(source).__name__}: {source!r:.80}."
+        f"{type(source).__name__}: {short_repr(source)}."
     )
 
 
@@ -177,22 +236,28 @@ def build(name_or_spec, **hparams) -> keras.Model:
     if not isinstance(spec, dict):
         raise ValueError(
             f"A spec must be a mapping with one of the keys {list(_SPEC_FORMS)}; "
-            f"received {type(spec).__name__}: {spec!r:.80}."
+            f"received {type(spec).__name__}: {short_repr(spec)}."
         )
     forms = [k for k in _SPEC_FORMS if k in spec]
     if len(forms) != 1:
         raise ValueError(
             f"A spec needs exactly one of the keys {list(_SPEC_FORMS)} "
             f"(named architecture, layer list or graph); received keys "
-            f"{sorted(spec)}."
+            f"{short_repr(list(spec))}."
         )
     form = forms[0]
     if form == "model":
         spec_hparams = {k: v for k, v in spec.items() if k != "model"}
+        for key in spec_hparams:
+            if not isinstance(key, str):
+                raise ValueError(
+                    f"Invalid key {short_repr(key)} in spec: hyperparameter "
+                    "names are strings."
+                )
         return build_model(spec["model"], **{**spec_hparams, **hparams})
     if hparams:
         raise ValueError(
-            f"Hyperparameters {sorted(hparams)} apply to named architectures "
+            f"Hyperparameters {short_repr(sorted(hparams))} apply to named architectures "
             f"only; this spec is a {form!r} spec."
         )
     _check_keys("spec", spec, _TOP_KEYS[form])
@@ -214,25 +279,41 @@ def _check_keys(where: str, mapping: dict, accepted) -> None:
     for key in mapping:
         if key not in accepted:
             raise ValueError(
-                f"Unknown key {key!r} in {where}.{closest(key, accepted)} "
+                f"Unknown key {short_repr(key)} in {where}.{closest(key, accepted)} "
                 f"Accepted keys: {', '.join(sorted(accepted))}."
             )
 
 
-def _refuse_code(obj, where: str) -> None:
-    """Rejects anything whose deserialization would execute code."""
+def _refuse_code(obj, where: str, seen: set | None = None) -> None:
+    """Rejects anything whose deserialization would execute code.
+
+    Each container is visited once (`seen` holds their ids): a value shared
+    through YAML aliases is checked once, not once per reference.
+    """
+    seen = set() if seen is None else seen
+    if isinstance(obj, (dict, list)):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
     if isinstance(obj, dict):
         for key, value in obj.items():
-            if key in _FORBIDDEN or (key == "class_name" and value in _FORBIDDEN):
+            forbidden = _is_forbidden(key) or (
+                key == "class_name" and _is_forbidden(value)
+            )
+            if forbidden:
                 name = value if key == "class_name" else key
                 raise ValueError(
                     f"{where}: {name!r} is not allowed; specs never execute code "
                     "(no Lambda layers or serialized Python functions)."
                 )
-            _refuse_code(value, f"{where}.{key}")
+            _refuse_code(value, f"{where}.{short_repr(key, limit=40)}", seen)
     elif isinstance(obj, list):
         for i, value in enumerate(obj):
-            _refuse_code(value, f"{where}[{i}]")
+            _refuse_code(value, f"{where}[{i}]", seen)
+
+
+def _is_forbidden(value) -> bool:
+    return isinstance(value, str) and value in _FORBIDDEN
 
 
 def _layer_names() -> list[str]:
@@ -253,7 +334,9 @@ def _layer_class(name, where: str):
     import kerasdl.layers  # noqa: F401  (registers kerasdl layers)
 
     if not isinstance(name, str):
-        raise ValueError(f"{where}: layer must be a class name; received {name!r}.")
+        raise ValueError(
+            f"{where}: layer must be a class name; received {short_repr(name)}."
+        )
     if name in _FORBIDDEN:
         raise ValueError(
             f"{where}: layer {name!r} is not allowed; specs never execute code. "
@@ -273,43 +356,126 @@ def _layer_class(name, where: str):
         " Did you mean " + repr(difflib.get_close_matches(name, known, 1, 0.0)[0]) + "?"
     )
     raise ValueError(
-        f"{where}: unknown layer {name!r}.{hint} Accepted: any class in "
+        f"{where}: unknown layer {short_repr(name)}.{hint} Accepted: any class in "
         "keras.layers or a kerasdl layer (kerasdl.layers)."
     )
 
 
-def _make_layer(class_name, args, name: str | None, where: str):
+def _make_layer(class_name, args, name: str | None, where: str, inputs=None):
+    """The layer a spec item describes, checked before it is built.
+
+    Args:
+        class_name: str. Layer class name.
+        args: dict or None. Its arguments as written.
+        name: str or None. The layer name.
+        where: str. The spec node, for errors.
+        inputs: Any. The (symbolic) tensors it will be applied to, when
+            known: their shapes size the weight estimate and their dtypes
+            are checked against the layer.
+    """
     cls = _layer_class(class_name, where)
     if args is None:
         args = {}
     if not isinstance(args, dict):
         raise ValueError(
             f"{where}: arguments of layer {class_name!r} must be a mapping; "
-            f"received {args!r}."
+            f"received {short_repr(args)}."
         )
+    accepted = [
+        p
+        for p in inspect.signature(cls.__init__).parameters
+        if p not in ("self", "args", "kwargs")
+    ]
+    accepted += [p for p in _BASE_LAYER_ARGS if p not in accepted]
+    _check_layer_args(cls, class_name, args, where)
+    shapes = [
+        tuple(t.shape)
+        for t in keras.tree.flatten(inputs)
+        if hasattr(t, "shape") and hasattr(t, "dtype")
+    ]
+    if class_name not in _STRING_LAYERS:
+        for t in keras.tree.flatten(inputs):
+            if getattr(t, "dtype", None) == "string":
+                raise ValueError(
+                    f"{where}: layer {class_name!r} cannot take string inputs; "
+                    f"a string input feeds one of {sorted(_STRING_LAYERS)} first."
+                )
+    estimate = estimate_layer(args, shapes[0] if shapes else None)
+    check_size_budget(f"{where}: layer {class_name!r}", estimate)
     config = dict(args)
     if name is not None:
         config["name"] = name
     try:
         return cls.from_config(config)
-    except (TypeError, ValueError) as err:
-        accepted = [
-            p
-            for p in inspect.signature(cls.__init__).parameters
-            if p not in ("self", "args", "kwargs")
-        ]
-        accepted += [p for p in _BASE_LAYER_ARGS if p not in accepted]
+    except Exception as err:  # Keras' KeyError, AttributeError, ...: named here
         unknown = [k for k in args if k not in accepted]
         problem = (
-            f"unknown argument {unknown[0]!r}.{closest(unknown[0], accepted)}"
+            f"unknown argument {short_repr(unknown[0])}.{closest(unknown[0], accepted)}"
             if unknown
-            else str(err).replace("\n\n", " ")
+            else _keras_message(err)
         )
         raise ValueError(
             f"{where}: invalid arguments for layer {class_name!r} "
-            f"(received {args!r}): {problem} Accepted arguments: "
+            f"(received {short_repr(args)}): {problem} Accepted arguments: "
             f"{', '.join(accepted)}."
         ) from None
+
+
+def _keras_message(err: BaseException, limit: int = 400) -> str:
+    """An exception from inside Keras as one bounded line."""
+    text = " ".join(str(err).split())
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if isinstance(err, (TypeError, ValueError)):
+        return text
+    return f"{type(err).__name__}: {text or '(no message)'}"
+
+
+def _check_layer_args(cls, class_name: str, args: dict, where: str) -> None:
+    """Refuses values whose type cannot be what the argument takes.
+
+    Keras stores many arguments without checking them (`Conv2D(filters=True)`
+    builds one filter, `use_bias="no"` is true); a bool where the default
+    is a bool, and an integer (or a list of integers) where the argument
+    is a size, are required here.
+    """
+    params = inspect.signature(cls.__init__).parameters
+    for key, value in args.items():
+        if not isinstance(key, str):
+            raise ValueError(
+                f"{where}: argument names of layer {class_name!r} are strings; "
+                f"received {short_repr(key)}."
+            )
+        param = params.get(key)
+        default = param.default if param is not None else inspect.Parameter.empty
+        context = f"{where}: argument of layer {class_name!r}"
+        if isinstance(default, bool):
+            check_bool(key, value, allow_none=True, where=context, yaml=True)
+        elif key in _INT_ARGS or is_number(default):
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for item in items[:64]:
+                if item is None or is_number(item) or isinstance(item, (list, tuple)):
+                    continue
+                if key in ("padding", "cropping") and isinstance(item, str):
+                    continue  # Conv's padding="same" shares the name
+                raise invalid(
+                    key,
+                    value,
+                    "an integer or a list of integers"
+                    if key in _INT_ARGS
+                    else "a number",
+                    where=context,
+                )
+            if key in _INT_ARGS:
+                for item in items[:64]:
+                    if is_int(item) and abs(item) > _MAX_DIM:
+                        raise invalid(
+                            key,
+                            value,
+                            f"integers of at most {_MAX_DIM:,} in magnitude "
+                            "(int32, what every backend's shapes hold)",
+                            where=context,
+                        )
 
 
 def _input_tensor(name: str, value, where: str):
@@ -320,11 +486,25 @@ def _input_tensor(name: str, value, where: str):
         sparse = value.get("sparse", False)
     else:
         shape, dtype, sparse = value, None, False
-    if not is_shape(shape):
+    if not is_shape(shape) or any(d is not None and d > _MAX_DIM for d in shape):
         raise ValueError(
-            f"{where}: invalid shape {shape!r}; expected a list of positive "
-            "integers or nulls, without the batch dimension."
+            f"{where}: invalid shape {short_repr(shape)}; expected a list of "
+            f"positive integers (at most {_MAX_DIM:,}) or nulls, without the "
+            "batch dimension."
         )
+    if dtype is not None and dtype not in _INPUT_DTYPES:
+        raise invalid(
+            "dtype",
+            dtype,
+            hint=closest(dtype, _INPUT_DTYPES),
+            options=_INPUT_DTYPES,
+            where=f"{where}:",
+        )
+    check_bool("sparse", sparse, where=f"{where}:", yaml=True)
+    size = 1
+    for d in shape:
+        size *= d or 1
+    check_size_budget(f"{where}: input {name!r}", size)
     return keras.Input(shape=tuple(shape), dtype=dtype, sparse=sparse, name=name)
 
 
@@ -334,14 +514,31 @@ def _apply(layer, node_name: str, class_name, args_in, where: str):
     try:
         return layer(*positional, **kwargs)
     except Exception as err:  # re-raised with the node named
-        shapes = keras.tree.map_structure(
-            lambda t: tuple(t.shape) if hasattr(t, "shape") else t,
-            (list(positional), {k: v for k, v in kwargs.items()}),
-        )
+        shapes = [
+            tuple(t.shape)
+            for t in keras.tree.flatten((list(positional), dict(kwargs)))
+            if hasattr(t, "shape")
+        ]
         raise ValueError(
             f"{where}: layer {class_name!r} cannot be applied to its inputs "
-            f"(shapes {shapes}): {err}"
+            f"(shapes {short_repr(shapes)}): {_keras_message(err)}"
         ) from None
+
+
+class _Budget:
+    """Sums a spec's weights and activations, layer by layer, under the limit."""
+
+    def __init__(self):
+        self.total = 0
+
+    def add_outputs(self, where: str, outputs) -> None:
+        """Adds one sample's output values of a layer (its symbolic outputs)."""
+        for t in keras.tree.flatten(outputs):
+            size = 1
+            for d in getattr(t, "shape", ())[1:]:
+                size *= d if is_int(d) and d > 0 else 1
+            self.total += size
+        check_size_budget(where, self.total)
 
 
 # ---------------------------------------------------------------- sequential
@@ -351,15 +548,16 @@ def _build_sequential(spec: dict) -> keras.Sequential:
         raise ValueError(
             f"spec.sequential must be a non-empty list of layers; received {items!r}."
         )
-    model = keras.Sequential(name=spec.get("name"))
+    if len(items) > max_layers():
+        check_size_budget("spec.sequential", 0, len(items))
+    current = None
     if "input_shape" in spec:
-        model.add(
-            _input_tensor(
-                spec.get("input_name"),
-                {"shape": spec["input_shape"], "dtype": spec.get("dtype")},
-                "spec.input_shape",
-            )
+        current = _input_tensor(
+            spec.get("input_name"),
+            {"shape": spec["input_shape"], "dtype": spec.get("dtype")},
+            "spec.input_shape",
         )
+    layers, budget = [], _Budget()
     for i, item in enumerate(items):
         where = f"spec.sequential[{i}]"
         if isinstance(item, str):
@@ -369,17 +567,45 @@ def _build_sequential(spec: dict) -> keras.Sequential:
         else:
             raise ValueError(
                 f"{where}: expected a layer name or a one-key mapping "
-                f"{{LayerName: {{args}}}}; received {item!r}."
+                f"{{LayerName: {{args}}}}; received {short_repr(item)}."
             )
-        layer = _make_layer(class_name, args, None, f"{where} ({class_name})")
-        try:
-            model.add(layer)
-        except Exception as err:  # re-raised with the item named
-            raise ValueError(
-                f"{where}: layer {class_name!r} cannot be applied to the output "
-                f"of the previous layer: {err}"
-            ) from None
-    return model
+        label = class_name if isinstance(class_name, str) else None
+        if label is None or len(label) > 40:
+            label = short_repr(class_name, limit=40)
+        where = f"{where} ({label})"
+        layer = _make_layer(class_name, args, None, where, current)
+        if current is not None:
+            # Applied here once, symbolically, so an error names this item
+            # and the next layer's estimate knows its input shape.
+            try:
+                current = layer(current)
+            except Exception as err:  # re-raised with the item named
+                raise ValueError(
+                    f"{where}: layer {class_name!r} cannot be applied to the "
+                    f"output of the previous layer: {_keras_message(err)}"
+                ) from None
+            budget.add_outputs(where, current)
+        layers.append(layer)
+    # One Sequential from the whole list: adding layers one at a time
+    # rebuilds its graph after each, quadratic in the number of layers.
+    first = (
+        []
+        if current is None
+        else [
+            _input_tensor(
+                spec.get("input_name"),
+                {"shape": spec["input_shape"], "dtype": spec.get("dtype")},
+                "spec.input_shape",
+            )
+        ]
+    )
+    try:
+        return keras.Sequential(first + layers, name=spec.get("name"))
+    except Exception as err:  # e.g. a name Keras refuses
+        raise ValueError(
+            f"spec: the layer list does not make a Sequential model: "
+            f"{_keras_message(err)}"
+        ) from None
 
 
 # ---------------------------------------------------------------- functional
@@ -401,6 +627,8 @@ def _expand_blocks(spec: dict) -> list[dict]:
     nodes = spec["nodes"]
     if not isinstance(nodes, list) or not nodes:
         raise ValueError(f"spec.nodes must be a non-empty list; received {nodes!r}.")
+    if len(nodes) > max_layers():
+        check_size_budget("spec.nodes", 0, len(nodes))
     out: list[dict] = []
     for i, node in enumerate(nodes):
         where = f"spec.nodes[{i}]"
@@ -417,16 +645,18 @@ def _expand_blocks(spec: dict) -> list[dict]:
                     )
             out.append(dict(node, _where=f"{where} ({node['name']!r})"))
             continue
-        out.extend(_instantiate_block(node, blocks, where))
+        out.extend(_instantiate_block(node, blocks, where, len(out)))
     return out
 
 
-def _instantiate_block(node: dict, blocks: dict, where: str) -> list[dict]:
+def _instantiate_block(
+    node: dict, blocks: dict, where: str, done: int = 0
+) -> list[dict]:
     name, bname = node["name"], node["block"]
-    where = f"{where} ({name!r})"
-    if bname not in blocks:
+    where = f"{where} ({short_repr(name, limit=40)})"
+    if not isinstance(bname, str) or bname not in blocks:
         raise ValueError(
-            f"{where}: unknown block {bname!r}.{closest(bname, blocks)} "
+            f"{where}: unknown block {short_repr(bname)}.{closest(bname, blocks)} "
             f"Defined blocks: {', '.join(sorted(blocks)) or '(none)'}."
         )
     for key in ("layer", "args", "call"):
@@ -436,9 +666,21 @@ def _instantiate_block(node: dict, blocks: dict, where: str) -> list[dict]:
     repeat = node.get("repeat", 1)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ValueError(
-            f"{where}: invalid repeat={repeat!r}; expected an integer >= 1."
+            f"{where}: invalid repeat={short_repr(repeat)}; expected an integer >= 1."
         )
+    # Checked before expanding: `repeat: 10**9` must not loop.
+    check_size_budget(where, 0, done + repeat * len(block["nodes"]))
     params = node.get("params") or {}
+    if not isinstance(params, dict):
+        raise invalid("params", params, "a mapping {name: value}", where=f"{where}:")
+    used = _param_names(block["nodes"])
+    for key in params:
+        if key not in used:
+            raise ValueError(
+                f"{where}: unknown block parameter {short_repr(key)} for block "
+                f"{bname!r}.{closest(key, used)} Parameters its nodes use "
+                f"(as ${{name}}): {', '.join(sorted(used)) or '(none)'}."
+            )
     formal = block["inputs"] if isinstance(block["inputs"], list) else [block["inputs"]]
     actual = node.get("inputs")
     actual = actual if isinstance(actual, list) else [actual]
@@ -483,6 +725,22 @@ def _instantiate_block(node: dict, blocks: dict, where: str) -> list[dict]:
     # The node's own name refers to the output of the last instance.
     expanded.append({"name": name, "_alias": actual[0], "_where": where})
     return expanded
+
+
+def _param_names(obj, seen: set | None = None) -> set[str]:
+    """The names of the `${param}` placeholders in a block's nodes."""
+    seen = set() if seen is None else seen
+    if isinstance(obj, str):
+        match = _PARAM.match(obj)
+        return {match.group(1)} if match else set()
+    if not isinstance(obj, (dict, list)) or id(obj) in seen:
+        return set()
+    seen.add(id(obj))
+    values = obj.values() if isinstance(obj, dict) else obj
+    found: set[str] = set()
+    for value in values:
+        found |= _param_names(value, seen)
+    return found
 
 
 def _substitute(obj, params: dict, where: str):
@@ -587,6 +845,7 @@ def _build_functional(spec: dict) -> keras.Model:
         for name, value in raw_inputs.items()
     }
     nodes: dict[str, dict] = {}
+    budget = _Budget()
     for node in _expand_blocks(spec):
         if node["name"] in nodes or node["name"] in tensors:
             raise ValueError(
@@ -617,8 +876,11 @@ def _build_functional(spec: dict) -> keras.Model:
         else:
             args_in = ([_resolve(inputs, tensors, node["_where"])], {})
         args_in[1].update(call)
-        layer = _make_layer(node["layer"], node.get("args"), name, node["_where"])
+        layer = _make_layer(
+            node["layer"], node.get("args"), name, node["_where"], args_in
+        )
         tensors[name] = _apply(layer, name, node["layer"], args_in, node["_where"])
+        budget.add_outputs(node["_where"], tensors[name])
     outputs = spec["outputs"]
     where = "spec.outputs"
     if isinstance(outputs, str):
