@@ -32,6 +32,7 @@ import logging
 import math
 import numbers
 import os
+import re
 import shutil
 
 import keras
@@ -41,6 +42,7 @@ from kerasdl import _keras_compat
 from kerasdl._io import (
     atomic_path,
     read_json,
+    remove_stale_files,
     staged_folder,
     write_json_atomic,
     write_text_atomic,
@@ -53,6 +55,7 @@ __all__ = [
     "ResumableBackup",
     "RunHistory",
     "current_learning_rate",
+    "damaged_run_file",
     "load_history",
     "plot_history",
     "requested_callbacks",
@@ -187,6 +190,23 @@ def requested_callbacks(model, given=()) -> list:
     return found
 
 
+def damaged_run_file(path, reason) -> ValueError:
+    """The error for a run file that is truncated, edited or out of place.
+
+    Args:
+        path: str. The file.
+        reason: str or Exception. What is wrong with it.
+
+    Returns:
+        ValueError: naming the file and how to recover (to raise).
+    """
+    return ValueError(
+        f"Run file {os.fspath(path)!r} is damaged or was edited ({reason}). "
+        "To start the run over, set resume: false (kerasdl's run files are "
+        "replaced) or use a new run_dir."
+    )
+
+
 def load_history(run_dir) -> dict:
     """Reads run_dir/history.json.
 
@@ -243,13 +263,16 @@ class RunHistory(keras.callbacks.Callback):
         self.rows = []
         path = os.path.join(self.run_dir, HISTORY_FILE)
         if self.resume and os.path.isfile(path):
-            previous = load_history(self.run_dir)
-            for i, epoch in enumerate(previous["epochs"]):
-                row = {"epoch": epoch}
-                for name, values in previous["history"].items():
-                    if values[i] is not None:
-                        row[name] = values[i]
-                self.rows.append(row)
+            try:
+                previous = load_history(self.run_dir)
+                for i, epoch in enumerate(previous["epochs"]):
+                    row = {"epoch": int(epoch)}
+                    for name, values in previous["history"].items():
+                        if values[i] is not None:
+                            row[name] = float(values[i])
+                    self.rows.append(row)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+                raise damaged_run_file(path, e) from None
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": int(epoch)}
@@ -337,6 +360,8 @@ _STATE_ATTRS = (
     (keras.callbacks.ModelCheckpoint, ("best",)),
 )
 _POINTER = "latest.json"
+# The only folder names latest.json may point to.
+_BACKUP_NAME = re.compile(r"epoch-[0-9]{5,}")
 
 
 class ResumableBackup(keras.callbacks.BackupAndRestore):
@@ -373,6 +398,43 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         self.tracked = [c for c in tracked if _state_attrs(c)]
         self.restored_epoch = None
 
+    def _read_pointer(self, pointer: str) -> tuple[dict, str]:
+        """latest.json, checked: (its content, the backup folder it names).
+
+        The folder must be one entry of `backup_dir` (no "..", no absolute
+        path, no link out of it): resuming reads only the run's own files.
+        """
+        try:
+            meta = read_json(pointer)
+        except (ValueError, OSError) as error:
+            raise damaged_run_file(pointer, error) from None
+        if not isinstance(meta, dict) or set(meta) != {"epoch", "dir", "callbacks"}:
+            raise damaged_run_file(
+                pointer, "expected the keys epoch, dir and callbacks"
+            )
+        epoch, name, states = meta["epoch"], meta["dir"], meta["callbacks"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise damaged_run_file(pointer, f"epoch={epoch!r} is not an epoch count")
+        if not isinstance(states, list) or not all(isinstance(x, dict) for x in states):
+            raise damaged_run_file(pointer, "callbacks is not a list of mappings")
+        root = os.path.realpath(self.backup_dir)
+        directory = os.path.realpath(os.path.join(root, str(name)))
+        if (
+            not isinstance(name, str)
+            or not _BACKUP_NAME.fullmatch(name)
+            or os.path.dirname(directory) != root
+        ):
+            raise damaged_run_file(
+                pointer,
+                f"dir={name!r} is not a backup folder inside {root!r} "
+                "(expected epoch-NNNNN)",
+            )
+        if not os.path.isdir(directory):
+            raise damaged_run_file(
+                pointer, f"its backup folder {directory!r} is missing"
+            )
+        return meta, directory
+
     def _load_model(self):
         pointer = os.path.join(self.backup_dir, _POINTER)
         if not os.path.isfile(pointer):
@@ -382,13 +444,17 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                 f"Cannot restore the backup in {self.backup_dir!r}: the model "
                 "is not built. Give it a keras.Input or build it before fit."
             )
-        meta = read_json(pointer)
-        directory = os.path.join(self.backup_dir, meta["dir"])
+        meta, directory = self._read_pointer(pointer)
+        self._remove_stale(os.path.basename(directory))
         if self.model.optimizer is not None and not self.model.optimizer.built:
             # The optimizer's variables must exist before they are loaded.
             self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(os.path.join(directory, "model.weights.h5"))
-        states = meta.get("callbacks", [])
+        weights = os.path.join(directory, "model.weights.h5")
+        try:
+            self.model.load_weights(weights)
+        except (ValueError, OSError, KeyError) as error:
+            raise damaged_run_file(weights, error) from None
+        states = meta["callbacks"]
         if len(states) != len(self.tracked):
             raise ValueError(
                 f"The backup in {self.backup_dir!r} holds the state of "
@@ -396,14 +462,23 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                 "now; resume with the same callbacks configuration."
             )
         for i, (callback, state) in enumerate(zip(self.tracked, states, strict=True)):
+            allowed = _state_attrs(callback)
+            unknown = sorted(set(state) - set(allowed))
+            if unknown:  # never set other attributes from a file
+                raise damaged_run_file(
+                    pointer, f"callback {i} state has unknown keys {unknown}"
+                )
             for name, value in state.items():
                 setattr(callback, name, value)
             arrays = os.path.join(directory, f"callback{i}_best_weights.npz")
             if os.path.isfile(arrays):
-                with np.load(arrays) as data:
-                    callback.best_weights = [
-                        data[f"w{k}"] for k in range(len(data.files))
-                    ]
+                try:
+                    with np.load(arrays, allow_pickle=False) as data:
+                        callback.best_weights = [
+                            data[f"w{k}"] for k in range(len(data.files))
+                        ]
+                except (ValueError, OSError, KeyError) as error:
+                    raise damaged_run_file(arrays, error) from None
         _keras_compat.set_initial_epoch(self.model, meta["epoch"])
         self._current_epoch = meta["epoch"]
         self.restored_epoch = meta["epoch"]
@@ -437,8 +512,13 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
             os.path.join(self.backup_dir, _POINTER),
             {"epoch": epoch, "dir": name, "callbacks": states},
         )
+        self._remove_stale(name)
+
+    def _remove_stale(self, keep: str) -> None:
+        """Deletes every backup but `keep`, and killed writes' temporaries."""
+        remove_stale_files(self.backup_dir, [_POINTER])
         for entry in os.listdir(self.backup_dir):
-            if entry != name and (
+            if entry != keep and (
                 entry.startswith("epoch-") or entry.startswith(".epoch-")
             ):
                 shutil.rmtree(os.path.join(self.backup_dir, entry), ignore_errors=True)

@@ -232,6 +232,13 @@ class TrainingConfig:
     # Continue an interrupted run found in run_dir (false: start over and
     # replace its files).
     resume: bool = False
+    # Let run_dir be a folder holding files that kerasdl did not write (its
+    # own run files there, config.yaml, logs/, backup/, ..., are replaced;
+    # other files are kept). False refuses such a folder.
+    overwrite: bool = False
+    # Check the data before fit (NaN/inf in array x, y and sample weights;
+    # labels against the loss) and guard pipelines against NaN/inf.
+    check_data: bool = True
     # Devices and strategy (see DistributionConfig).
     distribution: DistributionConfig = dataclasses.field(
         default_factory=DistributionConfig
@@ -701,6 +708,8 @@ def _validate_training(cfg: TrainingConfig) -> None:
         if not isinstance(cfg.run_dir, str) or not cfg.run_dir:
             _fail("run_dir", cfg.run_dir, "a directory path or null")
     check_bool("resume", cfg.resume, **_CONFIG)
+    check_bool("overwrite", cfg.overwrite, **_CONFIG)
+    check_bool("check_data", cfg.check_data, **_CONFIG)
     if cfg.resume and cfg.run_dir is None:
         raise ValueError(
             "Training config key 'resume' is true but 'run_dir' is null: "

@@ -15,6 +15,19 @@ and fits a Keras model, and keeps a run directory::
       history.csv    the same as CSV (callbacks.csv_log)
       curves.png     loss / metrics / learning rate per epoch, train vs val
 
+The run directory must be new, empty or a kerasdl run folder (its
+config.yaml starts with `RUN_HEADER`): a folder holding other files is
+refused unless `overwrite: true`, and even then only the files above are
+replaced. A resumed run reads only files inside it (`backup/latest.json`
+may name only a backup folder inside backup/); a damaged run file gives a
+ValueError naming it; temp files of writes killed with an earlier run are
+removed.
+
+Data are checked before fit (`check_data`, see
+`kerasdl.training.datacheck`): NaN/inf in array x, y and sample weights
+(named, with the first bad index), labels the loss cannot use and empty
+data raise a ValueError; pipelines get a `NonFiniteGuard`.
+
 Precedence (what comes from where):
 
 - A model that is already compiled keeps its compile: its optimizer,
@@ -77,7 +90,7 @@ import numpy as np
 
 from kerasdl import _backend, _keras_compat
 from kerasdl._checks import closest
-from kerasdl._io import read_yaml
+from kerasdl._io import read_yaml, remove_stale_files, write_text_atomic
 from kerasdl.registry import get_task, set_task
 from kerasdl.training.callbacks import (
     CSV_FILE,
@@ -88,6 +101,7 @@ from kerasdl.training.callbacks import (
     ResumableBackup,
     RunHistory,
     current_learning_rate,
+    damaged_run_file,
     load_history,
     requested_callbacks,
 )
@@ -95,8 +109,14 @@ from kerasdl.training.config import (
     TrainingConfig,
     _wrap_factory,
     load_config,
-    save_config,
     split_optimizer_config,
+)
+from kerasdl.training.datacheck import (
+    PARTS,
+    NonFiniteGuard,
+    check_finite,
+    check_labels,
+    check_not_empty,
 )
 from kerasdl.training.distribution import check_strategy, make_context
 from kerasdl.training.losses import make_loss
@@ -113,8 +133,13 @@ CONFIG_FILE = "config.yaml"
 CHECKPOINT_FILE = "best.keras"
 BACKUP_DIR = "backup"
 LOGS_DIR = "logs"
+WORKERS_DIR = "workers"
 _RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, HISTORY_FILE, CSV_FILE, CURVES_FILE)
 _RUN_DIRS = (BACKUP_DIR, LOGS_DIR)
+# First line of the config.yaml the Trainer writes: a folder whose
+# config.yaml starts with it is a kerasdl run folder, whose run files a new
+# run may replace; any other non-empty folder may hold the user's files.
+RUN_HEADER = "# kerasdl run folder: written by kerasdl.training.Trainer\n"
 # Keras fit arguments that Trainer.fit passes through.
 _FIT_KWARGS = (
     "class_weight",
@@ -126,7 +151,7 @@ _FIT_KWARGS = (
     "initial_epoch",
 )
 # Config fields that may change when an interrupted run is resumed.
-_RESUME_MAY_CHANGE = ("epochs", "resume", "verbose")
+_RESUME_MAY_CHANGE = ("epochs", "resume", "verbose", "overwrite", "check_data")
 
 
 class Trainer:
@@ -257,13 +282,23 @@ class Trainer:
                 model.name,
             )
         self.context.prepare_model(model)
+        guard = _check_data(
+            model, config, x, y, arrays, validation_data, fit_kwargs, has_validation
+        )
 
         root = self._prepare_run_dir(config)
         callbacks = self._callbacks(
             config, model, has_validation, root, extra_callbacks, plateau_lr_callbacks
         )
+        if guard is not None:
+            # First: an epoch whose loss is NaN must raise before any callback
+            # records it or saves its weights.
+            callbacks.insert(0, guard)
         if root is not None:
-            save_config(config, os.path.join(root, CONFIG_FILE))
+            # The header marks the folder as a kerasdl run (see _owns_run_dir).
+            write_text_atomic(
+                os.path.join(root, CONFIG_FILE), RUN_HEADER + config.to_yaml()
+            )
 
         fit_args = {
             "x": x,
@@ -412,8 +447,13 @@ class Trainer:
         root = os.path.abspath(config.run_dir)
         if not self.context.is_chief:
             # Non-chief workers keep their own files; the chief's are the run's.
-            root = os.path.join(root, "workers", f"worker-{self.context.worker_index}")
+            root = os.path.join(
+                root, WORKERS_DIR, f"worker-{self.context.worker_index}"
+            )
         os.makedirs(root, exist_ok=True)
+        # Temp files of atomic writes killed with a previous run.
+        remove_stale_files(root, _RUN_FILES)
+        _check_may_write(root, config.overwrite)
         has_backup = os.path.isfile(os.path.join(root, BACKUP_DIR, "latest.json"))
         if config.resume and has_backup:
             _check_same_config(root, config)
@@ -421,7 +461,9 @@ class Trainer:
             return root
         if config.resume:
             history = os.path.join(root, HISTORY_FILE)
-            if os.path.isfile(history) and load_history(root).get("completed"):
+            if os.path.isfile(history) and _read_run_file(
+                history, lambda: load_history(root)
+            ).get("completed"):
                 raise ValueError(
                     f"resume=true but the run in {root!r} already completed "
                     "(history.json says so and there is no backup to resume "
@@ -429,6 +471,7 @@ class Trainer:
                     "again from scratch (its files are replaced)."
                 )
             logger.info("No backup in %s: starting the run from scratch.", root)
+        # Only kerasdl's own run files go; anything else in the folder stays.
         for name in _RUN_FILES:
             path = os.path.join(root, name)
             if os.path.isfile(path):
@@ -503,6 +546,31 @@ class Trainer:
 
 
 # ----------------------------------------------------------------- helpers
+def _check_data(model, config, x, y, arrays, validation_data, fit_kwargs, validates):
+    """Checks the data before fit; returns a NaN guard for pipelines, or None.
+
+    Empty data is always an error. With `check_data` (the default), array
+    data are checked for NaN/inf (x, y, sample_weight and array validation
+    data) and the labels against the compiled loss (all of them for arrays,
+    the first batch of a pipeline).
+    """
+    check_not_empty(x, arrays)
+    if not config.check_data:
+        return None
+    if arrays:
+        check_finite({"x": x, "y": y, "sample_weight": fit_kwargs.get("sample_weight")})
+        check_labels(model, y)
+    else:
+        check_labels(model, _peek_labels(x, y), where="y of the first batch")
+    if (
+        validates
+        and isinstance(validation_data, (tuple, list))
+        and _is_arrays(validation_data)
+    ):
+        check_finite(dict(zip(PARTS, validation_data, strict=False)), "Validation data")
+    return None if arrays else NonFiniteGuard(x)
+
+
 def _check_optimizer(config: TrainingConfig) -> None:
     """Builds the optimizer once so a bad argument fails before training."""
     optimizer_config, _ = split_optimizer_config(config.optimizer)
@@ -687,11 +755,52 @@ def _task_defaults(model, task: str, units, activation, sparse: bool) -> dict:
     }
 
 
+def _owns_run_dir(root: str) -> bool:
+    """True when `root` is a kerasdl run folder (its config.yaml's header)."""
+    path = os.path.join(root, CONFIG_FILE)
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        return f.read(len(RUN_HEADER)) == RUN_HEADER.encode()
+
+
+def _check_may_write(root: str, overwrite: bool) -> None:
+    """Refuses a run folder that holds files kerasdl did not write.
+
+    An empty folder and a kerasdl run folder are accepted; the "workers"
+    folder of a distributed run's other workers does not count (they may
+    create it before the chief writes config.yaml).
+    """
+    if overwrite or _owns_run_dir(root):
+        return
+    foreign = sorted(e for e in os.listdir(root) if e != WORKERS_DIR)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ValueError(
+            f"run_dir {root!r} is not empty and is not a kerasdl run folder "
+            f"(its config.yaml was not written by kerasdl): it holds {shown}. "
+            "kerasdl never deletes or replaces files it did not write: use a "
+            "new or empty folder, or set overwrite: true to use this one "
+            f"(then its {', '.join(_RUN_FILES)}, {BACKUP_DIR}/ and {LOGS_DIR}/ "
+            "are replaced and every other file is kept)."
+        )
+
+
+def _read_run_file(path: str, read):
+    """`read()`, with a damaged run file's error naming it and the way out."""
+    try:
+        return read()
+    except (ValueError, TypeError, KeyError, OSError) as error:
+        raise damaged_run_file(path, error) from None
+
+
 def _check_same_config(root: str, config: TrainingConfig) -> None:
     path = os.path.join(root, CONFIG_FILE)
     if not os.path.isfile(path):
         return
-    saved = read_yaml(path) or {}
+    saved = _read_run_file(path, lambda: read_yaml(path)) or {}
+    if not isinstance(saved, dict):
+        raise damaged_run_file(path, f"it holds a {type(saved).__name__}")
     current = config.to_dict()
     changed = sorted(
         key
