@@ -147,6 +147,54 @@ def _cmd_quickstart(args) -> int:
     return 0
 
 
+def _parse_ab(items) -> dict:
+    """--ab NAME=V:W,V:W options as {name: {version: weight}}."""
+    splits = {}
+    for item in items or []:
+        name, sep, rest = item.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            weights = {}
+            for part in rest.split(","):
+                version, _, weight = part.partition(":")
+                weights[version.strip()] = float(weight)
+        except ValueError:
+            raise ValueError(
+                f"--ab expects NAME=VERSION:WEIGHT,VERSION:WEIGHT; received {item!r}."
+            ) from None
+        splits[name] = weights
+    return splits
+
+
+def _cmd_serve(args) -> int:
+    from kerasdl.serve import create_app, run
+
+    settings = {
+        "dirs": list(args.dirs),
+        "keep_versions": args.keep_versions,
+        "batch_window_ms": args.batch_window_ms,
+        "max_batch": args.max_batch,
+        "pool_size": args.pool_size,
+        "api_key": args.api_key or os.environ.get("KERASDL_API_KEY") or None,
+        "poll_seconds": args.poll_seconds,
+        "ab": _parse_ab(args.ab),
+    }
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1; received {args.workers}.")
+    # Built here even with several workers: a bad folder fails before forking.
+    app = create_app(
+        settings["dirs"], **{k: v for k, v in settings.items() if k != "dirs"}
+    )
+    print(
+        f"kerasdl serve: {', '.join(sorted(app.state.repository.models))} on "
+        f"http://{args.host}:{args.port} ({args.workers} worker(s))",
+        flush=True,
+    )
+    run(app, host=args.host, port=args.port, workers=args.workers, settings=settings)
+    return 0
+
+
 def main(argv=None) -> int:
     """Runs the command line (the launcher's `main`); returns the exit status."""
     from kerasdl_cli import main as launcher_main

@@ -128,6 +128,56 @@ def make_parser() -> argparse.ArgumentParser:
         help="exit non-zero below this test accuracy",
     )
     p.set_defaults(func=_command("_cmd_quickstart"))
+
+    p = sub.add_parser(
+        "serve", help="serve exported models over HTTP (REST, metrics, drift)"
+    )
+    p.add_argument(
+        "dirs",
+        nargs="+",
+        metavar="DIR",
+        help="export folder (manifest.json), folder of versions <name>/<version>/, "
+        "or folder of model folders",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--keep-versions", type=int, default=None, help="newest versions kept loaded"
+    )
+    p.add_argument("--workers", type=int, default=1, help="server processes")
+    p.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=2.0,
+        help="dynamic batching window (default 2 ms)",
+    )
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=32,
+        help="most instances per model call; 1 turns batching off",
+    )
+    p.add_argument(
+        "--pool-size", type=int, default=2, help="runners per version (threads)"
+    )
+    p.add_argument(
+        "--api-key",
+        default=None,
+        help="require this key (X-API-Key header); default: $KERASDL_API_KEY",
+    )
+    p.add_argument(
+        "--ab",
+        action="append",
+        metavar="NAME=V:W,V:W",
+        help="A/B split, e.g. lenet5=1:0.9,2:0.1 (repeatable)",
+    )
+    p.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=2.0,
+        help="how often new version folders are looked for",
+    )
+    p.set_defaults(func=_command("_cmd_serve"))
     return parser
 
 

@@ -17,8 +17,8 @@ Every bad request gets a 4xx JSON error {"error": {"kind", "message"},
 "kerasdl.serve.access") with its request id (X-Request-ID, echoed).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the endpoints'
+# annotations (Request, imported inside create_app) at definition time.
 import asyncio
 import json
 import logging

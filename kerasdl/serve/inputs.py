@@ -103,7 +103,13 @@ def _as_array(value, spec: dict, where: str) -> np.ndarray:
     if len(shape) != len(expected) or any(
         e is not None and e != s for e, s in zip(expected[1:], shape[1:], strict=False)
     ):
-        wanted = ["batch", *("any" if e is None else e for e in expected[1:])]
+        wanted = (
+            "["
+            + ", ".join(
+                ["batch", *("any" if e is None else str(e) for e in expected[1:])]
+            )
+            + "]"
+        )
         raise RequestError(
             400,
             "bad_shape",
