@@ -48,8 +48,15 @@ from kerasdl._checks import (
     closest,
     invalid,
     is_int,
+    short_repr,
 )
-from kerasdl._io import is_config_path, load_yaml, to_plain, write_text_atomic
+from kerasdl._io import (
+    check_tree,
+    is_config_path,
+    load_yaml,
+    to_plain,
+    write_text_atomic,
+)
 from kerasdl.training.losses import make_loss
 from kerasdl.training.metrics import METRIC_NAMES
 from kerasdl.training.optimizers import OPTIMIZER_NAMES
@@ -331,6 +338,7 @@ def load_config(source=None) -> TrainingConfig:
     if isinstance(source, TrainingConfig):
         return TrainingConfig.from_dict(source.to_dict())
     if isinstance(source, dict):
+        check_tree(source, "the training config")
         return TrainingConfig.from_dict(source)
     if is_config_path(source) or isinstance(source, str):
         where = os.fspath(source) if is_config_path(source) else "the config string"
@@ -338,14 +346,15 @@ def load_config(source=None) -> TrainingConfig:
     else:
         raise ValueError(
             "A training config must be a TrainingConfig, a dict, a YAML string "
-            f"or a file path; received {type(source).__name__}: {source!r:.80}."
+            f"or a file path; received {type(source).__name__}: "
+            f"{short_repr(source)}."
         )
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ValueError(
             f"A training config must be a mapping of keys; {where} holds a "
-            f"{type(data).__name__}: {data!r:.80}."
+            f"{type(data).__name__}: {short_repr(data)}."
         )
     return TrainingConfig.from_dict(data)
 
@@ -636,6 +645,7 @@ def _validate_optimizer(value) -> dict | str:
             and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
         _check_keys(value, ["name", *accepted], path)
+        _check_optimizer_values(value, cls, path)
     lr = value.get("learning_rate")
     if lr is not None:
         lr_path = f"{path}.learning_rate"
@@ -644,6 +654,25 @@ def _validate_optimizer(value) -> dict | str:
         else:
             _wrap_factory(lr_path, lr, lambda: make_schedule(lr))
     return value
+
+
+def _check_optimizer_values(value: dict, cls, path: str) -> None:
+    """Checks each optimizer argument's type against its default, before fit.
+
+    Keras' optimizers store what they are given and fail at the first step
+    (`momentum: {}`) or never (`nesterov: "yes"` is true).
+    """
+    params = inspect.signature(cls.__init__).parameters
+    for key, item in value.items():
+        if key in ("name", "learning_rate") or key not in params:
+            continue
+        default, where = params[key].default, f"{path}.{key}"
+        if isinstance(default, bool):
+            check_bool(where, item, **_CONFIG)
+        elif key in _OPTIMIZER_COUNTS:
+            check_int(where, item, 1, _MAX_INT32, allow_none=True, **_CONFIG)
+        else:
+            check_float(where, item, allow_none=default is None, **_CONFIG)
 
 
 def _wrap_factory(path: str, value, build):
@@ -664,11 +693,25 @@ def _wrap_factory(path: str, value, build):
         raise ValueError(f"Invalid training config at {path!r}: {message}") from None
 
 
+# Optimizer arguments that count steps (integers), the rest are numbers.
+_OPTIMIZER_COUNTS = ("gradient_accumulation_steps", "ema_overwrite_frequency")
+# Counts and sizes reach the backend as int32 (steps, batch sizes); seeds go
+# to NumPy's and the backends' generators, which take 32-bit unsigned seeds.
+_MAX_INT32 = 2**31 - 1
+_MAX_SEED = 2**32 - 1
+
+
+def _bounded_int(name: str, value, minimum: int, maximum: int, allow_none=False):
+    """check_int with the lower bound first, so the common error stays short."""
+    value = check_int(name, value, minimum, allow_none=allow_none, **_CONFIG)
+    return check_int(name, value, minimum, maximum, allow_none=True, **_CONFIG)
+
+
 def _validate_training(cfg: TrainingConfig) -> None:
-    cfg.seed = check_int("seed", cfg.seed, 0, allow_none=True, **_CONFIG)
-    cfg.epochs = check_int("epochs", cfg.epochs, 1, **_CONFIG)
-    cfg.batch_size = check_int(
-        "batch_size", cfg.batch_size, 1, allow_none=True, **_CONFIG
+    cfg.seed = _bounded_int("seed", cfg.seed, 0, _MAX_SEED, allow_none=True)
+    cfg.epochs = _bounded_int("epochs", cfg.epochs, 1, _MAX_INT32)
+    cfg.batch_size = _bounded_int(
+        "batch_size", cfg.batch_size, 1, _MAX_INT32, allow_none=True
     )
     cfg.validation_split = check_float(
         "validation_split",
@@ -699,8 +742,8 @@ def _validate_training(cfg: TrainingConfig) -> None:
         check_choice("precision", cfg.precision, PRECISIONS, where=_WHERE)
     if cfg.jit_compile != "auto" and not isinstance(cfg.jit_compile, bool):
         _fail("jit_compile", cfg.jit_compile, "true, false or 'auto'")
-    cfg.steps_per_execution = check_int(
-        "steps_per_execution", cfg.steps_per_execution, 1, **_CONFIG
+    cfg.steps_per_execution = _bounded_int(
+        "steps_per_execution", cfg.steps_per_execution, 1, _MAX_INT32
     )
     if cfg.run_dir is not None:
         if isinstance(cfg.run_dir, os.PathLike):
