@@ -641,7 +641,7 @@ def estimate_size(hparams: dict, default_width: int = 64) -> tuple[int, int]:
         >>> estimate_size({"hidden_units": [10**8], "input_shape": [784]})[0] > 10**16
         True
     """
-    widths, depth, outputs, length, inputs = [], 0, 0, 1, 1
+    widths, depth, outputs, length, inputs, rank = [], 0, 0, 1, 1, 1
     width_factor = depth_factor = 1.0
     for key, value in hparams.items():
         key = key.lower() if isinstance(key, str) else ""
@@ -659,11 +659,16 @@ def estimate_size(hparams: dict, default_width: int = 64) -> tuple[int, int]:
         elif key in _INPUT_KEYS:
             if isinstance(value, (list, tuple)):
                 inputs = math.prod(_ints(value)) if value else 1
+                rank = len(value)
         elif key.endswith(_WIDTH_KEYS):
             widths += _ints(value)
     widths = widths or [default_width]
     wide = int(max(widths) * width_factor)
     narrow = int(min(widths) * width_factor)
+    if rank >= 2:
+        # Images and sequences enter through a convolution or an embedding
+        # whose width is seldom a hyperparameter; assume a typical one.
+        narrow = min(narrow, default_width)
     layers = int(max(depth, 1) * depth_factor)
     weights = layers * wide * wide + inputs * narrow + outputs * wide
     activations = inputs * narrow + layers * length * wide + length * length
