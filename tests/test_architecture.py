@@ -47,7 +47,17 @@ FLOORS = (
     ("compression", "runconfig"),
     # Everything built on a trained model: decoding, generative models,
     # search, serving, explanations.
-    ("generation", "generative", "anomaly", "search", "serve", "explain"),
+    # Fundamentals (hand-written backprop, training experiments) too.
+    (
+        "generation",
+        "generative",
+        "anomaly",
+        "search",
+        "serve",
+        "explain",
+        "evaluation",
+        "fundamentals",
+    ),
     # Entry points: the public API, workflows and the command line.
     ("workflow", "cli", "__init__", "__main__"),
 )

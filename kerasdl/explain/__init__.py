@@ -1,0 +1,28 @@
+"""Why a model predicts what it does: attributions, attention and filters.
+
+- Gradients and perturbations (`kerasdl.explain.gradients`): `saliency`,
+  `smoothgrad`, `integrated_gradients`, `grad_cam`, `grad_cam_plus_plus`,
+  `occlusion`, and `find_conv_layer` (the feature map Grad-CAM weighs).
+
+Every function runs on TensorFlow, JAX and PyTorch (the gradients come
+from `kerasdl._backend.input_gradients`) and returns NumPy arrays.
+
+Example:
+>>> from kerasdl import explain
+>>> heat = explain.grad_cam(model, images[:8])  # (8, H, W) in [0, 1]
+"""
+
+from kerasdl.explain import gradients
+
+# Re-exported: the public names are listed once, in each module's __all__.
+from kerasdl.explain.gradients import (  # noqa: F401
+    find_conv_layer,
+    grad_cam,
+    grad_cam_plus_plus,
+    integrated_gradients,
+    occlusion,
+    saliency,
+    smoothgrad,
+)
+
+__all__ = list(gradients.__all__)
