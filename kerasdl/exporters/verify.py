@@ -5,6 +5,10 @@ magnitude (`max_abs_error <= tolerance * max(1, max|reference|)`); quantized
 formats are judged, output by output, by class agreement (the fraction of
 samples whose argmax matches Keras) where the output has a class axis (last
 dimension >= 2) and by a loose relative error (0.1) otherwise.
+
+Agreement with a model whose outputs are the same for every sample proves
+nothing (an untrained MobileNetV2 answers every random input alike), so a
+file is never called verified against such degenerate reference outputs.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ logger = logging.getLogger(__name__)
 # Float formats' relative tolerance is each format object's `tolerance`.
 # Quantized outputs without a class axis (regression, one logit): relative error.
 QUANTIZED_TOLERANCE = 0.1
+# Reference outputs whose spread across samples is below this fraction of
+# their scale are constant: comparing against them verifies nothing.
+DEGENERATE_SPREAD = 1e-6
 
 
 class VerificationError(ValueError):
@@ -66,6 +73,33 @@ def _has_class_axis(reference: np.ndarray) -> bool:
     return reference.ndim >= 2 and reference.shape[-1] >= 2
 
 
+def _unjudged(result: dict, criterion: str) -> dict:
+    """A failed check whose errors could not be measured, and why."""
+    result.update(
+        max_abs_error=None,
+        relative_error=None,
+        class_agreement=None,
+        criterion=criterion,
+        passed=False,
+    )
+    return result
+
+
+def _degenerate(reference: list[np.ndarray]) -> bool:
+    """True when every output is the same for all samples (two or more)."""
+    if not reference or any(np.ndim(r) == 0 or len(r) < 2 for r in reference):
+        return False
+    for ref in reference:
+        ref = np.asarray(ref, dtype=np.float64)
+        scale = max(1.0, float(np.max(np.abs(ref), initial=0.0)))
+        if (
+            float(np.max(np.abs(ref - ref[:1]), initial=0.0))
+            > DEGENERATE_SPREAD * scale
+        ):
+            return False
+    return True
+
+
 def compare_outputs(
     fmt: str,
     outputs: list[np.ndarray],
@@ -85,7 +119,9 @@ def compare_outputs(
         dict: "runtime", "samples", "max_abs_error", "relative_error" (error
         over max(1, max|reference|)), "class_agreement" (lowest over outputs
         with a class axis, None without one), "criterion" (text) and
-        "passed" (bool).
+        "passed" (bool). Reference outputs that are the same for every
+        sample never pass: the criterion then says to pass representative
+        data (or to train the model first).
 
     Raises:
         ValueError: if `fmt` is unknown.
@@ -102,16 +138,20 @@ def compare_outputs(
     if len(outputs) != len(reference) or any(
         np.shape(o) != np.shape(r) for o, r in zip(outputs, reference, strict=True)
     ):
-        result.update(
-            max_abs_error=None,
-            relative_error=None,
-            class_agreement=None,
-            criterion="output shapes equal to Keras' "
+        return _unjudged(
+            result,
+            "output shapes equal to Keras' "
             f"{[list(np.shape(r)) for r in reference]}; received "
             f"{[list(np.shape(o)) for o in outputs]}",
-            passed=False,
         )
-        return result
+    if _degenerate(reference):
+        return _unjudged(
+            result,
+            "reference outputs that differ between samples; the Keras model "
+            f"gave the same outputs for all {result['samples']} samples, so "
+            "agreement would prove nothing: pass representative data (real "
+            "inputs) or export a trained model",
+        )
     errors, relative, agreements, criteria, passed = [], [], [], [], True
     for out, ref in zip(outputs, reference, strict=True):
         out = np.asarray(out, dtype=np.float64)

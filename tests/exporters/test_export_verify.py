@@ -6,7 +6,13 @@ import keras
 import numpy as np
 import pytest
 
-from kerasdl.exporters import compare_outputs, export, needed_tf_ops, run_file
+from kerasdl.exporters import (
+    VerificationError,
+    compare_outputs,
+    export,
+    needed_tf_ops,
+    run_file,
+)
 from kerasdl.exporters.formats import validate_formats
 
 # Excerpt of a real TFLite converter error (builtin ops only, Keras 3 model
@@ -57,9 +63,38 @@ def test_float_tolerance_is_relative_to_output_scale():
 
 
 def test_small_outputs_use_an_absolute_floor():
-    ref = np.full((3, 2), 1e-3)
+    ref = np.full((3, 2), 1e-3) * np.arange(1, 4)[:, None]
     assert compare_outputs("saved_model", [ref + 5e-5], [ref])["passed"]
     assert not compare_outputs("saved_model", [ref + 5e-4], [ref])["passed"]
+
+
+def test_constant_reference_outputs_never_verify():
+    # An untrained network that answers every input alike: a file that
+    # returns the same constant would "agree" with it and prove nothing.
+    ref = np.tile(np.array([[0.1, 0.7, 0.2]]), (8, 1))
+    for fmt in ("saved_model", "tflite", "tflite_int8"):
+        check = compare_outputs(fmt, [ref.copy()], [ref])
+        assert not check["passed"]
+        assert "same outputs for all 8 samples" in check["criterion"]
+        assert "representative data" in check["criterion"]
+    # One output that varies is enough to judge; a single sample can't be judged
+    # for spread and is compared as before.
+    varying = ref + np.linspace(0, 0.01, 8)[:, None]
+    assert compare_outputs("tflite", [varying.copy(), ref.copy()], [varying, ref])[
+        "passed"
+    ]
+    assert compare_outputs("tflite", [ref[:1].copy()], [ref[:1]])["passed"]
+
+
+def test_export_refuses_identical_samples_and_names_the_fix(tmp_path):
+    with pytest.raises(VerificationError, match="same outputs for all 4 samples"):
+        export(
+            _features_model(),
+            tmp_path / "out",
+            formats="keras",
+            sample_inputs={"features": np.ones((4, 6), "float32")},
+        )
+    assert not (tmp_path / "out").exists()
 
 
 def test_quantized_formats_are_judged_by_class_agreement():
@@ -139,7 +174,9 @@ def test_data_as_endless_stream_of_fit_batches(tmp_path):
 
 
 def test_sample_inputs_as_dict_and_random_default(tmp_path):
-    x = np.ones((5, 6), "float64")  # cast to the model's float32
+    # float64, cast to the model's float32; rows differ (identical samples
+    # give identical outputs, which verify nothing and are refused).
+    x = np.arange(30, dtype="float64").reshape(5, 6) / 30
     manifest = export(
         _features_model(),
         tmp_path / "a",
