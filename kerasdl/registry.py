@@ -35,6 +35,7 @@ __all__ = [
     "TASKS",
     "ModelEntry",
     "build_model",
+    "check_hparam_values",
     "get_entry",
     "get_task",
     "list_models",
@@ -344,15 +345,12 @@ def build_model(name: str, /, **hparams):
                 f"{entry.name!r}.{closest(key, accepted)} "
                 f"Accepted: {', '.join(sorted(accepted))}."
             )
-        _check_type(entry.name, key, hparams[key], accepted[key]["default"])
     missing = [k for k, v in accepted.items() if v["required"] and k not in hparams]
     if missing:
         raise ValueError(
             f"Architecture {entry.name!r} requires hyperparameters {missing}."
         )
-    defaults = {k: v["default"] for k, v in accepted.items()}
-    estimate, layers = estimate_size({**defaults, **entry.presets, **hparams})
-    check_size_budget(f"Architecture {entry.name!r}", estimate, layers)
+    check_hparam_values(entry.name, hparams)
     try:
         model = entry.builder(**entry.presets, **hparams)
     except Exception as err:  # re-raised in the contract, naming the model
@@ -362,6 +360,33 @@ def build_model(name: str, /, **hparams):
     if get_task(model) is None:
         set_task(model, entry.task)
     return model
+
+
+def check_hparam_values(name: str, hparams: dict) -> None:
+    """Checks hyperparameter values by type and the model's estimated size.
+
+    Nothing is built: a bool where the builder's default is a bool, a number
+    (never a bool or a string) where it is a number, integers in lists of
+    integers, then the size estimate of `kerasdl._checks.estimate_size`
+    against the limits. Names not accepted by the builder are skipped (the
+    caller reports them).
+
+    Args:
+        name: str. A registered architecture name.
+        hparams: dict. Hyperparameters by name.
+
+    Raises:
+        ValueError: naming the hyperparameter, the value and what is
+            accepted, or giving the estimate and the limit.
+    """
+    entry = get_entry(name)
+    accepted = entry.hyperparameters()
+    for key, value in hparams.items():
+        if key in accepted:
+            _check_type(entry.name, key, value, accepted[key]["default"])
+    defaults = {k: v["default"] for k, v in accepted.items()}
+    estimate, layers = estimate_size({**defaults, **entry.presets, **hparams})
+    check_size_budget(f"Architecture {entry.name!r}", estimate, layers)
 
 
 def _check_type(model: str, key: str, value, default) -> None:

@@ -53,6 +53,7 @@ from kerasdl._checks import (
     check_int,
     closest,
     invalid,
+    short_repr,
 )
 from kerasdl.compression.steps import WHERE, check_keys, check_steps
 from kerasdl.spec import load_spec
@@ -183,7 +184,7 @@ def _check_model(model):
 
 def _check_named(name, hparams: dict) -> None:
     """An architecture name and its hyperparameter names, as the registry takes them."""
-    from kerasdl.registry import model_info
+    from kerasdl.registry import check_hparam_values, model_info
 
     try:
         info = model_info(name)
@@ -195,12 +196,13 @@ def _check_named(name, hparams: dict) -> None:
             raise ValueError(
                 f"model.{key}: hyperparameter {key!r} is fixed to "
                 f"{info['presets'][key]!r} by architecture {info['name']!r}; "
-                f"received {key}={hparams[key]!r}."
+                f"received {key}={short_repr(hparams[key])}."
             )
         if key not in accepted:
+            label = key[:80] if isinstance(key, str) else short_repr(key)
             raise ValueError(
-                f"Unknown run config key 'model.{key}': architecture "
-                f"{info['name']!r} has no hyperparameter {key!r}."
+                f"Unknown run config key 'model.{label}': architecture "
+                f"{info['name']!r} has no hyperparameter {short_repr(key)}."
                 f"{closest(key, accepted)} Accepted: {', '.join(sorted(accepted))}."
             )
     missing = [
@@ -212,6 +214,10 @@ def _check_named(name, hparams: dict) -> None:
         raise ValueError(
             f"model: architecture {info['name']!r} requires hyperparameters {missing}."
         )
+    try:
+        check_hparam_values(info["name"], hparams)
+    except ValueError as error:
+        raise ValueError(f"model: {error}") from None
 
 
 def _check_training(training, seed) -> dict:
@@ -379,6 +385,8 @@ def load_run_config(config, command: str = "train") -> dict[str, Any]:
 
     seed = config.get("seed", 0 if command == "compress" else None)
     check_int("seed", seed, 0, allow_none=True, where=WHERE, yaml=True)
+    # NumPy's and the backends' generators take 32-bit unsigned seeds.
+    check_int("seed", seed, 0, 2**32 - 1, allow_none=True, where=WHERE, yaml=True)
     config["seed"] = seed
     config["data"] = _check_data(config["data"])
     config["model"] = _check_model(config["model"])
@@ -391,7 +399,7 @@ def load_run_config(config, command: str = "train") -> dict[str, Any]:
     elif not (isinstance(config["model"], str) and config["model"].endswith(".keras")):
         raise ValueError(
             "The run config builds its model from a spec "
-            f"(model={config['model']!r}) but has no 'training' section: the "
+            f"(model={short_repr(config['model'])}) but has no 'training' section: the "
             "compression steps need a trained model. Add 'training' (e.g. "
             "{epochs: 10}) or give a trained .keras file as 'model'."
         )
