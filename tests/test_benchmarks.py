@@ -165,3 +165,40 @@ def test_graph_benchmark_quick_prints_sparse_and_dense_edges_per_second():
     difference = re.search(r"outputs, max \|difference\|: (\S+)$", done.stdout, re.M)
     assert difference and float(difference.group(1)) < 1e-4, done.stdout
     assert re.search(r"^tensorflow sparse growth: 1,000 -> 10,000", done.stdout, re.M)
+
+
+@pytest.mark.one_backend
+def test_serving_benchmark_quick_prints_rates_ratios_and_no_5xx():
+    script = os.path.join(os.path.dirname(SCRIPT), "serving.py")
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    done = subprocess.run(
+        [sys.executable, script, "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    out = done.stdout
+    rows = re.findall(
+        r"^lenet5 +(\d+) +(on|off) +(\d+\.\d) +(\d+\.\d+) +(\d+\.\d+) +(\d+\.\d+)x "
+        r"+(\d+\.\d+)x$",
+        out,
+        re.M,
+    )
+    assert sorted((r[0], r[1]) for r in rows) == [
+        ("1", "off"), ("1", "on"), ("8", "off"), ("8", "on")
+    ], out  # fmt: skip
+    # Throughput, then p50 <= p99, then positive ratios.
+    assert all(float(r[2]) > 0 and float(r[3]) <= float(r[4]) for r in rows), out
+    assert all(float(r[5]) > 0 and float(r[6]) > 0 for r in rows), out
+    assert re.search(r"^lenet5 +- +in-proc +\d+\.\d", out, re.M), out
+    hostile = re.search(
+        r"^hostile requests: (\d+) \((.*)\); 5xx: (\d+); healthy after: (\w+)$",
+        out,
+        re.M,
+    )
+    assert hostile and int(hostile[1]) >= 20, out
+    assert (hostile[3], hostile[4]) == ("0", "yes"), out
+    assert all(400 <= int(code) < 500 for code in re.findall(r"(\d+): \d+", hostile[2]))
