@@ -49,6 +49,7 @@ __all__ = [
     "read_yaml",
     "recover_folder",
     "remove_stale_files",
+    "scratch_folder",
     "staged_folder",
     "to_plain",
     "write_bytes_atomic",
@@ -635,6 +636,32 @@ def recover_folder(directory) -> list[str]:
         logger.info("Removed %s, left by a killed write of %s.", path, target)
         done.append(path)
     return done
+
+
+@contextlib.contextmanager
+def scratch_folder(directory, tag: str = "scratch") -> Iterator[str]:
+    """Yields an empty work folder beside `directory`, deleted on exit.
+
+    Beside the target rather than in the system temp folder: a process
+    killed while using it leaves ".<name>.<tag>-<id>", which the next
+    `staged_folder` of `directory` removes (`recover_folder`). The parent of
+    `directory` must exist (enter `staged_folder` first).
+
+    Args:
+        directory: str or os.PathLike. The folder being written.
+        tag: str. Part of the folder's name.
+
+    Example:
+        >>> with staged_folder(out) as staging, scratch_folder(out) as tmp:
+        ...     convert(model, staging, work_dir=tmp)
+    """
+    parent, base = os.path.split(os.path.realpath(os.fspath(directory)))
+    scratch = os.path.join(parent, f".{base}.{tag}-{uuid.uuid4().hex[:8]}")
+    os.mkdir(scratch)
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextlib.contextmanager

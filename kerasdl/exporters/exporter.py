@@ -6,12 +6,11 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
 from kerasdl._checks import check_choice
-from kerasdl._io import staged_folder
+from kerasdl._io import scratch_folder, staged_folder
 from kerasdl.exporters.base import output_names as _output_names
 from kerasdl.exporters.formats import FORMATS, check_formats
 from kerasdl.exporters.keras_file import KERAS, run_model
@@ -371,6 +370,11 @@ def export(
     Keras) and compared with the model. Everything is written into a
     temporary folder next to `directory` and moved into place only when all
     formats converted and verified; on failure `directory` is left as it was.
+    A kill at any point leaves the old or the new folder: one killed between
+    the two renames of the publish step leaves the old one beside the
+    target, and the next export puts it back before it starts; staging and
+    scratch folders of killed exports are removed by the next export. A
+    `directory` that is a symlink is written through (it stays a link).
     Files in `directory` that export does not own (not a format file nor
     manifest.json) are kept; owned files of formats not requested are
     removed, so the manifest always describes the folder.
@@ -521,7 +525,8 @@ def export(
         quantized_reference = run_model(model, representative)
     with (
         staged_folder(directory, tag="export") as staging,
-        tempfile.TemporaryDirectory(prefix="kerasdl-export-") as scratch,
+        # Beside the target, so the next export removes it after a kill.
+        scratch_folder(directory) as scratch,
     ):
         options = {
             "int8_io": int8_io,

@@ -117,7 +117,12 @@ def test_a_kill_between_the_publish_renames_is_restored_by_the_next_export(tmp_p
 
 def test_staging_and_old_folders_of_killed_exports_are_cleaned(tmp_path):
     target = _previous(tmp_path / "small")
-    for name in (".small.export-0123abcd", ".small.old-89abcdef", ".small.mine"):
+    for name in (
+        ".small.export-0123abcd",
+        ".small.old-89abcdef",
+        ".small.scratch-4567cdef",
+        ".small.mine",
+    ):
         (tmp_path / name).mkdir()
         (tmp_path / name / "half.bin").write_bytes(b"x")
     export(_small_model(), target, formats=("keras",))
