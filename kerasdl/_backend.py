@@ -9,6 +9,7 @@ PyTorch, and tests/test_backend.py runs it on all three.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 import keras
@@ -19,6 +20,7 @@ __all__ = [
     "apply_gradients_step",
     "check_steps_per_execution",
     "configure_cpu_devices",
+    "float64_scope",
     "inference_output",
     "inference_outputs",
     "input_gradients",
@@ -201,6 +203,29 @@ def input_gradients(fn, x, differentiable: bool = False):
         ]
         return keras.tree.pack_sequence_as(xs, grads)
     raise NotImplementedError(f"input_gradients does not support backend {backend!r}.")
+
+
+@contextlib.contextmanager
+def float64_scope():
+    """Lets float64 arrays stay float64 inside the block, on every backend.
+
+    TensorFlow and PyTorch keep a float64 NumPy array in float64. JAX
+    truncates it to float32 unless 64-bit mode is on (`jax_enable_x64`);
+    the block turns it on for its duration only, so a gradient check can
+    compare hand-written and automatic gradients to 1e-10 without changing
+    the process's default precision.
+
+    Example:
+    >>> with float64_scope():
+    ...     g = input_gradients(lambda v: keras.ops.sum(v**3), np.ones(3))
+    """
+    if name() != JAX:
+        yield
+        return
+    import jax
+
+    with jax.enable_x64(True):
+        yield
 
 
 def apply_gradients_step(loss_fn, variables, optimizer, state=(), has_aux=False):
