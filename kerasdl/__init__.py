@@ -80,6 +80,7 @@ def load_model(path, compile: bool = True, safe_mode: bool = True):
 _LAZY_FUNCTIONS = {
     "export": ("kerasdl.exporters.exporter", "export"),
     "compress": ("kerasdl.compression.pipeline", "compress"),
+    "evaluate": ("kerasdl.evaluation.evaluate", "evaluate"),
 }
 _SUBPACKAGES = (
     "compression",
@@ -95,6 +96,7 @@ __all__ = [
     "Trainer",
     "build",
     "compress",
+    "evaluate",
     "export",
     "list_models",
     "load_model",

@@ -317,8 +317,25 @@ def _split(model, layer):
                 f"Grad-CAM explains single-input models; {model.name!r} has "
                 f"{len(model.inputs)} inputs."
             )
-        features = keras.Model(model.inputs[0], layer.output)
-        head = keras.Model([model.inputs[0], layer.output], model.outputs[0])
+        if isinstance(model, keras.Sequential):
+            # A fresh graph through the same layers: a loaded Sequential's
+            # `layer.output` may belong to an earlier call than `model.inputs`.
+            source = model.inputs[0]
+            inputs = keras.Input(batch_shape=source.shape, dtype=source.dtype)
+            x = inputs
+            for each in model.layers:
+                x = each(x)
+                if each is layer:
+                    feature_map = x
+            output = x
+        else:
+            inputs, feature_map, output = (
+                model.inputs[0],
+                layer.output,
+                model.outputs[0],
+            )
+        features = keras.Model(inputs, feature_map)
+        head = keras.Model([inputs, feature_map], output)
         cache[layer.name] = (features, head)
     return cache[layer.name]
 
