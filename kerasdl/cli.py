@@ -147,6 +147,34 @@ def _cmd_quickstart(args) -> int:
     return 0
 
 
+def _cmd_evaluate(args) -> int:
+    from kerasdl.evaluation import evaluate
+
+    report = evaluate(
+        args.model,
+        args.data,
+        report_dir=args.report_dir,
+        errors=args.errors,
+        latency_runs=args.latency_runs,
+        explain=not args.no_explain,
+    )
+    print(f"\nkerasdl evaluate {args.model}: {report['samples']} examples")
+    print(
+        f"accuracy {report['accuracy']:.4f}  macro F1 {report['macro']['f1']:.4f}  "
+        f"ECE {report['calibration']['ece']:.4f}"
+    )
+    for entry in report["files"]:
+        latency = entry.get("latency")
+        timing = f"  p50 {latency['p50_ms']:.2f} ms" if latency else ""
+        print(
+            f"{entry['name']:>16}: {entry['bytes']:>10,} bytes  accuracy "
+            f"{entry['accuracy']:.4f}  agreement {entry['agreement']:.4f}{timing}"
+        )
+    if args.report_dir:
+        print(f"report: {os.path.join(args.report_dir, 'report.html')}")
+    return 0
+
+
 def _parse_ab(items) -> dict:
     """--ab NAME=V:W,V:W options as {name: {version: weight}}."""
     splits = {}

@@ -130,6 +130,26 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_command("_cmd_quickstart"))
 
     p = sub.add_parser(
+        "evaluate",
+        help="metrics, calibration, errors with Grad-CAM and file costs, as HTML",
+    )
+    p.add_argument(
+        "model",
+        metavar="FILE",
+        help="export folder (manifest.json), .keras, .tflite, .onnx or SavedModel",
+    )
+    p.add_argument(
+        "--data", required=True, help=".npz file with arrays x (model inputs) and y"
+    )
+    p.add_argument(
+        "--report-dir", default=None, help="writes report.html and report.json there"
+    )
+    p.add_argument("--errors", type=int, default=8, help="confidently wrong shown")
+    p.add_argument("--latency-runs", type=int, default=20, help="0 skips latency")
+    p.add_argument("--no-explain", action="store_true", help="skip Grad-CAM")
+    p.set_defaults(func=_command("_cmd_evaluate"))
+
+    p = sub.add_parser(
         "serve", help="serve exported models over HTTP (REST, metrics, drift)"
     )
     p.add_argument(

@@ -101,3 +101,31 @@ def test_errors_name_the_argument(tmp_path, shapes):
     np.savez(tmp_path / "bad.npz", inputs=x)
     with pytest.raises(ValueError, match="expected x"):
         kerasdl.evaluate(model, tmp_path / "bad.npz")
+
+
+@pytest.mark.one_backend
+def test_kerasdl_evaluate_command(tmp_path, shapes, capsys):
+    from kerasdl_cli import main
+
+    x, y = shapes
+    model_path = tmp_path / "shapes.keras"
+    template_cnn().save(model_path)
+    np.savez(tmp_path / "test.npz", x=x, y=y)
+    code = main(
+        [
+            "evaluate",
+            str(model_path),
+            "--data",
+            str(tmp_path / "test.npz"),
+            "--report-dir",
+            str(tmp_path / "report"),
+            "--latency-runs",
+            "2",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert f"accuracy {saved['accuracy']:.4f}" in out
+    assert "report.html" in out
+    assert (tmp_path / "report" / "report.html").is_file()
