@@ -83,10 +83,32 @@ class _LimitedSafeLoader(yaml.SafeLoader):
     """
 
     max_nodes = MAX_NODES
+    max_depth = MAX_DEPTH
+
+    # Nesting is refused while the text is scanned: PyYAML's scanner does
+    # work quadratic in the flow nesting depth, and its composer recurses
+    # once per level, so a depth check after composing comes too late.
+    def fetch_flow_collection_start(self, TokenClass):
+        super().fetch_flow_collection_start(TokenClass)
+        self._check_depth(self.flow_level)
+
+    def add_indent(self, column):
+        added = super().add_indent(column)
+        self._check_depth(len(self.indents))
+        return added
+
+    def _check_depth(self, depth: int) -> None:
+        if depth > self.max_depth:
+            mark = self.get_mark()
+            raise _LimitError(
+                f"the document nests deeper than {self.max_depth} levels of "
+                f"mappings and lists (line {mark.line + 1}, column "
+                f"{mark.column + 1}); flatten the document."
+            )
 
     def compose_document(self):
         node = super().compose_document()
-        _expanded_size(node, self.max_nodes)
+        _expanded_size(node, self.max_nodes, self.max_depth)
         return node
 
 

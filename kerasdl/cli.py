@@ -12,12 +12,13 @@ import sys
 
 import yaml
 
+from kerasdl._checks import short_repr
 from kerasdl._io import parse_yaml, write_json_atomic, write_text_atomic
 
 
 def _parse_value(text: str):
     """Parses a --set value as YAML (numbers, lists, booleans); never code."""
-    return parse_yaml(text, where=f"--set value {text!r}")
+    return parse_yaml(text, where=f"--set value {short_repr(text)}")
 
 
 def _cmd_info(args) -> int:
@@ -38,8 +39,12 @@ def _cmd_build(args) -> int:
     overrides = {}
     for item in args.set or []:
         key, sep, value = item.partition("=")
-        if not sep:
-            print(f"--set expects KEY=VALUE; received {item!r}", file=sys.stderr)
+        if not sep or not key.isidentifier():
+            print(
+                f"kerasdl build: --set expects KEY=VALUE with KEY a "
+                f"hyperparameter name; received {short_repr(item)}",
+                file=sys.stderr,
+            )
             return 2
         overrides[key] = _parse_value(value)
     model = kerasdl.build(args.spec, **overrides)

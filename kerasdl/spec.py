@@ -453,10 +453,11 @@ def _check_layer_args(cls, class_name: str, args: dict, where: str) -> None:
             check_bool(key, value, allow_none=True, where=context, yaml=True)
         elif key in _INT_ARGS or is_number(default):
             items = value if isinstance(value, (list, tuple)) else [value]
+            nested = key in ("padding", "cropping")  # ((top, bottom), ...)
             for item in items[:64]:
-                if item is None or is_number(item) or isinstance(item, (list, tuple)):
+                if item is None or is_number(item):
                     continue
-                if key in ("padding", "cropping") and isinstance(item, str):
+                if nested and isinstance(item, (str, list, tuple)):
                     continue  # Conv's padding="same" shares the name
                 raise invalid(
                     key,

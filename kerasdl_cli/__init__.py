@@ -54,9 +54,30 @@ def _command(name: str):
     return run
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr, exit 2.
+
+    argparse prints the whole usage block before the error; the one line
+    names the problem and points at `--help` instead (subcommand parsers
+    are made by the same class).
+    """
+
+    def error(self, message):
+        print(
+            f"{self.prog}: {_one_line(message)} (see {self.prog} --help)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
+def _one_line(text) -> str:
+    """A message on one line (YAML errors quote the source over several)."""
+    return " ".join(str(text).split())
+
+
 def make_parser() -> argparse.ArgumentParser:
     """The `kerasdl` argument parser (imports nothing from kerasdl)."""
-    parser = argparse.ArgumentParser(prog="kerasdl", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="kerasdl", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered architectures")
@@ -317,10 +338,18 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
+    # The error contract: a user's bad input (ValueError, TypeError) or an
+    # unreadable path (OSError: missing, a folder, no permission) is one line
+    # and exit status 2; anything else is a bug and keeps its traceback.
     try:
         return args.func(args)
-    except ValueError as err:
-        print(f"kerasdl {args.command}: {err}", file=sys.stderr)
+    except (ValueError, TypeError) as err:
+        print(f"kerasdl {args.command}: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        where = f" {err.filename!r}" if err.filename else ""
+        reason = err.strerror or _one_line(err)
+        print(f"kerasdl {args.command}: cannot read{where}: {reason}", file=sys.stderr)
         return 2
 
 
