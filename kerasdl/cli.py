@@ -1,4 +1,4 @@
-"""The `kerasdl` commands that need Keras: info, build, train, compress, quickstart.
+"""The `kerasdl` commands that need Keras: info, build, train, compress, search, quickstart.
 
 The parser, `--help` and `kerasdl list` live in the launcher `kerasdl_cli`
 (outside this package, so they answer without importing Keras); it imports
@@ -133,6 +133,39 @@ def _cmd_compress(args) -> int:
     print()
     print(result.report.table())
     print(f"\nwritten to: {result.directory} (manifest.json, report.json, report.md)")
+    return 0
+
+
+def _cmd_search(args) -> int:
+    from kerasdl.search.tune import tune
+
+    result = tune(
+        args.config,
+        args.algorithm,
+        max_trials=args.max_trials,
+        directory=args.directory,
+        project=args.project,
+        objective=args.objective,
+        max_epochs=args.max_epochs,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    print(f"\nkerasdl search {args.config} ({args.algorithm})")
+    for row in result.rows:
+        values = ", ".join(
+            f"{k}={v!r}" for k, v in row.items() if k in result.best_values
+        )
+        print(
+            f"trial {row['trial']}: {args.objective}={row[args.objective]:.4f} "
+            f"params={row.get('parameters')} epochs={row.get('epochs')} "
+            f"{row.get('seconds', 0):.1f}s  {values}"
+        )
+    if not result.files:
+        print("worker done (the chief writes the results)")
+        return 0
+    print(f"\nbest {args.objective}: {result.best_score:.4f} with {result.best_values}")
+    print(f"epochs trained in total: {result.total_epochs}")
+    print(f"results: {result.files['csv']}, {result.files['json']}, {result.files['png']}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The `kerasdl` command line: list, info, build, train, compress and quickstart.
+"""The `kerasdl` command line: list, info, build, train, compress, search, quickstart.
 
 This launcher lives outside the `kerasdl` package on purpose: `import kerasdl`
 registers every architecture (so `.keras` files load after it), which imports
@@ -135,6 +135,30 @@ def make_parser() -> argparse.ArgumentParser:
         help="overrides name (the last part of the output folder)",
     )
     p.set_defaults(func=_command("_cmd_compress"))
+
+    p = sub.add_parser(
+        "search",
+        help="tune a run config's search parameters with keras-tuner",
+    )
+    p.add_argument(
+        "config",
+        help="YAML/JSON run config with {choice: [...]}, {range: [lo, hi]}, "
+        "{int: [lo, hi]} values",
+    )
+    p.add_argument(
+        "--algorithm",
+        default="random",
+        choices=("random", "hyperband", "bayesian"),
+        help="keras-tuner oracle (default: random)",
+    )
+    p.add_argument("--max-trials", type=int, default=10, help="random/bayesian trials")
+    p.add_argument("--directory", default="runs/search", help="parent of the project")
+    p.add_argument("--project", default=None, help="default: the config's name")
+    p.add_argument("--objective", default="val_accuracy", help="history key")
+    p.add_argument("--max-epochs", type=int, default=None, help="Hyperband budget")
+    p.add_argument("--seed", type=int, default=0, help="the oracle's seed")
+    p.add_argument("--overwrite", action="store_true", help="start over")
+    p.set_defaults(func=_command("_cmd_search"))
 
     p = sub.add_parser(
         "quickstart",
