@@ -62,6 +62,28 @@ BATCHING = {
 }
 
 
+def _calibrate_batch_norm(model, x) -> None:
+    """Moving statistics of every BatchNormalization set from one batch.
+
+    An untrained MobileNetV2 (moving mean 0, variance 1) saturates its ReLU6
+    layers and gives the same output for every input, which export refuses
+    to verify; one training-mode pass with momentum 0 makes inference
+    normalize as training would. Speed does not depend on the values.
+    """
+    import keras
+
+    layers = [
+        layer for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]  # fmt: skip
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = 0.0
+    model(x, training=True)
+    for layer, momentum in zip(layers, momenta, strict=True):
+        layer.momentum = momentum
+
+
 def _export(root: pathlib.Path, names) -> None:
     import kerasdl
 
@@ -71,6 +93,7 @@ def _export(root: pathlib.Path, names) -> None:
         model = kerasdl.build(spec["model"], input_shape=spec["input_shape"],
                               num_classes=spec["num_classes"])  # fmt: skip
         data = rng.uniform(0, 1, (32, *spec["input_shape"])).astype("float32")
+        _calibrate_batch_norm(model, data)
         kerasdl.export(model, root / name / "1", formats=("tflite",),
                        representative_data=data, preprocessing=PREPROCESSING)  # fmt: skip
 

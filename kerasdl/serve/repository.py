@@ -82,12 +82,14 @@ class Batcher:
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()
-        self._inline = threading.Lock()
+        # One lock per runner: its worker holds it while running a batch, and
+        # a late request (see submit) takes runner 0's.
+        self._locks = [threading.Lock() for _ in self._runners]
         self._threads = [
             threading.Thread(
-                target=self._work, args=(r,), name=f"{name}-batch{i}", daemon=True
+                target=self._work, args=(i,), name=f"{name}-batch{i}", daemon=True
             )
-            for i, r in enumerate(self._runners)
+            for i in range(len(self._runners))
         ]
         for thread in self._threads:
             thread.start()
@@ -100,8 +102,8 @@ class Batcher:
                 self._queue.put(item)
                 return item.future
         # Retired while the request was routed to it: run it here, on the
-        # first runner, serialized with the other late requests.
-        with self._inline:
+        # first runner, never at the same time as its worker.
+        with self._locks[0]:
             self._run(self._runners[0], [item])
         return item.future
 
@@ -145,7 +147,8 @@ class Batcher:
             total += item.count
         return batch, stopping
 
-    def _work(self, runner) -> None:
+    def _work(self, index: int) -> None:
+        runner, lock = self._runners[index], self._locks[index]
         carry: collections.deque = collections.deque()
         stopping = False
         while True:
@@ -162,7 +165,8 @@ class Batcher:
                 stopping = stopping or stop
             else:
                 batch = [first]
-            self._run(runner, batch)
+            with lock:
+                self._run(runner, batch)
 
     def _run(self, runner, batch) -> None:
         try:

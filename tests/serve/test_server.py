@@ -327,3 +327,32 @@ def test_bad_settings_and_folders_are_refused(exports, tmp_path):
         create_app([tmp_path])
     with pytest.raises(ValueError, match="cannot be served"):
         create_app([exports / "tiny"], formats=["saved_model"])
+
+
+class _Doubler:
+    """A runner stand-in that records the batch sizes it is called with."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, inputs):
+        self.calls.append(len(inputs[0]))
+        return [inputs[0] * 2]
+
+
+@pytest.mark.one_backend
+def test_batcher_groups_same_shapes_and_answers_requests_after_close():
+    from kerasdl.serve.repository import Batcher
+
+    runner = _Doubler()
+    batcher = Batcher([runner], window_s=0.2, max_batch=8)
+    futures = [batcher.submit([np.full((1, 2), i, "float32")]) for i in range(3)]
+    odd = batcher.submit([np.ones((2, 3), "float32")])  # another shape: own call
+    results = [f.result(timeout=10)[0] for f in futures]
+    assert [r.tolist() for r in results] == [[[2 * i, 2 * i]] for i in range(3)]
+    assert odd.result(timeout=10)[0].shape == (2, 3)
+    batcher.close()
+    batcher.join(timeout=10)
+    late = batcher.submit([np.ones((1, 2), "float32")])  # routed before the swap
+    assert late.result(timeout=10)[0].tolist() == [[2.0, 2.0]]
+    assert sorted(runner.calls) == [1, 2, 3]
