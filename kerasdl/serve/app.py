@@ -373,7 +373,7 @@ def create_app(
                 )  # fmt: skip
             try:
                 payload = json.loads(body)
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            except (ValueError, RecursionError) as error:  # bad JSON, deep nesting
                 raise RequestError(
                     400, "bad_json", f"the body is not valid JSON: {error}"
                 ) from None
@@ -420,7 +420,7 @@ def create_app(
             )  # fmt: skip
         metrics.inc("kerasdl_instances_total", {"model": name, "version": served.version},
                     len(arrays[0]))  # fmt: skip
-        return JSONResponse(_response(served, outputs))
+        return JSONResponse(_sanitize(_response(served, outputs)))
 
     @app.post("/v1/models/{name}:predict")
     async def predict(name: str, request: Request):
@@ -439,7 +439,7 @@ def create_app(
             "directory": model.directory,
             "latest": model.latest().version,
             "split": model.split(),
-            "versions": [v.describe() for v in versions.values()],
+            "versions": [_sanitize(v.describe()) for v in versions.values()],
         }
 
     @app.put("/v1/models/{name}/split")
@@ -447,7 +447,7 @@ def create_app(
         model = _model(name)
         try:
             payload = json.loads(await _body(request))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        except (ValueError, RecursionError) as error:  # bad JSON, deep nesting
             raise RequestError(
                 400, "bad_json", f"the body is not valid JSON: {error}"
             ) from None

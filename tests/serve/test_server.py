@@ -258,6 +258,13 @@ def test_drift_is_flagged_on_shifted_inputs_only(exports):
     assert 'kerasdl_drift_detected{model="1",version="1"} 1' in text
 
 
+def _nested(depth):
+    value = [0.0]
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.mark.one_backend
 def test_hostile_requests_get_4xx_json_errors_and_the_server_stays_up(exports):
     x = _data(1).tolist()
@@ -288,6 +295,11 @@ def test_hostile_requests_get_4xx_json_errors_and_the_server_stays_up(exports):
                 "/v1/models/tiny/versions/9:predict", json={"instances": x}
             ),
             "media": c.post(p, content=b"x", headers={"content-type": "text/plain"}),
+            "deep_json": c.post(
+                p, content=b'{"instances": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+            ),
+            "deep_array": c.post(p, json={"instances": _nested(200)}),
+            "huge_int": c.post(p, content=b'{"instances": [' + b"9" * 400 + b"]}"),
             "no_api_key": httpx.post(s.url + p, json={"instances": x}),
             "wrong_method": c.get(p),
         }
