@@ -17,13 +17,16 @@ This module is the ground floor: it imports nothing from kerasdl.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import errno
 import json
 import logging
 import os
 import pathlib
 import re
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -556,10 +559,49 @@ def _between_renames() -> None:
     """Runs between the two renames of `publish_folder` (a test hook)."""
 
 
+# Linux renameat2(2): AT_FDCWD, and the flag that swaps two paths atomically.
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(first: str, second: str) -> bool:
+    """Swaps two existing paths in one atomic step; False where unsupported.
+
+    Uses Linux's renameat2(RENAME_EXCHANGE); other systems, older kernels
+    and file systems without it return False (callers fall back to two
+    renames).
+
+    Raises:
+        OSError: for any other failure (e.g. permissions).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # no C library symbol (old glibc, musl)
+        return False
+    result = renameat2(
+        _AT_FDCWD,
+        os.fsencode(first),
+        _AT_FDCWD,
+        os.fsencode(second),
+        _RENAME_EXCHANGE,
+    )
+    if result == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), first, None, second)
+
+
 def publish_folder(staging, directory) -> None:
     """Moves the finished `staging` folder to `directory` by renames only.
 
-    An existing `directory` is renamed aside to ".<name>.old-<id>" first and
+    An existing `directory` is swapped with `staging` in one atomic step
+    where the system can (Linux renameat2), so `directory` is never
+    missing; the old content, then under the staging name, is deleted
+    after. Elsewhere it is renamed aside to ".<name>.old-<id>" first and
     deleted only once the new folder is in place; if the second rename fails
     it is put back. A process killed between the two renames leaves the old
     folder under that name: the next `recover_folder` (every
@@ -569,6 +611,11 @@ def publish_folder(staging, directory) -> None:
     staging, directory = os.fspath(staging), os.fspath(directory)
     if not os.path.exists(directory):
         os.replace(staging, directory)
+        return
+    if os.path.isdir(directory) and _exchange(staging, directory):
+        # A kill before this leaves the old folder under the staging name,
+        # which the next recover_folder removes.
+        shutil.rmtree(staging, ignore_errors=True)
         return
     parent, base = os.path.split(directory)
     backup = os.path.join(parent, f".{base}.old-{uuid.uuid4().hex[:8]}")

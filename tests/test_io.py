@@ -203,10 +203,31 @@ def test_publish_folder_puts_the_old_folder_back_when_the_rename_fails(
         return real_replace(src, dst)
 
     monkeypatch.setattr(_io.os, "replace", replace)
+    monkeypatch.setattr(_io, "_exchange", lambda a, b: False)  # two renames
     with pytest.raises(OSError, match="rename refused"):
         publish_folder(staging, target)
     assert (target / "f.txt").read_text() == "old"
     assert sorted(os.listdir(tmp_path)) == [".model.new", "model"]
+
+
+def test_publish_folder_swaps_in_one_step_where_the_system_can(tmp_path, monkeypatch):
+    target, staging = tmp_path / "model", tmp_path / ".model.export-0123abcd"
+    for folder, text in ((target, "old"), (staging, "new")):
+        folder.mkdir()
+        (folder / "f.txt").write_text(text)
+    if not _io._exchange(str(staging), str(target)):
+        pytest.skip("no atomic exchange (renameat2) on this system")
+    assert (target / "f.txt").read_text() == "new"
+    assert (staging / "f.txt").read_text() == "old"
+    # publish_folder never renames the target away when it can swap.
+    replaced = []
+    real_replace = os.replace
+    monkeypatch.setattr(
+        _io.os, "replace", lambda a, b: replaced.append(a) or real_replace(a, b)
+    )
+    publish_folder(staging, target)
+    assert (target / "f.txt").read_text() == "old" and replaced == []
+    assert os.listdir(tmp_path) == ["model"]
 
 
 def test_stale_temporaries_and_killed_publish_are_recovered(tmp_path):

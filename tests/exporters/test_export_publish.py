@@ -5,6 +5,7 @@ Folder moves only (the "keras" format of a one-layer model), so one backend.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 import keras
 import pytest
 
+from kerasdl import _io
 from kerasdl._io import recover_folder
 from kerasdl.exporters import export
 
@@ -53,8 +55,9 @@ def _assert_new_export(folder):
     ]
 
 
-# Exports into argv[1] and, between the two renames of the publish step,
-# writes argv[2] and sleeps until it is killed.
+# Exports into argv[1] and, between the two renames of the publish step
+# (the path taken where no atomic swap exists), writes argv[2] and sleeps
+# until it is killed.
 _KILLED_EXPORT = """
 import sys, time
 import keras
@@ -65,6 +68,7 @@ def pause():
     open(sys.argv[2], "w").close()
     time.sleep(600)
 
+_io._exchange = lambda first, second: False
 _io._between_renames = pause
 inputs = keras.Input((6,), name="features")
 model = keras.Model(inputs, keras.layers.Dense(3, name="probs")(inputs))
@@ -72,8 +76,8 @@ export(model, sys.argv[1], formats=("keras",))
 """
 
 
-def test_a_kill_between_the_publish_renames_is_restored_by_the_next_export(tmp_path):
-    target = _previous(tmp_path / "models" / "small")
+def _kill_inside_the_publish_step(tmp_path, target):
+    """Runs an export in a subprocess and SIGKILLs it inside the publish step."""
     script = tmp_path / "killed_export.py"
     script.write_text(textwrap.dedent(_KILLED_EXPORT))
     flag = tmp_path / "in_window"
@@ -96,6 +100,38 @@ def test_a_kill_between_the_publish_renames_is_restored_by_the_next_export(tmp_p
         if process.poll() is None:
             process.kill()
         process.stderr.close()
+
+
+def test_a_kill_after_the_atomic_swap_leaves_the_new_folder(tmp_path, monkeypatch):
+    probe = [tmp_path / "probe_a", tmp_path / "probe_b"]
+    for folder in probe:
+        folder.mkdir()
+    if not _io._exchange(*map(str, probe)):
+        pytest.skip("no atomic exchange (renameat2) on this system")
+    target = _previous(tmp_path / "models" / "small")
+    real_rmtree = shutil.rmtree
+
+    def rmtree(path, *args, **kwargs):  # as if killed before the old is deleted
+        if ".export-" not in str(path):
+            real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(_io.shutil, "rmtree", rmtree)
+    export(_small_model(), target, formats=("keras",))
+    monkeypatch.undo()
+    # The target was never missing: it is the new export, complete; the old
+    # folder waits under the staging name and the next export removes it.
+    _assert_new_export(target)
+    leftovers = sorted(os.listdir(target.parent))
+    assert leftovers[0].startswith(".small.export-") and leftovers[1] == "small"
+    assert _files(target.parent / leftovers[0]) == OLD
+    export(_small_model(), target, formats=("keras",))
+    _assert_new_export(target)
+    assert os.listdir(target.parent) == ["small"]
+
+
+def test_a_kill_between_the_publish_renames_is_restored_by_the_next_export(tmp_path):
+    target = _previous(tmp_path / "models" / "small")
+    _kill_inside_the_publish_step(tmp_path, target)
     # Killed inside the window: the target is missing, the old folder is
     # complete beside it, under its aside name, next to the new staging one.
     leftovers = sorted(os.listdir(target.parent))
