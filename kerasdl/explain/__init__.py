@@ -3,6 +3,8 @@
 - Gradients and perturbations (`kerasdl.explain.gradients`): `saliency`,
   `smoothgrad`, `integrated_gradients`, `grad_cam`, `grad_cam_plus_plus`,
   `occlusion`, and `find_conv_layer` (the feature map Grad-CAM weighs).
+- Attention (`kerasdl.explain.attention`): `vit_attention` (per-block
+  probabilities and the rollout map), `seq2seq_attention`.
 
 Every function runs on TensorFlow, JAX and PyTorch (the gradients come
 from `kerasdl._backend.input_gradients`) and returns NumPy arrays.
@@ -12,7 +14,8 @@ Example:
 >>> heat = explain.grad_cam(model, images[:8])  # (8, H, W) in [0, 1]
 """
 
-from kerasdl.explain import gradients
+from kerasdl.explain import attention, gradients
+from kerasdl.explain.attention import seq2seq_attention, vit_attention  # noqa: F401
 
 # Re-exported: the public names are listed once, in each module's __all__.
 from kerasdl.explain.gradients import (  # noqa: F401
@@ -25,4 +28,4 @@ from kerasdl.explain.gradients import (  # noqa: F401
     smoothgrad,
 )
 
-__all__ = list(gradients.__all__)
+__all__ = [*attention.__all__, *gradients.__all__]

@@ -246,13 +246,6 @@ class TransformerAttention(InitConfig, keras.layers.Layer):
             v = ops.slice_update(cache[:, 1], (0, start, 0, 0), v)
             cache = ops.stack([k, v], axis=1)
 
-        # (batch, heads, q, k) logits, softmax in float32 for stability.
-        logits = ops.einsum("bqhd,bkhd->bhqk", q, k)
-        logits = ops.cast(logits, "float32")
-        if self.scale:
-            logits = logits * (1.0 / math.sqrt(self.head_dim))
-        if position_bias is not None:
-            logits = logits + ops.cast(position_bias, "float32")
         mask = self._mask(
             ops.shape(q)[1],
             ops.shape(k)[1],
@@ -261,6 +254,22 @@ class TransformerAttention(InitConfig, keras.layers.Layer):
             use_causal_mask or cache is not None,
             start,
         )
+        probs = self._probabilities(q, k, mask, position_bias)
+        probs = self.dropout_layer(probs, training=training)
+        out = ops.einsum("bhqk,bkhd->bqhd", probs, v)
+        out = ops.reshape(out, (ops.shape(out)[0], -1, self.num_heads * self.head_dim))
+        out = self.output_dense(out)
+        return out if cache is None else (out, cache)
+
+    def _probabilities(self, q, k, mask, position_bias):
+        """(batch, heads, q, k) attention probabilities of split heads."""
+        # Logits and softmax in float32 for stability.
+        logits = ops.einsum("bqhd,bkhd->bhqk", q, k)
+        logits = ops.cast(logits, "float32")
+        if self.scale:
+            logits = logits * (1.0 / math.sqrt(self.head_dim))
+        if position_bias is not None:
+            logits = logits + ops.cast(position_bias, "float32")
         if mask is not None:
             logits = ops.where(mask, logits, _NEG_INF)
         # Explicit softmax: keras.ops.softmax warns on a single key (the
@@ -268,12 +277,40 @@ class TransformerAttention(InitConfig, keras.layers.Layer):
         logits = logits - ops.max(logits, axis=-1, keepdims=True)
         weights = ops.exp(logits)
         probs = weights / ops.sum(weights, axis=-1, keepdims=True)
-        probs = ops.cast(probs, self.compute_dtype)
-        probs = self.dropout_layer(probs, training=training)
-        out = ops.einsum("bhqk,bkhd->bqhd", probs, v)
-        out = ops.reshape(out, (ops.shape(out)[0], -1, self.num_heads * self.head_dim))
-        out = self.output_dense(out)
-        return out if cache is None else (out, cache)
+        return ops.cast(probs, self.compute_dtype)
+
+    def attention_probabilities(
+        self,
+        query,
+        value=None,
+        key_padding_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+        position_bias=None,
+    ):
+        """The attention weights `call` uses (before dropout), for inspection.
+
+        Same arguments as `call` (no cache); used by
+        `kerasdl.explain.attention` to draw attention maps.
+
+        Returns:
+            `(batch, heads, q, k)` probabilities; each row sums to 1.
+        """
+        source = query if value is None else value
+        q = self._split_heads(self.query_dense(query))
+        k = self._split_heads(self.key_dense(source))
+        if self.rotary is not None:
+            q = self.rotary(q, start_index=0)
+            k = self.rotary(k, start_index=0)
+        mask = self._mask(
+            ops.shape(q)[1],
+            ops.shape(k)[1],
+            key_padding_mask,
+            attention_mask,
+            use_causal_mask,
+            0,
+        )
+        return self._probabilities(q, k, mask, position_bias)
 
     @staticmethod
     def _mask(q_len, k_len, key_padding_mask, attention_mask, causal, offset):
