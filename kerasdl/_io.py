@@ -700,7 +700,12 @@ def recover_folder(directory) -> list[str]:
         os.replace(olds[-1], target)
         logger.warning("Restored %s from %s (a publish was killed).", target, olds[-1])
         done.append(olds[-1])
-    for path in _leftovers(parent, rf"\.{re.escape(base)}\.[a-z_]+-[0-9a-f]{{8}}"):
+    # Also the folders of a write nested in a killed one's staging folder
+    # (compress exports into its own staging): "..<name>.<tag>-<id>.<tag>-<id>".
+    write = r"\.[a-z_]+-[0-9a-f]{8}"
+    name = re.escape(base)
+    killed = rf"\.{name}{write}|\.\.{name}{write}{write}"
+    for path in _leftovers(parent, killed):
         _remove_path(path)
         logger.info("Removed %s, left by a killed write of %s.", path, target)
         done.append(path)

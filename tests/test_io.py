@@ -239,11 +239,10 @@ def test_stale_temporaries_and_killed_publish_are_recovered(tmp_path):
     old = tmp_path / ".model.old-0123abcd"
     os.replace(target, old)
     (tmp_path / ".model.export-89abcdef").mkdir()
+    (tmp_path / "..model.compress-12345678.scratch-0a0b0c0d").mkdir()  # nested
     (tmp_path / ".model.user-notes").mkdir()
-    assert _io.recover_folder(target) == [
-        str(old),
-        str(tmp_path / ".model.export-89abcdef"),
-    ]
+    done = _io.recover_folder(target)
+    assert done[0] == str(old) and len(done) == 3
     assert (target / "f.txt").read_text() == "old"
     assert sorted(os.listdir(tmp_path)) == [".model.user-notes", "model"]
     # Killed after the second rename: the new folder is in place, the old
