@@ -302,8 +302,8 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
     At the end of every epoch it reads the epoch's loss from the logs
     (already on the host: no sync per batch). A NaN/inf loss makes it read
-    the training pipeline again (a tf.data.Dataset or PyDataset, up to
-    `max_batches` batches) and raise a ValueError naming the first
+    the training pipeline again (a tf.data.Dataset or PyDataset, the
+    batches trained on so far, at most `max_batches`) and raise a ValueError naming the first
     non-finite value (x/y/sample_weight, the input, the batch and the
     index). When the data are finite the loss diverged: it logs a warning
     and leaves the decision to `callbacks.terminate_on_nan`.
@@ -324,6 +324,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
         super().__init__()
         self.data = data
         self.max_batches = max_batches
+        self.diverged = False
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
@@ -333,10 +334,17 @@ class NonFiniteGuard(keras.callbacks.Callback):
             value = float(np.asarray(loss).reshape(-1)[0])
         except (TypeError, ValueError):
             return
-        if math.isfinite(value):
+        if math.isfinite(value) or self.diverged:
             return
+        # Only the batches trained on so far (a repeated dataset never ends).
+        steps = (self.params or {}).get("steps")
+        limit = (
+            self.max_batches
+            if not steps
+            else min(self.max_batches, steps * (epoch + 1))
+        )
         try:
-            found = scan_pipeline(self.data, self.max_batches)
+            found = scan_pipeline(self.data, limit)
         except TypeError:
             raise ValueError(
                 f"The training loss of epoch {epoch} is {value}, and the data "
@@ -349,6 +357,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
                 f"Training data {found}: the loss of epoch {epoch} is {value}. "
                 f"Clean or impute the data, or {_HOW_TO_OPT_OUT}."
             )
+        self.diverged = True  # the data were read once: not again every epoch
         logger.warning(
             "The training loss of epoch %d is %s although the data are finite: "
             "the training diverged (try a lower learning rate or clipnorm).",

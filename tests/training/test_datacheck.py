@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kerasdl.training import Trainer
-from kerasdl.training.datacheck import find_non_finite
+from kerasdl.training.datacheck import NonFiniteGuard, find_non_finite
 
 pytestmark = pytest.mark.one_backend
 
@@ -139,3 +139,26 @@ def test_empty_data_is_an_error():
     x, y = _data()
     _fit_refused(_classifier(), r"x holds no samples", x=x[:0], y=y[:0])
     _fit_refused(_classifier(), r"x holds no batches", x=_Batches(x[:4], y[:4]))
+
+
+def test_the_guard_reads_a_clean_pipeline_once_and_refuses_generators(caplog):
+    x, y = _data()
+    reads = []
+
+    class Counted(_Batches):
+        def __getitem__(self, i):
+            reads.append(i)
+            return super().__getitem__(i)
+
+    guard = NonFiniteGuard(Counted(x, y))
+    guard.set_params({"steps": 2, "epochs": 3})
+    guard.on_epoch_end(0, {"loss": 0.5})
+    assert reads == []  # a finite loss reads nothing
+    guard.on_epoch_end(1, {"loss": float("nan")})
+    assert reads == [0, 1, 2, 3]  # the batches trained on so far (2 per epoch)
+    assert "diverged" in caplog.text
+    guard.on_epoch_end(2, {"loss": float("nan")})
+    assert reads == [0, 1, 2, 3]  # not read again every epoch
+    generator = NonFiniteGuard(iter([(x, y)]))
+    with pytest.raises(ValueError, match="cannot be read again"):
+        generator.on_epoch_end(0, {"loss": float("inf")})
