@@ -7,14 +7,14 @@ reads the JSON line the worker prints after `JSON_MARKER`.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
+
+from kerasdl import _backend
 
 JSON_MARKER = "BENCHMARK_JSON "
 # Keras backend -> the package whose absence makes it "not installed".
-BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+BACKEND_PACKAGES = _backend.BACKEND_PACKAGES
 
 
 def add_backends_argument(parser) -> None:
@@ -35,28 +35,7 @@ def run_worker(script: str, backend: str, worker_args: list, timeout: float) -> 
         failed (the last line of its stderr, or its exit code).
     """
     command = [sys.executable, os.path.abspath(script), "--worker", *worker_args]
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    # torch's busy-waiting OpenMP threads are much slower on shared cores.
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (repo_root, os.environ.get("PYTHONPATH")) if p
+    return _backend.run_json_worker(
+        command, backend, JSON_MARKER, timeout, pythonpath=repo_root
     )
-    try:
-        done = subprocess.run(
-            command,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout} s"}
-    for line in done.stdout.splitlines():
-        if line.startswith(JSON_MARKER):
-            return json.loads(line[len(JSON_MARKER) :])
-    stderr = [line for line in done.stderr.splitlines() if line.strip()]
-    return {
-        "error": "failed: " + (stderr[-1] if stderr else f"exit code {done.returncode}")
-    }

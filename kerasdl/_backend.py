@@ -10,6 +10,9 @@ PyTorch, and tests/test_backend.py runs it on all three.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
 import weakref
 
 import keras
@@ -28,6 +31,7 @@ __all__ = [
     "jit_per_model",
     "name",
     "require_tensorflow",
+    "run_json_worker",
     "stateful_jit_compile",
     "stateful_test_step",
     "stateful_train_step",
@@ -467,6 +471,66 @@ def after_new_variables(model) -> None:
         from kerasdl import _keras_compat
 
         _keras_compat.retrack_torch_variables(model)
+
+
+#: Keras backend -> the package whose absence makes it "not installed".
+BACKEND_PACKAGES = {TENSORFLOW: "tensorflow", JAX: "jax", TORCH: "torch"}
+
+
+def run_json_worker(
+    command: list, backend: str, marker: str, timeout: float, pythonpath=None
+) -> dict:
+    """Runs `command` in a fresh process under `backend`; returns its JSON line.
+
+    A process picks its Keras backend once (KERAS_BACKEND), so comparing
+    backends side by side takes one process each. The worker prints one
+    line `marker + json.dumps(result)` on stdout; everything else it
+    prints is ignored.
+
+    Args:
+        command: list of str. The worker's command line, e.g.
+            [sys.executable, "-m", "package.module", "--worker"].
+        backend: str. "tensorflow", "jax" or "torch".
+        marker: str. Prefix of the result line.
+        timeout: float. Seconds before the worker is stopped.
+        pythonpath: str or None. Prepended to PYTHONPATH.
+
+    Returns:
+        dict: the worker's result, or {"error": reason} when it timed out
+        or failed (the last line of its stderr, or its exit code).
+
+    Raises:
+        ValueError: for an unknown backend.
+    """
+    if backend not in BACKEND_PACKAGES:
+        raise ValueError(
+            f"Invalid backend={backend!r}; accepted: {sorted(BACKEND_PACKAGES)}."
+        )
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # torch's busy-waiting OpenMP threads are much slower on shared cores.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (pythonpath, os.environ.get("PYTHONPATH")) if p
+        )
+    try:
+        done = subprocess.run(
+            [str(c) for c in command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    for line in done.stdout.splitlines():
+        if line.startswith(marker):
+            return json.loads(line[len(marker) :])
+    stderr = [line for line in done.stderr.splitlines() if line.strip()]
+    return {
+        "error": "failed: " + (stderr[-1] if stderr else f"exit code {done.returncode}")
+    }
 
 
 def configure_cpu_devices(count: int) -> None:

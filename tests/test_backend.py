@@ -236,3 +236,23 @@ def test_stateful_jit_compile():
     else:
         assert _backend.stateful_jit_compile("auto") == "auto"
         assert _backend.stateful_jit_compile(True) is True
+
+
+@pytest.mark.one_backend
+def test_run_json_worker_runs_under_the_given_backend_and_reports_failures():
+    import sys
+
+    script = (
+        "import json, os, sys; print('noise'); "
+        "print('RESULT ' + json.dumps({'backend': os.environ['KERAS_BACKEND']})); "
+        "sys.exit(int(sys.argv[1]))"
+    )
+    command = [sys.executable, "-c", script]
+    done = _backend.run_json_worker([*command, "0"], "jax", "RESULT ", timeout=60)
+    assert done == {"backend": "jax"}
+    failed = _backend.run_json_worker(
+        [sys.executable, "-c", "import sys; sys.exit('no luck')"], "torch", "R ", 60
+    )
+    assert failed == {"error": "failed: no luck"}
+    with pytest.raises(ValueError, match="backend='mxnet'"):
+        _backend.run_json_worker(command, "mxnet", "R ", 60)

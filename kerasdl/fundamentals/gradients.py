@@ -142,7 +142,8 @@ def layer_gradient_norms(model, x, y, loss="sparse_categorical_crossentropy"):
 
     One training-mode forward pass on (x, y) (batch statistics for
     BatchNormalization, dropout active), differentiated by the active
-    backend with respect to the trainable variables.
+    backend with respect to the trainable variables; the loss is the mean
+    over the batch.
 
     Args:
         model: keras.Model (built).
@@ -172,7 +173,7 @@ def layer_gradient_norms(model, x, y, loss="sparse_categorical_crossentropy"):
     def make_objective():
         def objective(values, non_trainable, x, y):
             outputs, _ = model.stateless_call(values, non_trainable, x, training=True)
-            return loss_fn(y, outputs)
+            return keras.ops.mean(loss_fn(y, outputs))
 
         return objective
 
