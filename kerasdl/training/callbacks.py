@@ -376,7 +376,11 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     at any moment leaves the previous complete backup in force. When `fit`
     starts again with the same `backup_dir`, everything is restored and
     training continues at the next epoch. The backup is deleted when
-    training ends normally (as Keras does).
+    training ends normally (as Keras does). Restoring trusts nothing in
+    latest.json: it must name a backup folder inside `backup_dir` and only
+    the tracked callbacks' state attributes; a damaged file gives a
+    ValueError naming it. Older backups and temporaries of killed writes
+    are deleted when a backup is restored.
 
     Put it last in the callback list: it must save after the other
     callbacks have seen the epoch and restore after they have reset.

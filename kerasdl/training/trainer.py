@@ -246,7 +246,12 @@ class Trainer:
         Raises:
             ValueError: for an unknown override, an unbuildable model, a
                 completed run with `resume: true`, or a resumed run whose
-                config changed.
+                config changed; for empty data, NaN/inf in array x, y or
+                sample_weight, labels the loss cannot use (unless
+                `check_data: false`), and, during fit, a pipeline whose
+                NaN/inf made the epoch's loss non-finite; for a run_dir
+                holding files kerasdl did not write (unless `overwrite:
+                true`) and a damaged run file (naming it).
 
         Example:
         >>> history = Trainer({"epochs": 2}).fit(model, x, y)
