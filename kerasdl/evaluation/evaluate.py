@@ -36,6 +36,7 @@ from kerasdl.explain.gradients import find_conv_layer, grad_cam
 from kerasdl.exporters.base import time_calls
 from kerasdl.exporters.formats import FORMATS, get_format
 from kerasdl.exporters.manifest import MANIFEST, file_sizes, read_manifest
+from kerasdl.viz.explain import heatmap_figure
 
 __all__ = ["evaluate", "load_data"]
 
@@ -341,7 +342,7 @@ def _figures(report, x, per_class, heatmaps) -> dict:
             f"({e['confidence']:.2f})"
             for e in wrong
         ]
-        figures["errors"] = plots.errors_figure(
+        figures["errors"] = heatmap_figure(
             x[[e["index"] for e in wrong]], heatmaps, captions
         )
     return {key: _png_uri(figure) for key, figure in figures.items()}

@@ -11,7 +11,6 @@ from kerasdl.viz._figure import new_figure
 __all__ = [
     "confusion_figure",
     "curves_figure",
-    "errors_figure",
     "png_bytes",
     "reliability_figure",
 ]
@@ -92,31 +91,4 @@ def reliability_figure(calibration):
         title=f"reliability (ECE {calibration['ece']:.3f})",
     )
     ax.legend(fontsize=7, loc="upper left")
-    return figure
-
-
-def _image(sample: np.ndarray) -> np.ndarray:
-    image = np.asarray(sample, dtype=np.float64)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    low, high = image.min(), image.max()
-    return (image - low) / (high - low) if high > low else image * 0.0
-
-
-def errors_figure(images, heatmaps, captions):
-    """Each wrong example above its Grad-CAM overlay (None: images only)."""
-    count = len(images)
-    rows = 1 if heatmaps is None else 2
-    figure = new_figure((1.6 * count + 0.4, 1.8 * rows + 0.3), layout="constrained")
-    axes = np.asarray(figure.subplots(rows, count, squeeze=False))
-    for i in range(count):
-        image = _image(images[i])
-        cmap = "gray" if image.ndim == 2 else None
-        axes[0, i].imshow(image, cmap=cmap)
-        axes[0, i].set_title(captions[i], fontsize=7)
-        if heatmaps is not None:
-            axes[1, i].imshow(image, cmap=cmap)
-            axes[1, i].imshow(heatmaps[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
-        for ax in axes[:, i]:
-            ax.axis("off")
     return figure

@@ -5,6 +5,9 @@
   `occlusion`, and `find_conv_layer` (the feature map Grad-CAM weighs).
 - Attention (`kerasdl.explain.attention`): `vit_attention` (per-block
   probabilities and the rollout map), `seq2seq_attention`.
+- Filters (`kerasdl.explain.filters`): `feature_maps`, `filter_patterns`
+  (activation maximization); `kerasdl.viz.plot_feature_maps`,
+  `plot_image_grid` and `plot_heatmaps` draw them and the attribution maps.
 
 Every function runs on TensorFlow, JAX and PyTorch (the gradients come
 from `kerasdl._backend.input_gradients`) and returns NumPy arrays.
@@ -14,8 +17,9 @@ Example:
 >>> heat = explain.grad_cam(model, images[:8])  # (8, H, W) in [0, 1]
 """
 
-from kerasdl.explain import attention, gradients
+from kerasdl.explain import attention, filters, gradients
 from kerasdl.explain.attention import seq2seq_attention, vit_attention  # noqa: F401
+from kerasdl.explain.filters import feature_maps, filter_patterns  # noqa: F401
 
 # Re-exported: the public names are listed once, in each module's __all__.
 from kerasdl.explain.gradients import (  # noqa: F401
@@ -28,4 +32,4 @@ from kerasdl.explain.gradients import (  # noqa: F401
     smoothgrad,
 )
 
-__all__ = [*attention.__all__, *gradients.__all__]
+__all__ = [*attention.__all__, *filters.__all__, *gradients.__all__]
