@@ -12,6 +12,7 @@ Example:
 
 from kerasdl.viz.attention import plot_attention
 from kerasdl.viz.curves import plot_history
+from kerasdl.viz.explain import plot_feature_maps, plot_heatmaps, plot_image_grid
 from kerasdl.viz.generative import (
     plot_denoising_trajectory,
     plot_interpolation,
@@ -22,7 +23,10 @@ from kerasdl.viz.generative import (
 __all__ = [
     "plot_attention",
     "plot_denoising_trajectory",
+    "plot_feature_maps",
+    "plot_heatmaps",
     "plot_history",
+    "plot_image_grid",
     "plot_interpolation",
     "plot_latent_scatter",
     "plot_sample_grid",
