@@ -14,6 +14,19 @@ it imports the spec language, data, training and the run config, and only
 the command line imports it.
 """
 
+from kerasdl.search.evolve import EvolveResult, TrainEvaluator, evolve, pareto_front
 from kerasdl.search.space import Parameter, SearchSpace, parse_space, resolve
+from kerasdl.search.tune import TuneResult, tune
 
-__all__ = ["Parameter", "SearchSpace", "parse_space", "resolve"]
+__all__ = [
+    "EvolveResult",
+    "Parameter",
+    "SearchSpace",
+    "TrainEvaluator",
+    "TuneResult",
+    "evolve",
+    "pareto_front",
+    "parse_space",
+    "resolve",
+    "tune",
+]

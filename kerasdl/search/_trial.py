@@ -37,10 +37,22 @@ def load_data(options: dict):
     return _DATA[key]
 
 
+_MINIMIZED = (
+    "loss",
+    "mae",
+    "mse",
+    "error",
+    "parameters",
+    "latency",
+    "seconds",
+    "bytes",
+)
+
+
 def objective_direction(name: str) -> str:
-    """"min" for losses and errors, else "max"."""
+    """Returns "min" for losses, errors, sizes and times, else "max"."""
     lowered = name.lower()
-    return "min" if ("loss" in lowered or lowered.endswith(("mae", "mse", "error"))) else "max"
+    return "min" if any(word in lowered for word in _MINIMIZED) else "max"
 
 
 def run_config(config, run_dir: str | None = None, *, objective="val_accuracy",
@@ -88,9 +100,7 @@ def run_config(config, run_dir: str | None = None, *, objective="val_accuracy",
     pick = min if objective_direction(objective) == "min" else max
     finite = [v for v in curve if not math.isnan(v)]
     model = trainer.model
-    scores = model.evaluate(
-        dataset.x_test, dataset.y_test, verbose=0, return_dict=True
-    )
+    scores = model.evaluate(dataset.x_test, dataset.y_test, verbose=0, return_dict=True)
     metrics = {objective: pick(finite) if finite else math.nan}
     metrics.update({f"test_{k}": float(v) for k, v in scores.items()})
     metrics["parameters"] = int(model.count_params())

@@ -214,7 +214,10 @@ def _parameter(path: tuple, raw: dict) -> Parameter:
         for key in ("log", "step"):
             if key in raw:
                 raise invalid(
-                    f"{name}.{key}", raw[key], "no such option on a choice", where=_WHERE
+                    f"{name}.{key}",
+                    raw[key],
+                    "no such option on a choice",
+                    where=_WHERE,
                 )
         values = tuple(values)
     else:
@@ -245,9 +248,7 @@ def _parameter(path: tuple, raw: dict) -> Parameter:
             f"{name}.when", when,
             "a mapping {other.dotted.key: value or [values]}", where=_WHERE,
         )  # fmt: skip
-    when = {
-        str(k): tuple(v) if isinstance(v, list) else (v,) for k, v in when.items()
-    }
+    when = {str(k): tuple(v) if isinstance(v, list) else (v,) for k, v in when.items()}
     if when and "default" not in raw and isinstance(path[-1], int):
         raise invalid(
             f"{name}.default", None,
@@ -283,7 +284,8 @@ def _order(parameters: dict) -> dict:
                 ok = (
                     value in other.values
                     if other.kind == "choice"
-                    else isinstance(value, int) and other.first <= value <= other.values[1]
+                    else isinstance(value, int)
+                    and other.first <= value <= other.values[1]
                 )
                 if not ok:
                     raise invalid(
@@ -295,9 +297,7 @@ def _order(parameters: dict) -> dict:
     ordered: dict = {}
     pending = dict(parameters)
     while pending:
-        ready = [
-            n for n, p in pending.items() if all(q in ordered for q in p.when)
-        ]
+        ready = [n for n, p in pending.items() if all(q in ordered for q in p.when)]
         if not ready:
             raise ValueError(
                 f"Invalid {_WHERE}: the 'when' conditions of "

@@ -230,7 +230,10 @@ def _write_results(rows, space, objective, project_dir) -> dict:
     write_json_atomic(files["json"], {"objective": objective, "trials": rows})
     axes = list(space.parameters)
     plot_parallel_coordinates(
-        [{k: _plot_value(space, k, row.get(k)) for k in [*axes, objective]} for row in rows],
+        [
+            {k: _plot_value(space, k, row.get(k)) for k in [*axes, objective]}
+            for row in rows
+        ],
         [*axes, objective],
         objective,
         files["png"],

@@ -57,7 +57,9 @@ def test_sampling_respects_bounds_log_scale_and_conditions():
 
 def test_resolve_writes_values_and_drops_inactive_keys():
     space = parse_space(_config(hidden_units={"choice": [[8], [16, 16]]}))
-    adam = resolve(space, {"training.optimizer.name": "adam", "model.hidden_units": [16, 16]})
+    adam = resolve(
+        space, {"training.optimizer.name": "adam", "model.hidden_units": [16, 16]}
+    )
     assert adam["model"]["hidden_units"] == [16, 16]
     assert adam["training"]["optimizer"] == {"name": "adam", "learning_rate": 1.0e-4}
     assert adam["training"]["epochs"] == 1
@@ -87,7 +89,9 @@ def test_inactive_parameter_takes_its_default():
     # momentum).
     config = _config()
     config["training"]["optimizer"]["momentum"]["default"] = 0.0
-    with pytest.raises(ValueError, match="Unknown training config key 'optimizer.momentum'"):
+    with pytest.raises(
+        ValueError, match="Unknown training config key 'optimizer.momentum'"
+    ):
         parse_space(config)
 
 

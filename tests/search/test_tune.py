@@ -30,7 +30,10 @@ CONFIG = {
         "optimizer": {
             "name": {"choice": ["adam", "sgd"]},
             "learning_rate": {"range": [1.0e-3, 3.0e-2], "log": True},
-            "momentum": {"range": [0.0, 0.9], "when": {"training.optimizer.name": "sgd"}},
+            "momentum": {
+                "range": [0.0, 0.9],
+                "when": {"training.optimizer.name": "sgd"},
+            },
         },
         "callbacks": {"plot": False, "checkpoint": False},
     },
@@ -45,14 +48,18 @@ def test_random_search_runs_trials_in_their_own_run_dirs_and_resumes(tmp_path):
     assert result.best_score == scores[0]
     best = result.rows[0]
     assert result.best_config["model"]["hidden_units"] == best["model.hidden_units"]
-    assert result.best_config["training"]["optimizer"]["name"] == best[
-        "training.optimizer.name"
-    ]
+    assert (
+        result.best_config["training"]["optimizer"]["name"]
+        == best["training.optimizer.name"]
+    )
     for row in result.rows:
         # The table's parameter count is the trained model's.
-        assert row["parameters"] == 64 * row["model.hidden_units"][0] + (
-            row["model.hidden_units"][0] + 1
-        ) * 10 + row["model.hidden_units"][0]
+        assert (
+            row["parameters"]
+            == 64 * row["model.hidden_units"][0]
+            + (row["model.hidden_units"][0] + 1) * 10
+            + row["model.hidden_units"][0]
+        )
         assert (row["training.optimizer.momentum"] is None) == (
             row["training.optimizer.name"] == "adam"
         )
@@ -67,7 +74,8 @@ def test_random_search_runs_trials_in_their_own_run_dirs_and_resumes(tmp_path):
     assert {"model.hidden_units", "val_accuracy", "parameters", "seconds"} <= set(
         table[0]
     )
-    assert json.loads(open(result.files["json"]).read())["trials"] == result.rows
+    with open(result.files["json"]) as f:
+        assert json.load(f)["trials"] == result.rows
     assert os.path.getsize(result.files["png"]) > 5000
     assert result.total_epochs == 2
 
@@ -75,7 +83,9 @@ def test_random_search_runs_trials_in_their_own_run_dirs_and_resumes(tmp_path):
     again = tune(CONFIG, "random", max_trials=3, directory=tmp_path, seed=1)
     assert len(again.rows) == 3
     old = {r["trial"]: r["val_accuracy"] for r in result.rows}
-    assert {r["trial"]: r["val_accuracy"] for r in again.rows if r["trial"] in old} == old
+    assert {
+        r["trial"]: r["val_accuracy"] for r in again.rows if r["trial"] in old
+    } == old
 
 
 @pytest.mark.one_backend
@@ -141,9 +151,12 @@ def test_distributed_chief_and_two_workers_share_one_oracle(tmp_path):
     )  # fmt: skip
     workers = [
         subprocess.Popen(
-            command, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            command,
+            env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for i in range(2)
     ]
     try:
