@@ -119,9 +119,14 @@ def check_finite(parts: dict, where: str = "Training data") -> None:
     for name, data in parts.items():
         found = find_non_finite(name, data)
         if found:
+            harm = (
+                "training on it would make every weight NaN"
+                if where == "Training data"
+                else "every loss and metric on it would be NaN"
+            )
             raise ValueError(
-                f"{where} {found}: training on it would make every weight NaN. "
-                f"Clean or impute the data, or {_HOW_TO_OPT_OUT}."
+                f"{where} {found}: {harm}. Clean or impute the data, or "
+                f"{_HOW_TO_OPT_OUT}."
             )
 
 

@@ -67,6 +67,20 @@ def test_a_multi_input_dict_names_the_input():
     )
 
 
+def test_nan_in_array_validation_data_is_named():
+    x, y = _data()
+    bad = x.copy()
+    bad[1, 1] = np.nan
+    message = _fit_refused(
+        _classifier(),
+        r"Validation data x holds NaN",
+        x=x,
+        y=y,
+        validation_data=(bad, y),
+    )
+    assert "every loss and metric on it would be NaN" in message
+
+
 def test_check_data_false_trains_on_nan_as_asked():
     x, y = _data()
     x[0, 0] = np.nan
