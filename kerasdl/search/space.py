@@ -393,8 +393,17 @@ def _validate(space: SearchSpace) -> None:
     try:
         load_run_config(resolve(space, base), "train")
     except ValueError as error:
+        # Name the parameter when the error is about its key (a misspelt
+        # hyperparameter), else the config part that is invalid.
+        named = [
+            name
+            for name, p in space.parameters.items()
+            if name in str(error) or f"{p.path[-1]!r}" in str(error)
+        ]
+        subject = f"parameter {named[0]}" if named else "run config"
         raise ValueError(
-            f"Invalid run config (every search parameter at its first value): {error}"
+            f"Invalid search space {subject}: with every search parameter at "
+            f"its first value the run config is invalid: {error}"
         ) from None
     for name, parameter in space.parameters.items():
         tried = (
