@@ -405,8 +405,14 @@ def create_app(
         else:
             served = _version(model, version)
         request.state.version = served.version
-        arrays = await _inputs(request, served)
-        future = served.predict(arrays)
+        # Announced while its body is read, so batching waits for it.
+        served.batcher.arrive()
+        try:
+            arrays = await _inputs(request, served)
+        except BaseException:
+            served.batcher.depart()
+            raise
+        future = served.predict(arrays, arrived=True)
         try:
             outputs = await asyncio.wait_for(
                 asyncio.wrap_future(future), settings["timeout_s"]

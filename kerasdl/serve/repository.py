@@ -81,6 +81,7 @@ class Batcher:
         self._on_batch = on_batch
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
+        self._arriving = 0
         self._lock = threading.Lock()
         # One lock per runner: its worker holds it while running a batch, and
         # a late request (see submit) takes runner 0's.
@@ -94,10 +95,32 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, arrays) -> concurrent.futures.Future:
-        """Queues one request's input arrays; the future gets its outputs."""
+    def arrive(self) -> None:
+        """Announces a request that is being read and will be submitted.
+
+        A worker waits out its batching window only while such requests
+        exist: with none on the way (one client at a time), waiting would
+        only add the window to every request's latency.
+        """
+        with self._lock:
+            self._arriving += 1
+
+    def depart(self) -> None:
+        """Withdraws an `arrive` whose request failed before `submit`."""
+        with self._lock:
+            self._arriving -= 1
+
+    def submit(self, arrays, arrived: bool = False) -> concurrent.futures.Future:
+        """Queues one request's input arrays; the future gets its outputs.
+
+        Args:
+            arrays: list of np.ndarray. One batch per model input.
+            arrived: bool. The request was announced with `arrive`.
+        """
         item = _Item(arrays)
         with self._lock:
+            if arrived:
+                self._arriving -= 1
             if not self._closed:
                 self._queue.put(item)
                 return item.future
@@ -117,6 +140,7 @@ class Batcher:
                 self._queue.put(None)
 
     def join(self, timeout: float | None = None) -> None:
+        """Waits for the worker threads to end (after `close`)."""
         for thread in self._threads:
             thread.join(timeout)
 
@@ -128,6 +152,8 @@ class Batcher:
                 item = carry.popleft()
             else:
                 remaining = deadline - time.monotonic()
+                if self._arriving <= 0:
+                    remaining = 0.0  # nothing on the way: take what is queued
                 try:
                     item = (
                         self._queue.get(timeout=remaining)
@@ -271,9 +297,12 @@ class ModelVersion:
             name=f"{name}-v{version}",
         )
 
-    def predict(self, arrays) -> concurrent.futures.Future:
-        """Queues a batch; the future's result is the list of outputs."""
-        return self.batcher.submit(arrays)
+    def predict(self, arrays, arrived: bool = False) -> concurrent.futures.Future:
+        """Queues a batch; the future's result is the list of outputs.
+
+        `arrived`: the request was announced with `self.batcher.arrive()`.
+        """
+        return self.batcher.submit(arrays, arrived)
 
     def describe(self) -> dict:
         """Metadata for GET /v1/models/{name}."""
@@ -294,6 +323,7 @@ class ModelVersion:
         }
 
     def close(self) -> None:
+        """Retires the version: queued requests finish, new ones run inline."""
         self.batcher.close()
 
 
@@ -329,6 +359,7 @@ class ServedModel:
         return found
 
     def latest(self) -> ModelVersion:
+        """The loaded version with the highest number (or name)."""
         return self.versions[max(self.versions, key=_version_key)]
 
     def split(self) -> dict[str, float]:

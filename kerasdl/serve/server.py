@@ -128,6 +128,11 @@ class BackgroundServer:
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def start(self, timeout: float = 30.0) -> BackgroundServer:
+        """Starts the thread; returns once the server accepts connections.
+
+        Raises:
+            RuntimeError: if it has not started within `timeout` seconds.
+        """
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -137,6 +142,7 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
+        """Asks uvicorn to exit (the app's shutdown runs) and joins the thread."""
         self._server.should_exit = True
         self._thread.join(timeout=30)
 

@@ -358,8 +358,12 @@ def test_batcher_groups_same_shapes_and_answers_requests_after_close():
 
     runner = _Doubler()
     batcher = Batcher([runner], window_s=0.2, max_batch=8)
-    futures = [batcher.submit([np.full((1, 2), i, "float32")]) for i in range(3)]
-    odd = batcher.submit([np.ones((2, 3), "float32")])  # another shape: own call
+    for _ in range(4):
+        batcher.arrive()  # four requests on the way: the worker waits for them
+    futures = [
+        batcher.submit([np.full((1, 2), i, "float32")], arrived=True) for i in range(3)
+    ]
+    odd = batcher.submit([np.ones((2, 3), "float32")], arrived=True)  # own call
     results = [f.result(timeout=10)[0] for f in futures]
     assert [r.tolist() for r in results] == [[[2 * i, 2 * i]] for i in range(3)]
     assert odd.result(timeout=10)[0].shape == (2, 3)
