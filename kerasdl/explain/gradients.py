@@ -87,9 +87,8 @@ def _targets(model, x, target) -> np.ndarray:
 
 
 def _ends_in_softmax(model) -> bool:
-    last = (
-        model.outputs[0]._keras_history[0] if getattr(model, "outputs", None) else None
-    )
+    # A single-output model's layers end with its output layer (topological order).
+    last = model.layers[-1] if getattr(model, "layers", None) else None
     if isinstance(last, keras.layers.Softmax):
         return True
     return getattr(getattr(last, "activation", None), "__name__", "") == "softmax"
