@@ -390,37 +390,45 @@ def parse_space(config, *, validate: bool = True) -> SearchSpace:
 def _validate(space: SearchSpace) -> None:
     """Each value of each parameter, the others at their first value."""
     base = {name: p.first for name, p in space.parameters.items()}
+    order = list(space.parameters)
     try:
         load_run_config(resolve(space, base), "train")
     except ValueError as error:
-        # Name the parameter when the error is about its key (a misspelt
-        # hyperparameter), else the config part that is invalid.
+        # The parameters the error is about (their key is named in it) are
+        # checked first, so the message names the parameter and its value.
+        text = str(error)
         named = [
             name
             for name, p in space.parameters.items()
-            if name in str(error) or f"{p.path[-1]!r}" in str(error)
+            if name in text or f"{p.path[-1]!r}" in text or f"{p.path[-1]}=" in text
         ]
-        subject = f"parameter {named[0]}" if named else "run config"
+        for name in named:
+            _validate_parameter(space, base, name)
         raise ValueError(
-            f"Invalid search space {subject}: with every search parameter at "
-            f"its first value the run config is invalid: {error}"
+            "Invalid search space: with every search parameter at its first "
+            f"value the run config is invalid: {error}"
         ) from None
-    for name, parameter in space.parameters.items():
-        tried = (
-            parameter.values
-            if parameter.kind == "choice"
-            else [parameter.values[0], parameter.values[1]]
-        )
-        for value in tried:
-            values = dict(base)
-            # Satisfy this parameter's conditions so that it is active.
-            for parent, accepted in parameter.when.items():
-                values[parent] = accepted[0]
-            values[name] = value
-            try:
-                load_run_config(resolve(space, values), "train")
-            except ValueError as error:
-                raise ValueError(
-                    f"Invalid {_WHERE} parameter {name}: the value "
-                    f"{short_repr(value)} makes the run config invalid: {error}"
-                ) from None
+    for name in order:
+        _validate_parameter(space, base, name)
+
+
+def _validate_parameter(space: SearchSpace, base: dict, name: str) -> None:
+    parameter = space.parameters[name]
+    tried = (
+        parameter.values
+        if parameter.kind == "choice"
+        else [parameter.values[0], parameter.values[1]]
+    )
+    for value in tried:
+        values = dict(base)
+        # Satisfy this parameter's conditions so that it is active.
+        for parent, accepted in parameter.when.items():
+            values[parent] = accepted[0]
+        values[name] = value
+        try:
+            load_run_config(resolve(space, values), "train")
+        except ValueError as error:
+            raise ValueError(
+                f"Invalid {_WHERE} parameter {name}: the value "
+                f"{short_repr(value)} makes the run config invalid: {error}"
+            ) from None

@@ -133,7 +133,7 @@ def test_a_value_that_makes_the_config_invalid_is_named():
     assert "parameter training.epochs: the value 0 makes the run config invalid" in text
     assert "epochs=0: expected an integer >= 1" in text
     config = _config(widths={"choice": [[8]]})
-    with pytest.raises(ValueError, match="parameter model.widths: with every"):
+    with pytest.raises(ValueError, match="parameter model.widths: the value \\[8\\]"):
         parse_space(config)
 
 
