@@ -61,7 +61,7 @@ def _as_numpy(value):
     return np.asarray(value)
 
 
-def find_non_finite(name: str, data) -> str | None:
+def find_non_finite(name: str, data, within: str = "") -> str | None:
     """Describes the first NaN/inf in a nest of arrays, or returns None.
 
     Only floating-point (and complex) arrays are read; a clean array costs
@@ -71,6 +71,7 @@ def find_non_finite(name: str, data) -> str | None:
     Args:
         name: str. What the data are ("x", "y", "sample_weight").
         data: array, tensor, or a list/dict nest of them.
+        within: str. Said after the input's name (e.g. " of batch 3").
 
     Returns:
         str or None: e.g. "x['image'] holds NaN at index [17, 3]".
@@ -97,7 +98,7 @@ def find_non_finite(name: str, data) -> str | None:
         what = "NaN" if np.isnan(value) else ("inf" if np.real(value) > 0 else "-inf")
         count = int(bad.sum())
         return (
-            f"{_path_name(name, path)} holds {what} at index "
+            f"{_path_name(name, path)}{within} holds {what} at index "
             f"{[int(i) for i in index]} ({count} non-finite value"
             f"{'s' if count != 1 else ''} of {array.size})"
         )
@@ -275,7 +276,7 @@ def _batches(data, max_batches: int):
             yield data[i]
         return
     if hasattr(data, "take") and hasattr(data, "element_spec"):  # tf.data
-        yield from data.take(max_batches)
+        yield from data.take(max_batches).as_numpy_iterator()
         return
     raise TypeError(type(data).__name__)
 
@@ -296,7 +297,7 @@ def scan_pipeline(data, max_batches: int = MAX_SCAN_BATCHES) -> str | None:
     """
     for number, element in enumerate(_batches(data, max_batches)):
         for name, part in _split_element(element).items():
-            found = find_non_finite(f"{name} of batch {number}", part)
+            found = find_non_finite(name, part, within=f" of batch {number}")
             if found:
                 return found
     return None
