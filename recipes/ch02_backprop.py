@@ -99,14 +99,14 @@ def main(argv=None) -> None:
     os.makedirs(args.run_root, exist_ok=True)
     data = small_digits()
     print(
-        f"{'experiment':<16} {'setting':<22} {'measure':<44} {'value':>9} {'seconds':>7}"
+        f"{'experiment':<16} {'setting':<22} {'measure':<50} {'value':>9} {'seconds':>7}"
     )
 
     def emit(rows):
         for experiment, setting, measure, value, started in rows:
             seconds = time.perf_counter() - started
             print(
-                f"{experiment:<16} {setting:<22} {measure:<44} {value:>9.3g} {seconds:>7.1f}",
+                f"{experiment:<16} {setting:<22} {measure:<50} {value:>9.3g} {seconds:>7.1f}",
                 flush=True,
             )
         rows.clear()
@@ -155,18 +155,21 @@ def main(argv=None) -> None:
         data,
         epochs=1 if args.quick else args.epochs,
         model=deep_mlp,
-        training={"optimizer": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9}},
+        # Plain SGD (with momentum): an adaptive optimizer would rescale the
+        # vanishing gradients and hide the effect.
+        training={"optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}},
     )
     for r in results:
         measure = f"test acc after {r['epochs']} epochs (sgd + momentum)"
         print(
-            f"{'deep training':<16} {r['setting']:<22} {measure:<44} "
+            f"{'deep training':<16} {r['setting']:<22} {measure:<50} "
             f"{r['test_accuracy']:>9.3g} {r['seconds']:>7.1f}",
             flush=True,
         )
 
     small = small_digits(train_size=150)
-    cures = dict(list(CURES.items())[:2]) if args.quick else CURES
+    quick_cures = ("none", "augmentation")
+    cures = {k: v for k, v in CURES.items() if not args.quick or k in quick_cures}
     results = compare_settings(
         cures,
         small,
@@ -176,7 +179,7 @@ def main(argv=None) -> None:
     for r in results:
         measure = f"test acc (train {r['train_accuracy']:.3f}, {r['epochs']} epochs)"
         print(
-            f"{'overfitting':<16} {r['setting']:<22} {measure:<44} "
+            f"{'overfitting':<16} {r['setting']:<22} {measure:<50} "
             f"{r['test_accuracy']:>9.3g} {r['seconds']:>7.1f}",
             flush=True,
         )

@@ -65,6 +65,9 @@ def test_compare_settings_starts_every_setting_from_the_same_weights(tiny):
         "sgd": {"training": {"optimizer": {"name": "sgd", "learning_rate": 0.1}}},
         "sgd again": {"training": {"optimizer": {"name": "sgd", "learning_rate": 0.1}}},
         "too high": {"training": {"optimizer": {"name": "sgd", "learning_rate": 1e4}}},
+        # A model wrapped with its augmentation declares no task: the
+        # loss must still be cross-entropy, not the Trainer's regression guess.
+        "augmented": {"augmentation": {"translation": 0.1}},
     }
     rows = compare_settings(settings, tiny, epochs=2, batch_size=16)
     assert [r["setting"] for r in rows] == list(settings)
@@ -75,6 +78,8 @@ def test_compare_settings_starts_every_setting_from_the_same_weights(tiny):
     assert rows[2]["diverged"]
     assert rows[0]["initial_loss"] == pytest.approx(rows[1]["initial_loss"])
     assert 0.0 <= rows[0]["test_accuracy"] <= 1.0
+    assert rows[3]["initial_loss"] == pytest.approx(rows[1]["initial_loss"], rel=0.2)
+    assert not rows[3]["diverged"]
 
 
 @pytest.mark.one_backend
