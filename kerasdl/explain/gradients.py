@@ -210,7 +210,7 @@ def smoothgrad(model, x, target=None, samples: int = 16, noise: float = 0.15, se
 
 
 def integrated_gradients(
-    model, x, target=None, baseline=None, steps: int = 64, batch_size: int = 256
+    model, x, target=None, baseline=None, steps: int = 64, batch_size: int | None = None
 ):
     """Integrated gradients: (x - baseline) times the mean path gradient.
 
@@ -225,7 +225,8 @@ def integrated_gradients(
         target: None (predicted class), an int, or one class per example.
         baseline: None (zeros), a float, or an array broadcastable to `x`.
         steps: int. Intervals on the straight path from baseline to x.
-        batch_size: int. Interpolated inputs per gradient call.
+        batch_size: int or None. Interpolated inputs per gradient call;
+            None: the whole path (`steps + 1` inputs) in one call.
 
     Returns:
         np.ndarray: attributions with the shape of `x`.
@@ -235,7 +236,8 @@ def integrated_gradients(
     """
     x = _batch(x)
     steps = check_int("steps", steps, minimum=1)
-    batch_size = check_int("batch_size", batch_size, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1, allow_none=True)
+    batch_size = batch_size or steps + 1
     base = np.broadcast_to(
         np.zeros_like(x) if baseline is None else np.asarray(baseline, np.float32),
         x.shape,

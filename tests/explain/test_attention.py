@@ -45,6 +45,10 @@ def test_vit_attention_is_what_the_blocks_use():
     assert rollout.min() == pytest.approx(0.0) and rollout.max() == pytest.approx(1.0)
 
 
+# Reading a layer's output through a sub-model runs no backend-specific
+# code (the attention layers' masking is tested on every backend in
+# tests/layers); the LSTM model costs 14 s eagerly on JAX.
+@pytest.mark.one_backend
 def test_seq2seq_attention_weights_skip_padding():
     model = kerasdl.build(
         "seq2seq", source_vocab_size=12, target_vocab_size=10, embedding_dim=8,

@@ -58,7 +58,9 @@ def test_grad_cam_finds_the_last_conv_layer_or_a_named_one(hand_set):
 def test_integrated_gradients_completeness(hand_set):
     model, x, y, _ = hand_set
     x, y = x[:3], y[:3]
-    attributions = explain.integrated_gradients(model, x, target=y, steps=128)
+    # The max-pooled template CNN has kinks on the path: the trapezoid's
+    # error falls as 1/steps (measured 0.75% at 128 steps, 0.37% at 256).
+    attributions = explain.integrated_gradients(model, x, target=y, steps=256)
     rows = np.arange(len(x))
     difference = (
         model.predict(x, verbose=0)[rows, y]
