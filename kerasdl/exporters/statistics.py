@@ -26,6 +26,7 @@ __all__ = [
     "QUANTILES",
     "feature_values",
     "histogram",
+    "prediction_summary",
     "reference_statistics",
 ]
 
@@ -102,17 +103,26 @@ def _feature_entry(column: np.ndarray) -> dict:
     }
 
 
-def _output_entry(name: str, values: np.ndarray) -> dict:
+def prediction_summary(values) -> tuple[np.ndarray | None, np.ndarray]:
+    """(predicted classes or None, score) per sample of one model output.
+
+    A (N, classes) output gives its argmax and top score; any other output
+    (regression, sequences) no classes and its first value per sample.
+    """
     values = np.asarray(values, dtype=np.float64)
-    entry = {"name": name}
     if values.ndim == 2 and values.shape[1] > 1:
-        classes = np.argmax(values, axis=1)
+        return np.argmax(values, axis=1), np.max(values, axis=1)
+    return None, values.reshape(len(values), -1)[:, 0]
+
+
+def _output_entry(name: str, values: np.ndarray) -> dict:
+    entry = {"name": name}
+    classes, top = prediction_summary(values)
+    if classes is not None:
+        count = np.shape(values)[1]
         entry["class_fractions"] = (
-            np.bincount(classes, minlength=values.shape[1]) / len(values)
+            np.bincount(classes, minlength=count) / len(classes)
         ).tolist()
-        top = np.max(values, axis=1)
-    else:
-        top = values.reshape(len(values), -1)[:, 0]
     entry["score"] = _feature_entry(top)
     return entry
 

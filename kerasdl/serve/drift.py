@@ -31,7 +31,11 @@ import threading
 import numpy as np
 
 from kerasdl._checks import check_float, check_int
-from kerasdl.exporters.statistics import feature_values, histogram
+from kerasdl.exporters.statistics import (
+    feature_values,
+    histogram,
+    prediction_summary,
+)
 
 __all__ = ["DriftMonitor", "ks_statistic", "psi"]
 
@@ -116,15 +120,13 @@ class DriftMonitor:
             for sample in np.asarray(batch):
                 reduced.append(feature_values(sample[None])[1])
         n = len(inputs[0])
-        first = np.asarray(outputs[0], dtype=np.float64).reshape(n, -1)
+        classes, scores = prediction_summary(outputs[0])
         with self._lock:
             for i, deque in enumerate(self._inputs):
                 deque.extend(reduced[i * n : (i + 1) * n])
-            if first.shape[1] > 1:
-                self._classes.extend(np.argmax(first, axis=1).tolist())
-                self._scores.extend(np.max(first, axis=1).tolist())
-            else:
-                self._scores.extend(first[:, 0].tolist())
+            if classes is not None:
+                self._classes.extend(classes.tolist())
+            self._scores.extend(scores.tolist())
 
     def __len__(self) -> int:
         return len(self._scores)
