@@ -14,17 +14,23 @@ it imports the spec language, data, training and the run config, and only
 the command line imports it.
 """
 
+from kerasdl.search.es import ESResult, Predictor, cma_es, episode_return, openai_es
 from kerasdl.search.evolve import EvolveResult, TrainEvaluator, evolve, pareto_front
 from kerasdl.search.space import Parameter, SearchSpace, parse_space, resolve
 from kerasdl.search.tune import TuneResult, tune
 
 __all__ = [
+    "ESResult",
     "EvolveResult",
     "Parameter",
+    "Predictor",
     "SearchSpace",
     "TrainEvaluator",
     "TuneResult",
+    "cma_es",
+    "episode_return",
     "evolve",
+    "openai_es",
     "pareto_front",
     "parse_space",
     "resolve",
