@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 
+import kerasdl
 from kerasdl import explain
 from tests.explain.shapes import (
     SIZE,
@@ -138,3 +139,31 @@ def test_trained_cnn_pointing_game():
     np.testing.assert_allclose(
         attributions.reshape(4, -1).sum(1), difference, rtol=0.01
     )
+
+
+@pytest.mark.one_backend
+def test_grad_cam_on_a_residual_network_keeps_the_shortcuts():
+    # The head (feature map -> output) also takes the image, so a shortcut
+    # that bypasses the chosen layer still sees its own input.
+    from kerasdl.explain.gradients import _split
+
+    model = kerasdl.build("resnet20", input_shape=(16, 16, 3), num_classes=4)
+    x = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype("float32")
+    x = keras.ops.convert_to_tensor(x)
+    layer = explain.find_conv_layer(model)
+    features, head = _split(model, layer)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(head([x, features(x)])),
+        keras.ops.convert_to_numpy(model(x)),
+        atol=1e-5,
+    )
+    # A layer inside the last residual stage: the add after it needs the shortcut.
+    inner = [lay.name for lay in model.layers if lay.name.endswith("_conv")][-1]
+    assert inner == "conv4_block3_2_conv"  # followed by bn, then the add
+    features, head = _split(model, model.get_layer(inner))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(head([x, features(x)])),
+        keras.ops.convert_to_numpy(model(x)),
+        atol=1e-5,
+    )
+    assert explain.grad_cam(model, x, layer=inner).shape == (2, 16, 16)
