@@ -47,7 +47,8 @@ FLOORS = (
     ("compression", "runconfig"),
     # Everything built on a trained model: decoding, generative models,
     # search, serving, explanations.
-    # Fundamentals (hand-written backprop, training experiments) too.
+    # Fundamentals (hand-written backprop, training experiments) and
+    # adversarial robustness too.
     (
         "generation",
         "generative",
@@ -57,6 +58,7 @@ FLOORS = (
         "explain",
         "evaluation",
         "fundamentals",
+        "robustness",
     ),
     # Entry points: the public API, workflows and the command line.
     ("workflow", "cli", "__init__", "__main__"),
