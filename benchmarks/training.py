@@ -143,7 +143,7 @@ def _plain_run(x, y, epochs: int, batch_size: int, with_callbacks: bool):
     """
     import keras
 
-    from kerasdl.training import LearningRateLogger
+    from kerasdl.training import LearningRateLogger, TerminateOnNaN
 
     _, _, builder, options = WORKLOADS["mlp"]
     keras.utils.set_random_seed(SEED)
@@ -159,7 +159,7 @@ def _plain_run(x, y, epochs: int, batch_size: int, with_callbacks: bool):
     marks = _loop_marks()
     callbacks = [marks]
     if with_callbacks:
-        callbacks += [LearningRateLogger(), keras.callbacks.TerminateOnNaN()]
+        callbacks += [LearningRateLogger(), TerminateOnNaN()]
     history = model.fit(
         x,
         y,

@@ -54,6 +54,7 @@ __all__ = [
     "LearningRateLogger",
     "ResumableBackup",
     "RunHistory",
+    "TerminateOnNaN",
     "current_learning_rate",
     "damaged_run_file",
     "load_history",
@@ -114,6 +115,28 @@ class LearningRateLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self.model.optimizer is not None:
             logs[self.key] = current_learning_rate(self.model.optimizer)
+
+
+class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras' `TerminateOnNaN` that lets the training loop run ahead.
+
+    Keras reads a callback's per-batch logs in the training loop itself,
+    waiting for each step's loss on the host, unless the callback declares
+    itself safe for asynchronous dispatch. This one does: on backends that
+    dispatch callbacks from a thread (JAX, PyTorch) the NaN check runs
+    beside the loop, so the Trainer's default guard costs no host
+    synchronisation per step (plain `fit` with `verbose=0` has none either).
+    A diverging run still stops within the epoch: the loop waits for the
+    pending checks at the epoch's end at the latest, and `stop_training`
+    set by a check ends the loop at its next step. TensorFlow runs every
+    callback in the loop (Keras' TensorFlow trainer is not thread-safe), as
+    it already does for plain `fit`.
+
+    Example:
+    >>> model.fit(x, y, epochs=5, verbose=0, callbacks=[TerminateOnNaN()])
+    """
+
+    async_safe = True
 
 
 def _walk_layers(layer, seen):

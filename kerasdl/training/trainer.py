@@ -100,6 +100,7 @@ from kerasdl.training.callbacks import (
     LearningRateLogger,
     ResumableBackup,
     RunHistory,
+    TerminateOnNaN,
     current_learning_rate,
     damaged_run_file,
     load_history,
@@ -491,7 +492,7 @@ class Trainer:
         # Layers ask for what they need (e.g. pruning: UpdatePruningStep).
         callbacks.extend(requested_callbacks(model, callbacks))
         if cfg.terminate_on_nan:
-            callbacks.append(keras.callbacks.TerminateOnNaN())
+            callbacks.append(TerminateOnNaN())
         callbacks.extend(plateau_callbacks)
         if cfg.reduce_on_plateau is not None:
             rop = dict(cfg.reduce_on_plateau)

@@ -13,6 +13,7 @@ import pytest
 from training_helpers import Snapshots, StopAt
 
 from kerasdl.training import (
+    TerminateOnNaN,
     Trainer,
     cast_model,
     load_config,
@@ -588,3 +589,24 @@ def test_a_model_that_cannot_be_rebuilt_gets_a_clear_error():
     model(x[:1])  # builds it
     with pytest.raises(ValueError, match="policy_scope\\('mixed_float16'\\)"):
         Trainer({**QUIET, "epochs": 1, "precision": "mixed_float16"}).fit(model, x, y)
+
+
+# ---------------------------------------------------------------- NaN guard
+def test_default_nan_guard_is_async_safe_and_stops_a_diverging_run():
+    # async_safe: on JAX/PyTorch Keras dispatches its per-batch check from a
+    # thread, so the guard adds no host synchronisation per step (issue 17).
+    assert TerminateOnNaN.async_safe is True
+    x, y = _blobs(160)
+    x[:, 0] *= 1e30  # a squared error of ~1e60 overflows float32 at once
+    trainer = Trainer(
+        {
+            **QUIET,
+            "epochs": 5,
+            "loss": "mse",
+            "optimizer": {"name": "sgd", "learning_rate": 1.0},
+        }
+    )
+    history = trainer.fit(_mlp(units=1, activation=None), x, y.astype("float32"))
+    # Stopped within the first epoch, not after five.
+    assert len(history.history["loss"]) == 1
+    assert not np.isfinite(history.history["loss"][0])
