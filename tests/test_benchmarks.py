@@ -202,3 +202,37 @@ def test_serving_benchmark_quick_prints_rates_ratios_and_no_5xx():
     assert hostile and int(hostile[1]) >= 20, out
     assert (hostile[3], hostile[4]) == ("0", "yes"), out
     assert all(400 <= int(code) < 500 for code in re.findall(r"(\d+): \d+", hostile[2]))
+
+
+@pytest.mark.one_backend
+def test_search_benchmark_quick_prints_the_four_comparisons(tmp_path):
+    script = os.path.join(os.path.dirname(SCRIPT), "search.py")
+    done = subprocess.run(
+        [sys.executable, script, "--quick", "--directory", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=dict(os.environ, KERAS_BACKEND="tensorflow"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    row = re.search(
+        r"^median +(\d\.\d{4}) +(\d\.\d{4})  evolution >= random: (PASS|below random)$",
+        out,
+        re.M,
+    )
+    assert row, out
+    assert re.search(
+        r"test accuracy \d\.\d{4} vs published CNN 0\.94: (beats|falls short of) it by \d+\.\d points",
+        out,
+    ), out
+    for label in ("random", "hyperband"):
+        assert re.search(rf"^{label} +\d+ +\d+ +\d\.\d{{4}}$", out, re.M), out
+    assert re.search(
+        r"^MLP baseline: \d\.\d{4} with [\d,]+ params; dominated by the front: (PASS|no)$",
+        out,
+        re.M,
+    ), out
+    assert re.search(r"^CNN baseline: ", out, re.M), out
+    assert (tmp_path / "pareto.png").stat().st_size > 5000
