@@ -8,7 +8,12 @@ import sys
 import keras
 import pytest
 
-RECIPES = sorted(pathlib.Path(__file__).parents[1].glob("recipes/ch*.py"))
+# ch15 prints two tables and a YAML spec: test_neuroevolution_recipe checks it.
+RECIPES = sorted(
+    p
+    for p in pathlib.Path(__file__).parents[1].glob("recipes/ch*.py")
+    if p.stem != "ch15_neuroevolution"
+)
 
 
 @pytest.mark.skipif(
@@ -30,3 +35,36 @@ def test_recipe_runs_quick(recipe, tmp_path):
     rows = [line for line in done.stdout.splitlines() if line.strip()]
     assert len(rows) >= 2, done.stdout  # header plus at least one result row
     assert all(0.0 <= float(row.split()[-2]) <= 1.0 for row in rows[1:])
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="recipes are smoke-tested once, in the TensorFlow pass",
+)
+@pytest.mark.one_backend
+def test_neuroevolution_recipe_prints_trajectories_and_a_buildable_spec(tmp_path):
+    import yaml
+
+    import kerasdl
+
+    recipe = pathlib.Path(__file__).parents[1] / "recipes" / "ch15_neuroevolution.py"
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    done = subprocess.run(
+        [sys.executable, str(recipe), "--quick", "--run-root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    search, rest = done.stdout.split("ES generation", 1)
+    rows = [line.split() for line in search.splitlines()[1:] if line.strip()]
+    assert [row[0] for row in rows] == ["c00000", "c00001", "c00002"]
+    best = [float(row[-1]) for row in rows]
+    assert best == sorted(best) and all(0 < b <= 1 for b in best)
+    es_rows, spec_text = rest.split("YAML for `kerasdl build", 1)
+    assert len([r for r in es_rows.splitlines()[1:] if r[:1].isdigit()]) == 2
+    spec = yaml.safe_load(spec_text.split("\n", 1)[1])
+    params = int(es_rows.rsplit("parameters", 1)[0].rsplit(",", 1)[1].split()[0])
+    assert kerasdl.build(spec).count_params() == params
+    assert yaml.safe_load((tmp_path / "best_spec.yaml").read_text()) == spec
