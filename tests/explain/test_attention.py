@@ -11,6 +11,10 @@ import kerasdl
 from kerasdl import explain
 
 
+# vit_attention runs keras.ops only (no gradients); the softmax it shares
+# with TransformerAttention.call is tested on every backend in
+# tests/layers. Building the ViT alone costs ~19 s on JAX here.
+@pytest.mark.one_backend
 def test_vit_attention_is_what_the_blocks_use():
     model = kerasdl.build(
         "vit", input_shape=(8, 8, 3), patch_size=4, hidden_dim=8, num_layers=2,
