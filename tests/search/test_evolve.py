@@ -164,6 +164,14 @@ def test_trained_evolution_on_mnist1d_tiny(tmp_path):
         assert 0.0 <= metrics["val_accuracy"] <= 1.0, metrics
         assert metrics["parameters"] == entry["genome"]["params"]
         assert (tmp_path / "runs" / entry["id"] / "history.json").is_file()
+    # The third is a mutated child of the better of the first two.
+    first, second, third = result.history
+    assert (first["operator"], second["operator"]) == ("seed", "random")
+    winner = max(first, second, key=lambda e: e["metrics"]["val_accuracy"])
+    assert third["parent"] == winner["id"] and third["operator"] not in (
+        "seed",
+        "random",
+    )
     checkpoint = json.loads((tmp_path / "evolution.json").read_text())
     assert [e["id"] for e in checkpoint["history"]] == ["c00000", "c00001", "c00002"]
 
