@@ -47,8 +47,8 @@ FLOORS = (
     ("compression", "runconfig"),
     # Everything built on a trained model: decoding, generative models,
     # search, serving, explanations.
-    # Fundamentals (hand-written backprop, training experiments) and
-    # adversarial robustness too.
+    # Fundamentals (hand-written backprop, training experiments),
+    # adversarial robustness and federated learning too.
     (
         "generation",
         "generative",
@@ -59,6 +59,7 @@ FLOORS = (
         "evaluation",
         "fundamentals",
         "robustness",
+        "federated",
     ),
     # Entry points: the public API, workflows and the command line.
     ("workflow", "cli", "__init__", "__main__"),
