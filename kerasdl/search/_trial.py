@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 
 from kerasdl.runconfig import load_run_config
@@ -56,7 +57,7 @@ def objective_direction(name: str) -> str:
 
 
 def run_config(config, run_dir: str | None = None, *, objective="val_accuracy",
-               epochs: int | None = None) -> dict:  # fmt: skip
+               epochs: int | None = None, latency_runs: int = 0) -> dict:  # fmt: skip
     """Trains the run config's model and returns its metrics.
 
     Args:
@@ -65,6 +66,9 @@ def run_config(config, run_dir: str | None = None, *, objective="val_accuracy",
         objective: str. The history key to report, e.g. "val_accuracy";
             its best epoch is reported ("min" for losses).
         epochs: int or None. Overrides training.epochs (Hyperband's budget).
+        latency_runs: int. When > 0, the trained model is converted to a
+            float TFLite file and its median latency on one example, over
+            this many LiteRT runs, is reported as "latency_ms".
 
     Returns:
         dict: the objective, "test_<metric>" for each test metric,
@@ -105,6 +109,26 @@ def run_config(config, run_dir: str | None = None, *, objective="val_accuracy",
     metrics.update({f"test_{k}": float(v) for k, v in scores.items()})
     metrics["parameters"] = int(model.count_params())
     metrics["epochs"] = len(history.epoch)
+    if latency_runs:
+        metrics["latency_ms"] = _tflite_latency(model, dataset.x_test[:1], latency_runs)
     metrics["seconds"] = time.perf_counter() - start
     logger.info("trial %s: %s", run_dir, metrics)
     return metrics
+
+
+def _tflite_latency(model, example, runs: int) -> float:
+    """Median LiteRT latency (ms) of the model as a float TFLite file."""
+    import tempfile
+
+    from kerasdl.exporters import FORMATS
+
+    fmt = FORMATS["tflite"]
+    with tempfile.TemporaryDirectory(prefix="kerasdl_latency_") as folder:
+        path = os.path.join(folder, "model.tflite")
+        fmt.write(model, path)
+        runner = fmt.open(path, num_threads=1)
+        try:
+            median, _ = runner.latency([example], runs)
+        finally:
+            runner.close()
+    return float(median)

@@ -58,17 +58,24 @@ class TrainEvaluator:
         directory: str or None. Parent of each candidate's run directory
             (`<directory>/<id>`); None writes no run files.
         objective: str. The history key reported (best epoch).
+        latency_runs: int. When > 0, also report "latency_ms": the median
+            LiteRT latency of the trained model as a float TFLite file (an
+            objective for Pareto search on devices).
     """
 
-    def __init__(self, config: dict, directory=None, objective="val_accuracy"):
+    def __init__(self, config: dict, directory=None, objective="val_accuracy",
+                 latency_runs: int = 0):  # fmt: skip
         self.config = copy.deepcopy(config)
         self.directory = None if directory is None else os.fspath(directory)
         self.objective = objective
+        self.latency_runs = check_int("latency_runs", latency_runs, 0)
 
     def __call__(self, spec: dict, name: str) -> dict:
         config = {**self.config, "model": spec}
         run_dir = None if self.directory is None else os.path.join(self.directory, name)
-        return run_config(config, run_dir, objective=self.objective)
+        return run_config(
+            config, run_dir, objective=self.objective, latency_runs=self.latency_runs
+        )
 
 
 @dataclasses.dataclass

@@ -251,3 +251,15 @@ def test_sigkilled_parallel_trained_search_resumes(tmp_path):
     # Two spawned worker processes training on MNIST-1D (about 2 minutes
     # on 2 CPU cores: every process starts TensorFlow and the data).
     _kill_and_resume(tmp_path, "trained", 6)
+
+
+@pytest.mark.one_backend
+def test_pareto_search_on_measured_tflite_latency(tmp_path):
+    evaluator = TrainEvaluator(TRAIN_CONFIG, latency_runs=5)
+    objectives = ("val_accuracy", "latency_ms")
+    result = evolve(SEED, evaluator, cycles=2, population_size=2, sample_size=2,
+                    max_params=20_000, objectives=objectives)  # fmt: skip
+    for entry in result.history:
+        assert 0.0 < entry["metrics"]["latency_ms"] < 1000.0, entry["metrics"]
+    assert result.pareto == pareto_front(result.history, objectives)
+    assert 1 <= len(result.pareto) <= 2
