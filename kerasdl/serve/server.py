@@ -24,6 +24,8 @@ __all__ = ["BackgroundServer", "JsonLogFormatter", "run"]
 # The environment variable that carries create_app's settings to the
 # worker processes of `--workers N` (uvicorn imports the app by name).
 CONFIG_ENV = "KERASDL_SERVE_CONFIG"
+# Seconds a `--workers` process may take to start (import Keras, load models).
+WORKER_START_S = 180
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -53,11 +55,14 @@ class JsonLogFormatter(logging.Formatter):
 
 
 def _log_config(level: str = "INFO") -> dict:
+    # The formatter by name: the config travels to each worker process, and
+    # unpickling a class reference would import kerasdl (and Keras) there
+    # before the worker answers its health check.
     handler = {"class": "logging.StreamHandler", "formatter": "json"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": JsonLogFormatter}},
+        "formatters": {"json": {"()": "kerasdl.serve.server.JsonLogFormatter"}},
         "handlers": {"json": handler},
         "loggers": {
             "kerasdl": {"handlers": ["json"], "level": level, "propagate": False},
@@ -93,8 +98,12 @@ def run(app=None, *, host="127.0.0.1", port=8000, workers=1, settings=None,
     config = _log_config(log_level)
     if workers > 1:
         os.environ[CONFIG_ENV] = json.dumps(settings)
+        # Each worker imports Keras and loads the models before it answers
+        # the supervisor's health check: uvicorn's default 5 s kills and
+        # restarts workers that are still starting, forever.
         uvicorn.run("kerasdl.serve.server:app_from_env", factory=True, host=host,
-                    port=port, workers=workers, log_config=config)  # fmt: skip
+                    port=port, workers=workers, log_config=config,
+                    timeout_worker_healthcheck=WORKER_START_S)  # fmt: skip
     else:
         uvicorn.run(app, host=host, port=port, log_config=config)
 

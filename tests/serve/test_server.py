@@ -372,3 +372,47 @@ def test_batcher_groups_same_shapes_and_answers_requests_after_close():
     late = batcher.submit([np.ones((1, 2), "float32")])  # routed before the swap
     assert late.result(timeout=10)[0].tolist() == [[2.0, 2.0]]
     assert sorted(runner.calls) == [1, 2, 3]
+
+
+@pytest.mark.one_backend
+def test_cli_parses_serve_options_and_ab_splits():
+    from kerasdl.cli import _parse_ab
+    from kerasdl_cli import make_parser
+
+    args = make_parser().parse_args(
+        [
+            "serve",
+            "a",
+            "b",
+            "--workers",
+            "2",
+            "--ab",
+            "m=1:0.9,2:0.1",
+            "--max-batch",
+            "1",
+        ]
+    )
+    assert (args.dirs, args.workers, args.max_batch) == (["a", "b"], 2, 1)
+    assert _parse_ab(args.ab) == {"m": {"1": 0.9, "2": 0.1}}
+    with pytest.raises(ValueError, match="NAME=VERSION:WEIGHT"):
+        _parse_ab(["m1:0.5"])
+
+
+@pytest.mark.one_backend
+def test_access_log_is_one_json_line_with_the_request_id(exports, caplog):
+    import json
+    import logging
+
+    from kerasdl.serve.server import JsonLogFormatter
+
+    caplog.set_level(logging.INFO, logger="kerasdl.serve.access")
+    with _server([exports / "tiny"]) as s:
+        response = _post(httpx, s.url + "/v1/models/tiny:predict", _data(1),
+                         headers={"X-Request-ID": "abc123"})  # fmt: skip
+    assert response.headers["X-Request-ID"] == "abc123"
+    (record,) = [r for r in caplog.records if "abc123" in r.getMessage()]
+    line = json.loads(JsonLogFormatter().format(record))
+    assert line["request_id"] == "abc123" and line["status"] == 200
+    assert (line["model"], line["version"], line["logger"]) == (
+        "tiny", "2", "kerasdl.serve.access"
+    )  # fmt: skip
