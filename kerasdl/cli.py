@@ -153,7 +153,9 @@ def _cmd_search(args) -> int:
     print(f"\nkerasdl search {args.config} ({args.algorithm})")
     for row in result.rows:
         values = ", ".join(
-            f"{k}={v!r}" for k, v in row.items() if k in result.best_values
+            f"{k}={v!r}"
+            for k, v in row.items()
+            if k in result.parameters and v is not None
         )
         print(
             f"trial {row['trial']}: {args.objective}={row[args.objective]:.4f} "
@@ -165,7 +167,8 @@ def _cmd_search(args) -> int:
         return 0
     print(f"\nbest {args.objective}: {result.best_score:.4f} with {result.best_values}")
     print(f"epochs trained in total: {result.total_epochs}")
-    print(f"results: {result.files['csv']}, {result.files['json']}, {result.files['png']}")
+    files = result.files
+    print(f"results: {files['csv']}, {files['json']}, {files['png']}")
     return 0
 
 

@@ -111,10 +111,6 @@ class Parameter:
             return int(min(max(round(value), lo), hi))
         return float(min(max(value, lo), hi))
 
-    def label(self, value) -> str:
-        """A short text for `value` (tables, plots)."""
-        return value if isinstance(value, str) else short_repr(value, limit=40)
-
 
 @dataclasses.dataclass
 class SearchSpace:

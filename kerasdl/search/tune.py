@@ -56,6 +56,7 @@ class TuneResult:
         total_epochs: int. Epochs trained over all trials.
         directory: str. The project folder (results files, trials).
         files: dict. "csv", "json", "png" -> path (empty on a worker).
+        parameters: list of str. The search parameters' dotted names.
     """
 
     rows: list
@@ -65,6 +66,7 @@ class TuneResult:
     total_epochs: int
     directory: str
     files: dict
+    parameters: list = dataclasses.field(default_factory=list)
 
 
 def _is_indexed(parameter) -> bool:
@@ -345,4 +347,5 @@ def tune(
         total_epochs=int(sum(row.get("epochs") or 0 for row in rows)),
         directory=tuner.project_dir,
         files=files,
+        parameters=list(space.parameters),
     )
