@@ -80,6 +80,7 @@ def test_the_readme_chapter_map_names_every_recipe():
     rows = re.findall(r"^\| (\d+) \|[^|]*\| ([^|]*) \|", readme, re.M)
     assert [int(n) for n, _ in rows] == list(range(1, len(rows) + 1)), rows
     named = {m for _, cell in rows for m in re.findall(r"`(ch\d\d_\w+\.py)`", cell)}
-    assert named == {p.name for p in RECIPES}
+    recipes = pathlib.Path(__file__).parents[1].glob("recipes/ch*.py")
+    assert named == {p.name for p in recipes}
     for number, cell in rows:
         assert "`ch" in cell or cell.startswith("not yet"), (number, cell)
