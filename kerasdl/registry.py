@@ -228,13 +228,13 @@ def get_entry(name: str) -> ModelEntry:
     """
     if not isinstance(name, str):
         raise ValueError(
-            f"Model name must be a string; received {name!r} "
+            f"Model name must be a string; received {short_repr(name)} "
             f"of type {type(name).__name__}."
         )
     key = name.lower()
     if key not in _REGISTRY:
         raise ValueError(
-            f"Unknown architecture {name!r}.{closest(key, _REGISTRY)} "
+            f"Unknown architecture {short_repr(name)}.{closest(key, _REGISTRY)} "
             f"Known: {', '.join(sorted(_REGISTRY))}."
         )
     return _REGISTRY[key]

@@ -261,6 +261,9 @@ def build(name_or_spec, **hparams) -> keras.Model:
             f"only; this spec is a {form!r} spec."
         )
     _check_keys("spec", spec, _TOP_KEYS[form])
+    for key in ("name", "input_name"):
+        if spec.get(key) is not None:
+            _check_name(f"spec.{key}", spec[key])
     _refuse_code(spec, "spec")
     if form == "sequential":
         return _build_sequential(spec)
@@ -303,7 +306,7 @@ def _refuse_code(obj, where: str, seen: set | None = None) -> None:
             if forbidden:
                 name = value if key == "class_name" else key
                 raise ValueError(
-                    f"{where}: {name!r} is not allowed; specs never execute code "
+                    f"{where}: {short_repr(name)} is not allowed; specs never execute code "
                     "(no Lambda layers or serialized Python functions)."
                 )
             _refuse_code(value, f"{where}.{short_repr(key, limit=40)}", seen)
@@ -339,7 +342,7 @@ def _layer_class(name, where: str):
         )
     if name in _FORBIDDEN:
         raise ValueError(
-            f"{where}: layer {name!r} is not allowed; specs never execute code. "
+            f"{where}: layer {short_repr(name)} is not allowed; specs never execute code. "
             "Write the computation as a kerasdl layer instead."
         )
     if name in _MODEL_CLASSES:
@@ -378,7 +381,7 @@ def _make_layer(class_name, args, name: str | None, where: str, inputs=None):
         args = {}
     if not isinstance(args, dict):
         raise ValueError(
-            f"{where}: arguments of layer {class_name!r} must be a mapping; "
+            f"{where}: arguments of layer {short_repr(class_name)} must be a mapping; "
             f"received {short_repr(args)}."
         )
     accepted = [
@@ -397,11 +400,11 @@ def _make_layer(class_name, args, name: str | None, where: str, inputs=None):
         for t in keras.tree.flatten(inputs):
             if getattr(t, "dtype", None) == "string":
                 raise ValueError(
-                    f"{where}: layer {class_name!r} cannot take string inputs; "
+                    f"{where}: layer {short_repr(class_name)} cannot take string inputs; "
                     f"a string input feeds one of {sorted(_STRING_LAYERS)} first."
                 )
     estimate = estimate_layer(args, shapes[0] if shapes else None)
-    check_size_budget(f"{where}: layer {class_name!r}", estimate)
+    check_size_budget(f"{where}: layer {short_repr(class_name)}", estimate)
     config = dict(args)
     if name is not None:
         config["name"] = name
@@ -415,7 +418,7 @@ def _make_layer(class_name, args, name: str | None, where: str, inputs=None):
             else _keras_message(err)
         )
         raise ValueError(
-            f"{where}: invalid arguments for layer {class_name!r} "
+            f"{where}: invalid arguments for layer {short_repr(class_name)} "
             f"(received {short_repr(args)}): {problem} Accepted arguments: "
             f"{', '.join(accepted)}."
         ) from None
@@ -443,12 +446,12 @@ def _check_layer_args(cls, class_name: str, args: dict, where: str) -> None:
     for key, value in args.items():
         if not isinstance(key, str):
             raise ValueError(
-                f"{where}: argument names of layer {class_name!r} are strings; "
+                f"{where}: argument names of layer {short_repr(class_name)} are strings; "
                 f"received {short_repr(key)}."
             )
         param = params.get(key)
         default = param.default if param is not None else inspect.Parameter.empty
-        context = f"{where}: argument of layer {class_name!r}"
+        context = f"{where}: argument of layer {short_repr(class_name)}"
         if isinstance(default, bool):
             check_bool(key, value, allow_none=True, where=context, yaml=True)
         elif key in _INT_ARGS or is_number(default):
@@ -505,7 +508,7 @@ def _input_tensor(name: str, value, where: str):
     size = 1
     for d in shape:
         size *= d or 1
-    check_size_budget(f"{where}: input {name!r}", size)
+    check_size_budget(f"{where}: input {short_repr(name)}", size)
     return keras.Input(shape=tuple(shape), dtype=dtype, sparse=sparse, name=name)
 
 
@@ -521,7 +524,7 @@ def _apply(layer, node_name: str, class_name, args_in, where: str):
             if hasattr(t, "shape")
         ]
         raise ValueError(
-            f"{where}: layer {class_name!r} cannot be applied to its inputs "
+            f"{where}: layer {short_repr(class_name)} cannot be applied to its inputs "
             f"(shapes {short_repr(shapes)}): {_keras_message(err)}"
         ) from None
 
@@ -547,7 +550,7 @@ def _build_sequential(spec: dict) -> keras.Sequential:
     items = spec["sequential"]
     if not isinstance(items, list) or not items:
         raise ValueError(
-            f"spec.sequential must be a non-empty list of layers; received {items!r}."
+            f"spec.sequential must be a non-empty list of layers; received {short_repr(items)}."
         )
     if len(items) > max_layers():
         check_size_budget("spec.sequential", 0, len(items))
@@ -582,7 +585,7 @@ def _build_sequential(spec: dict) -> keras.Sequential:
                 current = layer(current)
             except Exception as err:  # re-raised with the item named
                 raise ValueError(
-                    f"{where}: layer {class_name!r} cannot be applied to the "
+                    f"{where}: layer {short_repr(class_name)} cannot be applied to the "
                     f"output of the previous layer: {_keras_message(err)}"
                 ) from None
             budget.add_outputs(where, current)
@@ -615,12 +618,14 @@ def _expand_blocks(spec: dict) -> list[dict]:
     blocks = spec.get("blocks") or {}
     if not isinstance(blocks, dict):
         raise ValueError(
-            f"spec.blocks must be a mapping of templates; received {blocks!r}."
+            f"spec.blocks must be a mapping of templates; received {short_repr(blocks)}."
         )
     for bname, block in blocks.items():
         where = f"spec.blocks.{bname}"
         if not isinstance(block, dict):
-            raise ValueError(f"{where}: expected a mapping; received {block!r}.")
+            raise ValueError(
+                f"{where}: expected a mapping; received {short_repr(block)}."
+            )
         _check_keys(where, block, _BLOCK_KEYS)
         for key in _BLOCK_KEYS:
             if key not in block:
@@ -634,17 +639,20 @@ def _expand_blocks(spec: dict) -> list[dict]:
     for i, node in enumerate(nodes):
         where = f"spec.nodes[{i}]"
         if not isinstance(node, dict):
-            raise ValueError(f"{where}: expected a mapping; received {node!r}.")
+            raise ValueError(
+                f"{where}: expected a mapping; received {short_repr(node)}."
+            )
         _check_keys(where, node, _NODE_KEYS)
         if "name" not in node:
             raise ValueError(f"{where}: missing key 'name'.")
+        _check_name(f"{where}.name", node["name"])
         if "block" not in node:
             for key in ("repeat", "params"):
                 if key in node:
                     raise ValueError(
-                        f"{where} ({node['name']!r}): key {key!r} needs 'block'."
+                        f"{where} ({short_repr(node['name'])}): key {short_repr(key)} needs 'block'."
                     )
-            out.append(dict(node, _where=f"{where} ({node['name']!r})"))
+            out.append(dict(node, _where=f"{where} ({short_repr(node['name'])})"))
             continue
         out.extend(_instantiate_block(node, blocks, where, len(out)))
     return out
@@ -679,7 +687,7 @@ def _instantiate_block(
         if key not in used:
             raise ValueError(
                 f"{where}: unknown block parameter {short_repr(key)} for block "
-                f"{bname!r}.{closest(key, used)} Parameters its nodes use "
+                f"{short_repr(bname)}.{closest(key, used)} Parameters its nodes use "
                 f"(as ${{name}}): {', '.join(sorted(used)) or '(none)'}."
             )
     formal = block["inputs"] if isinstance(block["inputs"], list) else [block["inputs"]]
@@ -687,17 +695,17 @@ def _instantiate_block(
     actual = actual if isinstance(actual, list) else [actual]
     if len(actual) != len(formal):
         raise ValueError(
-            f"{where}: block {bname!r} takes inputs {formal}; received {actual}."
+            f"{where}: block {short_repr(bname)} takes inputs {short_repr(formal)}; received {short_repr(actual)}."
         )
     if repeat > 1 and len(formal) != 1:
         raise ValueError(
-            f"{where}: only single-input blocks can be repeated; block {bname!r} "
-            f"takes {formal}."
+            f"{where}: only single-input blocks can be repeated; block {short_repr(bname)} "
+            f"takes {short_repr(formal)}."
         )
     if not isinstance(block["outputs"], str):
         raise ValueError(
             f"spec.blocks.{bname}: outputs must name one inner node; "
-            f"received {block['outputs']!r}."
+            f"received {short_repr(block['outputs'])}."
         )
     inner_names = {n.get("name") for n in block["nodes"] if isinstance(n, dict)}
     expanded = []
@@ -719,7 +727,7 @@ def _instantiate_block(
                     else (f"{prefix}_{r}" if r.split(":")[0] in inner_names else r)
                 ),
             )
-            new["_where"] = f"{iwhere} (instance {new['name']!r} of {where})"
+            new["_where"] = f"{iwhere} (instance {short_repr(new['name'])} of {where})"
             expanded.append(new)
         actual = [f"{prefix}_{block['outputs']}"]
         formal = formal[:1]
@@ -750,7 +758,7 @@ def _substitute(obj, params: dict, where: str):
         if match:
             if match.group(1) not in params:
                 raise ValueError(
-                    f"{where}: parameter {obj!r} is not given; params: "
+                    f"{where}: parameter {short_repr(obj)} is not given; params: "
                     f"{sorted(params) or '(none)'}."
                 )
             return copy.deepcopy(params[match.group(1)])
@@ -796,12 +804,12 @@ def _topological_order(nodes: dict[str, dict], input_names) -> list[str]:
         for ref in refs:
             if not isinstance(ref, str):
                 raise ValueError(
-                    f"{node['_where']}: inputs must be node names; received {ref!r}."
+                    f"{node['_where']}: inputs must be node names; received {short_repr(ref)}."
                 )
             target = ref.rsplit(":", 1)[0] if ref not in known else ref
             if target not in known:
                 raise ValueError(
-                    f"{node['_where']}: input {ref!r} is not defined.{closest(ref, known)} "
+                    f"{node['_where']}: input {short_repr(ref)} is not defined.{closest(ref, known)} "
                     f"Defined inputs and nodes: {', '.join(sorted(known))}."
                 )
             base.append(target)
@@ -837,20 +845,21 @@ def _build_functional(spec: dict) -> keras.Model:
     if not isinstance(raw_inputs, dict) or not raw_inputs:
         raise ValueError(
             "spec.inputs must map input names to shapes, e.g. "
-            f"{{image: [32, 32, 3]}}; received {raw_inputs!r}."
+            f"{{image: [32, 32, 3]}}; received {short_repr(raw_inputs)}."
         )
     if "outputs" not in spec:
         raise ValueError("spec: missing key 'outputs' (a node name, list or mapping).")
     tensors = {
         name: _input_tensor(name, value, f"spec.inputs.{name}")
         for name, value in raw_inputs.items()
+        if _check_name(f"spec.inputs key {short_repr(name)}", name)
     }
     nodes: dict[str, dict] = {}
     budget = _Budget()
     for node in _expand_blocks(spec):
         if node["name"] in nodes or node["name"] in tensors:
             raise ValueError(
-                f"{node['_where']}: duplicate name {node['name']!r}; node and "
+                f"{node['_where']}: duplicate name {short_repr(node['name'])}; node and "
                 "input names must be unique."
             )
         if "_alias" not in node and "layer" not in node:
@@ -864,7 +873,7 @@ def _build_functional(spec: dict) -> keras.Model:
         call = node.get("call") or {}
         if not isinstance(call, dict):
             raise ValueError(
-                f"{node['_where']}: 'call' must be a mapping; received {call!r}."
+                f"{node['_where']}: 'call' must be a mapping; received {short_repr(call)}."
             )
         inputs = node["inputs"]
         if isinstance(inputs, dict):
@@ -892,10 +901,25 @@ def _build_functional(spec: dict) -> keras.Model:
         out = {k: _resolve(r, tensors, where) for k, r in outputs.items()}
     else:
         raise ValueError(
-            f"{where}: expected a node name, list or mapping; received {outputs!r}."
+            f"{where}: expected a node name, list or mapping; received {short_repr(outputs)}."
         )
     ins = [tensors[n] for n in _input_order(spec, raw_inputs)]
-    return keras.Model(ins[0] if len(ins) == 1 else ins, out, name=spec.get("name"))
+    try:
+        return keras.Model(ins[0] if len(ins) == 1 else ins, out, name=spec.get("name"))
+    except Exception as err:  # e.g. an output that does not depend on the inputs
+        raise ValueError(
+            f"spec: the graph does not make a model: {_keras_message(err)}"
+        ) from None
+
+
+def _check_name(where: str, value) -> str:
+    """A model, input or node name: a non-empty string Keras accepts."""
+    if not isinstance(value, str) or not value or "/" in value:
+        raise ValueError(
+            f"{where}: invalid name {short_repr(value)}; expected a non-empty "
+            "string without '/'."
+        )
+    return value
 
 
 def _input_order(spec: dict, raw_inputs: dict) -> list:
@@ -908,27 +932,29 @@ def _input_order(spec: dict, raw_inputs: dict) -> list:
     if not isinstance(order, list) or sorted(order) != sorted(raw_inputs):
         raise ValueError(
             "spec.input_order must list every input name once, "
-            f"{sorted(raw_inputs)}; received {order!r}."
+            f"{short_repr(list(raw_inputs))}; received {short_repr(order)}."
         )
     return order
 
 
 def _resolve(ref, tensors: dict, where: str):
     if not isinstance(ref, str):
-        raise ValueError(f"{where}: inputs must be node names; received {ref!r}.")
+        raise ValueError(
+            f"{where}: inputs must be node names; received {short_repr(ref)}."
+        )
     if ref in tensors:
         value = tensors[ref]
     else:
         base, _, index = ref.rpartition(":")
         if base not in tensors or not index.isdigit():
             raise ValueError(
-                f"{where}: {ref!r} is not defined.{closest(ref, tensors)} "
+                f"{where}: {short_repr(ref)} is not defined.{closest(ref, tensors)} "
                 f"Defined: {', '.join(sorted(tensors))}."
             )
         value = tensors[base]
         if not isinstance(value, (list, tuple)) or int(index) >= len(value):
             raise ValueError(
-                f"{where}: {ref!r} selects output {index} of {base!r}, which has "
+                f"{where}: {short_repr(ref)} selects output {index} of {short_repr(base)}, which has "
                 f"{len(value) if isinstance(value, (list, tuple)) else 1} output(s)."
             )
         return value[int(index)]

@@ -537,12 +537,12 @@ def _validate_distribution(cfg: DistributionConfig, prefix: str) -> None:
                 raise ValueError(
                     f"Training config key '{prefix}.{key}' applies to "
                     f"strategy 'model_parallel' only; received strategy="
-                    f"{strategy!r}, {key}={getattr(cfg, key)!r}."
+                    f"{short_repr(strategy)}, {key}={short_repr(getattr(cfg, key))}."
                 )
         if strategy == "none" and devices is not None:
             raise ValueError(
                 f"Training config key '{prefix}.devices' needs a strategy; "
-                f"received strategy='none', devices={devices!r}."
+                f"received strategy='none', devices={short_repr(devices)}."
             )
         return
     shape = cfg.mesh_shape
@@ -577,7 +577,7 @@ def _validate_distribution(cfg: DistributionConfig, prefix: str) -> None:
     if not isinstance(layout, dict):
         _fail(f"{prefix}.layout_map", layout, "a mapping {regex: [axes]}")
     for key, axes in layout.items():
-        path = f"{prefix}.layout_map[{key!r}]"
+        path = f"{prefix}.layout_map[{short_repr(key)}]"
         if not isinstance(key, str) or not isinstance(axes, (list, tuple)):
             _fail(path, axes, "a list of mesh axis names or nulls")
         for axis in axes:
@@ -773,14 +773,14 @@ def _validate_training(cfg: TrainingConfig) -> None:
     if plateau is not None and callbacks.reduce_on_plateau is not None:
         raise ValueError(
             "Reduce-on-plateau is configured twice: 'optimizer.learning_rate' "
-            f"is {plateau!r} and 'callbacks.reduce_on_plateau' is "
-            f"{callbacks.reduce_on_plateau!r}; keep one."
+            f"is {short_repr(plateau)} and 'callbacks.reduce_on_plateau' is "
+            f"{short_repr(callbacks.reduce_on_plateau)}; keep one."
         )
     lr = cfg.optimizer.get("learning_rate")
     if callbacks.reduce_on_plateau is not None and isinstance(lr, dict):
         raise ValueError(
             "'callbacks.reduce_on_plateau' sets the learning rate and needs a "
-            f"float 'optimizer.learning_rate'; received learning_rate={lr!r}."
+            f"float 'optimizer.learning_rate'; received learning_rate={short_repr(lr)}."
         )
     accumulation = cfg.optimizer.get("gradient_accumulation_steps")
     strategy = cfg.distribution.strategy
