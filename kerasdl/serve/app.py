@@ -493,6 +493,7 @@ def create_app(
                 404, "no_report",
                 f"version {served.version} of {served.name!r} has no evaluation "
                 f"report; make it with: kerasdl evaluate {served.path} "
+                "--data <test .npz with x and y> "
                 f"--report-dir {os.path.join(served.directory, 'report')}",
             )  # fmt: skip
         with open(path, encoding="utf-8") as f:
