@@ -10,7 +10,7 @@ and check the keys with the same two helpers (`resolve_name`,
 
 from __future__ import annotations
 
-from kerasdl._checks import check_known_keys, closest
+from kerasdl._checks import check_known_keys, closest, short_repr
 
 __all__ = ["require_name", "resolve_name", "split_named"]
 
@@ -22,7 +22,7 @@ def split_named(config, keys: dict, aliases: dict, kind: str) -> tuple[str, dict
     if not isinstance(config, dict) or not isinstance(config.get("name"), str):
         raise ValueError(
             f"A {kind} must be a name or a dict with a 'name'; received "
-            f"{config!r}. Accepted names: {', '.join(sorted([*keys, *aliases]))}."
+            f"{short_repr(config)}. Accepted names: {', '.join(sorted([*keys, *aliases]))}."
         )
     name = resolve_name(config["name"], kind, sorted([*keys, *aliases]), aliases)
     accepted = keys[name]

@@ -59,7 +59,7 @@ from kerasdl._io import (
 )
 from kerasdl.training.losses import make_loss
 from kerasdl.training.metrics import METRIC_NAMES
-from kerasdl.training.optimizers import OPTIMIZER_NAMES
+from kerasdl.training.optimizers import OPTIMIZER_NAMES, make_optimizer
 from kerasdl.training.schedules import (
     PLATEAU_KEYS,
     is_callback_schedule,
@@ -625,6 +625,8 @@ def _validate_optimizer(value) -> dict | str:
     path = "optimizer"
     if isinstance(value, str):
         value = {"name": value}
+    elif isinstance(value, dict):
+        value = dict(value)  # checked values are converted in this copy
     if not isinstance(value, dict) or not isinstance(value.get("name"), str):
         _fail(path, value, "an optimizer name or a mapping with a 'name'")
     name = value["name"].lower()
@@ -653,6 +655,12 @@ def _validate_optimizer(value) -> dict | str:
             _wrap_factory(lr_path, lr, lambda: make_plateau_callback(lr))
         else:
             _wrap_factory(lr_path, lr, lambda: make_schedule(lr))
+    if cls is not None:
+        # What fit builds, built once here (Keras' own range checks, e.g.
+        # momentum in [0, 1], and make_optimizer's, e.g. clipnorm > 0).
+        _wrap_factory(
+            path, value, lambda: make_optimizer(split_optimizer_config(value)[0])
+        )
     return value
 
 
@@ -670,9 +678,12 @@ def _check_optimizer_values(value: dict, cls, path: str) -> None:
         if isinstance(default, bool):
             check_bool(where, item, **_CONFIG)
         elif key in _OPTIMIZER_COUNTS:
-            check_int(where, item, 1, _MAX_INT32, allow_none=True, **_CONFIG)
+            value[key] = check_int(
+                where, item, 1, _MAX_INT32, allow_none=True, **_CONFIG
+            )
         else:
-            check_float(where, item, allow_none=default is None, **_CONFIG)
+            # Keras refuses an int momentum ("must be a float"): converted.
+            value[key] = check_float(where, item, allow_none=default is None, **_CONFIG)
 
 
 def _wrap_factory(path: str, value, build):

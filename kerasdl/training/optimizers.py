@@ -23,7 +23,7 @@ from typing import Any
 
 import keras
 
-from kerasdl._checks import check_float, check_known_keys
+from kerasdl._checks import check_float, check_known_keys, short_repr
 from kerasdl.training._named import require_name, resolve_name
 from kerasdl.training.schedules import make_schedule
 
@@ -108,7 +108,7 @@ def make_optimizer(config, learning_rate=None) -> keras.optimizers.Optimizer:
     if not isinstance(config, dict):
         raise ValueError(
             "An optimizer config must be a name or a dict with a 'name'; "
-            f"received {config!r} of type {type(config).__name__}."
+            f"received {short_repr(config)} of type {type(config).__name__}."
         )
     require_name(config, "Optimizer", OPTIMIZER_NAMES)
     name = resolve_name(config["name"], "optimizer", OPTIMIZER_NAMES)

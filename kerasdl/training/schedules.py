@@ -34,7 +34,13 @@ from typing import Any
 import keras
 from keras import ops
 
-from kerasdl._checks import check_bool, check_float, check_int, check_known_keys
+from kerasdl._checks import (
+    check_bool,
+    check_float,
+    check_int,
+    check_known_keys,
+    short_repr,
+)
 from kerasdl.training._named import require_name, resolve_name
 
 __all__ = [
@@ -574,7 +580,7 @@ def _split_config(config) -> tuple[str, dict[str, Any]]:
         raise ValueError(
             "A learning-rate schedule must be a number, a LearningRateSchedule "
             "or a dict with a 'name'; received "
-            f"{config!r} of type {type(config).__name__}."
+            f"{short_repr(config)} of type {type(config).__name__}."
         )
     require_name(config, "Schedule", SCHEDULE_NAMES)
     name = resolve_name(config["name"], "schedule", SCHEDULE_NAMES)
@@ -587,7 +593,7 @@ def _split_config(config) -> tuple[str, dict[str, Any]]:
         missing.insert(0, "learning_rate")
     if missing:
         raise ValueError(
-            f"Schedule {name!r} requires key(s) {missing}; received {config!r}."
+            f"Schedule {name!r} requires key(s) {missing}; received {short_repr(config)}."
         )
     params["learning_rate"] = check_float(
         "learning_rate", params["learning_rate"], minimum=0.0
@@ -623,11 +629,11 @@ def _piecewise(lr: float, boundaries, values):
 def _check_milestones(milestones, key: str = "milestones") -> list[int]:
     if not isinstance(milestones, (list, tuple)) or not milestones:
         raise ValueError(
-            f"`{key}` must be a non-empty list of steps; received {key}={milestones!r}."
+            f"`{key}` must be a non-empty list of steps; received {key}={short_repr(milestones)}."
         )
     steps = [check_int(key, m, minimum=1, integral_float=True) for m in milestones]
     if any(b <= a for a, b in itertools.pairwise(steps)):
         raise ValueError(
-            f"`{key}` must be strictly increasing; received {key}={milestones!r}."
+            f"`{key}` must be strictly increasing; received {key}={short_repr(milestones)}."
         )
     return steps
