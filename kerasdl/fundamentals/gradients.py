@@ -113,7 +113,7 @@ def autodiff_gradients(net: NumpyMLP, x, y) -> list[np.ndarray]:
     Returns:
         list of float64 NumPy arrays shaped like `net.params`.
     """
-    x = net._inputs(x)
+    x = net.flat_inputs(x)
     target = target_array(y, net.output, net.layer_sizes[-1])
 
     # Jit-compiled once per network on JAX (op-by-op eager JAX is slow);

@@ -182,7 +182,7 @@ class NumpyMLP:
     # ------------------------------------------------------------ forward
     def logits(self, x) -> np.ndarray:
         """Output pre-activations (n, k) for inputs x (n, d)."""
-        return forward(self.params, self._inputs(x), self.activation, self.output)[0]
+        return forward(self.params, self.flat_inputs(x), self.activation, self.output)[0]
 
     def predict(self, x) -> np.ndarray:
         """Probabilities (softmax/sigmoid) or values (linear), shape (n, k)."""
@@ -223,7 +223,7 @@ class NumpyMLP:
         Returns:
             (loss, grads): grads has the shapes of `params`, in its order.
         """
-        x = self._inputs(x)
+        x = self.flat_inputs(x)
         target = target_array(y, self.output, self.layer_sizes[-1])
         z, cache = forward(self.params, x, self.activation, self.output)
         loss = float(_loss(z, target, self.output, np))
@@ -268,7 +268,7 @@ class NumpyMLP:
         check_int("epochs", epochs, minimum=1)
         check_float("learning_rate", learning_rate, minimum=0.0, min_inclusive=False)
         check_int("batch_size", batch_size, minimum=1)
-        x = self._inputs(x)
+        x = self.flat_inputs(x)
         y = np.asarray(y)
         rng = np.random.default_rng(seed)
         history = []
@@ -284,7 +284,8 @@ class NumpyMLP:
             history.append(float(np.sum(losses) / len(x)))
         return history
 
-    def _inputs(self, x) -> np.ndarray:
+    def flat_inputs(self, x) -> np.ndarray:
+        """`x` as a float64 (n, layer_sizes[0]) array, checked."""
         x = np.asarray(x, dtype=np.float64)
         x = x.reshape(len(x), -1)
         if x.shape[1] != self.layer_sizes[0]:
