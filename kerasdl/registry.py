@@ -396,7 +396,8 @@ def _check_type(model: str, key: str, value, default) -> None:
         if not isinstance(value, bool) and value is not None:
             raise invalid(key, value, "true or false", where=where)
     elif is_number(default):
-        if not is_number(value) and value is not None:
+        # Lists pass: a size may also take one value per axis or stage.
+        if isinstance(value, (bool, str, bytes, dict)):
             kind = "an integer" if is_int(default) else "a number"
             raise invalid(key, value, kind, where=where)
     elif (
