@@ -248,7 +248,7 @@ def test_sigkilled_search_resumes_without_losing_evaluations(tmp_path):
 
 @pytest.mark.slow
 def test_sigkilled_parallel_trained_search_resumes(tmp_path):
-    # Two spawned worker processes training on MNIST-1D (about 2 minutes
+    # Two spawned worker processes training on MNIST-1D (40 s to 2 minutes
     # on 2 CPU cores: every process starts TensorFlow and the data).
     _kill_and_resume(tmp_path, "trained", 6)
 
