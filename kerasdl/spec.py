@@ -630,6 +630,18 @@ def _expand_blocks(spec: dict) -> list[dict]:
         for key in _BLOCK_KEYS:
             if key not in block:
                 raise ValueError(f"{where}: missing key {key!r}.")
+        if not isinstance(block["nodes"], list) or not block["nodes"]:
+            raise ValueError(
+                f"{where}.nodes must be a non-empty list of nodes; received "
+                f"{short_repr(block['nodes'])}."
+            )
+        formal = block["inputs"]
+        formal = formal if isinstance(formal, list) else [formal]
+        if not formal or not all(isinstance(f, str) and f for f in formal):
+            raise ValueError(
+                f"{where}.inputs must name the block's inputs (a name or a list "
+                f"of names); received {short_repr(block['inputs'])}."
+            )
     nodes = spec["nodes"]
     if not isinstance(nodes, list) or not nodes:
         raise ValueError(f"spec.nodes must be a non-empty list; received {nodes!r}.")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import resource
 import sys
 import time
@@ -263,6 +264,12 @@ def _mutate(base, mutations):
     return tree
 
 
+_UNNAMED = re.compile(
+    r"(object of type|unhashable type|'\w+' object is not|can only concatenate|"
+    r"unsupported operand|\w+\(\) (got|takes|missing))"
+)
+
+
 class _Outcomes:
     """Counts outcomes and checks the bounds of one fuzz test."""
 
@@ -286,6 +293,9 @@ class _Outcomes:
             assert message, f"{type(err).__name__} without a message"
             # Bounded: values are shown shortened, never expanded.
             assert len(message) < 5000, message[:500]
+            # Python's own messages name no key ("object of type 'int' has
+            # no len()"): the issue counted 95 of them.
+            assert not _UNNAMED.match(message), (message, short_repr(case))
         else:
             accept(result)
             self.counts["built"] += 1
