@@ -1,4 +1,5 @@
-"""The `kerasdl` command line: list, info, build, train, compress, search, quickstart.
+"""The `kerasdl` command line: list, info, build, train, compress, search,
+quickstart, evaluate and serve.
 
 This launcher lives outside the `kerasdl` package on purpose: `import kerasdl`
 registers every architecture (so `.keras` files load after it), which imports
@@ -77,7 +78,9 @@ def _one_line(text) -> str:
 
 def make_parser() -> argparse.ArgumentParser:
     """The `kerasdl` argument parser (imports nothing from kerasdl)."""
-    parser = _Parser(prog="kerasdl", description=__doc__.split("\n")[0])
+    parser = _Parser(
+        prog="kerasdl", description=__doc__.split("\n\n")[0].replace("\n", " ")
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered architectures")

@@ -182,7 +182,9 @@ class NumpyMLP:
     # ------------------------------------------------------------ forward
     def logits(self, x) -> np.ndarray:
         """Output pre-activations (n, k) for inputs x (n, d)."""
-        return forward(self.params, self.flat_inputs(x), self.activation, self.output)[0]
+        return forward(self.params, self.flat_inputs(x), self.activation, self.output)[
+            0
+        ]
 
     def predict(self, x) -> np.ndarray:
         """Probabilities (softmax/sigmoid) or values (linear), shape (n, k)."""

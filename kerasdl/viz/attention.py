@@ -54,7 +54,9 @@ def plot_attention(
     )
     ax = figure.add_subplot()
     image = ax.imshow(weights, cmap="viridis", vmin=0.0, aspect="auto")
-    ax.set_xticks(range(len(source_labels)), [str(s) for s in source_labels], rotation=90)
+    ax.set_xticks(
+        range(len(source_labels)), [str(s) for s in source_labels], rotation=90
+    )
     ax.set_yticks(range(len(target_labels)), [str(s) for s in target_labels])
     ax.set_xlabel("source")
     ax.set_ylabel("output")

@@ -15,7 +15,9 @@ class _Protocol:
         self.calls = []
 
     def generate(self, n, labels=None, seed=None, steps=None, guidance=None):
-        self.calls.append(dict(n=n, labels=labels, seed=seed, steps=steps, guidance=guidance))
+        self.calls.append(
+            dict(n=n, labels=labels, seed=seed, steps=steps, guidance=guidance)
+        )
         rng = np.random.default_rng(seed)
         return rng.standard_normal((n, 4, 4, 1))
 
@@ -53,11 +55,17 @@ def test_sample_rejects_bad_arguments(kwargs, match):
 
 def test_unconditional_and_one_shot_models_refuse_what_they_cannot_use():
     one_shot = _Protocol()
-    with pytest.raises(ValueError, match=r"guidance=3.0: expected None: guidance needs"):
+    with pytest.raises(
+        ValueError, match=r"guidance=3.0: expected None: guidance needs"
+    ):
         sample(one_shot, 2, guidance=3.0)
-    with pytest.raises(ValueError, match=r"labels=\[1, 2\]: expected None: the model is unconditional"):
+    with pytest.raises(
+        ValueError, match=r"labels=\[1, 2\]: expected None: the model is unconditional"
+    ):
         sample(one_shot, 2, labels=[1, 2])
-    with pytest.raises(ValueError, match=r"steps=10: expected None: _Protocol samples in one shot"):
+    with pytest.raises(
+        ValueError, match=r"steps=10: expected None: _Protocol samples in one shot"
+    ):
         sample(one_shot, 2, steps=10)
     with pytest.raises(TypeError, match="sampling protocol"):
         sample(object(), 2)

@@ -159,9 +159,7 @@ EXAMPLES: dict[str, LayerExample] = {
     "SAGEConv": LayerExample(
         make=lambda: kl.SAGEConv(3, aggregator="max"), inputs=(NODES, EDGES)
     ),
-    "GATConv": LayerExample(
-        make=lambda: kl.GATConv(2, heads=2), inputs=(NODES, EDGES)
-    ),
+    "GATConv": LayerExample(make=lambda: kl.GATConv(2, heads=2), inputs=(NODES, EDGES)),
     "GINConv": LayerExample(
         make=lambda: kl.GINConv(3, learn_epsilon=True), inputs=(NODES, EDGES)
     ),
@@ -183,11 +181,21 @@ EXAMPLES: dict[str, LayerExample] = {
         inputs=(SEQ,),
         call=_in_rnn,
     ),
-    "RepeatEncoder": LayerExample(make=lambda: kl.RepeatEncoder(3), inputs=(Inp((4,)),)),
-    "PoissonEncoder": LayerExample(make=lambda: kl.PoissonEncoder(3, seed=1), inputs=(Inp((4,)),)),
-    "LatencyEncoder": LayerExample(make=lambda: kl.LatencyEncoder(3), inputs=(Inp((4,)),)),
-    "DeltaEncoder": LayerExample(make=lambda: kl.DeltaEncoder(0.1, off_spikes=True), inputs=(SEQ,)),
-    "SpikeCount": LayerExample(make=lambda: kl.SpikeCount(normalize=True), inputs=(SEQ,)),
+    "RepeatEncoder": LayerExample(
+        make=lambda: kl.RepeatEncoder(3), inputs=(Inp((4,)),)
+    ),
+    "PoissonEncoder": LayerExample(
+        make=lambda: kl.PoissonEncoder(3, seed=1), inputs=(Inp((4,)),)
+    ),
+    "LatencyEncoder": LayerExample(
+        make=lambda: kl.LatencyEncoder(3), inputs=(Inp((4,)),)
+    ),
+    "DeltaEncoder": LayerExample(
+        make=lambda: kl.DeltaEncoder(0.1, off_spikes=True), inputs=(SEQ,)
+    ),
+    "SpikeCount": LayerExample(
+        make=lambda: kl.SpikeCount(normalize=True), inputs=(SEQ,)
+    ),
     "MembraneReadout": LayerExample(make=lambda: kl.MembraneReadout(3), inputs=(SEQ,)),
     "SpectralNorm": LayerExample(
         make=lambda: kl.SpectralNorm(keras.layers.Conv2D(3, 2, activation="relu")),
