@@ -59,7 +59,7 @@ from kerasdl._io import (
 )
 from kerasdl.training.losses import make_loss
 from kerasdl.training.metrics import METRIC_NAMES
-from kerasdl.training.optimizers import OPTIMIZER_NAMES, make_optimizer
+from kerasdl.training.optimizers import OPTIMIZER_NAMES, check_optimizer
 from kerasdl.training.schedules import (
     PLATEAU_KEYS,
     is_callback_schedule,
@@ -656,10 +656,12 @@ def _validate_optimizer(value) -> dict | str:
         else:
             _wrap_factory(lr_path, lr, lambda: make_schedule(lr))
     if cls is not None:
-        # What fit builds, built once here (Keras' own range checks, e.g.
-        # momentum in [0, 1], and make_optimizer's, e.g. clipnorm > 0).
+        # Every check of what fit builds (make_optimizer's and Keras' ranges,
+        # e.g. clipnorm > 0, momentum in [0, 1]) without building it: an
+        # optimizer's variables would start TensorFlow before a distribution
+        # strategy splits the CPU into devices.
         _wrap_factory(
-            path, value, lambda: make_optimizer(split_optimizer_config(value)[0])
+            path, value, lambda: check_optimizer(split_optimizer_config(value)[0])
         )
     return value
 

@@ -27,7 +27,11 @@ from kerasdl._checks import check_float, check_known_keys, short_repr
 from kerasdl.training._named import require_name, resolve_name
 from kerasdl.training.schedules import make_schedule
 
-__all__ = ["OPTIMIZER_NAMES", "make_optimizer"]
+__all__ = [
+    "OPTIMIZER_NAMES",
+    "check_optimizer",
+    "make_optimizer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +107,39 @@ def make_optimizer(config, learning_rate=None) -> keras.optimizers.Optimizer:
     >>> make_optimizer({"name": "sgd", "momentum": 0.9, "nesterov": True},
     ...                learning_rate=0.1)
     """
+    cls, kwargs = _optimizer_arguments(config, learning_rate)
+    optimizer = cls(**kwargs)
+    logger.debug("Built optimizer %s with %s", cls.__name__, kwargs)
+    return optimizer
+
+
+def check_optimizer(config, learning_rate=None) -> None:
+    """Makes every check `make_optimizer` makes, without building it.
+
+    Building a Keras optimizer creates its variables, which starts the
+    backend's runtime: on TensorFlow that fixes the devices before a
+    distribution strategy could split the CPU. Validation calls this instead,
+    so a config is checked completely and nothing runs on the backend.
+
+    Args:
+        config: str or dict. As for `make_optimizer`.
+        learning_rate: as for `make_optimizer`.
+
+    Raises:
+        ValueError: as `make_optimizer` would, including the ranges Keras'
+            constructors check (SGD's momentum in [0, 1], Lion's beta_1 in
+            (0, 1], AdamW's weight_decay given).
+
+    Example:
+    >>> check_optimizer({"name": "sgd", "momentum": 1.5})
+    Traceback (most recent call last):
+    ValueError: ...momentum...
+    """
+    _optimizer_arguments(config, learning_rate)
+
+
+def _optimizer_arguments(config, learning_rate=None):
+    """(optimizer class, checked constructor arguments) of a config."""
     if isinstance(config, str):
         config = {"name": config}
     if not isinstance(config, dict):
@@ -129,13 +166,26 @@ def make_optimizer(config, learning_rate=None) -> keras.optimizers.Optimizer:
         kwargs["learning_rate"] = make_schedule(kwargs["learning_rate"])
 
     _validate_options(name, kwargs)
-    optimizer = cls(**kwargs)
-    logger.debug("Built optimizer %s with %s", cls.__name__, kwargs)
-    return optimizer
+    return cls, kwargs
 
 
 def _validate_options(name: str, kwargs: dict[str, Any]) -> None:
-    """Checks the options shared by all optimizers, in place."""
+    """Checks the options shared by all optimizers, in place.
+
+    Also the ranges that Keras' constructors check, so that `check_optimizer`
+    refuses what building would.
+    """
+    if name == "sgd" and kwargs.get("momentum") is not None:
+        kwargs["momentum"] = check_float("momentum", kwargs["momentum"], 0.0, 1.0)
+    if name == "lion" and kwargs.get("beta_1") is not None:
+        kwargs["beta_1"] = check_float(
+            "beta_1", kwargs["beta_1"], 0.0, 1.0, min_inclusive=False
+        )
+    if name == "adamw" and "weight_decay" in kwargs and kwargs["weight_decay"] is None:
+        raise ValueError(
+            "AdamW needs a weight_decay (a float >= 0; 0.004 by default); "
+            "received weight_decay=None."
+        )
     clipping = {k: kwargs[k] for k in _CLIPPING if kwargs.get(k) is not None}
     if len(clipping) > 1:
         raise ValueError(
