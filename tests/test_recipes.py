@@ -16,6 +16,20 @@ RECIPES = sorted(
 )
 
 
+def _run_quick(recipe, run_root):
+    """Runs `recipe --quick` on TensorFlow; returns the finished process."""
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    done = subprocess.run(
+        [sys.executable, str(recipe), "--quick", "--run-root", str(run_root)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="recipes are smoke-tested once, in the TensorFlow pass",
@@ -23,15 +37,7 @@ RECIPES = sorted(
 @pytest.mark.one_backend
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
 def test_recipe_runs_quick(recipe, tmp_path):
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    done = subprocess.run(
-        [sys.executable, str(recipe), "--quick", "--run-root", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run_quick(recipe, tmp_path)
     rows = [line for line in done.stdout.splitlines() if line.strip()]
     assert len(rows) >= 2, done.stdout  # header plus at least one result row
     assert all(0.0 <= float(row.split()[-2]) <= 1.0 for row in rows[1:])
@@ -48,15 +54,7 @@ def test_neuroevolution_recipe_prints_trajectories_and_a_buildable_spec(tmp_path
     import kerasdl
 
     recipe = pathlib.Path(__file__).parents[1] / "recipes" / "ch15_neuroevolution.py"
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    done = subprocess.run(
-        [sys.executable, str(recipe), "--quick", "--run-root", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run_quick(recipe, tmp_path)
     search, rest = done.stdout.split("ES generation", 1)
     rows = [line.split() for line in search.splitlines()[1:] if line.strip()]
     assert [row[0] for row in rows] == ["c00000", "c00001", "c00002"]
