@@ -16,19 +16,30 @@ SCRIPT = os.path.join(
 )
 
 
+def _run_benchmark(name, *args, timeout):
+    """Runs benchmarks/<name> with `args` on TensorFlow; returns it, finished."""
+    script = os.path.join(os.path.dirname(SCRIPT), name)
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    done = subprocess.run(
+        [sys.executable, script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done
+
+
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="spawns its own TensorFlow worker: run it once, under tensorflow",
 )
 def test_training_benchmark_quick_prints_ratio_and_step_rows():
-    done = subprocess.run(
-        [sys.executable, SCRIPT, "--quick", "--backends", "tensorflow"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = _run_benchmark(
+        "training.py", "--quick", "--backends", "tensorflow", timeout=300
     )
-    assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     ratio = re.search(
         r"^Overhead ratio \(tensorflow\): (\d+\.\d+)x  (PASS|over)", out, re.M
@@ -67,17 +78,7 @@ def test_training_benchmark_reports_missing_backend(monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_compression_benchmark_quick_prints_figures_and_verdicts():
-    script = os.path.join(os.path.dirname(SCRIPT), "compression.py")
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    done = subprocess.run(
-        [sys.executable, script, "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = _run_benchmark("compression.py", "--quick", timeout=600)
     out = done.stdout
     figures = {
         name: re.search(pattern + r".*  (PASS|FAIL)$", out, re.M)
@@ -107,15 +108,9 @@ def test_compression_benchmark_quick_prints_figures_and_verdicts():
     reason="spawns its own TensorFlow worker: run it once, under tensorflow",
 )
 def test_generative_benchmark_quick_prints_images_per_second():
-    script = os.path.join(os.path.dirname(SCRIPT), "generative.py")
-    done = subprocess.run(
-        [sys.executable, script, "--quick", "--backends", "tensorflow"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = _run_benchmark(
+        "generative.py", "--quick", "--backends", "tensorflow", timeout=600
     )
-    assert done.returncode == 0, done.stderr[-2000:]
     row = re.search(
         r"^tensorflow +(\d+\.\d) +(\d+\.\d\d) +(\d+\.\d\d) +(\d+\.\d)x$",
         done.stdout,
@@ -129,15 +124,7 @@ def test_generative_benchmark_quick_prints_images_per_second():
 
 
 def test_cli_benchmark_quick_prints_help_and_list_times():
-    script = os.path.join(os.path.dirname(SCRIPT), "cli.py")
-    done = subprocess.run(
-        [sys.executable, script, "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = _run_benchmark("cli.py", "--quick", timeout=120)
     for label in ("kerasdl --help", "kerasdl list"):
         row = re.search(rf"^{re.escape(label)}\s+(\d+\.\d+)", done.stdout, re.M)
         assert row and float(row.group(1)) > 0, done.stdout
@@ -145,15 +132,9 @@ def test_cli_benchmark_quick_prints_help_and_list_times():
 
 @pytest.mark.one_backend
 def test_graph_benchmark_quick_prints_sparse_and_dense_edges_per_second():
-    script = os.path.join(os.path.dirname(SCRIPT), "graphs.py")
-    done = subprocess.run(
-        [sys.executable, script, "--quick", "--backends", "tensorflow"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = _run_benchmark(
+        "graphs.py", "--quick", "--backends", "tensorflow", timeout=300
     )
-    assert done.returncode == 0, done.stderr[-2000:]
     rows = re.findall(
         r"^tensorflow +([\d,]+) +([\d,]+) +([\d,]+) +([\d,]+) +(\d+\.\d)x$",
         done.stdout,
@@ -169,17 +150,7 @@ def test_graph_benchmark_quick_prints_sparse_and_dense_edges_per_second():
 
 @pytest.mark.one_backend
 def test_serving_benchmark_quick_prints_rates_ratios_and_no_5xx():
-    script = os.path.join(os.path.dirname(SCRIPT), "serving.py")
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    done = subprocess.run(
-        [sys.executable, script, "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    done = _run_benchmark("serving.py", "--quick", timeout=300)
     out = done.stdout
     rows = re.findall(
         r"^lenet5 +(\d+) +(on|off) +(\d+\.\d) +(\d+\.\d+) +(\d+\.\d+) +(\d+\.\d+)x "
@@ -206,16 +177,9 @@ def test_serving_benchmark_quick_prints_rates_ratios_and_no_5xx():
 
 @pytest.mark.one_backend
 def test_search_benchmark_quick_prints_the_four_comparisons(tmp_path):
-    script = os.path.join(os.path.dirname(SCRIPT), "search.py")
-    done = subprocess.run(
-        [sys.executable, script, "--quick", "--directory", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=dict(os.environ, KERAS_BACKEND="tensorflow"),
+    done = _run_benchmark(
+        "search.py", "--quick", "--directory", str(tmp_path), timeout=600
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     row = re.search(
         r"^median +(\d\.\d{4}) +(\d\.\d{4})  evolution >= random: (PASS|below random)$",
