@@ -33,6 +33,7 @@ import math
 import multiprocessing
 import os
 import random
+import re
 import time
 
 from kerasdl._checks import check_float, check_int, invalid
@@ -160,6 +161,14 @@ def _load(path: str, settings: dict):
             f"{path} is not an evolution checkpoint of version {_VERSION}; "
             "remove it or choose another directory."
         )
+    history = state.get("history")
+    if not isinstance(history, list) or not all(
+        isinstance(e, dict) and re.fullmatch(r"c\d{5,}", str(e.get("id"))) for e in history
+    ):
+        raise ValueError(
+            f"{path} has a damaged history (expected a list of evaluations with "
+            "ids c00000, c00001, ...); remove it or choose another directory."
+        )
     if state["settings"] != settings:
         changed = sorted(k for k in settings if state["settings"].get(k) != settings[k])
         raise ValueError(
@@ -259,7 +268,10 @@ def evolve(
             logger.info(
                 "Resuming evolution from %s: %d evaluations", path, len(history)
             )
-    made = len(history)  # children created (their ids), finished or not
+    # Children created so far (their ids). Parallel workers finish out of
+    # order, so a killed search can have recorded c00002 but not c00001:
+    # new ids continue after the highest recorded, never reusing one.
+    made = 1 + max((int(e["id"][1:]) for e in history), default=-1)
 
     def new_child():
         nonlocal made

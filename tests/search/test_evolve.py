@@ -241,6 +241,24 @@ def _kill_and_resume(tmp_path, mode: str, cycles: int) -> None:
     assert len({e["id"] for e in final}) == cycles
 
 
+def test_resume_after_out_of_order_finishes_never_reuses_an_id(tmp_path):
+    # Parallel workers finish out of order: a search killed while c00001 was
+    # still training has recorded c00000 and c00002 only.
+    settings = dict(cycles=3, population_size=2, sample_size=2,
+                    objectives=("closeness",), directory=tmp_path)  # fmt: skip
+    evolve(SEED, _size_objective, **settings)
+    path = tmp_path / "evolution.json"
+    state = json.loads(path.read_text())
+    state["history"] = [e for e in state["history"] if e["id"] != "c00001"]
+    path.write_text(json.dumps(state))
+    resumed = evolve(SEED, _size_objective, **settings)
+    assert [e["id"] for e in resumed.history] == ["c00000", "c00002", "c00003"]
+    state["history"][1]["id"] = "../x"
+    path.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="damaged history"):
+        evolve(SEED, _size_objective, **settings)
+
+
 @pytest.mark.one_backend
 def test_sigkilled_search_resumes_without_losing_evaluations(tmp_path):
     _kill_and_resume(tmp_path, "size", 12)
