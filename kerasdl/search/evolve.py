@@ -163,7 +163,8 @@ def _load(path: str, settings: dict):
         )
     history = state.get("history")
     if not isinstance(history, list) or not all(
-        isinstance(e, dict) and re.fullmatch(r"c\d{5,}", str(e.get("id"))) for e in history
+        isinstance(e, dict) and re.fullmatch(r"c\d{5,}", str(e.get("id")))
+        for e in history
     ):
         raise ValueError(
             f"{path} has a damaged history (expected a list of evaluations with "
