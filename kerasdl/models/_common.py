@@ -21,6 +21,13 @@ from kerasdl._checks import (  # noqa: F401 (re-exported)
     check_rate,
     is_shape,
 )
+from kerasdl.models.layout import channel_axis, is_channels_first, spatial_shape
+
+# The axes of an image input without batch dimension, by is_channels_first().
+_IMAGE_AXES = {
+    False: ("height", "width", "channels"),
+    True: ("channels", "height", "width"),
+}
 
 # The input of every image family's tiny test variant (registry `tiny`):
 # 32x32 RGB images, three classes. Read-only; spread it into a new dict.
@@ -111,10 +118,14 @@ def check_input_shape(
     if rank is not None and len(input_shape) != rank:
         raise ValueError(
             f"Invalid {arg}={tuple(input_shape)!r}: expected {rank} dimensions"
-            + (" (height, width, channels)." if rank == 3 else ".")
+            + (
+                f" ({', '.join(_IMAGE_AXES[is_channels_first()])})."
+                if rank == 3
+                else "."
+            )
         )
     if min_size is not None:
-        spatial = input_shape[:-1] if rank and rank > 1 else input_shape
+        spatial = spatial_shape(input_shape) if rank and rank > 1 else input_shape
         small = [d for d in spatial if d is not None and d < min_size]
         if small:
             raise ValueError(
@@ -135,7 +146,7 @@ def make_input(
 
 def correct_pad(x, kernel_size: int):
     """Padding that makes a valid stride-2 conv match TF's "same" output size."""
-    height, width = x.shape[1], x.shape[2]
+    height, width = spatial_shape(x.shape[1:])
     adjust = (1, 1) if height is None else (1 - height % 2, 1 - width % 2)
     half = kernel_size // 2
     return ((half - adjust[0], half), (half - adjust[1], half))
@@ -197,7 +208,9 @@ def conv_bn_act(
     else:
         x = layers.Conv2D(filters, kernel_size, kernel_initializer=init, **common)(x)
     if batch_norm:
-        x = layers.BatchNormalization(name=names[1], **(bn_kwargs or {}))(x)
+        x = layers.BatchNormalization(
+            axis=channel_axis(), name=names[1], **(bn_kwargs or {})
+        )(x)
     if activation is not None:
         x = activation_layer(activation, name=names[2])(x)
     return x

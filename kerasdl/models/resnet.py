@@ -29,6 +29,7 @@ from kerasdl.models._common import (
     make_input,
 )
 from kerasdl.models.heads import ClassificationHead
+from kerasdl.models.layout import channel_axis, channels, image_builder
 from kerasdl.registry import register_model
 
 __all__ = ["resnet_cifar", "resnet_v1", "resnet_v2"]
@@ -110,7 +111,9 @@ def _conv(
 def _bn(x, name, style, force=False):
     if not (style.batch_norm or force):
         return x
-    return layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
+    return layers.BatchNormalization(
+        axis=channel_axis(), epsilon=_BN_EPSILON, name=f"{name}_bn"
+    )(x)
 
 
 def _act(x, name, style):
@@ -127,7 +130,7 @@ def _conv_bn_act(x, filters, kernel_size, name, style, **conv_kwargs):
 # ---------------------------------------------------------------- v1 blocks
 def _basic_v1(x, filters, name, style, *, strides=1, dilation=(1, 1), shortcut="B"):
     """Two 3x3 convolutions; stride in the first (He et al. 2015, Fig. 2)."""
-    in_channels = x.shape[-1]
+    in_channels = channels(x)
     if strides != 1 or in_channels != filters:
         if shortcut == "A":
             # Identity, subsampled and zero-padded to the new width.
@@ -138,7 +141,9 @@ def _basic_v1(x, filters, name, style, *, strides=1, dilation=(1, 1), shortcut="
                 )
             extra = filters - in_channels
             short = ChannelPadding(
-                (extra // 2, extra - extra // 2), name=f"{name}_0_pad"
+                (extra // 2, extra - extra // 2),
+                axis=channel_axis(),
+                name=f"{name}_0_pad",
             )(short)
         else:
             short = _conv(x, filters, 1, f"{name}_0", style, strides=strides)
@@ -157,7 +162,7 @@ def _basic_v1(x, filters, name, style, *, strides=1, dilation=(1, 1), shortcut="
 def _bottleneck_v1(x, filters, name, style, *, strides=1, dilation=1):
     """1x1 (strided, as keras.applications) -> 3x3 -> 1x1 with 4x filters."""
     out_channels = 4 * filters
-    if strides != 1 or x.shape[-1] != out_channels:
+    if strides != 1 or channels(x) != out_channels:
         short = _conv(x, out_channels, 1, f"{name}_0", style, strides=strides)
         short = _bn(short, f"{name}_0", style)
     else:
@@ -179,7 +184,7 @@ def _preact(x, name, style):
 
 
 def _v2_shortcut(x, preact, out_channels, name, style, strides):
-    if x.shape[-1] != out_channels:
+    if channels(x) != out_channels:
         return _conv(
             preact, out_channels, 1, f"{name}_0", style, strides=strides, use_bias=True
         )
@@ -213,6 +218,7 @@ def _bottleneck_v2(x, filters, name, style, *, strides=1):
 
 
 # ---------------------------------------------------------------- builders
+@image_builder
 def resnet_v1(
     depth: int = 50,
     input_shape=(224, 224, 3),
@@ -228,6 +234,7 @@ def resnet_v1(
     kernel_initializer: str = "glorot_uniform",
     replace_stride_with_dilation=(False, False, False),
     weights: str | None = None,
+    data_format: str | None = None,
 ):
     """ResNet v1 for ImageNet-style inputs (He et al. 2015).
 
@@ -268,6 +275,9 @@ def resnet_v1(
             of 32, same parameters). torchvision accepts it for bottleneck
             depths only; basic blocks accept it here too.
         weights: str or None. Path of a local weights file, or None.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "resnet<depth>".
@@ -336,6 +346,7 @@ def resnet_v1(
     return head.model(inputs, x, f"resnet{depth}", weights)
 
 
+@image_builder
 def resnet_v2(
     depth: int = 50,
     input_shape=(224, 224, 3),
@@ -348,6 +359,7 @@ def resnet_v2(
     activation: str = "relu",
     kernel_initializer: str = "glorot_uniform",
     weights: str | None = None,
+    data_format: str | None = None,
 ):
     """ResNet v2 with pre-activation blocks (He et al. 2016).
 
@@ -377,6 +389,9 @@ def resnet_v2(
             tanh, sigmoid, ...); layers are named "<block>_<activation>".
         kernel_initializer: str. Initializer of the convolution kernels.
         weights: str or None. Path of a local weights file, or None.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "resnet<depth>v2".
@@ -430,6 +445,7 @@ def resnet_v2(
     return head.model(inputs, x, f"resnet{depth}v2", weights)
 
 
+@image_builder
 def resnet_cifar(
     depth: int = 20,
     input_shape=(32, 32, 3),
@@ -445,6 +461,7 @@ def resnet_cifar(
     use_bias: bool | None = None,
     kernel_initializer: str = "he_normal",
     weights: str | None = None,
+    data_format: str | None = None,
 ):
     """CIFAR ResNet with 6n+2 layers (He et al. 2015, section 4.2).
 
@@ -481,6 +498,9 @@ def resnet_cifar(
         kernel_initializer: str. Initializer of the convolution kernels
             (he_normal as in the paper).
         weights: str or None. Path of a local weights file, or None.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "resnet<depth>".
