@@ -26,6 +26,7 @@ from kerasdl.models.heads import (
     finish_model,
     pixel_classification_head,
 )
+from kerasdl.models.layout import channel_axis, image_builder
 from kerasdl.registry import register_model
 
 __all__ = ["alexnet", "dilated_cnn", "lenet5", "vgg"]
@@ -71,7 +72,9 @@ def _conv_bn_act(
         name=name,
     )(x)
     if batch_norm:
-        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(
+            axis=channel_axis(), momentum=bn_momentum, name=f"{name}_bn"
+        )(x)
     return activation_layer(activation, name=f"{name}_act")(x)
 
 
@@ -81,6 +84,7 @@ def _subsample(x, kind, name):
 
 
 # --------------------------------------------------------------------- LeNet-5
+@image_builder
 def lenet5(
     input_shape=(32, 32, 1),
     num_classes=10,
@@ -95,6 +99,7 @@ def lenet5(
     pooling=None,
     classifier_activation="softmax",
     weights=None,
+    data_format: str | None = None,
 ):
     """LeNet-5 (LeCun et al. 1998) with a fully connected C3 layer.
 
@@ -134,6 +139,9 @@ def lenet5(
             ("softmax", None for logits, ...).
         weights: str or None. Path of a local weights file to load; never
             downloaded.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "lenet5".
@@ -190,6 +198,7 @@ def lenet5(
 
 
 # --------------------------------------------------------------------- AlexNet
+@image_builder
 def alexnet(
     input_shape=(227, 227, 3),
     num_classes=1000,
@@ -203,6 +212,7 @@ def alexnet(
     pooling=None,
     classifier_activation="softmax",
     weights=None,
+    data_format: str | None = None,
 ):
     """AlexNet (Krizhevsky, Sutskever & Hinton 2012), single-tower version.
 
@@ -234,6 +244,9 @@ def alexnet(
             ("softmax", None for logits, ...).
         weights: str or None. Path of a local weights file to load; never
             downloaded.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "alexnet".
@@ -271,7 +284,12 @@ def alexnet(
         )
         if lrn and i <= 2:
             x = LocalResponseNormalization(
-                depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75, name=f"conv{i}_lrn"
+                depth_radius=2,
+                bias=2.0,
+                alpha=1e-4,
+                beta=0.75,
+                axis=channel_axis(),
+                name=f"conv{i}_lrn",
             )(x)
         if i in (1, 2, 5):
             x = layers.MaxPooling2D(3, strides=2, name=f"pool{i}")(x)
@@ -290,6 +308,7 @@ def alexnet(
 
 
 # ------------------------------------------------------------------------- VGG
+@image_builder
 def vgg(
     depth=16,
     input_shape=(224, 224, 3),
@@ -304,6 +323,7 @@ def vgg(
     pooling=None,
     classifier_activation="softmax",
     weights=None,
+    data_format: str | None = None,
 ):
     """VGG (Simonyan & Zisserman 2015), configurations A, B, D and E.
 
@@ -339,6 +359,9 @@ def vgg(
             ("softmax", None for logits, ...).
         weights: str or None. Path of a local weights file to load (e.g. one
             saved from keras.applications VGG16); never downloaded.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "vgg11", "vgg13", "vgg16" or "vgg19".
@@ -409,6 +432,7 @@ def vgg(
 
 
 # ---------------------------------------------------------- dilated context net
+@image_builder
 def dilated_cnn(
     input_shape=(None, None, 3),
     num_classes=21,
@@ -422,6 +446,7 @@ def dilated_cnn(
     pooling=None,
     classifier_activation="softmax",
     weights=None,
+    data_format: str | None = None,
 ):
     """Context aggregation module of Yu & Koltun 2016 as a dense-prediction net.
 
@@ -456,6 +481,9 @@ def dilated_cnn(
             classifier ("softmax" over the last axis, None for logits, ...).
         weights: str or None. Path of a local weights file to load; never
             downloaded.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "dilated_cnn", output (batch, height,

@@ -32,6 +32,7 @@ from keras import layers
 
 from kerasdl._checks import check_bool, check_choice, check_int, check_rate
 from kerasdl.models._common import check_activation_or_softmax, load_weights
+from kerasdl.models.layout import channel_axis
 from kerasdl.registry import set_task
 
 __all__ = [
@@ -281,7 +282,8 @@ def pixel_classification_head(
     """Optional dropout and a 1x1 convolution classifying every pixel.
 
     Args:
-        x: KerasTensor. Features (batch, height, width, channels).
+        x: KerasTensor. Features (batch, height, width, channels), or
+            (batch, channels, height, width) when built channels_first.
         num_classes: int. Number of classes (1 for a binary mask).
         activation: str or None. Per-pixel activation.
         dropout: float. Dropout rate before the classifier.
@@ -291,13 +293,19 @@ def pixel_classification_head(
     """
     check_int("num_classes", num_classes, minimum=1)
     x = _dropout(x, dropout, dropout_name)
-    return layers.Conv2D(
+    # Conv2D's activation works on the last axis: a channels_first softmax
+    # over the classes is a layer of its own.
+    across_channels = activation == "softmax" and channel_axis() != -1
+    x = layers.Conv2D(
         num_classes,
         1,
-        activation=activation,
+        activation=None if across_channels else activation,
         kernel_initializer=kernel_initializer,
         name=name,
     )(x)
+    if across_channels:
+        x = layers.Softmax(axis=channel_axis(), name=f"{name}_softmax")(x)
+    return x
 
 
 # ---------------------------------------------------------------- validation

@@ -52,7 +52,14 @@ _LOCK = threading.RLock()
 # channels_first model, -1 once rebuilt channels_last. On rank-2 features
 # (concatenated Dense outputs) axis 1 and -1 are the same axis.
 _CHANNEL_AXIS_LAYERS = frozenset(
-    {"BatchNormalization", "Concatenate", "ChannelPadding", "Normalization"}
+    {
+        "BatchNormalization",
+        "ChannelPadding",
+        "Concatenate",
+        "LocalResponseNormalization",
+        "Normalization",
+        "Softmax",
+    }
 )
 # Layers whose arguments encode a layout that cannot be rewritten safely.
 _LAYOUT_BOUND_LAYERS = frozenset({"Reshape", "Permute", "Lambda"})
