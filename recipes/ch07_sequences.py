@@ -11,11 +11,9 @@ and, for dates, the exact match of greedy decoding on held-out dates.
 
 import argparse
 
-import numpy as np
-
 import kerasdl
 from kerasdl.data import tasks
-from kerasdl.generation import greedy_decode
+from kerasdl.generation import evaluate_seq2seq
 from kerasdl.training import Trainer
 
 # GRU classifier on MNIST-1D (published GRU accuracy: 91%).
@@ -98,16 +96,11 @@ def main(argv=None) -> None:
     trainer = Trainer(seq2seq_config(settings["date_epochs"], f"{args.run_root}/dates"))
     trainer.fit(spec, train.inputs, train.target)
     model = trainer.model
-    # Character accuracy, teacher-forced, on the real (non-padding) steps.
-    predicted = np.argmax(model.predict(test.inputs, verbose=0), axis=-1)
-    mask = test.sample_weight > 0
-    char_acc = float(np.mean(predicted[mask] == test.target[mask]))
-    greedy = greedy_decode(model, test.source, test.start_id, test.end_id, 12)
-    decoded = [test.decode_target(row) for row in greedy.tokens]
-    exact = float(np.mean([d == t for d, t in zip(decoded, test.target_texts)]))
+    # Character accuracy (teacher-forced, real steps) and greedy exact match.
+    scores = evaluate_seq2seq(model, test, max_length=12)
     print(
         f"{'dates seq2seq_bahdanau':<28} {model.count_params():>10,} "
-        f"{char_acc:>9.4f} {exact:>7.4f}"
+        f"{scores['char_accuracy']:>9.4f} {scores['exact_match']:>7.4f}"
     )
 
 

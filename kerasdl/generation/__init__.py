@@ -35,6 +35,7 @@ from kerasdl.generation.search import (
 from kerasdl.generation.seq2seq import (
     Seq2SeqDecoder,
     beam_search,
+    evaluate_seq2seq,
     greedy_decode,
     sequence_log_probs,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "beam_search_fn",
     "denoising_trajectory",
     "diffusion",
+    "evaluate_seq2seq",
     "filter_logits",
     "generate",
     "greedy_decode",

@@ -40,6 +40,7 @@ __all__ = [
     "DecodeResult",
     "Seq2SeqDecoder",
     "beam_search",
+    "evaluate_seq2seq",
     "greedy_decode",
     "sequence_log_probs",
 ]
@@ -266,3 +267,28 @@ def sequence_log_probs(model, source_tokens, target_tokens, start_id: int):
     log_probs = log_softmax(keras.ops.convert_to_numpy(logits))
     picked = np.take_along_axis(log_probs, target[..., None], -1)[..., 0]
     return (picked * (target != 0)).sum(axis=1)
+
+
+def evaluate_seq2seq(model, data, max_length: int | None = None) -> dict:
+    """Teacher-forced character accuracy and greedy exact match on a dataset.
+
+    Args:
+        model: keras.Model from `seq2seq`.
+        data: `kerasdl.data.tasks.Seq2SeqData` (e.g. the test split of
+            `date_splits`).
+        max_length: int or None. Longest greedy output (end token included);
+            None: the data's target length.
+
+    Returns:
+        dict: "char_accuracy" (argmax of the teacher-forced logits against
+        the target on real, non-padding steps) and "exact_match" (fraction of
+        greedy decodings equal to the target text).
+    """
+    predicted = np.argmax(model.predict(data.inputs, verbose=0), axis=-1)
+    real = data.sample_weight > 0
+    char_accuracy = float(np.mean(predicted[real] == data.target[real]))
+    steps = data.target.shape[1] if max_length is None else max_length
+    tokens = greedy_decode(model, data.source, data.start_id, data.end_id, steps).tokens
+    decoded = [data.decode_target(row) for row in tokens]
+    exact = float(np.mean([d == t for d, t in zip(decoded, data.target_texts)]))
+    return {"char_accuracy": char_accuracy, "exact_match": exact}

@@ -214,3 +214,32 @@ def test_plot_attention_writes_a_png(tmp_path):
     assert path == tmp_path / "a.png"
     with pytest.raises(ValueError, match="Labels do not match"):
         plot_attention(weights, ["a"], ["x", "y"], tmp_path / "b.png")
+
+
+def test_evaluate_seq2seq_counts_real_steps_and_exact_matches():
+    import dataclasses
+
+    from kerasdl.data import tasks
+    from kerasdl.generation import evaluate_seq2seq
+
+    data = tasks.copy_task(6, max_length=5, seed=0)
+    keras.utils.set_random_seed(0)
+    m = _model(source_vocab_size=data.source_vocab_size,
+               target_vocab_size=data.target_vocab_size, attention="luong")  # fmt: skip
+    scores = evaluate_seq2seq(m, data)
+    predicted = np.argmax(m.predict(data.inputs, verbose=0), axis=-1)
+    hits = [
+        predicted[i, t] == data.target[i, t]
+        for i in range(len(data))
+        for t in range(data.target.shape[1])
+        if data.sample_weight[i, t] > 0
+    ]
+    assert scores["char_accuracy"] == pytest.approx(np.mean(hits))
+    tokens = greedy_decode(m, data.source, START, END, data.target.shape[1]).tokens
+    decoded = [data.decode_target(row) for row in tokens]
+    assert scores["exact_match"] == np.mean(
+        [d == t for d, t in zip(decoded, data.target_texts)]
+    )
+    # Targets equal to the model's own greedy outputs match exactly.
+    own = dataclasses.replace(data, target_texts=decoded)
+    assert evaluate_seq2seq(m, own)["exact_match"] == 1.0
