@@ -3,6 +3,7 @@
 from kerasdl.models import (
     classic_cnn,  # noqa: F401  lenet5, alexnet, vgg*
     densenet,  # noqa: F401
+    detection,  # noqa: F401  fcos (anchor-free detector)
     efficientnet,  # noqa: F401
     forecasting,  # noqa: F401  lstm/gru/cnn/transformer forecasters
     generative,  # noqa: F401  autoencoders, vae, gans, ddpm
@@ -11,6 +12,7 @@ from kerasdl.models import (
     inception,  # noqa: F401  googlenet, inception_v3
     mlp,  # noqa: F401  perceptron, mlp
     mobilenet,  # noqa: F401  mobilenet v1/v2
+    nerf,  # noqa: F401  neural radiance fields
     resnet,  # noqa: F401  v1, v2, cifar
     rnn,  # noqa: F401  rnn/lstm/gru classifiers, regressors, taggers
     segmentation,  # noqa: F401  unet, fcn
