@@ -60,6 +60,7 @@ FLOORS = (
         "fundamentals",
         "robustness",
         "federated",
+        "detection",
     ),
     # Entry points: the public API, workflows and the command line.
     ("workflow", "cli", "__init__", "__main__"),
