@@ -48,7 +48,8 @@ FLOORS = (
     # Everything built on a trained model: decoding, generative models,
     # search, serving, explanations.
     # Fundamentals (hand-written backprop, training experiments),
-    # adversarial robustness and federated learning too.
+    # adversarial robustness and federated learning too; neural rendering
+    # (scenes, cameras and NeRF training over the models' rendering layers).
     (
         "generation",
         "generative",
@@ -61,6 +62,9 @@ FLOORS = (
         "robustness",
         "federated",
         "detection",
+        "rendering",
+        "finetune",
+        "alignment",
     ),
     # Entry points: the public API, workflows and the command line.
     ("workflow", "cli", "__init__", "__main__"),
