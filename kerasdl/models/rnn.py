@@ -37,6 +37,7 @@ from kerasdl.models._common import (
     check_int_list,
     check_rate,
 )
+from kerasdl.models._hparams import Arg, builder_args
 from kerasdl.models.heads import dense_head, finish_model, pool
 from kerasdl.registry import register_model
 
@@ -174,20 +175,92 @@ _RECURRENT_ARGS = (
     "recurrent_dropout",
 )
 
+# The builders' shared arguments (one default and one Args line each).
+_INPUT = {
+    "input_shape": Arg(
+        None,
+        "tuple or None. (timesteps, features) for float inputs, (timesteps,) for "
+        "token ids (with vocab_size); timesteps may be None (any length). None "
+        "means (None, 1) or (None,).",
+    ),
+}
+_RECURRENT = {
+    "cell": Arg(
+        "lstm",
+        'str. Recurrent cell: "simple_rnn", "lstm", "gru" (Keras layers) or '
+        '"basic_rnn", "basic_lstm", "basic_gru" (kerasdl\'s explicit-gate '
+        "teaching cells in keras.layers.RNN).",
+    ),
+    "units": Arg(
+        (64,),
+        "int or list of int. Hidden size of each stacked recurrent layer, input "
+        "to output; its length is the number of layers.",
+    ),
+    "bidirectional": Arg(
+        False, "bool. Run every recurrent layer both ways (keras Bidirectional)."
+    ),
+    "merge_mode": Arg(
+        "concat",
+        'str. How the two directions combine: "concat", "sum", "mul", "ave".',
+    ),
+    "dropout": Arg(0.0, "float. Dropout on each recurrent layer's inputs, in [0, 1)."),
+    "recurrent_dropout": Arg(0.0, "float. Dropout on the recurrent state, in [0, 1)."),
+}
+_POOLING = {
+    "pooling": Arg(
+        "last",
+        'str. Sequence summary fed to the head: "last" (final output of the last '
+        'real step), "avg" (mean over the real steps) or "max" over time.',
+    ),
+}
+_TOKENS = {
+    "vocab_size": Arg(
+        None,
+        "int or None. Token vocabulary size: inputs are int ids fed to an "
+        "Embedding; None for float feature inputs.",
+    ),
+    "embedding_dim": Arg(64, "int. Embedding width (token inputs only)."),
+    "mask_zero": Arg(
+        False,
+        "bool. Treat token id 0 (or an all-zero feature step) as padding that the "
+        "recurrent layers skip.",
+    ),
+}
+_WEIGHTS = {
+    "weights": Arg(
+        None,
+        "str or None. Path of a local weights file to load; never downloaded.",
+    ),
+}
+_HEAD_DROPOUT = Arg(0.0, "float. Dropout before the output layer, in [0, 1).")
+_OUTPUT_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "softplus", "softmax")
+
 
 def _model_name(cell, bidirectional, role):
     return f"{'bi' if bidirectional else ''}{cell}_{role}"
 
 
 # ---------------------------------------------------------------- builders
-def _recurrent_model(role, num_units, activation, hparams):
+def _recurrent_model(role, hparams):
     """Sequence input -> recurrent features -> Dense head "predictions".
 
-    `hparams` are the calling builder's arguments (its `locals()`, with
-    `units` already validated): a classifier and a regressor pool the
-    sequence into one vector (`pooling`); a tagger has no `pooling` and keeps
-    every step, so its head classifies each step.
+    `hparams` are the calling builder's arguments: a classifier and a
+    regressor pool the sequence into one vector (`pooling`); a tagger has no
+    `pooling` and keeps every step, so its head classifies each step. A
+    regressor has `num_outputs` and `output_activation`, the others
+    `num_classes` and `classifier_activation`.
     """
+    units = check_recurrent_args(*(hparams[key] for key in _RECURRENT_ARGS))
+    if role == "regressor":
+        num_units = check_int("num_outputs", hparams["num_outputs"], minimum=1)
+        activation = hparams["output_activation"]
+        if activation is not None:
+            check_choice("output_activation", activation, _OUTPUT_ACTIVATIONS)
+    else:
+        num_units = check_int("num_classes", hparams["num_classes"], minimum=1)
+        activation = hparams["classifier_activation"]
+        if activation is not None:
+            check_activation_or_softmax(activation)
     cell, bidirectional = hparams["cell"], hparams["bidirectional"]
     inputs, x = sequence_input(
         hparams["input_shape"],
@@ -196,6 +269,7 @@ def _recurrent_model(role, num_units, activation, hparams):
         hparams["mask_zero"],
     )
     features = {key: hparams[key] for key in _RECURRENT_ARGS}
+    features["units"] = units
     # A tagger (no `pooling`) keeps every step; "last" keeps the final one.
     pooling = hparams.get("pooling")
     if "pooling" in hparams:
@@ -209,218 +283,142 @@ def _recurrent_model(role, num_units, activation, hparams):
     return finish_model(inputs, outputs, name, hparams["weights"])
 
 
-def rnn_classifier(
-    input_shape=None,
-    num_classes=10,
-    cell="lstm",
-    units=(64,),
-    bidirectional=False,
-    merge_mode="concat",
-    dropout=0.0,
-    recurrent_dropout=0.0,
-    pooling="last",
-    head_dropout=0.0,
-    vocab_size=None,
-    embedding_dim=64,
-    mask_zero=False,
-    classifier_activation="softmax",
-    weights=None,
-):
-    """Recurrent sequence classifier: recurrent stack, then one softmax label.
+# The three builders' docstring; {args} is filled by `builder_args`.
+_DOC = """{summary}
 
-    Layers: input -> [embedding | masking] -> {cell}1 ... {cell}N (or
-    bi{cell}k with `bidirectional`) -> [avg_pool | max_pool] ->
-    [head_dropout] -> predictions.
+{description}
 
-    Args:
-        input_shape: tuple or None. (timesteps, features) for float inputs, (timesteps,)
-            for token ids (with vocab_size); timesteps may be None (any length). None
-            means (None, 1) or (None,).
-        num_classes: int. Number of classes.
-        cell: str. Recurrent cell: "simple_rnn", "lstm", "gru" (Keras layers) or
-            "basic_rnn", "basic_lstm", "basic_gru" (kerasdl's explicit-gate teaching
-            cells in keras.layers.RNN).
-        units: int or list of int. Hidden size of each stacked recurrent layer, input to
-            output; its length is the number of layers.
-        bidirectional: bool. Run every recurrent layer both ways (keras Bidirectional).
-        merge_mode: str. How the two directions combine: "concat", "sum", "mul", "ave".
-        dropout: float. Dropout on each recurrent layer's inputs, in [0, 1).
-        recurrent_dropout: float. Dropout on the recurrent state, in [0, 1).
-        pooling: str. Sequence summary fed to the classifier: "last" (final output of
-            the last real step), "avg" (mean over the real steps) or "max" over time.
-        head_dropout: float. Dropout before the classifier, in [0, 1).
-        vocab_size: int or None. Token vocabulary size: inputs are int ids fed to an
-            Embedding; None for float feature inputs.
-        embedding_dim: int. Embedding width (token inputs only).
-        mask_zero: bool. Treat token id 0 (or an all-zero feature step) as padding that
-            the recurrent layers skip.
-        classifier_activation: str or None. Output activation ("softmax", None for
-            logits, "sigmoid", ...).
-        weights: str or None. Path of a local weights file to load; never downloaded.
+Args:
+    {{args}}
 
-    Returns:
-        A functional `keras.Model` named "<cell>_classifier" (with a "bi" prefix
-        when bidirectional).
+Returns:
+    A functional `keras.Model` named "<cell>_{role}" (with a "bi" prefix when
+    bidirectional).
 
-    Raises:
-        ValueError: if a hyperparameter is invalid (the message names it, the
-            value received and what is accepted).
+Raises:
+    ValueError: if a hyperparameter is invalid (the message names it, the
+        value received and what is accepted).
 
-    Example:
-    >>> model = rnn_classifier(input_shape=(40, 1), cell="gru", units=[64, 64])
-    >>> model.output_shape
-    (None, 10)
-    """
-    units = check_recurrent_args(
-        cell, units, bidirectional, merge_mode, dropout, recurrent_dropout
-    )
-    check_int("num_classes", num_classes, minimum=1)
-    if classifier_activation is not None:
-        check_activation_or_softmax(classifier_activation)
-    return _recurrent_model("classifier", num_classes, classifier_activation, locals())
+Example:
+{example}
+"""
 
 
-def rnn_regressor(
-    input_shape=None,
-    num_outputs=1,
-    cell="lstm",
-    units=(64,),
-    bidirectional=False,
-    merge_mode="concat",
-    dropout=0.0,
-    recurrent_dropout=0.0,
-    pooling="last",
-    head_dropout=0.0,
-    vocab_size=None,
-    embedding_dim=64,
-    mask_zero=False,
-    output_activation=None,
-    weights=None,
-):
-    """Recurrent sequence regressor: recurrent stack, then real-valued outputs.
-
-    Same body as `rnn_classifier`; the head is a Dense layer "predictions"
-    with `num_outputs` units and no activation by default (for mean squared
-    error). For multi-step time-series forecasts see kerasdl.models.forecasting.
+def _recurrent_builder(role, count, activation, doc, pooling=True, **overrides):
+    """The builder of one head on the shared recurrent body.
 
     Args:
-        input_shape: tuple or None. (timesteps, features) for float inputs, (timesteps,)
-            for token ids (with vocab_size); timesteps may be None (any length). None
-            means (None, 1) or (None,).
-        num_outputs: int. Number of real-valued outputs per sequence.
-        cell: str. Recurrent cell: "simple_rnn", "lstm", "gru" (Keras layers) or
-            "basic_rnn", "basic_lstm", "basic_gru" (kerasdl's explicit-gate teaching
-            cells in keras.layers.RNN).
-        units: int or list of int. Hidden size of each stacked recurrent layer, input to
-            output; its length is the number of layers.
-        bidirectional: bool. Run every recurrent layer both ways (keras Bidirectional).
-        merge_mode: str. How the two directions combine: "concat", "sum", "mul", "ave".
-        dropout: float. Dropout on each recurrent layer's inputs, in [0, 1).
-        recurrent_dropout: float. Dropout on the recurrent state, in [0, 1).
-        pooling: str. Sequence summary fed to the head: "last" (final output of the
-            last real step), "avg" (mean over the real steps) or "max" over time.
-        head_dropout: float. Dropout before the output layer, in [0, 1).
-        vocab_size: int or None. Token vocabulary size: inputs are int ids fed to an
-            Embedding; None for float feature inputs.
-        embedding_dim: int. Embedding width (token inputs only).
-        mask_zero: bool. Treat token id 0 (or an all-zero feature step) as padding that
-            the recurrent layers skip.
-        output_activation: str or None. Output activation (None: linear; "sigmoid" for
-            targets in (0, 1), ...).
-        weights: str or None. Path of a local weights file to load; never downloaded.
-
-    Returns:
-        A functional `keras.Model` named "<cell>_regressor".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid.
-
-    Example:
-    >>> model = rnn_regressor(input_shape=(24, 3), num_outputs=2, cell="gru")
-    >>> model.output_shape
-    (None, 2)
+        role: str. "classifier", "regressor" or "tagger" (see
+            `_recurrent_model`); the builder is named "rnn_<role>".
+        count: dict. The head's size argument, {name: Arg} (second argument).
+        activation: dict. The head's activation argument, {name: Arg}.
+        doc: dict. "summary", "description" and "example" of the docstring.
+        pooling: bool. Whether the builder takes `pooling` (a tagger keeps
+            every step and has none).
+        **overrides: `Arg`s that reword a shared argument for this builder.
     """
-    units = check_recurrent_args(
-        cell, units, bidirectional, merge_mode, dropout, recurrent_dropout
-    )
-    check_int("num_outputs", num_outputs, minimum=1)
-    if output_activation is not None:
-        check_choice(
-            "output_activation",
-            output_activation,
-            ("linear", "sigmoid", "tanh", "relu", "softplus", "softmax"),
+
+    def builder(hparams):
+        return _recurrent_model(role, hparams)
+
+    builder.__name__ = builder.__qualname__ = f"rnn_{role}"
+    builder.__doc__ = _DOC.format(role=role, **doc)
+    return builder_args(
+        _INPUT,
+        count,
+        _RECURRENT,
+        _POOLING if pooling else {},
+        {"head_dropout": _HEAD_DROPOUT},
+        _TOKENS,
+        activation,
+        _WEIGHTS,
+        **overrides,
+    )(builder)
+
+
+rnn_classifier = _recurrent_builder(
+    "classifier",
+    {"num_classes": Arg(10, "int. Number of classes.")},
+    {
+        "classifier_activation": Arg(
+            "softmax",
+            'str or None. Output activation ("softmax", None for logits, '
+            '"sigmoid", ...).',
         )
-    return _recurrent_model("regressor", num_outputs, output_activation, locals())
-
-
-def rnn_tagger(
-    input_shape=None,
-    num_classes=10,
-    cell="lstm",
-    units=(64,),
-    bidirectional=False,
-    merge_mode="concat",
-    dropout=0.0,
-    recurrent_dropout=0.0,
-    head_dropout=0.0,
-    vocab_size=None,
-    embedding_dim=64,
-    mask_zero=False,
-    classifier_activation="softmax",
-    weights=None,
-):
-    """Recurrent sequence tagger: one label per time step (POS, NER, frames).
-
-    Every recurrent layer returns its full sequence and the classifier
-    "predictions" is a Dense layer applied at each step, so the output has
-    shape (batch, timesteps, num_classes). With `mask_zero`, the padding mask
-    reaches the output, and Keras leaves padded steps out of the loss and
-    metrics.
-
-    Args:
-        input_shape: tuple or None. (timesteps, features) for float inputs, (timesteps,)
-            for token ids (with vocab_size); timesteps may be None (any length). None
-            means (None, 1) or (None,).
-        num_classes: int. Number of tags.
-        cell: str. Recurrent cell: "simple_rnn", "lstm", "gru" (Keras layers) or
-            "basic_rnn", "basic_lstm", "basic_gru" (kerasdl's explicit-gate teaching
-            cells in keras.layers.RNN).
-        units: int or list of int. Hidden size of each stacked recurrent layer, input to
-            output; its length is the number of layers.
-        bidirectional: bool. Run every recurrent layer both ways (keras Bidirectional);
-            the usual choice for tagging, where both contexts are known.
-        merge_mode: str. How the two directions combine: "concat", "sum", "mul", "ave".
-        dropout: float. Dropout on each recurrent layer's inputs, in [0, 1).
-        recurrent_dropout: float. Dropout on the recurrent state, in [0, 1).
-        head_dropout: float. Dropout before the per-step classifier, in [0, 1).
-        vocab_size: int or None. Token vocabulary size: inputs are int ids fed to an
-            Embedding; None for float feature inputs.
-        embedding_dim: int. Embedding width (token inputs only).
-        mask_zero: bool. Treat token id 0 (or an all-zero feature step) as padding,
-            skipped by the recurrent layers and left out of loss and metrics.
-        classifier_activation: str or None. Per-step output activation ("softmax", None
-            for logits, ...).
-        weights: str or None. Path of a local weights file to load; never downloaded.
-
-    Returns:
-        A functional `keras.Model` named "<cell>_tagger".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid.
-
-    Example:
-    >>> model = rnn_tagger(input_shape=(None,), vocab_size=100, num_classes=5,
-    ...                    bidirectional=True)
-    >>> model.output_shape
-    (None, None, 5)
-    """
-    units = check_recurrent_args(
-        cell, units, bidirectional, merge_mode, dropout, recurrent_dropout
-    )
-    check_int("num_classes", num_classes, minimum=1)
-    if classifier_activation is not None:
-        check_activation_or_softmax(classifier_activation)
-    return _recurrent_model("tagger", num_classes, classifier_activation, locals())
+    },
+    {
+        "summary": "Recurrent sequence classifier: recurrent stack, then one "
+        "softmax label.",
+        "description": """\
+Layers: input -> [embedding | masking] -> {cell}1 ... {cell}N (or
+bi{cell}k with `bidirectional`) -> [avg_pool | max_pool] ->
+[head_dropout] -> predictions.""",
+        "example": """\
+>>> model = rnn_classifier(input_shape=(40, 1), cell="gru", units=[64, 64])
+>>> model.output_shape
+(None, 10)""",
+    },
+)
+rnn_regressor = _recurrent_builder(
+    "regressor",
+    {"num_outputs": Arg(1, "int. Number of real-valued outputs per sequence.")},
+    {
+        "output_activation": Arg(
+            None,
+            'str or None. Output activation (None: linear; "sigmoid" for targets '
+            "in (0, 1), ...).",
+        )
+    },
+    {
+        "summary": "Recurrent sequence regressor: recurrent stack, then "
+        "real-valued outputs.",
+        "description": """\
+Same body as `rnn_classifier`; the head is a Dense layer "predictions"
+with `num_outputs` units and no activation by default (for mean squared
+error). For multi-step time-series forecasts see kerasdl.models.forecasting.""",
+        "example": """\
+>>> model = rnn_regressor(input_shape=(24, 3), num_outputs=2, cell="gru")
+>>> model.output_shape
+(None, 2)""",
+    },
+)
+rnn_tagger = _recurrent_builder(
+    "tagger",
+    {"num_classes": Arg(10, "int. Number of tags.")},
+    {
+        "classifier_activation": Arg(
+            "softmax",
+            'str or None. Per-step output activation ("softmax", None for '
+            "logits, ...).",
+        )
+    },
+    {
+        "summary": "Recurrent sequence tagger: one label per time step (POS, "
+        "NER, frames).",
+        "description": """\
+Every recurrent layer returns its full sequence and the classifier
+"predictions" is a Dense layer applied at each step, so the output has
+shape (batch, timesteps, num_classes). With `mask_zero`, the padding mask
+reaches the output, and Keras leaves padded steps out of the loss and
+metrics.""",
+        "example": """\
+>>> model = rnn_tagger(input_shape=(None,), vocab_size=100, num_classes=5,
+...                    bidirectional=True)
+>>> model.output_shape
+(None, None, 5)""",
+    },
+    pooling=False,
+    bidirectional=Arg(
+        False,
+        "bool. Run every recurrent layer both ways (keras Bidirectional); the "
+        "usual choice for tagging, where both contexts are known.",
+    ),
+    mask_zero=Arg(
+        False,
+        "bool. Treat token id 0 (or an all-zero feature step) as padding, skipped "
+        "by the recurrent layers and left out of loss and metrics.",
+    ),
+)
 
 
 # ---------------------------------------------------------------- registry

@@ -1,0 +1,119 @@
+"""Hyperparameters that several builders share, written once.
+
+A family's builders often take the same arguments (every recurrent builder
+takes `cell`, `units`, `bidirectional`, ...). Written out per builder, the
+signature lines and the Args lines of the docstring are copies that drift
+apart. Here each shared argument is one `Arg` (default and Args line) in a
+table, and `builder_args` gives a builder its arguments from tables:
+
+    RECURRENT = {"cell": Arg("lstm", "str. Recurrent cell ...")}
+
+    @builder_args(RECURRENT, num_classes=Arg(10, "int. Number of classes."))
+    def classifier(hp):
+        '''A classifier.
+
+        Args:
+            {args}
+        '''
+        return build(hp["cell"], hp["num_classes"])
+
+The decorated builder is an ordinary function to its callers: positional
+and keyword calls bind as they would to the written-out signature (an
+unknown argument is a TypeError), `inspect.signature` shows every argument
+with its default (the registry checks presets and lists hyperparameters from
+it), and the docstring's `{args}` line holds the Args lines in signature
+order (the registry's `model_info` reads them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import textwrap
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["Arg", "builder_args"]
+
+# Docstring lines are wrapped to the project's line length.
+_WIDTH = 88
+
+
+@dataclasses.dataclass(frozen=True)
+class Arg:
+    """One builder argument: its default and its Args line (type first)."""
+
+    default: Any
+    doc: str
+
+
+def _args_doc(table: Mapping[str, Arg], indent: str) -> str:
+    """The Google-style Args lines of `table`, indented like `{args}`."""
+    lines = []
+    for name, arg in table.items():
+        lines.extend(
+            textwrap.wrap(
+                f"{name}: {arg.doc}",
+                width=_WIDTH,
+                initial_indent=indent,
+                subsequent_indent=indent + "    ",
+            )
+        )
+    return "\n".join(lines)
+
+
+def _fill_doc(doc: str, table: Mapping[str, Arg]) -> str:
+    """Replaces the line holding only `{args}` by the Args lines of `table`."""
+    lines = doc.split("\n")
+    for i, line in enumerate(lines):
+        if line.strip() == "{args}":
+            indent = line[: len(line) - len(line.lstrip())]
+            lines[i] = _args_doc(table, indent)
+            return "\n".join(lines)
+    raise ValueError("a builder_args docstring needs a line holding only {args}")
+
+
+def builder_args(
+    *tables: Mapping[str, Arg], **args: Arg
+) -> Callable[[Callable[[dict], Any]], Callable[..., Any]]:
+    """Decorator: a builder's arguments from shared tables, in order.
+
+    Args:
+        *tables: dicts {name: Arg}, in signature order.
+        **args: more `Arg`s after the tables; a name already in a table
+            replaces that entry in place (same position, its own default and
+            Args line), so a builder can reword one shared argument.
+
+    Returns:
+        A decorator for `fn(hp)`, which receives the bound arguments as a dict
+        (defaults applied) and returns what the builder returns.
+
+    Raises:
+        ValueError: if the docstring has no `{args}` line.
+    """
+    table: dict[str, Arg] = {}
+    for group in tables:
+        table.update(group)
+    table.update(args)
+    signature = inspect.Signature(
+        [
+            inspect.Parameter(
+                name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=arg.default
+            )
+            for name, arg in table.items()
+        ]
+    )
+
+    def decorate(fn: Callable[[dict], Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def builder(*call_args, **call_kwargs):
+            bound = signature.bind(*call_args, **call_kwargs)
+            bound.apply_defaults()
+            return fn(dict(bound.arguments))
+
+        builder.__signature__ = signature
+        builder.__doc__ = _fill_doc(fn.__doc__ or "", table)
+        return builder
+
+    return decorate
