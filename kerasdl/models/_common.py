@@ -160,6 +160,16 @@ def activation_layer(activation: str, name: str | None = None):
     return layers.Activation(activation, name=name)
 
 
+def channel_bn(x, name: str, **kwargs):
+    """BatchNormalization over the channel axis of the current layout."""
+    return layers.BatchNormalization(axis=channel_axis(), name=name, **kwargs)(x)
+
+
+def concat_channels(tensors, name: str):
+    """Concatenates feature maps along the channel axis of the current layout."""
+    return layers.Concatenate(axis=channel_axis(), name=name)(tensors)
+
+
 def conv_bn_act(
     x,
     filters: int | None,
@@ -208,9 +218,7 @@ def conv_bn_act(
     else:
         x = layers.Conv2D(filters, kernel_size, kernel_initializer=init, **common)(x)
     if batch_norm:
-        x = layers.BatchNormalization(
-            axis=channel_axis(), name=names[1], **(bn_kwargs or {})
-        )(x)
+        x = channel_bn(x, names[1], **(bn_kwargs or {}))
     if activation is not None:
         x = activation_layer(activation, name=names[2])(x)
     return x

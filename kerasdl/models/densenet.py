@@ -16,12 +16,15 @@ from kerasdl._checks import check_int, check_rate
 from kerasdl.models._common import (
     TINY_IMAGE,
     activation_layer,
+    channel_bn,
     check_activation,
     check_initializer,
     check_int_list,
+    concat_channels,
     make_input,
 )
 from kerasdl.models.heads import ClassificationHead
+from kerasdl.models.layout import channels, image_builder
 from kerasdl.registry import register_model
 
 __all__ = ["densenet"]
@@ -38,7 +41,7 @@ PRESETS = {
 def _norm_act(x, name, cfg):
     """BN -> activation (DenseNet's pre-activation order)."""
     if cfg["batch_norm"]:
-        x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
+        x = channel_bn(x, f"{name}_bn", epsilon=_BN_EPSILON)
     return activation_layer(cfg["activation"], name=f"{name}_{cfg['activation']}")(x)
 
 
@@ -67,17 +70,18 @@ def _dense_layer(x, name, cfg):
     y = _norm_act(y, f"{name}_1", cfg)
     y = _conv(y, cfg["growth_rate"], 3, f"{name}_2", cfg, padding="same")
     # (H, W, C) + (H, W, k) -> (H, W, C + k)
-    return layers.Concatenate(name=f"{name}_concat")([x, y])
+    return concat_channels([x, y], f"{name}_concat")
 
 
 def _transition(x, name, cfg):
     """BN-act-1x1 conv to floor(theta * C) maps, then 2x2 average pooling."""
-    filters = int(x.shape[-1] * cfg["compression"])
+    filters = int(channels(x) * cfg["compression"])
     x = _norm_act(x, name, cfg)
     x = _conv(x, max(filters, 1), 1, name, cfg)
     return layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
 
 
+@image_builder
 def densenet(
     blocks=(6, 12, 24, 16),
     growth_rate=32,
@@ -94,6 +98,7 @@ def densenet(
     batch_norm=True,
     kernel_initializer="glorot_uniform",
     weights=None,
+    data_format: str | None = None,
 ):
     """DenseNet-BC for ImageNet-style inputs (Huang et al. 2017).
 
@@ -117,6 +122,9 @@ def densenet(
         batch_norm: bool. Use BatchNormalization (off: convs get biases).
         kernel_initializer: str. Initializer of the conv kernels.
         weights: str or None. Path of a local weights file to load.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "densenet<depth>", where depth counts
@@ -169,7 +177,7 @@ def densenet(
         name="conv1_conv",
     )(x)
     if batch_norm:
-        x = layers.BatchNormalization(epsilon=_BN_EPSILON, name="conv1_bn")(x)
+        x = channel_bn(x, "conv1_bn", epsilon=_BN_EPSILON)
     x = activation_layer(activation, name=f"conv1_{activation}")(x)
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
@@ -182,7 +190,7 @@ def densenet(
 
     # Final BN-act: the blocks are pre-activation, so their output is raw.
     if batch_norm:
-        x = layers.BatchNormalization(epsilon=_BN_EPSILON, name="bn")(x)
+        x = channel_bn(x, "bn", epsilon=_BN_EPSILON)
     x = activation_layer(activation, name=activation)(x)
     convs_per_layer = 2 if bottleneck else 1
     depth = 1 + convs_per_layer * sum(blocks) + (len(blocks) - 1) + 1

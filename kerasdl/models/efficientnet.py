@@ -36,6 +36,7 @@ from kerasdl.models._common import (
     make_input,
 )
 from kerasdl.models.heads import ClassificationHead
+from kerasdl.models.layout import channel_axis, image_builder, is_channels_first
 from kerasdl.registry import register_model
 
 __all__ = [
@@ -165,7 +166,9 @@ def _mbconv(
         # Channel attention: gates sized from the block's input width.
         filters_se = max(1, int(filters_in * se_ratio))
         se = layers.GlobalAveragePooling2D(name=f"{name}se_squeeze")(x)
-        se = layers.Reshape((1, 1, filters), name=f"{name}se_reshape")(se)
+        # (filters,) -> a 1x1 map, as keras.applications (same layer names).
+        target = (filters, 1, 1) if is_channels_first() else (1, 1, filters)
+        se = layers.Reshape(target, name=f"{name}se_reshape")(se)
         se = layers.Conv2D(
             filters_se,
             1,
@@ -250,7 +253,7 @@ def _build(
         # Normalization statistics are weights (mean 0, variance 1 until
         # weights are loaded or the layer is adapted).
         x = layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
-        x = layers.Normalization(axis=-1, name="normalization")(x)
+        x = layers.Normalization(axis=channel_axis(), name="normalization")(x)
 
     unit = {"activation": activation, "batch_norm": batch_norm, "init": init}
     x = layers.ZeroPadding2D(correct_pad(x, 3), name="stem_conv_pad")(x)
@@ -302,6 +305,9 @@ None uses keras.applications' fan-out variance scaling.
     include_preprocessing: bool. Start with Rescaling(1/255) and \
 Normalization layers as keras.applications (inputs are pixels in [0, 255]).
     weights: str or None. None or the path of a local weights file.
+    data_format: str or None. "channels_last" (input_shape is (height, \
+width, channels)) or "channels_first" ((channels, height, width)); None: \
+keras.config.image_data_format().
 """
 
 
@@ -309,6 +315,7 @@ def _make_variant(variant: str):
     """Returns the builder of one variant: its coefficients become defaults."""
     default_width, default_depth, resolution, default_dropout = VARIANTS[variant]
 
+    @image_builder
     def builder(
         input_shape=(resolution, resolution, 3),
         num_classes: int = 1000,
@@ -325,7 +332,9 @@ def _make_variant(variant: str):
         pooling: str | None = None,
         classifier_activation: str | None = "softmax",
         weights: str | None = None,
+        data_format: str | None = None,
     ):
+        # image_builder builds in data_format's scope: _build reads the layout.
         return _build(
             model_name=f"efficientnet_{variant}",
             width_coefficient=width_coefficient,

@@ -43,6 +43,7 @@ __all__ = [
     "dense_head",
     "finish_model",
     "language_model_head",
+    "pixel_activation",
     "pixel_classification_head",
     "pool",
     "regression_head",
@@ -304,8 +305,21 @@ def pixel_classification_head(
         name=name,
     )(x)
     if across_channels:
-        x = layers.Softmax(axis=channel_axis(), name=f"{name}_softmax")(x)
+        x = pixel_activation(x, activation, f"{name}_softmax")
     return x
+
+
+def pixel_activation(x, activation: str | None, name: str):
+    """Per-pixel activation layer; softmax runs over the class (channel) axis.
+
+    Args:
+        x: KerasTensor. Per-pixel class scores.
+        activation: str or None. Activation (None: linear).
+        name: str. Name of the layer.
+    """
+    if activation == "softmax" and channel_axis() != -1:
+        return layers.Softmax(axis=channel_axis(), name=name)(x)
+    return layers.Activation(activation or "linear", name=name)(x)
 
 
 # ---------------------------------------------------------------- validation

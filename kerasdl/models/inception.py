@@ -24,11 +24,14 @@ from kerasdl.layers.local_response_normalization import LocalResponseNormalizati
 from kerasdl.models._common import (
     TINY_IMAGE,
     activation_layer,
+    channel_bn,
     check_activation,
     check_initializer,
+    concat_channels,
     make_input,
 )
 from kerasdl.models.heads import ClassificationHead, finish_model
+from kerasdl.models.layout import channel_axis, image_builder
 from kerasdl.registry import register_model
 
 __all__ = ["googlenet", "inception_v3"]
@@ -86,9 +89,9 @@ def _conv_unit(x, filters, kernel_size, name, cfg, strides=1, padding="same"):
         name=name + cfg["conv_suffix"],
     )(x)
     if batch_norm:
-        x = layers.BatchNormalization(
-            epsilon=cfg["bn_epsilon"], scale=cfg["bn_scale"], name=f"{name}_bn"
-        )(x)
+        x = channel_bn(
+            x, f"{name}_bn", epsilon=cfg["bn_epsilon"], scale=cfg["bn_scale"]
+        )
     return activation_layer(cfg["activation"], name=f"{name}_{cfg['activation']}")(x)
 
 
@@ -104,7 +107,7 @@ def _inception_module(x, name, widths, cfg):
     b3 = _conv_unit(b3, n5x5, cfg["branch5x5_kernel"], f"{prefix}_5x5", cfg)
     b4 = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{prefix}_pool")(x)
     b4 = _conv_unit(b4, pool_proj, 1, f"{prefix}_pool_proj", cfg)
-    return layers.Concatenate(name=f"{prefix}_output")([b1, b2, b3, b4])
+    return concat_channels([b1, b2, b3, b4], f"{prefix}_output")
 
 
 def _aux_head(x, name, num_classes, classifier_activation, aux_dropout, cfg):
@@ -125,6 +128,7 @@ def _aux_head(x, name, num_classes, classifier_activation, aux_dropout, cfg):
     )(x)
 
 
+@image_builder
 def googlenet(
     input_shape=(224, 224, 3),
     num_classes=1000,
@@ -142,6 +146,7 @@ def googlenet(
     depth_multiplier=1.0,
     min_depth=16,
     weights=None,
+    data_format: str | None = None,
 ):
     """GoogLeNet, the 22-layer Inception v1 of Szegedy et al. 2014.
 
@@ -167,6 +172,9 @@ def googlenet(
         depth_multiplier: float. Scales every conv's filters (TF-slim).
         min_depth: int. Fewest filters a conv keeps when depth_multiplier < 1.
         weights: str or None. Path of a local weights file to load.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "googlenet". With `aux_logits=True`
@@ -249,13 +257,17 @@ def googlenet(
 
 def _lrn(name):
     return LocalResponseNormalization(
-        depth_radius=2, bias=1.0, alpha=1e-4 / 5, beta=0.75, name=name
+        depth_radius=2,
+        bias=1.0,
+        alpha=1e-4 / 5,
+        beta=0.75,
+        axis=channel_axis(),
+        name=name,
     )
 
 
 # ---------------------------------------------------------------- Inception v3
-def _concat(tensors, name):
-    return layers.Concatenate(name=name)(tensors)
+_concat = concat_channels
 
 
 def _avg_pool_branch(x, filters, name, cfg):
@@ -328,6 +340,7 @@ def _block_8(x, name, index, cfg):
     return _concat([b1, b2, b3, b4], name)
 
 
+@image_builder
 def inception_v3(
     input_shape=(299, 299, 3),
     num_classes=1000,
@@ -341,6 +354,7 @@ def inception_v3(
     depth_multiplier=1.0,
     min_depth=16,
     weights=None,
+    data_format: str | None = None,
 ):
     """Inception v3 (Szegedy et al. 2016), the keras.applications layout.
 
@@ -363,6 +377,9 @@ def inception_v3(
         depth_multiplier: float. Scales every conv's filters (TF-slim).
         min_depth: int. Fewest filters a conv keeps when depth_multiplier < 1.
         weights: str or None. Path of a local weights file to load.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "inception_v3".

@@ -162,7 +162,16 @@ def _rewrite(config, model_name: str):
     layer = out.get("config")
     kind = out.get("class_name")
     if isinstance(layer, dict) and isinstance(kind, str):
-        if kind in _LAYOUT_BOUND_LAYERS:
+        shape = layer.get("target_shape")
+        if (
+            kind == "Reshape"
+            and shape
+            and len(shape) == 3
+            and list(shape[1:]) == [1, 1]
+        ):
+            # A vector made a 1x1 map (squeeze-and-excitation): (C, 1, 1).
+            layer["target_shape"] = [1, 1, shape[0]]
+        elif kind in _LAYOUT_BOUND_LAYERS:
             raise ValueError(
                 f"Model {model_name!r} is channels_first and contains a {kind} "
                 f"layer {layer.get('name')!r} whose arguments depend on the "
@@ -171,8 +180,12 @@ def _rewrite(config, model_name: str):
             )
         if layer.get("data_format") == "channels_first":
             layer["data_format"] = "channels_last"
-        if kind in _CHANNEL_AXIS_LAYERS and layer.get("axis") in (1, [1]):
-            layer["axis"] = -1 if layer["axis"] == 1 else [-1]
+        axis = layer.get("axis")
+        if kind in _CHANNEL_AXIS_LAYERS:
+            if axis == 1:
+                layer["axis"] = -1
+            elif isinstance(axis, (list, tuple)) and list(axis) == [1]:
+                layer["axis"] = [-1]  # Normalization's axis is a tuple
         if kind == "InputLayer" and len(layer.get("batch_shape") or ()) == 4:
             n, c, h, w = layer["batch_shape"]
             layer["batch_shape"] = [n, h, w, c]

@@ -29,6 +29,7 @@ from kerasdl.models._common import (
     make_input,
 )
 from kerasdl.models.heads import ClassificationHead
+from kerasdl.models.layout import channels, image_builder
 from kerasdl.registry import register_model
 
 __all__ = ["make_divisible", "mobilenet", "mobilenet_v2"]
@@ -91,6 +92,7 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return new_value
 
 
+@image_builder
 def mobilenet(
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
@@ -104,6 +106,7 @@ def mobilenet(
     pooling: str | None = None,
     classifier_activation: str | None = "softmax",
     weights: str | None = None,
+    data_format: str | None = None,
 ):
     """MobileNet v1 (Howard et al. 2017): 13 depthwise separable conv blocks.
 
@@ -127,6 +130,9 @@ def mobilenet(
         pooling: str or None. None, "avg", "max" or "flatten" (Keras semantics).
         classifier_activation: str or None. Activation of the classifier.
         weights: str or None. None or the path of a local weights file.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         keras.Model named "mobilenet".
@@ -176,7 +182,7 @@ def _inverted_residual(
 ):
     """One MobileNetV2 block: 1x1 expand, 3x3 depthwise, linear 1x1 project."""
     inputs = x
-    in_channels = x.shape[-1]
+    in_channels = channels(x)
     prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
     unit = {"batch_norm": batch_norm, "init": init, "bn_kwargs": _V2_BN}
 
@@ -204,6 +210,7 @@ def _inverted_residual(
     return x
 
 
+@image_builder
 def mobilenet_v2(
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
@@ -216,6 +223,7 @@ def mobilenet_v2(
     pooling: str | None = None,
     classifier_activation: str | None = "softmax",
     weights: str | None = None,
+    data_format: str | None = None,
 ):
     """MobileNetV2 (Sandler et al. 2018): inverted residuals, linear bottlenecks.
 
@@ -238,6 +246,9 @@ def mobilenet_v2(
         pooling: str or None. None, "avg", "max" or "flatten" (Keras semantics).
         classifier_activation: str or None. Activation of the classifier.
         weights: str or None. None or the path of a local weights file.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         keras.Model named "mobilenet_v2".
@@ -274,8 +285,8 @@ def mobilenet_v2(
     )
 
     block_id = 0
-    for expansion, channels, repeats, first_stride in _V2_STAGES:
-        filters = make_divisible(int(channels * alpha), 8)
+    for expansion, width, repeats, first_stride in _V2_STAGES:
+        filters = make_divisible(int(width * alpha), 8)
         for i in range(repeats):
             x = _inverted_residual(
                 x,

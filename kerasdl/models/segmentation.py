@@ -18,6 +18,7 @@ from keras import layers
 from kerasdl.models._common import (
     TINY_IMAGE,
     activation_layer,
+    channel_bn,
     check_activation,
     check_activation_or_softmax,
     check_bool,
@@ -27,9 +28,15 @@ from kerasdl.models._common import (
     check_int,
     check_rate,
     check_weights,
+    concat_channels,
 )
 from kerasdl.models.classic_cnn import VGG_BLOCKS, VGG_FILTERS
-from kerasdl.models.heads import finish_model, pixel_classification_head
+from kerasdl.models.heads import (
+    finish_model,
+    pixel_activation,
+    pixel_classification_head,
+)
+from kerasdl.models.layout import image_builder, spatial_shape
 from kerasdl.registry import register_model
 
 __all__ = ["BilinearUpsamplingInitializer", "fcn", "unet"]
@@ -98,14 +105,14 @@ def _conv_unit(
         name=f"{prefix}_conv{index}",
     )(x)
     if batch_norm:
-        x = layers.BatchNormalization(name=f"{prefix}_bn{index}")(x)
+        x = channel_bn(x, f"{prefix}_bn{index}")
     return activation_layer(activation, name=f"{prefix}_act{index}")(x)
 
 
 # ---------------------------------------------------------------- U-Net
 def _unet_sizes(input_shape, depth: int, padding: str) -> None:
     """Checks that every pooling sees an even size and crops stay positive."""
-    for axis, size in zip(("height", "width"), input_shape[:2], strict=True):
+    for axis, size in zip(("height", "width"), spatial_shape(input_shape), strict=True):
         if size is None:
             if padding == "valid":
                 raise ValueError(
@@ -143,6 +150,7 @@ def _unet_sizes(input_shape, depth: int, padding: str) -> None:
             )
 
 
+@image_builder
 def unet(
     input_shape=(256, 256, 1),
     num_classes: int = 2,
@@ -156,6 +164,7 @@ def unet(
     kernel_initializer: str = "he_normal",
     classifier_activation: str | None = "auto",
     weights: str | None = None,
+    data_format: str | None = None,
 ):
     """U-Net (Ronneberger et al. 2015): encoder-decoder with skip connections.
 
@@ -192,6 +201,9 @@ def unet(
         classifier_activation: str or None. "auto" (softmax, or sigmoid when
             num_classes == 1), None for logits, or an activation name.
         weights: str or None. None or the path of a local weights file.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         keras.Model named "unet" with output shape (H', W', num_classes).
@@ -263,11 +275,13 @@ def unet(
         if padding == "valid":
             # (H, W) of the skip exceed the upsampled map: center-crop them.
             crop = []
-            for s_skip, s_up in zip(skip.shape[1:3], x.shape[1:3], strict=True):
+            for s_skip, s_up in zip(
+                spatial_shape(skip.shape[1:]), spatial_shape(x.shape[1:]), strict=True
+            ):
                 extra = s_skip - s_up
                 crop.append((extra // 2, extra - extra // 2))
             skip = layers.Cropping2D(tuple(crop), name=f"dec{level}_crop")(skip)
-        x = layers.Concatenate(name=f"dec{level}_concat")([skip, x])
+        x = concat_channels([skip, x], f"dec{level}_concat")
         x = _conv_unit(x, filters, f"dec{level}", 1, **unit)
         x = _conv_unit(x, filters, f"dec{level}", 2, **unit)
 
@@ -282,6 +296,7 @@ def unet(
 FCN_VARIANTS = ("32s", "16s", "8s")
 
 
+@image_builder
 def fcn(
     variant: str = "8s",
     input_shape=(224, 224, 3),
@@ -296,6 +311,7 @@ def fcn(
     kernel_initializer: str = "glorot_uniform",
     classifier_activation: str | None = "auto",
     weights: str | None = None,
+    data_format: str | None = None,
 ):
     """Fully convolutional network (Long et al. 2015): FCN-32s, -16s and -8s.
 
@@ -335,6 +351,9 @@ def fcn(
         classifier_activation: str or None. "auto" (softmax, or sigmoid when
             num_classes == 1), None for logits, or an activation name.
         weights: str or None. None or the path of a local weights file.
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         keras.Model named "fcn8s", "fcn16s" or "fcn32s", with output shape
@@ -363,7 +382,7 @@ def fcn(
     _check_classifier_activation(classifier_activation)
     check_weights(weights)
     shape = check_input_shape(input_shape, rank=3)
-    for axis, size in zip(("height", "width"), shape[:2], strict=True):
+    for axis, size in zip(("height", "width"), spatial_shape(shape), strict=True):
         if size is not None and size % 32:
             raise ValueError(
                 f"Invalid input_shape={shape!r}: the {axis} must be divisible by "
@@ -423,7 +442,7 @@ def fcn(
             x = fuse(up(x, 2, "upscore_pool4"), pools[3], "pool3")  # (H/8, W/8)
             x = up(x, 8, "upscore8")
     final = _output_activation(classifier_activation, num_classes)
-    outputs = layers.Activation(final or "linear", name="predictions")(x)
+    outputs = pixel_activation(x, final, "predictions")
     return finish_model(inputs, outputs, f"fcn{variant}", weights)
 
 
@@ -441,7 +460,7 @@ def _vgg_conv(x, filters, kernel_size, name, *, batch_norm, activation, init):
     x = layers.Conv2D(
         filters, kernel_size, padding="same", kernel_initializer=init, name=name
     )(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = channel_bn(x, f"{name}_bn")
     return activation_layer(activation, name=f"{name}_act")(x)
 
 
