@@ -39,6 +39,7 @@ from kerasdl.models._common import (
     load_weights,
 )
 from kerasdl.models.heads import POOLINGS, ClassificationHead, pool
+from kerasdl.models.layout import image_builder
 from kerasdl.registry import build_model, get_entry, list_models, register_model
 
 __all__ = [
@@ -450,6 +451,7 @@ def unfreeze(model, last_n_blocks: int, train_batch_norm: bool = False):
 
 
 # ---------------------------------------------------------------- builders
+@image_builder
 def transfer(
     backbone: str = "mobilenet_v2",
     input_shape=(224, 224, 3),
@@ -464,6 +466,7 @@ def transfer(
     classifier_activation: str | None = "softmax",
     weights: str | None = None,
     backbone_hparams: dict | None = None,
+    data_format: str | None = None,
 ):
     """Transfer learning classifier: a (pre-trained) backbone and a new head.
 
@@ -493,6 +496,9 @@ def transfer(
         weights: str or None. Local weights file of the whole model.
         backbone_hparams: dict or None. Extra backbone hyperparameters (e.g.
             {"alpha": 0.35}).
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         keras.Model named "transfer".
@@ -558,6 +564,7 @@ def transfer(
     return load_weights(model, path)
 
 
+@image_builder
 def keras_application(
     application: str = "MobileNetV2",
     input_shape=(224, 224, 3),
@@ -567,6 +574,7 @@ def keras_application(
     classifier_activation: str | None = "softmax",
     weights: str | None = None,
     application_kwargs: dict | None = None,
+    data_format: str | None = None,
 ):
     """Any keras.applications model, with random or local weights.
 
@@ -588,6 +596,9 @@ def keras_application(
             ~/.keras/models/<file>.h5); never "imagenet".
         application_kwargs: dict or None. Extra arguments of the function
             (e.g. {"alpha": 0.35} for MobileNetV2).
+        data_format: str or None. "channels_last" (input_shape is
+            (height, width, channels)) or "channels_first" ((channels,
+            height, width)); None: keras.config.image_data_format().
 
     Returns:
         keras.Model as keras.applications names it (e.g. "mobilenetv2_1.00_224").
