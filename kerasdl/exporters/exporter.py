@@ -24,6 +24,7 @@ from kerasdl.exporters.manifest import (
 from kerasdl.exporters.savedmodel import SAVED_MODEL
 from kerasdl.exporters.statistics import reference_statistics
 from kerasdl.exporters.verify import VerificationError, compare_outputs, run_file
+from kerasdl.models.layout import to_channels_last, to_nhwc
 
 __all__ = ["export"]
 
@@ -378,6 +379,11 @@ def export(
     Files in `directory` that export does not own (not a format file nor
     manifest.json) are kept; owned files of formats not requested are
     removed, so the manifest always describes the folder.
+    A channels_first (NCHW) image model is exported as its channels_last copy
+    with the same weights (`kerasdl.models.layout.to_channels_last`): every
+    file, the "keras" one included, takes NHWC images as mobile runtimes
+    expect; data arguments are given in the model's own layout (NCHW arrays
+    are transposed).
 
     Args:
         model: keras.Model. A Functional or Sequential model, any backend.
@@ -454,6 +460,20 @@ def export(
     # Everything that can be checked is checked before anything is written.
     formats = check_formats(formats)
     _check_model(model)
+    # Mobile runtimes (LiteRT, ONNX Runtime's mobile kernels) take NHWC: a
+    # channels_first model is exported as its channels_last copy with the
+    # same weights (rebuilt rather than wrapped in transposes, which would
+    # stay in the file around every convolution), and data given in the
+    # model's own NCHW layout is transposed to match.
+    nhwc = to_channels_last(model)
+    if nhwc is not model:
+        logger.info("%s is channels_first; its files take NHWC inputs.", model.name)
+        model, representative_data, sample_inputs, test_data = (
+            nhwc,
+            to_nhwc(representative_data),
+            to_nhwc(sample_inputs),
+            to_nhwc(test_data),
+        )
     if not (isinstance(int8_io, bool) or int8_io in ("int8", "uint8")):
         raise ValueError(
             f"int8_io must be True, False, 'int8' or 'uint8'; received {int8_io!r}."
