@@ -39,3 +39,10 @@ def run_worker(script: str, backend: str, worker_args: list, timeout: float) -> 
     return _backend.run_json_worker(
         command, backend, JSON_MARKER, timeout, pythonpath=repo_root
     )
+
+
+def emit(result: dict) -> None:
+    """Prints a worker's result as the JSON line `run_worker` reads."""
+    import json
+
+    print(JSON_MARKER + json.dumps(result), flush=True)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import statistics
 import sys
 import time
@@ -35,7 +34,6 @@ import _workers
 
 _BACKEND_PACKAGES = _workers.BACKEND_PACKAGES
 
-_JSON_MARKER = _workers.JSON_MARKER
 IMAGE_SHAPE = (16, 16, 1)
 
 
@@ -84,7 +82,7 @@ def _worker(args) -> int:
         "ddim_steps": ddim_steps,
         "ddpm_params": ddpm.count_params(),
     }
-    print(_JSON_MARKER + json.dumps(result), flush=True)
+    _workers.emit(result)
     return 0
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import statistics
 import sys
 import time
@@ -40,7 +39,6 @@ import numpy as np
 
 _BACKEND_PACKAGES = _workers.BACKEND_PACKAGES
 
-_JSON_MARKER = _workers.JSON_MARKER
 FEATURES = 32  # input and output features per node
 DEGREE = 10  # average in-degree: N = E / DEGREE
 DENSE_COPIES = 6  # N x N float32 buffers the dense step holds at once (A, A+I, ...)
@@ -155,7 +153,7 @@ def _worker(args) -> int:
             row["dense_skipped"] = reason
         rows.append(row)
     result = {"rows": rows, "max_difference": max_difference}
-    print(_JSON_MARKER + json.dumps(result), flush=True)
+    _workers.emit(result)
     return 0
 
 

@@ -200,3 +200,36 @@ def test_search_benchmark_quick_prints_the_four_comparisons(tmp_path):
     ), out
     assert re.search(r"^CNN baseline: ", out, re.M), out
     assert (tmp_path / "pareto.png").stat().st_size > 5000
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="spawns its own TensorFlow worker: run it once, under tensorflow",
+)
+@pytest.mark.one_backend
+def test_inference_benchmark_quick_times_every_file_against_float():
+    out = _run_benchmark("inference.py", "--quick", timeout=600).stdout
+    arms = (
+        "tflite",
+        "tflite_fp16",
+        "tflite_dynamic",
+        "tflite_int8",
+        "onnx",
+        "onnx_int8",
+    )
+    number = r"(\d+\.\d+)"
+    for arm in arms:
+        for threads in (1, 2):
+            row = re.search(
+                rf"^{arm} +{threads} +{' +'.join([number] * 8)}$", out, re.M
+            )
+            assert row, out
+            values = [float(v) for v in row.groups()]
+            assert all(v > 0 for v in values), row.group(0)
+            if arm == "tflite":  # the reference of every ratio column
+                assert values[1] == values[4] == values[7] == 1.0
+            if arm.endswith("int8"):  # int8 weights: well under half the float file
+                assert values[1] < 0.5, row.group(0)
+    assert re.search(r"^keras tensorflow +all +\d", out, re.M), out
+    verdict = re.search(rf"^lenet5 +latency {number}x  size {number}x", out, re.M)
+    assert verdict, out
