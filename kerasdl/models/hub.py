@@ -42,6 +42,7 @@ from kerasdl.models._common import (
     check_input_shape,
     check_rate,
 )
+from kerasdl.models._hparams import Arg, builder_args
 from kerasdl.models.heads import ClassificationHead, check_head_args
 from kerasdl.models.vit import TINY_VIT
 from kerasdl.registry import register_model, set_task
@@ -411,13 +412,46 @@ def load_preset_backbone(preset, backbone_class: str):
     return cls.from_preset(path)
 
 
-def _backbone(backbone_class: str, preset, given: dict, defaults: dict):
+def _backbone(
+    backbone_class: str,
+    hparams: dict,
+    published: dict,
+    dropout: float,
+    *,
+    dropout_key: str = "dropout",
+    pairs: tuple[str, ...] = (),
+    given: dict | None = None,
+    defaults: dict | None = None,
+):
     """A keras-hub backbone from a local preset or from hyperparameters.
 
-    `given` holds the builder's architecture hyperparameters (None: not set).
+    Args:
+        backbone_class: str. keras-hub backbone class ("BertBackbone", ...).
+        hparams: dict. The builder's arguments.
+        published: dict. The published base model's sizes under the builder's
+            argument names (keras-hub's config keys); the builder's values
+            for them are checked here (None: unset).
+        dropout: float. The base model's backbone dropout, for an unset
+            `backbone_dropout`; `dropout_key` is its config key.
+        pairs: tuple of str. Sizes keras-hub stores as a pair (ViT's square
+            `patch_size`).
+        given: dict or None. Other config values, checked by the builder.
+        defaults: dict or None. Their base model's values.
+
     With a preset, set values must equal the preset's; without one, unset
-    values take `defaults` (the published base size).
+    values take the base model's.
     """
+    sizes = {name: hparams[name] for name in published}
+    check_sizes(**{arg: value for arg, value in sizes.items() if value is not None})
+    if hparams["backbone_dropout"] is not None:
+        check_rate("backbone_dropout", hparams["backbone_dropout"])
+    defaults = {**published, **(defaults or {}), dropout_key: dropout}
+    given = {**sizes, **(given or {}), dropout_key: hparams["backbone_dropout"]}
+    for key in pairs:
+        defaults[key] = [defaults[key]] * 2
+        if given[key] is not None:
+            given[key] = [given[key]] * 2
+    preset = hparams["preset"]
     if preset is None:
         config = {k: (defaults[k] if v is None else v) for k, v in given.items()}
         # A fixed name: keras-hub's default one is made unique per session
@@ -436,19 +470,16 @@ def _backbone(backbone_class: str, preset, given: dict, defaults: dict):
     return backbone
 
 
-def _check_sizes(sizes: dict) -> dict:
-    """Checks the architecture sizes that are set (None: from preset/default)."""
-    check_sizes(**{arg: value for arg, value in sizes.items() if value is not None})
-    return sizes
-
-
-def _check_backbone_dropout(value):
-    if value is not None:
-        check_rate("backbone_dropout", value)
-
-
-def _check_head(include_top, num_classes, classifier_activation, dropout):
-    check_head_args(include_top, num_classes, None, classifier_activation, dropout)
+def _check_head(hparams):
+    """Checks a classifier builder's head arguments; returns `include_top`."""
+    check_head_args(
+        hparams["include_top"],
+        hparams["num_classes"],
+        None,
+        hparams["classifier_activation"],
+        hparams["dropout"],
+    )
+    return hparams["include_top"]
 
 
 def _hub_inputs(model) -> list:
@@ -475,9 +506,15 @@ def _wrap(model, inputs, name, output_names=None):
     return layer(inputs)
 
 
-def _classifier(x, num_classes, classifier_activation, dropout, initializer):
+def _classifier(x, hparams, initializer):
     """The shared classification head on pooled features."""
-    head = ClassificationHead(True, num_classes, None, classifier_activation, dropout)
+    head = ClassificationHead(
+        True,
+        hparams["num_classes"],
+        None,
+        hparams["classifier_activation"],
+        hparams["dropout"],
+    )
     return head(x, dropout_name="output_dropout", kernel_initializer=initializer)
 
 
@@ -487,22 +524,111 @@ def _model(inputs, outputs, name, include_top=True):
     return model if include_top else set_task(model, "features")
 
 
+# ---------------------------------------------------------------- arguments
+# Architecture sizes left at None take the preset's values, or the published
+# base model's without a preset: each table below holds those values once,
+# for the builder's defaults and for its Args lines.
+_BERT_BASE = {
+    "vocabulary_size": 30522,
+    "num_layers": 12,
+    "num_heads": 12,
+    "hidden_dim": 768,
+    "intermediate_dim": 3072,
+    "max_sequence_length": 512,
+    "num_segments": 2,
+}
+_GPT2_SMALL = {
+    "vocabulary_size": 50257,
+    "num_layers": 12,
+    "num_heads": 12,
+    "hidden_dim": 768,
+    "intermediate_dim": 3072,
+    "max_sequence_length": 1024,
+}
+_T5_SMALL = {
+    "vocabulary_size": 32128,
+    "num_layers": 6,
+    "num_heads": 8,
+    "hidden_dim": 512,
+    "intermediate_dim": 2048,
+}
+_VIT_B16 = {
+    "patch_size": 16,
+    "num_layers": 12,
+    "num_heads": 12,
+    "hidden_dim": 768,
+    "mlp_dim": 3072,
+}
+# What each size is, for its Args line.
+_SIZE_DOCS = {
+    "vocabulary_size": "Token vocabulary size",
+    "num_layers": "Transformer layers",
+    "num_heads": "Attention heads per layer",
+    "hidden_dim": "Hidden size",
+    "intermediate_dim": "Feed-forward width",
+    "max_sequence_length": "Longest sequence",
+    "num_segments": "Segment-id vocabulary size",
+    "patch_size": "Square patch size",
+    "mlp_dim": "Feed-forward width",
+}
+_PRESET = {
+    "preset": Arg(
+        None,
+        "str or None. A local keras-hub preset directory (config.json and "
+        "model.weights.h5); never a preset name or URL.",
+    )
+}
+
+
+def _size_args(base: str, published: dict, dropout: float, **docs) -> dict:
+    """The size arguments (None by default) and `backbone_dropout` of a builder.
+
+    Args:
+        base: str. Name of the published base model ("BERT-base").
+        published: dict. Its sizes; they appear in the Args lines.
+        dropout: float. Its backbone dropout.
+        **docs: str. What a size is, where `_SIZE_DOCS` says it too loosely.
+    """
+    args = {
+        name: Arg(
+            None, f"int or None. {docs.get(name, _SIZE_DOCS[name])} ({base}: {value})."
+        )
+        for name, value in published.items()
+    }
+    args["backbone_dropout"] = Arg(
+        None, f"float or None. Dropout inside the backbone ({base}: {dropout})."
+    )
+    return args
+
+
+def _head_args(num_classes, classifier_activation, dropout, activation_doc) -> dict:
+    """`num_classes`, `classifier_activation` and `dropout` of a classifier."""
+    return {
+        "num_classes": Arg(num_classes, "int. Number of classes of the classifier."),
+        "classifier_activation": Arg(
+            classifier_activation,
+            f"str or None. Activation of the classifier ({activation_doc}).",
+        ),
+        "dropout": Arg(
+            dropout, "float. Dropout rate before the classifier, in [0, 1)."
+        ),
+    }
+
+
 # ---------------------------------------------------------------- BERT
-def hub_bert(
-    vocabulary_size=None,
-    num_layers=None,
-    num_heads=None,
-    hidden_dim=None,
-    intermediate_dim=None,
-    max_sequence_length=None,
-    num_segments=None,
-    backbone_dropout=None,
-    include_top=True,
-    num_classes=2,
-    classifier_activation=None,
-    dropout=0.1,
-    preset=None,
-):
+@builder_args(
+    _size_args("BERT-base", _BERT_BASE, 0.1, num_layers="Transformer encoder layers"),
+    {
+        "include_top": Arg(
+            True,
+            "bool. Add the classifier; if False the model returns the backbone's "
+            'dict {"sequence_output", "pooled_output"}.',
+        )
+    },
+    _head_args(2, None, 0.1, 'None: logits, as keras-hub\'s default; "softmax", ...'),
+    _PRESET,
+)
+def hub_bert(hparams):
     """BERT (keras-hub BertBackbone) with a text-classification head.
 
     Inputs "token_ids", "segment_ids" and "padding_mask" (int, shape
@@ -512,23 +638,7 @@ def hub_bert(
     BERT-base's without a preset.
 
     Args:
-        vocabulary_size: int or None. Token vocabulary size (BERT-base: 30522).
-        num_layers: int or None. Transformer encoder layers (BERT-base: 12).
-        num_heads: int or None. Attention heads per layer (BERT-base: 12).
-        hidden_dim: int or None. Hidden size (BERT-base: 768).
-        intermediate_dim: int or None. Feed-forward width (BERT-base: 3072).
-        max_sequence_length: int or None. Longest sequence (BERT-base: 512).
-        num_segments: int or None. Segment-id vocabulary size (BERT-base: 2).
-        backbone_dropout: float or None. Dropout inside the backbone
-            (BERT-base: 0.1).
-        include_top: bool. Add the classifier; if False the model returns the
-            backbone's dict {"sequence_output", "pooled_output"}.
-        num_classes: int. Number of classes of the classifier.
-        classifier_activation: str or None. Activation of the classifier
-            (None: logits, as keras-hub's default; "softmax", ...).
-        dropout: float. Dropout rate before the classifier, in [0, 1).
-        preset: str or None. A local keras-hub preset directory (config.json
-            and model.weights.h5); never a preset name or URL.
+        {args}
 
     Returns:
         A functional `keras.Model` named "hub_bert".
@@ -541,62 +651,34 @@ def hub_bert(
     >>> model = hub_bert(vocabulary_size=100, num_layers=2, num_heads=2,
     ...                  hidden_dim=16, intermediate_dim=32, num_classes=3)
     """
-    _check_head(include_top, num_classes, classifier_activation, dropout)
-    sizes = _check_sizes(
-        {
-            "vocabulary_size": vocabulary_size,
-            "num_layers": num_layers,
-            "num_heads": num_heads,
-            "hidden_dim": hidden_dim,
-            "intermediate_dim": intermediate_dim,
-            "max_sequence_length": max_sequence_length,
-            "num_segments": num_segments,
-        }
-    )
-    _check_backbone_dropout(backbone_dropout)
-    backbone = _backbone(
-        "BertBackbone",
-        preset,
-        {**sizes, "dropout": backbone_dropout},
-        {
-            "vocabulary_size": 30522,
-            "num_layers": 12,
-            "num_heads": 12,
-            "hidden_dim": 768,
-            "intermediate_dim": 3072,
-            "max_sequence_length": 512,
-            "num_segments": 2,
-            "dropout": 0.1,
-        },
-    )
+    include_top = _check_head(hparams)
+    backbone = _backbone("BertBackbone", hparams, _BERT_BASE, 0.1)
     inputs = _hub_inputs(backbone)
     if not include_top:
         names = ["sequence_output", "pooled_output"]
         features = _wrap(backbone, inputs, "bert", output_names=names)
         return _model(inputs, dict(zip(names, features)), "hub_bert", False)
     pooled = _wrap(backbone, inputs, "bert", output_names=["pooled_output"])
-    outputs = _classifier(
-        pooled,
-        num_classes,
-        classifier_activation,
-        dropout,
-        keras.initializers.TruncatedNormal(stddev=0.02),
-    )
+    init = keras.initializers.TruncatedNormal(stddev=0.02)
+    outputs = _classifier(pooled, hparams, init)
     return keras.Model(inputs, outputs, name="hub_bert")
 
 
 # ---------------------------------------------------------------- GPT-2
-def hub_gpt2(
-    vocabulary_size=None,
-    num_layers=None,
-    num_heads=None,
-    hidden_dim=None,
-    intermediate_dim=None,
-    max_sequence_length=None,
-    backbone_dropout=None,
-    include_top=True,
-    preset=None,
-):
+@builder_args(
+    _size_args(
+        "GPT-2 small", _GPT2_SMALL, 0.1, num_layers="Transformer decoder layers"
+    ),
+    {
+        "include_top": Arg(
+            True,
+            "bool. Return the LM logits; if False the backbone's final hidden "
+            "states `(batch, seq, hidden_dim)`.",
+        )
+    },
+    _PRESET,
+)
+def hub_gpt2(hparams):
     """GPT-2 (keras-hub GPT2Backbone) with its causal language-model head.
 
     Inputs "token_ids" and "padding_mask" (int, `(batch, seq)`); the output
@@ -607,18 +689,7 @@ def hub_gpt2(
     preset's values, or GPT-2 small's (124M) without a preset.
 
     Args:
-        vocabulary_size: int or None. Token vocabulary size (GPT-2: 50257).
-        num_layers: int or None. Transformer decoder layers (GPT-2 small: 12).
-        num_heads: int or None. Attention heads per layer (GPT-2 small: 12).
-        hidden_dim: int or None. Hidden size (GPT-2 small: 768).
-        intermediate_dim: int or None. Feed-forward width (GPT-2 small: 3072).
-        max_sequence_length: int or None. Longest sequence (GPT-2: 1024).
-        backbone_dropout: float or None. Dropout inside the backbone
-            (GPT-2: 0.1).
-        include_top: bool. Return the LM logits; if False the backbone's
-            final hidden states `(batch, seq, hidden_dim)`.
-        preset: str or None. A local keras-hub preset directory (config.json
-            and model.weights.h5); never a preset name or URL.
+        {args}
 
     Returns:
         A functional `keras.Model` named "hub_gpt2".
@@ -632,32 +703,8 @@ def hub_gpt2(
     ...                  hidden_dim=16, intermediate_dim=32,
     ...                  max_sequence_length=32)
     """
-    check_bool("include_top", include_top)
-    sizes = _check_sizes(
-        {
-            "vocabulary_size": vocabulary_size,
-            "num_layers": num_layers,
-            "num_heads": num_heads,
-            "hidden_dim": hidden_dim,
-            "intermediate_dim": intermediate_dim,
-            "max_sequence_length": max_sequence_length,
-        }
-    )
-    _check_backbone_dropout(backbone_dropout)
-    backbone = _backbone(
-        "GPT2Backbone",
-        preset,
-        {**sizes, "dropout": backbone_dropout},
-        {
-            "vocabulary_size": 50257,
-            "num_layers": 12,
-            "num_heads": 12,
-            "hidden_dim": 768,
-            "intermediate_dim": 3072,
-            "max_sequence_length": 1024,
-            "dropout": 0.1,
-        },
-    )
+    include_top = check_bool("include_top", hparams["include_top"])
+    backbone = _backbone("GPT2Backbone", hparams, _GPT2_SMALL, 0.1)
     inputs = _hub_inputs(backbone)
     if include_top:
         model = _keras_hub().models.GPT2CausalLM(
@@ -670,20 +717,47 @@ def hub_gpt2(
 
 
 # ---------------------------------------------------------------- T5
-def hub_t5(
-    vocabulary_size=None,
-    num_layers=None,
-    num_heads=None,
-    hidden_dim=None,
-    intermediate_dim=None,
-    key_value_dim=None,
-    activation=None,
-    use_gated_activation=None,
-    tie_embedding_weights=None,
-    backbone_dropout=None,
-    include_top=True,
-    preset=None,
-):
+# T5 v1.0's feed-forward (T5-small's): ReLU, not gated, tied embeddings.
+_T5_V1 = {
+    "activation": "relu",
+    "use_gated_activation": False,
+    "tie_embedding_weights": True,
+}
+_T5_SIZES = _size_args(
+    "T5-small", _T5_SMALL, 0.1, num_layers="Layers of the encoder and of the decoder"
+)
+_T5_BACKBONE_DROPOUT = _T5_SIZES.pop("backbone_dropout")  # after the options
+
+
+@builder_args(
+    _T5_SIZES,
+    {
+        "key_value_dim": Arg(
+            None,
+            "int or None. Size of each attention head; None in keras-hub means "
+            "hidden_dim / num_heads (T5-small: 64).",
+        ),
+        "activation": Arg(
+            None,
+            'str or None. Feed-forward activation (T5 v1.0: "relu"; v1.1: "gelu").',
+        ),
+        "use_gated_activation": Arg(
+            None, "bool or None. Gated feed-forward (T5 v1.0: False; v1.1: True)."
+        ),
+        "tie_embedding_weights": Arg(
+            None,
+            "bool or None. Share the token embedding with the LM head (T5 v1.0: True).",
+        ),
+        "backbone_dropout": _T5_BACKBONE_DROPOUT,
+        "include_top": Arg(
+            True,
+            "bool. Return the LM logits; if False the backbone's dict "
+            '{"encoder_sequence_output", "decoder_sequence_output"}.',
+        ),
+    },
+    _PRESET,
+)
+def hub_t5(hparams):
     """T5 (keras-hub T5Backbone) with its sequence-to-sequence LM head.
 
     Inputs "encoder_token_ids", "encoder_padding_mask", "decoder_token_ids"
@@ -694,25 +768,7 @@ def hub_t5(
     (v1.0: ReLU, not gated, tied embeddings) without a preset.
 
     Args:
-        vocabulary_size: int or None. Token vocabulary size (T5: 32128).
-        num_layers: int or None. Layers of the encoder and of the decoder
-            (T5-small: 6).
-        num_heads: int or None. Attention heads per layer (T5-small: 8).
-        hidden_dim: int or None. Hidden size (T5-small: 512).
-        intermediate_dim: int or None. Feed-forward width (T5-small: 2048).
-        key_value_dim: int or None. Size of each attention head; None in
-            keras-hub means hidden_dim / num_heads (T5-small: 64).
-        activation: str or None. Feed-forward activation (T5 v1.0: "relu";
-            v1.1: "gelu").
-        use_gated_activation: bool or None. Gated feed-forward (T5 v1.0:
-            False; v1.1: True).
-        tie_embedding_weights: bool or None. Share the token embedding with
-            the LM head (T5 v1.0: True).
-        backbone_dropout: float or None. Dropout inside the backbone (0.1).
-        include_top: bool. Return the LM logits; if False the backbone's dict
-            {"encoder_sequence_output", "decoder_sequence_output"}.
-        preset: str or None. A local keras-hub preset directory (config.json
-            and model.weights.h5); never a preset name or URL.
+        {args}
 
     Returns:
         A functional `keras.Model` named "hub_t5".
@@ -725,49 +781,26 @@ def hub_t5(
     >>> model = hub_t5(vocabulary_size=100, num_layers=1, num_heads=2,
     ...                hidden_dim=16, intermediate_dim=32)
     """
-    check_bool("include_top", include_top)
-    sizes = _check_sizes(
-        {
-            "vocabulary_size": vocabulary_size,
-            "num_layers": num_layers,
-            "num_heads": num_heads,
-            "hidden_dim": hidden_dim,
-            "intermediate_dim": intermediate_dim,
-            "key_value_dim": key_value_dim,
-        }
-    )
+    include_top = check_bool("include_top", hparams["include_top"])
+    activation = hparams["activation"]
     if activation is not None and activation not in ("relu", "gelu", "silu"):
         raise ValueError(
             f"Invalid activation={activation!r}. Accepted: None, 'relu', 'gelu', "
             "'silu'."
         )
-    for arg, value in (
-        ("use_gated_activation", use_gated_activation),
-        ("tie_embedding_weights", tie_embedding_weights),
-    ):
-        if value is not None:
-            check_bool(arg, value)
-    _check_backbone_dropout(backbone_dropout)
-    given = {
-        **sizes,
-        "activation": activation,
-        "use_gated_activation": use_gated_activation,
-        "tie_embedding_weights": tie_embedding_weights,
-        "dropout": backbone_dropout,
-    }
-    defaults = {
-        "vocabulary_size": 32128,
-        "num_layers": 6,
-        "num_heads": 8,
-        "hidden_dim": 512,
-        "intermediate_dim": 2048,
-        "activation": "relu",
-        "use_gated_activation": False,
-        "tie_embedding_weights": True,
-        "key_value_dim": None,  # keras-hub: hidden_dim / num_heads
-        "dropout": 0.1,
-    }
-    backbone = _backbone("T5Backbone", preset, given, defaults)
+    options = {name: hparams[name] for name in _T5_V1}
+    for arg in ("use_gated_activation", "tie_embedding_weights"):
+        if options[arg] is not None:
+            check_bool(arg, options[arg])
+    backbone = _backbone(
+        "T5Backbone",
+        hparams,
+        # keras-hub's None means hidden_dim / num_heads.
+        {**_T5_SMALL, "key_value_dim": None},
+        0.1,
+        given=options,
+        defaults=_T5_V1,
+    )
     inputs = _hub_inputs(backbone)
     if include_top:
         model = _keras_hub().models.T5Seq2SeqLM(
@@ -781,20 +814,26 @@ def hub_t5(
 
 
 # ---------------------------------------------------------------- ViT
-def hub_vit(
-    input_shape=None,
-    patch_size=None,
-    num_layers=None,
-    num_heads=None,
-    hidden_dim=None,
-    mlp_dim=None,
-    backbone_dropout=None,
-    include_top=True,
-    num_classes=1000,
-    classifier_activation="softmax",
-    dropout=0.0,
-    preset=None,
-):
+@builder_args(
+    {
+        "input_shape": Arg(
+            None,
+            "tuple or None. Image shape (height, width, channels), multiples of "
+            "the patch size (ViT-B/16: (224, 224, 3)).",
+        )
+    },
+    _size_args("ViT-B/16", _VIT_B16, 0.0, num_layers="Transformer encoder layers"),
+    {
+        "include_top": Arg(
+            True,
+            "bool. Add the classifier; if False the model returns all final "
+            "tokens `(batch, 1 + patches, hidden_dim)`.",
+        )
+    },
+    _head_args(1000, "softmax", 0.0, '"softmax", None for logits, ...'),
+    _PRESET,
+)
+def hub_vit(hparams):
     """Vision Transformer (keras-hub ViTBackbone) with an image-classifier head.
 
     Input "images" `(batch, height, width, channels)`; the head is keras-hub
@@ -805,22 +844,7 @@ def hub_vit(
     1000-class head).
 
     Args:
-        input_shape: tuple or None. Image shape (height, width, channels),
-            multiples of the patch size (ViT-B/16: (224, 224, 3)).
-        patch_size: int or None. Square patch size (ViT-B/16: 16).
-        num_layers: int or None. Transformer encoder layers (ViT-B: 12).
-        num_heads: int or None. Attention heads per layer (ViT-B: 12).
-        hidden_dim: int or None. Token size (ViT-B: 768).
-        mlp_dim: int or None. Feed-forward width (ViT-B: 3072).
-        backbone_dropout: float or None. Dropout inside the backbone (0.0).
-        include_top: bool. Add the classifier; if False the model returns
-            all final tokens `(batch, 1 + patches, hidden_dim)`.
-        num_classes: int. Number of classes of the classifier.
-        classifier_activation: str or None. Activation of the classifier
-            ("softmax", None for logits, ...).
-        dropout: float. Dropout rate before the classifier, in [0, 1).
-        preset: str or None. A local keras-hub preset directory (config.json
-            and model.weights.h5); never a preset name or URL.
+        {args}
 
     Returns:
         A functional `keras.Model` named "hub_vit".
@@ -833,43 +857,26 @@ def hub_vit(
     >>> model = hub_vit(input_shape=(32, 32, 3), patch_size=8, num_layers=2,
     ...                 num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=10)
     """
-    _check_head(include_top, num_classes, classifier_activation, dropout)
+    include_top = _check_head(hparams)
+    input_shape = hparams["input_shape"]
     if input_shape is not None:
         input_shape = list(check_input_shape(input_shape, rank=3))
-    sizes = _check_sizes(
-        {
-            "patch_size": patch_size,
-            "num_layers": num_layers,
-            "num_heads": num_heads,
-            "hidden_dim": hidden_dim,
-            "mlp_dim": mlp_dim,
-        }
-    )
-    _check_backbone_dropout(backbone_dropout)
-    if patch_size is not None:
-        sizes["patch_size"] = [patch_size, patch_size]  # keras-hub stores a pair
     backbone = _backbone(
         "ViTBackbone",
-        preset,
-        {"image_shape": input_shape, **sizes, "dropout_rate": backbone_dropout},
-        {
-            "image_shape": [224, 224, 3],
-            "patch_size": [16, 16],
-            "num_layers": 12,
-            "num_heads": 12,
-            "hidden_dim": 768,
-            "mlp_dim": 3072,
-            "dropout_rate": 0.0,
-        },
+        hparams,
+        _VIT_B16,
+        0.0,
+        dropout_key="dropout_rate",
+        pairs=("patch_size",),  # keras-hub stores a pair
+        given={"image_shape": input_shape},
+        defaults={"image_shape": [224, 224, 3]},
     )
     (inputs,) = _hub_inputs(backbone)
     tokens = _wrap(backbone, inputs, "vit")
     if not include_top:
         return _model(inputs, tokens, "hub_vit", False)
     x = TokenPooling("token", name="class_token_pool")(tokens)
-    outputs = _classifier(
-        x, num_classes, classifier_activation, dropout, "glorot_uniform"
-    )
+    outputs = _classifier(x, hparams, "glorot_uniform")
     return keras.Model(inputs, outputs, name="hub_vit")
 
 
