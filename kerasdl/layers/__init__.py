@@ -10,6 +10,13 @@ from kerasdl.layers.position import (
     RotaryEmbedding,
     SinusoidalPositionEncoding,
 )
+from kerasdl.layers.rendering import (
+    ImportanceSamples,
+    PositionalEncoding,
+    RayPoints,
+    StratifiedSamples,
+    VolumeRendering,
+)
 from kerasdl.layers.rnn_cells import BasicGRUCell, BasicLSTMCell, BasicRNNCell
 from kerasdl.layers.seq2seq_attention import (
     BahdanauAttention,
@@ -53,6 +60,7 @@ __all__ = [
     "GINConv",
     "GaussianSampling",
     "GlobalGraphPooling",
+    "ImportanceSamples",
     "LIFCell",
     "LatencyEncoder",
     "LocalResponseNormalization",
@@ -62,6 +70,8 @@ __all__ = [
     "PatchEmbedding",
     "PoissonEncoder",
     "PositionEmbedding",
+    "PositionalEncoding",
+    "RayPoints",
     "RelativePositionBias",
     "RepeatEncoder",
     "RotaryEmbedding",
@@ -71,10 +81,12 @@ __all__ = [
     "SpatialSelfAttention",
     "SpectralNorm",
     "SpikeCount",
+    "StratifiedSamples",
     "TiedLMHead",
     "TokenEmbedding",
     "TokenPooling",
     "TransformerAttention",
     "TransformerDecoderBlock",
     "TransformerEncoderBlock",
+    "VolumeRendering",
 ]

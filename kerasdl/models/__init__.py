@@ -12,6 +12,7 @@ from kerasdl.models import (
     inception,  # noqa: F401  googlenet, inception_v3
     mlp,  # noqa: F401  perceptron, mlp
     mobilenet,  # noqa: F401  mobilenet v1/v2
+    nerf,  # noqa: F401  neural radiance fields
     resnet,  # noqa: F401  v1, v2, cifar
     rnn,  # noqa: F401  rnn/lstm/gru classifiers, regressors, taggers
     segmentation,  # noqa: F401  unet, fcn

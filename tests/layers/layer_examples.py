@@ -253,4 +253,25 @@ EXAMPLES: dict[str, LayerExample] = {
     "QuantDepthwiseConv2D": LayerExample(
         make=lambda: qat_layers.QuantDepthwiseConv2D(3), inputs=(IMAGE,)
     ),
+    # Neural rendering (kerasdl.layers.rendering): rays are (batch, 6),
+    # depths (batch, 4).
+    "PositionalEncoding": LayerExample(
+        make=lambda: kl.PositionalEncoding(2), inputs=(Inp((5, 3)),)
+    ),
+    "StratifiedSamples": LayerExample(
+        make=lambda: kl.StratifiedSamples(2.0, 6.0, 4, seed=0), inputs=(Inp((6,)),)
+    ),
+    "ImportanceSamples": LayerExample(
+        make=lambda: kl.ImportanceSamples(3, seed=0),
+        inputs=(Inp((4,)), Inp((4,))),
+        call="list",
+    ),
+    "RayPoints": LayerExample(
+        make=lambda: kl.RayPoints(), inputs=(Inp((6,)), Inp((4,))), call="list"
+    ),
+    "VolumeRendering": LayerExample(
+        make=lambda: kl.VolumeRendering(background=1.0),
+        inputs=(Inp((4, 3)), Inp((4, 1)), Inp((4,)), Inp((6,))),
+        call="list",
+    ),
 }
