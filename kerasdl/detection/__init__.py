@@ -13,6 +13,7 @@ output holds per-location class logits, box distances and centre-ness:
 >>> model.fit(x, y, epochs=20)
 >>> found = detection.decode_predictions(model.predict(data.test[0]), stride, 3)
 >>> detection.coco_map(found, data.test[1], data.test[2], num_classes=3)
+>>> detection.export_detector(model, "savedmodels/fcos", data.test[0][:64], 4, 3)
 """
 
 from kerasdl.detection.boxes import (
@@ -23,8 +24,10 @@ from kerasdl.detection.boxes import (
     non_max_suppression,
 )
 from kerasdl.detection.data import SHAPE_CLASSES, DetectionData, shapes_detection
+from kerasdl.detection.export import detections_agree, export_detector
 from kerasdl.detection.loss import DetectionLoss
 from kerasdl.detection.metrics import coco_map
+from kerasdl.detection.train import detector_geometry, evaluate_detector, fit_detector
 
 __all__ = [
     "SHAPE_CLASSES",
@@ -33,7 +36,12 @@ __all__ = [
     "box_iou",
     "coco_map",
     "decode_predictions",
+    "detections_agree",
+    "detector_geometry",
     "encode_targets",
+    "evaluate_detector",
+    "export_detector",
+    "fit_detector",
     "location_centres",
     "non_max_suppression",
     "shapes_detection",
