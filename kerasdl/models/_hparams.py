@@ -63,24 +63,39 @@ def _args_doc(table: Mapping[str, Arg], indent: str) -> str:
     return "\n".join(lines)
 
 
-def _fill_doc(doc: str, table: Mapping[str, Arg]) -> str:
-    """Replaces the line holding only `{args}` by the Args lines of `table`."""
+def _fill_doc(doc: str, table: Mapping[str, Arg], sections: Mapping[str, str]) -> str:
+    """Replaces the line holding only `{args}` by the Args lines of `table`,
+    followed by `sections` ({"Returns": text, ...}) after the Args section."""
     lines = doc.split("\n")
     for i, line in enumerate(lines):
         if line.strip() == "{args}":
             indent = line[: len(line) - len(line.lstrip())]
-            lines[i] = _args_doc(table, indent)
+            filled = [_args_doc(table, indent)]
+            for title, text in sections.items():
+                filled += ["", f"{indent[:-4]}{title}:"]
+                filled += textwrap.wrap(
+                    text,
+                    width=_WIDTH,
+                    initial_indent=indent,
+                    subsequent_indent=indent + "    ",
+                )
+            lines[i] = "\n".join(filled)
             return "\n".join(lines)
     raise ValueError("a builder_args docstring needs a line holding only {args}")
 
 
 def builder_args(
-    *tables: Mapping[str, Arg], **args: Arg
+    *tables: Mapping[str, Arg],
+    sections: Mapping[str, str] | None = None,
+    **args: Arg,
 ) -> Callable[[Callable[[dict], Any]], Callable[..., Any]]:
     """Decorator: a builder's arguments from shared tables, in order.
 
     Args:
         *tables: dicts {name: Arg}, in signature order.
+        sections: dict or None. Docstring sections that follow Args, as
+            {"Returns": text, "Raises": text}: text that a family's builders
+            share (each builder's own sections stay in its docstring).
         **args: more `Arg`s after the tables; a name already in a table
             replaces that entry in place (same position, its own default and
             Args line), so a builder can reword one shared argument.
@@ -113,7 +128,7 @@ def builder_args(
             return fn(dict(bound.arguments))
 
         builder.__signature__ = signature
-        builder.__doc__ = _fill_doc(fn.__doc__ or "", table)
+        builder.__doc__ = _fill_doc(fn.__doc__ or "", table, sections or {})
         return builder
 
     return decorate

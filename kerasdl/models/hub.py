@@ -580,6 +580,15 @@ _PRESET = {
 }
 
 
+def _sections(name: str, model: str) -> dict:
+    """The Returns and Raises sections of builder `name` of `model`."""
+    return {
+        "Returns": f'A functional `keras.Model` named "{name}".',
+        "Raises": "ValueError: for an invalid hyperparameter, a preset that is not a "
+        f"local {model} preset directory, or a value contradicting the preset.",
+    }
+
+
 def _size_args(base: str, published: dict, dropout: float, **docs) -> dict:
     """The size arguments (None by default) and `backbone_dropout` of a builder.
 
@@ -627,6 +636,7 @@ def _head_args(num_classes, classifier_activation, dropout, activation_doc) -> d
     },
     _head_args(2, None, 0.1, 'None: logits, as keras-hub\'s default; "softmax", ...'),
     _PRESET,
+    sections=_sections("hub_bert", "BERT"),
 )
 def hub_bert(hparams):
     """BERT (keras-hub BertBackbone) with a text-classification head.
@@ -639,13 +649,6 @@ def hub_bert(hparams):
 
     Args:
         {args}
-
-    Returns:
-        A functional `keras.Model` named "hub_bert".
-
-    Raises:
-        ValueError: for an invalid hyperparameter, a preset that is not a
-            local BERT preset directory, or a value contradicting the preset.
 
     Example:
     >>> model = hub_bert(vocabulary_size=100, num_layers=2, num_heads=2,
@@ -677,6 +680,7 @@ def hub_bert(hparams):
         )
     },
     _PRESET,
+    sections=_sections("hub_gpt2", "GPT-2"),
 )
 def hub_gpt2(hparams):
     """GPT-2 (keras-hub GPT2Backbone) with its causal language-model head.
@@ -690,13 +694,6 @@ def hub_gpt2(hparams):
 
     Args:
         {args}
-
-    Returns:
-        A functional `keras.Model` named "hub_gpt2".
-
-    Raises:
-        ValueError: for an invalid hyperparameter, a preset that is not a
-            local GPT-2 preset directory, or a value contradicting the preset.
 
     Example:
     >>> model = hub_gpt2(vocabulary_size=100, num_layers=2, num_heads=2,
@@ -756,6 +753,7 @@ _T5_BACKBONE_DROPOUT = _T5_SIZES.pop("backbone_dropout")  # after the options
         ),
     },
     _PRESET,
+    sections=_sections("hub_t5", "T5"),
 )
 def hub_t5(hparams):
     """T5 (keras-hub T5Backbone) with its sequence-to-sequence LM head.
@@ -769,13 +767,6 @@ def hub_t5(hparams):
 
     Args:
         {args}
-
-    Returns:
-        A functional `keras.Model` named "hub_t5".
-
-    Raises:
-        ValueError: for an invalid hyperparameter, a preset that is not a
-            local T5 preset directory, or a value contradicting the preset.
 
     Example:
     >>> model = hub_t5(vocabulary_size=100, num_layers=1, num_heads=2,
@@ -832,6 +823,7 @@ def hub_t5(hparams):
     },
     _head_args(1000, "softmax", 0.0, '"softmax", None for logits, ...'),
     _PRESET,
+    sections=_sections("hub_vit", "ViT"),
 )
 def hub_vit(hparams):
     """Vision Transformer (keras-hub ViTBackbone) with an image-classifier head.
@@ -845,13 +837,6 @@ def hub_vit(hparams):
 
     Args:
         {args}
-
-    Returns:
-        A functional `keras.Model` named "hub_vit".
-
-    Raises:
-        ValueError: for an invalid hyperparameter, a preset that is not a
-            local ViT preset directory, or a value contradicting the preset.
 
     Example:
     >>> model = hub_vit(input_shape=(32, 32, 3), patch_size=8, num_layers=2,

@@ -57,6 +57,24 @@ def test_docstring_lists_the_args_for_model_info():
     assert _builder.__name__ == "_builder"
 
 
+def test_shared_sections_follow_the_args():
+    @builder_args(SHARED, sections={"Returns": "A model.", "Raises": "ValueError."})
+    def built(hp):
+        """Built.
+
+        Args:
+            {args}
+
+        Example:
+        >>> built()
+        """
+
+    doc = inspect.getdoc(built)
+    assert doc.index("b: tuple.") < doc.index("Returns:\n    A model.")
+    assert doc.index("Raises:\n    ValueError.") < doc.index("Example:")
+    assert _arg_docs(built) == {"a": "int. First.", "b": _arg_docs(_builder)["b"]}
+
+
 def test_a_docstring_without_args_line_is_refused():
     with pytest.raises(ValueError, match="args"):
         builder_args(SHARED)(lambda hp: hp)
