@@ -29,6 +29,7 @@ from kerasdl.models._common import (
     check_int,
     check_int_list,
 )
+from kerasdl.models._hparams import Arg, builder_args
 from kerasdl.models.heads import dense_head, finish_model, pool
 from kerasdl.models.rnn import KERAS_CELLS, check_recurrent_args, recurrent_stack
 from kerasdl.registry import register_model
@@ -58,8 +59,7 @@ def _forecast_model(inputs, x, name, hparams, pooling=None):
 
     The head is Dense(horizon * num_targets) "forecast_dense" reshaped to
     (horizon, num_targets) by "forecast". `hparams` are the calling
-    builder's arguments (its `locals()`): horizon, num_targets,
-    head_dropout and weights.
+    builder's arguments: horizon, num_targets, head_dropout and weights.
     """
     horizon = check_int("horizon", hparams["horizon"], minimum=1)
     num_targets = check_int("num_targets", hparams["num_targets"], minimum=1)
@@ -79,72 +79,109 @@ def _last_step(x):
     return layers.Flatten(name="last_step")(x)
 
 
-def rnn_forecaster(
-    input_shape=(24, 1),
-    horizon=1,
-    num_targets=1,
-    cell="lstm",
-    units=(64,),
-    dropout=0.0,
-    recurrent_dropout=0.0,
-    head_dropout=0.0,
-    weights=None,
-):
+# The forecasters' shared arguments: the window in, the forecast out.
+_WINDOW = {
+    "input_shape": Arg(
+        (24, 1), "tuple. (lookback, features); lookback may be None (any length)."
+    ),
+    "horizon": Arg(1, "int. Number of future steps forecast at once."),
+    "num_targets": Arg(1, "int. Number of series forecast per step."),
+}
+_HEAD = {
+    "head_dropout": Arg(0.0, "float. Dropout before the output layer, in [0, 1)."),
+    "weights": Arg(
+        None, "str or None. Path of a local weights file to load; never downloaded."
+    ),
+}
+
+
+def _sections(name: str) -> dict:
+    return {
+        "Returns": f'A functional `keras.Model` named "{name}".',
+        "Raises": "ValueError: if a hyperparameter is invalid.",
+    }
+
+
+@builder_args(
+    _WINDOW,
+    {
+        "cell": Arg("lstm", 'str. Recurrent cell: "lstm", "gru" or "simple_rnn".'),
+        "units": Arg(
+            (64,), "int or list of int. Hidden size of each stacked recurrent layer."
+        ),
+        "dropout": Arg(
+            0.0, "float. Dropout on each recurrent layer's inputs, in [0, 1)."
+        ),
+        "recurrent_dropout": Arg(
+            0.0, "float. Dropout on the recurrent state, in [0, 1)."
+        ),
+    },
+    _HEAD,
+    sections=_sections("<cell>_forecaster"),
+)
+def rnn_forecaster(hparams):
     """Recurrent forecaster: stacked LSTM/GRU, last output -> horizon steps.
 
     Layers: input -> {cell}1 ... {cell}N (last returns its final output) ->
     [head_dropout] -> forecast_dense -> forecast (horizon, num_targets).
 
     Args:
-        input_shape: tuple. (lookback, features); lookback may be None (any length).
-        horizon: int. Number of future steps forecast at once.
-        num_targets: int. Number of series forecast per step.
-        cell: str. Recurrent cell: "lstm", "gru" or "simple_rnn".
-        units: int or list of int. Hidden size of each stacked recurrent layer.
-        dropout: float. Dropout on each recurrent layer's inputs, in [0, 1).
-        recurrent_dropout: float. Dropout on the recurrent state, in [0, 1).
-        head_dropout: float. Dropout before the output layer, in [0, 1).
-        weights: str or None. Path of a local weights file to load; never downloaded.
-
-    Returns:
-        A functional `keras.Model` named "<cell>_forecaster".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid.
+        {args}
 
     Example:
     >>> model = rnn_forecaster(input_shape=(48, 3), horizon=6, num_targets=1)
     >>> model.output_shape
     (None, 6, 1)
     """
+    cell = hparams["cell"]
     check_choice("cell", cell, tuple(KERAS_CELLS))
     units = check_recurrent_args(
-        cell, units, False, "concat", dropout, recurrent_dropout
+        cell,
+        hparams["units"],
+        False,
+        "concat",
+        hparams["dropout"],
+        hparams["recurrent_dropout"],
     )
-    shape = _check_window_shape(input_shape, fixed_length=False)
+    shape = _check_window_shape(hparams["input_shape"], fixed_length=False)
     inputs = keras.Input(shape=shape, name="input")
     x = recurrent_stack(
         inputs,
         cell=cell,
         units=units,
-        dropout=dropout,
-        recurrent_dropout=recurrent_dropout,
+        dropout=hparams["dropout"],
+        recurrent_dropout=hparams["recurrent_dropout"],
     )
-    return _forecast_model(inputs, x, f"{cell}_forecaster", locals())
+    return _forecast_model(inputs, x, f"{cell}_forecaster", hparams)
 
 
-def cnn_forecaster(
-    input_shape=(24, 1),
-    horizon=1,
-    num_targets=1,
-    filters=(32, 32),
-    kernel_size=3,
-    dilation_base=2,
-    activation="relu",
-    pooling="flatten",
-    head_dropout=0.0,
-    weights=None,
-):
+@builder_args(
+    _WINDOW,
+    {
+        "filters": Arg(
+            (32, 32), "int or list of int. Filters of each causal convolution."
+        ),
+        "kernel_size": Arg(3, "int. Kernel size of every convolution."),
+        "dilation_base": Arg(
+            2, "int. Dilation of conv i is dilation_base**(i-1); 1 disables dilation."
+        ),
+        "activation": Arg(
+            "relu", 'str. Activation after each convolution ("relu", "gelu", ...).'
+        ),
+        "pooling": Arg(
+            "flatten",
+            'str. How the feature sequence reaches the head: "flatten" (all '
+            'steps), "avg" (mean over time) or "last" (the last, causal step).',
+        ),
+    },
+    _HEAD,
+    sections=_sections("cnn_forecaster"),
+    input_shape=Arg(
+        (24, 1),
+        'tuple. (lookback, features); lookback must be fixed for pooling="flatten".',
+    ),
+)
+def cnn_forecaster(hparams):
     """1-D convolutional forecaster: causal dilated convolutions (WaveNet/TCN).
 
     Conv i (named "conv{i}") is causal, so step t sees only steps <= t, with
@@ -152,37 +189,21 @@ def cnn_forecaster(
     with depth, 1 + (kernel_size - 1) * sum of dilations steps.
 
     Args:
-        input_shape: tuple. (lookback, features); lookback must be fixed for
-            pooling="flatten".
-        horizon: int. Number of future steps forecast at once.
-        num_targets: int. Number of series forecast per step.
-        filters: int or list of int. Filters of each causal convolution.
-        kernel_size: int. Kernel size of every convolution.
-        dilation_base: int. Dilation of conv i is dilation_base**(i-1); 1 disables
-            dilation.
-        activation: str. Activation after each convolution ("relu", "gelu", ...).
-        pooling: str. How the feature sequence reaches the head: "flatten" (all steps),
-            "avg" (mean over time) or "last" (the last, causal step).
-        head_dropout: float. Dropout before the output layer, in [0, 1).
-        weights: str or None. Path of a local weights file to load; never downloaded.
-
-    Returns:
-        A functional `keras.Model` named "cnn_forecaster".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid.
+        {args}
 
     Example:
     >>> model = cnn_forecaster(input_shape=(32, 2), horizon=4, filters=[16, 16])
     >>> model.output_shape
     (None, 4, 1)
     """
-    filters = check_int_list("filters", filters)
+    filters = check_int_list("filters", hparams["filters"])
+    kernel_size, dilation_base = hparams["kernel_size"], hparams["dilation_base"]
+    activation, pooling = hparams["activation"], hparams["pooling"]
     check_int("kernel_size", kernel_size, minimum=1)
     check_int("dilation_base", dilation_base, minimum=1)
     check_activation(activation)
     check_choice("pooling", pooling, CNN_POOLINGS)
-    shape = _check_window_shape(input_shape, fixed_length=pooling != "avg")
+    shape = _check_window_shape(hparams["input_shape"], fixed_length=pooling != "avg")
     inputs = keras.Input(shape=shape, name="input")
     x = inputs
     for i, width in enumerate(filters, start=1):
@@ -194,23 +215,40 @@ def cnn_forecaster(
             name=f"conv{i}",
         )(x)
         x = activation_layer(activation, name=f"conv{i}_act")(x)
-    return _forecast_model(inputs, x, "cnn_forecaster", locals(), pooling)
+    return _forecast_model(inputs, x, "cnn_forecaster", hparams, pooling)
 
 
-def transformer_forecaster(
-    input_shape=(24, 1),
-    horizon=1,
-    num_targets=1,
-    hidden_dim=32,
-    num_layers=2,
-    num_heads=4,
-    intermediate_dim=64,
-    dropout=0.1,
-    activation="gelu",
-    pooling="flatten",
-    head_dropout=0.0,
-    weights=None,
-):
+@builder_args(
+    _WINDOW,
+    {
+        "hidden_dim": Arg(
+            32, "int. Width of each step's token (must be divisible by num_heads)."
+        ),
+        "num_layers": Arg(2, "int. Number of encoder blocks."),
+        "num_heads": Arg(4, "int. Attention heads per block."),
+        "intermediate_dim": Arg(
+            64, "int. Hidden width of each block's feed-forward network."
+        ),
+        "dropout": Arg(
+            0.1, "float. Dropout in the blocks (residual branches and attention)."
+        ),
+        "activation": Arg(
+            "gelu", 'str. Feed-forward activation ("gelu", "relu", ...).'
+        ),
+        "pooling": Arg(
+            "flatten",
+            'str. How the token sequence reaches the head: "flatten", "avg" or "last".',
+        ),
+    },
+    _HEAD,
+    sections=_sections("transformer_forecaster"),
+    input_shape=Arg(
+        (24, 1),
+        "tuple. (lookback, features); lookback must be fixed (it sizes the "
+        "position table).",
+    ),
+)
+def transformer_forecaster(hparams):
     """Transformer-encoder forecaster: steps as tokens, learned positions.
 
     Layers: input -> input_projection (Dense to hidden_dim per step) ->
@@ -220,44 +258,32 @@ def transformer_forecaster(
     -> forecast_dense -> forecast.
 
     Args:
-        input_shape: tuple. (lookback, features); lookback must be fixed (it sizes
-            the position table).
-        horizon: int. Number of future steps forecast at once.
-        num_targets: int. Number of series forecast per step.
-        hidden_dim: int. Width of each step's token (must be divisible by num_heads).
-        num_layers: int. Number of encoder blocks.
-        num_heads: int. Attention heads per block.
-        intermediate_dim: int. Hidden width of each block's feed-forward network.
-        dropout: float. Dropout in the blocks (residual branches and attention).
-        activation: str. Feed-forward activation ("gelu", "relu", ...).
-        pooling: str. How the token sequence reaches the head: "flatten", "avg" or
-            "last".
-        head_dropout: float. Dropout before the output layer, in [0, 1).
-        weights: str or None. Path of a local weights file to load; never downloaded.
-
-    Returns:
-        A functional `keras.Model` named "transformer_forecaster".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid.
+        {args}
 
     Example:
     >>> model = transformer_forecaster(input_shape=(24, 1), horizon=3)
     >>> model.output_shape
     (None, 3, 1)
     """
-    shape = _check_window_shape(input_shape, fixed_length=True)
+    shape = _check_window_shape(hparams["input_shape"], fixed_length=True)
+    num_layers = hparams["num_layers"]
     block_args = check_stack_args(
-        num_layers, num_heads, hidden_dim, intermediate_dim, dropout, activation
+        num_layers,
+        hparams["num_heads"],
+        hparams["hidden_dim"],
+        hparams["intermediate_dim"],
+        hparams["dropout"],
+        hparams["activation"],
     )
+    pooling = hparams["pooling"]
     check_choice("pooling", pooling, CNN_POOLINGS)
     inputs = keras.Input(shape=shape, name="input")
-    x = layers.Dense(hidden_dim, name="input_projection")(inputs)
+    x = layers.Dense(hparams["hidden_dim"], name="input_projection")(inputs)
     x = PositionEmbedding(sequence_length=shape[0], name="position_embedding")(x)
     block_args["norm_first"] = True
     x = block_stack(x, num_layers, "encoder_block", block_args)
     x = layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
-    return _forecast_model(inputs, x, "transformer_forecaster", locals(), pooling)
+    return _forecast_model(inputs, x, "transformer_forecaster", hparams, pooling)
 
 
 _TINY = {"input_shape": (6, 2), "horizon": 3, "num_targets": 2}
