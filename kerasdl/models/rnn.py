@@ -283,62 +283,23 @@ def _recurrent_model(role, hparams):
     return finish_model(inputs, outputs, name, hparams["weights"])
 
 
-# The three builders' docstring; {args} is filled by `builder_args`.
-_DOC = """{summary}
-
-{description}
-
-Args:
-    {{args}}
-
-Returns:
-    A functional `keras.Model` named "<cell>_{role}" (with a "bi" prefix when
-    bidirectional).
-
-Raises:
-    ValueError: if a hyperparameter is invalid (the message names it, the
-        value received and what is accepted).
-
-Example:
-{example}
-"""
+def _sections(role: str) -> dict:
+    """The Returns and Raises sections of the builder of `role`."""
+    return {
+        "Returns": f'A functional `keras.Model` named "<cell>_{role}" (with a "bi" '
+        "prefix when bidirectional).",
+        "Raises": "ValueError: if a hyperparameter is invalid (the message names "
+        "it, the value received and what is accepted).",
+    }
 
 
-def _recurrent_builder(role, count, activation, doc, pooling=True, **overrides):
-    """The builder of one head on the shared recurrent body.
-
-    Args:
-        role: str. "classifier", "regressor" or "tagger" (see
-            `_recurrent_model`); the builder is named "rnn_<role>".
-        count: dict. The head's size argument, {name: Arg} (second argument).
-        activation: dict. The head's activation argument, {name: Arg}.
-        doc: dict. "summary", "description" and "example" of the docstring.
-        pooling: bool. Whether the builder takes `pooling` (a tagger keeps
-            every step and has none).
-        **overrides: `Arg`s that reword a shared argument for this builder.
-    """
-
-    def builder(hparams):
-        return _recurrent_model(role, hparams)
-
-    builder.__name__ = builder.__qualname__ = f"rnn_{role}"
-    builder.__doc__ = _DOC.format(role=role, **doc)
-    return builder_args(
-        _INPUT,
-        count,
-        _RECURRENT,
-        _POOLING if pooling else {},
-        {"head_dropout": _HEAD_DROPOUT},
-        _TOKENS,
-        activation,
-        _WEIGHTS,
-        **overrides,
-    )(builder)
-
-
-rnn_classifier = _recurrent_builder(
-    "classifier",
+@builder_args(
+    _INPUT,
     {"num_classes": Arg(10, "int. Number of classes.")},
+    _RECURRENT,
+    _POOLING,
+    {"head_dropout": _HEAD_DROPOUT},
+    _TOKENS,
     {
         "classifier_activation": Arg(
             "softmax",
@@ -346,22 +307,34 @@ rnn_classifier = _recurrent_builder(
             '"sigmoid", ...).',
         )
     },
-    {
-        "summary": "Recurrent sequence classifier: recurrent stack, then one "
-        "softmax label.",
-        "description": """\
-Layers: input -> [embedding | masking] -> {cell}1 ... {cell}N (or
-bi{cell}k with `bidirectional`) -> [avg_pool | max_pool] ->
-[head_dropout] -> predictions.""",
-        "example": """\
->>> model = rnn_classifier(input_shape=(40, 1), cell="gru", units=[64, 64])
->>> model.output_shape
-(None, 10)""",
-    },
+    _WEIGHTS,
+    sections=_sections("classifier"),
 )
-rnn_regressor = _recurrent_builder(
-    "regressor",
+def rnn_classifier(hparams):
+    """Recurrent sequence classifier: recurrent stack, then one softmax label.
+
+    Layers: input -> [embedding | masking] -> {cell}1 ... {cell}N (or
+    bi{cell}k with `bidirectional`) -> [avg_pool | max_pool] ->
+    [head_dropout] -> predictions.
+
+    Args:
+        {args}
+
+    Example:
+    >>> model = rnn_classifier(input_shape=(40, 1), cell="gru", units=[64, 64])
+    >>> model.output_shape
+    (None, 10)
+    """
+    return _recurrent_model("classifier", hparams)
+
+
+@builder_args(
+    _INPUT,
     {"num_outputs": Arg(1, "int. Number of real-valued outputs per sequence.")},
+    _RECURRENT,
+    _POOLING,
+    {"head_dropout": _HEAD_DROPOUT},
+    _TOKENS,
     {
         "output_activation": Arg(
             None,
@@ -369,22 +342,33 @@ rnn_regressor = _recurrent_builder(
             "in (0, 1), ...).",
         )
     },
-    {
-        "summary": "Recurrent sequence regressor: recurrent stack, then "
-        "real-valued outputs.",
-        "description": """\
-Same body as `rnn_classifier`; the head is a Dense layer "predictions"
-with `num_outputs` units and no activation by default (for mean squared
-error). For multi-step time-series forecasts see kerasdl.models.forecasting.""",
-        "example": """\
->>> model = rnn_regressor(input_shape=(24, 3), num_outputs=2, cell="gru")
->>> model.output_shape
-(None, 2)""",
-    },
+    _WEIGHTS,
+    sections=_sections("regressor"),
 )
-rnn_tagger = _recurrent_builder(
-    "tagger",
+def rnn_regressor(hparams):
+    """Recurrent sequence regressor: recurrent stack, then real-valued outputs.
+
+    Same body as `rnn_classifier`; the head is a Dense layer "predictions"
+    with `num_outputs` units and no activation by default (for mean squared
+    error). For multi-step time-series forecasts see kerasdl.models.forecasting.
+
+    Args:
+        {args}
+
+    Example:
+    >>> model = rnn_regressor(input_shape=(24, 3), num_outputs=2, cell="gru")
+    >>> model.output_shape
+    (None, 2)
+    """
+    return _recurrent_model("regressor", hparams)
+
+
+@builder_args(
+    _INPUT,
     {"num_classes": Arg(10, "int. Number of tags.")},
+    _RECURRENT,
+    {"head_dropout": _HEAD_DROPOUT},
+    _TOKENS,
     {
         "classifier_activation": Arg(
             "softmax",
@@ -392,22 +376,9 @@ rnn_tagger = _recurrent_builder(
             "logits, ...).",
         )
     },
-    {
-        "summary": "Recurrent sequence tagger: one label per time step (POS, "
-        "NER, frames).",
-        "description": """\
-Every recurrent layer returns its full sequence and the classifier
-"predictions" is a Dense layer applied at each step, so the output has
-shape (batch, timesteps, num_classes). With `mask_zero`, the padding mask
-reaches the output, and Keras leaves padded steps out of the loss and
-metrics.""",
-        "example": """\
->>> model = rnn_tagger(input_shape=(None,), vocab_size=100, num_classes=5,
-...                    bidirectional=True)
->>> model.output_shape
-(None, None, 5)""",
-    },
-    pooling=False,
+    _WEIGHTS,
+    sections=_sections("tagger"),
+    # Reworded for tagging: both contexts are known, padding is left out.
     bidirectional=Arg(
         False,
         "bool. Run every recurrent layer both ways (keras Bidirectional); the "
@@ -419,6 +390,25 @@ metrics.""",
         "by the recurrent layers and left out of loss and metrics.",
     ),
 )
+def rnn_tagger(hparams):
+    """Recurrent sequence tagger: one label per time step (POS, NER, frames).
+
+    Every recurrent layer returns its full sequence and the classifier
+    "predictions" is a Dense layer applied at each step, so the output has
+    shape (batch, timesteps, num_classes). With `mask_zero`, the padding mask
+    reaches the output, and Keras leaves padded steps out of the loss and
+    metrics.
+
+    Args:
+        {args}
+
+    Example:
+    >>> model = rnn_tagger(input_shape=(None,), vocab_size=100, num_classes=5,
+    ...                    bidirectional=True)
+    >>> model.output_shape
+    (None, None, 5)
+    """
+    return _recurrent_model("tagger", hparams)
 
 
 # ---------------------------------------------------------------- registry
