@@ -135,6 +135,24 @@ def check_input_shape(
     return tuple(input_shape)
 
 
+def check_conv_style(activation, batch_norm, kernel_initializer, weights=None) -> str:
+    """Checks the hyperparameters every CNN builder shares, before building.
+
+    Args:
+        activation: str. Hidden activation (see `ACTIVATIONS`).
+        batch_norm: bool. Batch normalization switch.
+        kernel_initializer: str. Initializer name or alias.
+        weights: str or None. Local weights file (checked to exist).
+
+    Returns:
+        str. The Keras name of the initializer.
+    """
+    check_activation(activation)
+    check_bool("batch_norm", batch_norm)
+    check_weights(weights)
+    return check_initializer(kernel_initializer)
+
+
 # ---------------------------------------------------------------- building
 def make_input(
     input_shape, rank: int | None = 3, min_size: int | None = None, name: str = "input"

@@ -139,9 +139,6 @@ def lenet5(
             ("softmax", None for logits, ...).
         weights: str or None. Path of a local weights file to load; never
             downloaded.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "lenet5".
@@ -244,9 +241,6 @@ def alexnet(
             ("softmax", None for logits, ...).
         weights: str or None. Path of a local weights file to load; never
             downloaded.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "alexnet".
@@ -359,9 +353,6 @@ def vgg(
             ("softmax", None for logits, ...).
         weights: str or None. Path of a local weights file to load (e.g. one
             saved from keras.applications VGG16); never downloaded.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "vgg11", "vgg13", "vgg16" or "vgg19".
@@ -481,9 +472,6 @@ def dilated_cnn(
             classifier ("softmax" over the last axis, None for logits, ...).
         weights: str or None. Path of a local weights file to load; never
             downloaded.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "dilated_cnn", output (batch, height,

@@ -122,9 +122,6 @@ def densenet(
         batch_norm: bool. Use BatchNormalization (off: convs get biases).
         kernel_initializer: str. Initializer of the conv kernels.
         weights: str or None. Path of a local weights file to load.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "densenet<depth>", where depth counts

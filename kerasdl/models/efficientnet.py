@@ -305,9 +305,6 @@ None uses keras.applications' fan-out variance scaling.
     include_preprocessing: bool. Start with Rescaling(1/255) and \
 Normalization layers as keras.applications (inputs are pixels in [0, 255]).
     weights: str or None. None or the path of a local weights file.
-    data_format: str or None. "channels_last" (input_shape is (height, \
-width, channels)) or "channels_first" ((channels, height, width)); None: \
-keras.config.image_data_format().
 """
 
 
@@ -315,7 +312,6 @@ def _make_variant(variant: str):
     """Returns the builder of one variant: its coefficients become defaults."""
     default_width, default_depth, resolution, default_dropout = VARIANTS[variant]
 
-    @image_builder
     def builder(
         input_shape=(resolution, resolution, 3),
         num_classes: int = 1000,
@@ -383,7 +379,8 @@ Example:
 >>> model = kerasdl.build("efficientnet_{variant}", input_shape=(32, 32, 3),
 ...                       num_classes=10)
 """
-    return builder
+    # Wrapped last: image_builder adds data_format's line to this docstring.
+    return image_builder(builder)
 
 
 efficientnet_b0 = _make_variant("b0")

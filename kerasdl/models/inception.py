@@ -172,9 +172,6 @@ def googlenet(
         depth_multiplier: float. Scales every conv's filters (TF-slim).
         min_depth: int. Fewest filters a conv keeps when depth_multiplier < 1.
         weights: str or None. Path of a local weights file to load.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "googlenet". With `aux_logits=True`
@@ -377,9 +374,6 @@ def inception_v3(
         depth_multiplier: float. Scales every conv's filters (TF-slim).
         min_depth: int. Fewest filters a conv keeps when depth_multiplier < 1.
         weights: str or None. Path of a local weights file to load.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "inception_v3".

@@ -93,7 +93,8 @@ def image_builder(builder):
     """Decorates a CNN builder whose signature has a `data_format` argument.
 
     The builder runs inside `data_format_scope(data_format)`; its signature
-    (read by the registry) and docstring are unchanged.
+    (read by the registry) is unchanged and its docstring gains the
+    data_format argument's line, written once here.
     """
     signature = inspect.signature(builder)
     if "data_format" not in signature.parameters:
@@ -106,7 +107,31 @@ def image_builder(builder):
         with data_format_scope(bound.arguments["data_format"]):
             return builder(*args, **kwargs)
 
+    build.__doc__ = _with_data_format_doc(builder.__doc__ or "")
     return build
+
+
+# Written once here and added to every image builder's "Args:" section (the
+# registry's model_info reads each hyperparameter's line from there).
+_DATA_FORMAT_DOC = (
+    'data_format: str or None. "channels_last" (input_shape is (height, '
+    'width, channels)) or "channels_first" ((channels, height, width)); '
+    "None: keras.config.image_data_format()."
+)
+
+
+def _with_data_format_doc(doc: str) -> str:
+    """`doc` with the data_format line at the end of its Args section."""
+    lines = doc.split("\n")
+    for i, line in enumerate(lines):
+        if line.strip() == "Args:":
+            indent = " " * (len(line) - len(line.lstrip()) + 4)
+            end = i + 1
+            while end < len(lines) and lines[end].strip():
+                end += 1
+            lines.insert(end, indent + _DATA_FORMAT_DOC)
+            return "\n".join(lines)
+    return doc
 
 
 def is_channels_first() -> bool:

@@ -18,12 +18,9 @@ from keras import layers
 
 from kerasdl.models._common import (
     TINY_IMAGE,
-    check_activation,
-    check_bool,
+    check_conv_style,
     check_float,
-    check_initializer,
     check_int,
-    check_weights,
     conv_bn_act,
     correct_pad,
     make_input,
@@ -92,6 +89,13 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return new_value
 
 
+def _start(input_shape, activation, batch_norm, kernel_initializer, weights):
+    """Both MobileNets: checks, the input, and `conv_bn_act`'s shared arguments."""
+    init = check_conv_style(activation, batch_norm, kernel_initializer, weights)
+    unit = {"activation": activation, "batch_norm": batch_norm, "init": init}
+    return make_input(input_shape, min_size=32), unit
+
+
 @image_builder
 def mobilenet(
     input_shape=(224, 224, 3),
@@ -130,9 +134,6 @@ def mobilenet(
         pooling: str or None. None, "avg", "max" or "flatten" (Keras semantics).
         classifier_activation: str or None. Activation of the classifier.
         weights: str or None. None or the path of a local weights file.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         keras.Model named "mobilenet".
@@ -147,16 +148,12 @@ def mobilenet(
     # int(32 * alpha) filters in the stem: at least one.
     alpha = check_float("alpha", alpha, minimum=1 / 32)
     check_int("depth_multiplier", depth_multiplier, minimum=1)
-    check_activation(activation)
-    check_bool("batch_norm", batch_norm)
-    init = check_initializer(kernel_initializer)
     head = ClassificationHead(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
-    check_weights(weights)
-
-    inputs = make_input(input_shape, min_size=32)
-    unit = {"activation": activation, "batch_norm": batch_norm, "init": init}
+    inputs, unit = _start(
+        input_shape, activation, batch_norm, kernel_initializer, weights
+    )
     names = ("conv1", "conv1_bn", "conv1_relu")
     x = conv_bn_act(
         inputs, int(32 * alpha), 3, names, strides=2, padding="same", **unit
@@ -246,9 +243,6 @@ def mobilenet_v2(
         pooling: str or None. None, "avg", "max" or "flatten" (Keras semantics).
         classifier_activation: str or None. Activation of the classifier.
         weights: str or None. None or the path of a local weights file.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         keras.Model named "mobilenet_v2".
@@ -262,16 +256,12 @@ def mobilenet_v2(
     """
     # widths are rounded up to >= 8
     alpha = check_float("alpha", alpha, minimum=0, min_inclusive=False)
-    check_activation(activation)
-    check_bool("batch_norm", batch_norm)
-    init = check_initializer(kernel_initializer)
     head = ClassificationHead(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
-    check_weights(weights)
-
-    inputs = make_input(input_shape, min_size=32)
-    unit = {"activation": activation, "batch_norm": batch_norm, "init": init}
+    inputs, unit = _start(
+        input_shape, activation, batch_norm, kernel_initializer, weights
+    )
     unit["bn_kwargs"] = _V2_BN
     names = ("Conv1", "bn_Conv1", "Conv1_relu")
     x = conv_bn_act(
@@ -296,7 +286,7 @@ def mobilenet_v2(
                 block_id=block_id,
                 activation=activation,
                 batch_norm=batch_norm,
-                init=init,
+                init=unit["init"],
             )
             block_id += 1
 

@@ -275,9 +275,6 @@ def resnet_v1(
             of 32, same parameters). torchvision accepts it for bottleneck
             depths only; basic blocks accept it here too.
         weights: str or None. Path of a local weights file, or None.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "resnet<depth>".
@@ -389,9 +386,6 @@ def resnet_v2(
             tanh, sigmoid, ...); layers are named "<block>_<activation>".
         kernel_initializer: str. Initializer of the convolution kernels.
         weights: str or None. Path of a local weights file, or None.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "resnet<depth>v2".
@@ -498,9 +492,6 @@ def resnet_cifar(
         kernel_initializer: str. Initializer of the convolution kernels
             (he_normal as in the paper).
         weights: str or None. Path of a local weights file, or None.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         A functional `keras.Model` named "resnet<depth>".

@@ -201,9 +201,6 @@ def unet(
         classifier_activation: str or None. "auto" (softmax, or sigmoid when
             num_classes == 1), None for logits, or an activation name.
         weights: str or None. None or the path of a local weights file.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         keras.Model named "unet" with output shape (H', W', num_classes).
@@ -351,9 +348,6 @@ def fcn(
         classifier_activation: str or None. "auto" (softmax, or sigmoid when
             num_classes == 1), None for logits, or an activation name.
         weights: str or None. None or the path of a local weights file.
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         keras.Model named "fcn8s", "fcn16s" or "fcn32s", with output shape

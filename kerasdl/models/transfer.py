@@ -496,9 +496,6 @@ def transfer(
         weights: str or None. Local weights file of the whole model.
         backbone_hparams: dict or None. Extra backbone hyperparameters (e.g.
             {"alpha": 0.35}).
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         keras.Model named "transfer".
@@ -596,9 +593,6 @@ def keras_application(
             ~/.keras/models/<file>.h5); never "imagenet".
         application_kwargs: dict or None. Extra arguments of the function
             (e.g. {"alpha": 0.35} for MobileNetV2).
-        data_format: str or None. "channels_last" (input_shape is
-            (height, width, channels)) or "channels_first" ((channels,
-            height, width)); None: keras.config.image_data_format().
 
     Returns:
         keras.Model as keras.applications names it (e.g. "mobilenetv2_1.00_224").
