@@ -27,7 +27,9 @@ from kerasdl.rendering.scene import (
 from kerasdl.rendering.views import (
     fit_nerf,
     psnr,
+    render_maps,
     render_rays,
+    render_views,
     save_animation,
     save_png,
 )
@@ -44,7 +46,9 @@ __all__ = [
     "orbit_poses",
     "positional_encoding",
     "psnr",
+    "render_maps",
     "render_rays",
+    "render_views",
     "sample_pdf",
     "save_animation",
     "save_png",

@@ -13,8 +13,17 @@ from keras import ops
 
 from kerasdl._checks import check_float, check_int, invalid
 from kerasdl._io import atomic_path, make_parents
+from kerasdl.rendering.scene import camera_rays
 
-__all__ = ["fit_nerf", "psnr", "render_rays", "save_animation", "save_png"]
+__all__ = [
+    "fit_nerf",
+    "psnr",
+    "render_maps",
+    "render_rays",
+    "render_views",
+    "save_animation",
+    "save_png",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,48 @@ def render_rays(model, rays, batch_size: int = 4096) -> np.ndarray:
             out = out[0]
         outs.append(keras.ops.convert_to_numpy(out))
     return np.concatenate(outs) if outs else np.zeros((0, 3), "float32")
+
+
+def render_maps(model, rays, batch_size: int = 4096) -> dict:
+    """Colour, expected depth and accumulated opacity per ray (inference).
+
+    Reads the outputs of the model's last volume-rendering layer
+    ("fine_render", or "coarse_render" for a coarse-only NeRF).
+
+    Returns:
+        dict of NumPy arrays: "rgb" (n, 3), "depth" (n,), "acc" (n,).
+    """
+    names = [layer.name for layer in model.layers]
+    name = "fine_render" if "fine_render" in names else "coarse_render"
+    if name not in names:
+        raise invalid(
+            "model", model.name, "a NeRF with a 'fine_render' or 'coarse_render' layer"
+        )
+    rgb, depth, acc, _ = model.get_layer(name).output
+    maps = keras.Model(model.input, [rgb, depth, acc])
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    rays = np.asarray(rays, "float32")
+    parts = [
+        [keras.ops.convert_to_numpy(o) for o in maps(rays[i : i + batch_size])]
+        for i in range(0, len(rays), batch_size)
+    ]
+    rgb, depth, acc = (np.concatenate(p) for p in zip(*parts))
+    return {"rgb": rgb, "depth": depth[:, 0], "acc": acc[:, 0]}
+
+
+def render_views(model, poses, image_size: int, focal: float) -> np.ndarray:
+    """Renders square views from camera-to-world `poses` (n, 4, 4).
+
+    Returns:
+        float32 (n, image_size, image_size, 3).
+    """
+    images = [
+        render_rays(
+            model, ops.convert_to_numpy(camera_rays(p, image_size, image_size, focal))
+        )
+        for p in poses
+    ]
+    return np.stack(images).reshape(-1, image_size, image_size, 3)
 
 
 def fit_nerf(
