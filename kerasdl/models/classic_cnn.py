@@ -14,8 +14,7 @@ from kerasdl.layers.local_response_normalization import LocalResponseNormalizati
 from kerasdl.models._common import (
     TINY_IMAGE,
     activation_layer,
-    check_activation,
-    check_initializer,
+    check_conv_style,
     check_int_list,
     dense_block,
     dense_stack,
@@ -156,14 +155,12 @@ def lenet5(
     head = ClassificationHead(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
-    check_activation(activation)
     check_choice("subsampling", subsampling, ("avg", "max"))
     check_choice("c1_padding", c1_padding, ("valid", "same"))
-    check_bool("batch_norm", batch_norm)
     check_float(
         "batch_norm_momentum", batch_norm_momentum, 0.0, 1.0, max_inclusive=False
     )
-    kernel_initializer = check_initializer(kernel_initializer)
+    kernel_initializer = check_conv_style(activation, batch_norm, kernel_initializer)
     block = dict(
         activation=activation,
         batch_norm=batch_norm,
@@ -258,9 +255,7 @@ def alexnet(
     )
     check_bool("lrn", lrn)
     check_int("fc_units", fc_units, minimum=1)
-    check_activation(activation)
-    check_bool("batch_norm", batch_norm)
-    kernel_initializer = check_initializer(kernel_initializer)
+    kernel_initializer = check_conv_style(activation, batch_norm, kernel_initializer)
 
     inputs = make_input(input_shape, rank=3, min_size=ALEXNET_MIN_SIZE)
     x = inputs
@@ -376,9 +371,7 @@ def vgg(
             f"per block (default {list(VGG_FILTERS)})."
         )
     check_int("fc_units", fc_units, minimum=1)
-    check_activation(activation)
-    check_bool("batch_norm", batch_norm)
-    kernel_initializer = check_initializer(kernel_initializer)
+    kernel_initializer = check_conv_style(activation, batch_norm, kernel_initializer)
 
     inputs = make_input(input_shape, rank=3, min_size=32)
     x = inputs
@@ -498,9 +491,7 @@ def dilated_cnn(
             f"dilation rate ({len(dilation_rates)}, from "
             f"dilation_rates={dilation_rates!r})."
         )
-    check_activation(activation)
-    check_bool("batch_norm", batch_norm)
-    kernel_initializer = check_initializer(kernel_initializer)
+    kernel_initializer = check_conv_style(activation, batch_norm, kernel_initializer)
 
     inputs = make_input(input_shape, rank=3)
     x = inputs

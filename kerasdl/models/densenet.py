@@ -17,8 +17,7 @@ from kerasdl.models._common import (
     TINY_IMAGE,
     activation_layer,
     channel_bn,
-    check_activation,
-    check_initializer,
+    check_conv_style,
     check_int_list,
     concat_channels,
     make_input,
@@ -148,7 +147,6 @@ def densenet(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
     check_rate("block_dropout", block_dropout)
-    check_activation(activation)
     if not isinstance(batch_norm, bool):
         raise ValueError(f"Invalid batch_norm={batch_norm!r}: expected a bool.")
     cfg = {
@@ -158,7 +156,9 @@ def densenet(
         "block_dropout": float(block_dropout),
         "activation": activation,
         "batch_norm": batch_norm,
-        "kernel_initializer": check_initializer(kernel_initializer),
+        "kernel_initializer": check_conv_style(
+            activation, batch_norm, kernel_initializer, weights
+        ),
     }
     # Stem /4, then /2 per transition: 32 px for four blocks (keras.applications).
     inputs = make_input(input_shape, min_size=4 * 2 ** (len(blocks) - 1))

@@ -25,8 +25,7 @@ from kerasdl.models._common import (
     TINY_IMAGE,
     activation_layer,
     channel_bn,
-    check_activation,
-    check_initializer,
+    check_conv_style,
     concat_channels,
     make_input,
 )
@@ -57,16 +56,23 @@ _AUX_AFTER = {"4a": "aux1", "4d": "aux2"}
 _POOL_AFTER = {"3b": "pool3_3x3_s2", "4e": "pool4_3x3_s2"}
 
 
-def _check_common(cfg):
-    """Validates the options every conv unit uses; returns cfg normalized."""
-    check_activation(cfg["activation"])
-    check_bool("batch_norm", cfg["batch_norm"])
-    cfg["kernel_initializer"] = check_initializer(cfg["kernel_initializer"])
-    cfg["depth_multiplier"] = check_float(
-        "depth_multiplier", cfg["depth_multiplier"], minimum=0, min_inclusive=False
-    )
-    check_int("min_depth", cfg["min_depth"], minimum=1)
-    return cfg
+def _check_common(
+    activation, batch_norm, kernel_initializer, depth_multiplier, min_depth, **fixed
+):
+    """Validates the options every conv unit uses; returns them as one dict
+    with the builder's `fixed` ones (names and batch-norm settings)."""
+    return {
+        "activation": activation,
+        "batch_norm": batch_norm,
+        "kernel_initializer": check_conv_style(
+            activation, batch_norm, kernel_initializer
+        ),
+        "depth_multiplier": check_float(
+            "depth_multiplier", depth_multiplier, minimum=0, min_inclusive=False
+        ),
+        "min_depth": check_int("min_depth", min_depth, minimum=1),
+        **fixed,
+    }
 
 
 def _depth(filters, cfg):
@@ -201,17 +207,15 @@ def googlenet(
             "aux_logits=False."
         )
     cfg = _check_common(
-        {
-            "activation": activation,
-            "batch_norm": batch_norm,
-            "kernel_initializer": kernel_initializer,
-            "depth_multiplier": depth_multiplier,
-            "min_depth": min_depth,
-            "branch5x5_kernel": branch5x5_kernel,
-            "conv_suffix": "",  # Caffe names: the conv is "inception_3a_1x1"
-            "bn_epsilon": 1e-3,  # torchvision's BasicConv2d
-            "bn_scale": True,
-        }
+        activation,
+        batch_norm,
+        kernel_initializer,
+        depth_multiplier,
+        min_depth,
+        branch5x5_kernel=branch5x5_kernel,
+        conv_suffix="",  # Caffe names: the conv is "inception_3a_1x1"
+        bn_epsilon=1e-3,  # torchvision's BasicConv2d
+        bn_scale=True,
     )
     inputs = make_input(input_shape, min_size=GOOGLENET_MIN_SIZE)
 
@@ -391,16 +395,14 @@ def inception_v3(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
     cfg = _check_common(
-        {
-            "activation": activation,
-            "batch_norm": batch_norm,
-            "kernel_initializer": kernel_initializer,
-            "depth_multiplier": depth_multiplier,
-            "min_depth": min_depth,
-            "conv_suffix": "_conv",
-            "bn_epsilon": 1e-3,  # keras.applications' (BatchNormalization default)
-            "bn_scale": False,  # keras.applications: a ReLU follows, so no gamma
-        }
+        activation,
+        batch_norm,
+        kernel_initializer,
+        depth_multiplier,
+        min_depth,
+        conv_suffix="_conv",
+        bn_epsilon=1e-3,  # keras.applications' (BatchNormalization default)
+        bn_scale=False,  # keras.applications: a ReLU follows, so no gamma
     )
     inputs = make_input(input_shape, min_size=INCEPTION_V3_MIN_SIZE)
 

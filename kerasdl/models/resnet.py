@@ -23,9 +23,7 @@ from kerasdl.layers.channel_padding import ChannelPadding
 from kerasdl.models._common import (
     TINY_IMAGE,
     activation_layer,
-    check_activation,
-    check_initializer,
-    check_weights,
+    check_conv_style,
     make_input,
 )
 from kerasdl.models.heads import ClassificationHead
@@ -73,7 +71,27 @@ def _check_dilation(value) -> tuple[bool, bool, bool]:
     return tuple(value)
 
 
+def _check_style(
+    base_filters, activation, batch_norm, use_bias, kernel_initializer, weights
+) -> _Style:
+    """The checks every ResNet builder makes; returns the blocks' layer options."""
+    check_int("base_filters", base_filters, minimum=1)
+    initializer = check_conv_style(activation, batch_norm, kernel_initializer, weights)
+    return _Style(
+        activation=activation,
+        batch_norm=batch_norm,
+        use_bias=check_bool("use_bias", use_bias),
+        initializer=initializer,
+    )
+
+
 # ---------------------------------------------------------------- layers
+def _stem_pool(x):
+    """The ImageNet stem's 3x3/2 max pool ("pool1_pad", "pool1_pool")."""
+    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+
 def _conv(
     x,
     filters,
@@ -292,22 +310,16 @@ def resnet_v1(
     head = ClassificationHead(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
-    check_int("base_filters", base_filters, minimum=1)
-    style = _Style(
-        activation=check_activation(activation),
-        batch_norm=check_bool("batch_norm", batch_norm),
-        use_bias=check_bool("use_bias", use_bias),
-        initializer=check_initializer(kernel_initializer),
-    )
     dilate = _check_dilation(replace_stride_with_dilation)
-    check_weights(weights)
+    style = _check_style(
+        base_filters, activation, batch_norm, use_bias, kernel_initializer, weights
+    )
     inputs = make_input(input_shape, rank=3, min_size=32)
 
     block, stage_blocks = _IMAGENET_DEPTHS[depth]
     # The stem keeps a bias in keras.applications; here it follows use_bias.
     x = _conv_bn_act(inputs, base_filters, 7, "conv1", style, strides=2)
-    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    x = _stem_pool(x)
 
     dilation = 1
     for stage, blocks in enumerate(stage_blocks):
@@ -403,20 +415,14 @@ def resnet_v2(
     head = ClassificationHead(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
-    check_int("base_filters", base_filters, minimum=1)
-    style = _Style(
-        activation=check_activation(activation),
-        batch_norm=True,
-        use_bias=False,
-        initializer=check_initializer(kernel_initializer),
+    style = _check_style(
+        base_filters, activation, True, False, kernel_initializer, weights
     )
-    check_weights(weights)
     inputs = make_input(input_shape, rank=3, min_size=32)
 
     block, stage_blocks = _IMAGENET_DEPTHS[depth]
     x = _conv(inputs, base_filters, 7, "conv1", style, strides=2, use_bias=True)
-    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    x = _stem_pool(x)
 
     apply_block = _bottleneck_v2 if block == "bottleneck" else _basic_v2
     last_stage = len(stage_blocks) - 1
@@ -515,17 +521,12 @@ def resnet_cifar(
         include_top, num_classes, pooling, classifier_activation, dropout
     )
     check_choice("shortcut", shortcut, ("A", "B"))
-    check_int("base_filters", base_filters, minimum=1)
     batch_norm = check_bool("batch_norm", batch_norm)
     if use_bias is None:
         use_bias = not batch_norm
-    style = _Style(
-        activation=check_activation(activation),
-        batch_norm=batch_norm,
-        use_bias=check_bool("use_bias", use_bias),
-        initializer=check_initializer(kernel_initializer),
+    style = _check_style(
+        base_filters, activation, batch_norm, use_bias, kernel_initializer, weights
     )
-    check_weights(weights)
     inputs = make_input(input_shape, rank=3, min_size=8)
 
     # (32, 32, 3) -> conv 3x3 -> (32, 32, 16); stages -> 32, 16, 8 pixels.

@@ -19,15 +19,12 @@ from kerasdl.models._common import (
     TINY_IMAGE,
     activation_layer,
     channel_bn,
-    check_activation,
     check_activation_or_softmax,
-    check_bool,
     check_choice,
-    check_initializer,
+    check_conv_style,
     check_input_shape,
     check_int,
     check_rate,
-    check_weights,
     concat_channels,
 )
 from kerasdl.models.classic_cnn import VGG_BLOCKS, VGG_FILTERS
@@ -219,13 +216,10 @@ def unet(
     check_int("depth", depth, minimum=1)
     check_int("base_filters", base_filters, minimum=1)
     check_choice("padding", padding, PADDINGS)
-    check_bool("batch_norm", batch_norm)
     check_rate("dropout", dropout)
     check_choice("upsampling", upsampling, UPSAMPLINGS)
-    check_activation(activation)
-    init = check_initializer(kernel_initializer)
+    init = check_conv_style(activation, batch_norm, kernel_initializer, weights)
     _check_classifier_activation(classifier_activation)
-    check_weights(weights)
     shape = check_input_shape(input_shape, rank=3)
     _unet_sizes(shape, depth, padding)
 
@@ -370,11 +364,8 @@ def fcn(
     check_int("fc_filters", fc_filters, minimum=1)
     check_rate("dropout", dropout)
     check_choice("upsampling", upsampling, UPSAMPLINGS)
-    check_bool("batch_norm", batch_norm)
-    check_activation(activation)
-    init = check_initializer(kernel_initializer)
+    init = check_conv_style(activation, batch_norm, kernel_initializer, weights)
     _check_classifier_activation(classifier_activation)
-    check_weights(weights)
     shape = check_input_shape(input_shape, rank=3)
     for axis, size in zip(("height", "width"), spatial_shape(shape), strict=True):
         if size is not None and size % 32:
