@@ -23,6 +23,7 @@ from kerasdl.exporters.manifest import (
 )
 from kerasdl.exporters.savedmodel import SAVED_MODEL
 from kerasdl.exporters.statistics import reference_statistics
+from kerasdl.exporters.tflite import TFLITE, TFLITE_DYNAMIC, dynamic_range_slowdown
 from kerasdl.exporters.verify import VerificationError, compare_outputs, run_file
 from kerasdl.models.layout import to_channels_last, to_nhwc
 
@@ -301,6 +302,10 @@ def _write_files(model, staging, scratch, formats, representative, options, samp
 
     in_process = _backend.is_tensorflow()  # else convert in a TF subprocess
     tf_formats = [f for f in formats if FORMATS[f].needs_tensorflow]
+    if TFLITE_DYNAMIC.name in formats and TFLITE.name not in formats:
+        # The float file that "tflite_dynamic" is timed against; moved to
+        # `scratch` after conversion, so it is not published.
+        tf_formats.append(TFLITE.name)
     input_names = _input_names(model)
     precomputed = {}
     keras_path = os.path.join(staging, KERAS.filename)
@@ -341,7 +346,40 @@ def _write_files(model, staging, scratch, formats, representative, options, samp
         )
         if result.get("saved_model_outputs") is not None:
             precomputed[SAVED_MODEL.name] = result["saved_model_outputs"]
+    if TFLITE.name not in formats and TFLITE.name in tf_formats:
+        os.replace(
+            os.path.join(staging, TFLITE.filename),
+            os.path.join(scratch, TFLITE.filename),
+        )
     return result["input_names"], precomputed
+
+
+def _time_dynamic_range(files, staging, scratch, samples, input_names) -> None:
+    """Records tflite_dynamic's latency against float; warns when it is slower."""
+    float_files = [
+        os.path.join(folder, TFLITE.filename)
+        for folder in (staging, scratch)
+        if os.path.isfile(os.path.join(folder, TFLITE.filename))
+    ]
+    if not float_files:  # the float file failed verification and was left out
+        return
+    timing = dynamic_range_slowdown(
+        os.path.join(staging, TFLITE_DYNAMIC.filename),
+        float_files[0],
+        samples,
+        input_names,
+    )
+    entry = files[TFLITE_DYNAMIC.name]
+    entry["latency_vs_float"] = timing
+    if timing["ratio"] > 1.0:
+        entry["warning"] = (
+            f"tflite_dynamic ran at {timing['ratio']:.2f}x the float file's "
+            "batch-1 latency here (one thread): its hybrid kernels dequantize "
+            "int8 weights on every call, and some ops (depthwise convolutions) "
+            "have no fast hybrid path. For a small file without the slowdown, "
+            "use tflite_int8 (needs representative_data) or tflite_fp16."
+        )
+        logger.warning("%s", entry["warning"])
 
 
 def export(
@@ -619,6 +657,8 @@ def export(
                 if fmt not in passed:
                     _remove(os.path.join(staging, FORMATS[fmt].filename))
                     failed[fmt] = files.pop(fmt)
+        if TFLITE_DYNAMIC.name in files:
+            _time_dynamic_range(files, staging, scratch, samples, input_names)
         manifest = build_manifest(
             model=model,
             backend=backend,

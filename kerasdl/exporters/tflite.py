@@ -24,6 +24,7 @@ __all__ = [
     "TFLITE_INT8",
     "TFLiteFormat",
     "convert_tflite",
+    "dynamic_range_slowdown",
     "needed_tf_ops",
     "run_tflite",
     "tflite_io",
@@ -456,6 +457,53 @@ class TFLiteFormat(ExportFormat):
             recorded["per_channel"] = options["per_channel"]
         recorded["strip_tensor_names"] = options["strip_tensor_names"]
         return recorded
+
+
+def dynamic_range_slowdown(
+    dynamic_path: str,
+    float_path: str,
+    inputs: list[np.ndarray],
+    input_names: list[str],
+    rounds: int = 3,
+    runs: int = 20,
+) -> dict:
+    """Batch-1 latency of a "tflite_dynamic" file against its float32 file.
+
+    Dynamic-range files keep float activations and dequantize int8 weights
+    in hybrid kernels: faster than float on large dense and convolution
+    layers, slower where a kernel has no hybrid path (depthwise
+    convolutions: 1.9x on MobileNetV2). Both files run with one thread, in
+    interleaved rounds, so machine noise hits both alike.
+
+    Args:
+        dynamic_path: str. The "tflite_dynamic" file.
+        float_path: str. The "tflite" (float32) file of the same model.
+        inputs: list of np.ndarray. One sample batch per input (the first
+            sample is used).
+        input_names: list of str. Signature input names, in `inputs` order.
+        rounds: int. Interleaved rounds; the ratio is their median.
+        runs: int. Timed calls per file and round.
+
+    Returns:
+        dict: "ratio" (median over rounds of dynamic p50 / float p50),
+        "dynamic_p50_ms", "float_p50_ms" (medians over rounds), "threads".
+    """
+    sample = [np.asarray(a[:1]) for a in inputs]
+    runners = [
+        TFLiteRunner(TFLITE, path, input_names, num_threads=1)
+        for path in (dynamic_path, float_path)
+    ]
+    p50s = [[], []]
+    for _ in range(rounds):
+        for times, runner in zip(p50s, runners, strict=True):
+            times.append(runner.latency(sample, runs=runs)[0])
+    ratio = float(np.median([d / f for d, f in zip(*p50s, strict=True)]))
+    return {
+        "ratio": round(ratio, 3),
+        "dynamic_p50_ms": round(float(np.median(p50s[0])), 4),
+        "float_p50_ms": round(float(np.median(p50s[1])), 4),
+        "threads": 1,
+    }
 
 
 TFLITE = TFLiteFormat(

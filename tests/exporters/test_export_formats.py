@@ -362,3 +362,43 @@ def test_each_file_records_its_own_test_accuracy(cnn):
         assert entry["test_accuracy"] == pytest.approx(own), fmt
         if not FORMATS[fmt].quantized:
             assert entry["test_accuracy"] == pytest.approx(cnn.accuracy), fmt
+
+
+def test_dynamic_range_file_is_timed_against_float(cnn):
+    entry = cnn.manifest["files"]["tflite_dynamic"]
+    timing = entry["latency_vs_float"]
+    assert timing["threads"] == 1
+    assert timing["dynamic_p50_ms"] > 0 and timing["float_p50_ms"] > 0
+    assert timing["ratio"] > 0
+    assert ("warning" in entry) == (timing["ratio"] > 1.0)
+
+
+@pytest.mark.one_backend
+def test_slower_dynamic_range_file_warns_and_its_float_reference_stays_private(
+    tmp_path, monkeypatch, caplog
+):
+    from kerasdl.exporters import exporter
+
+    measured = []
+
+    def slower(dynamic_path, float_path, samples, input_names):
+        measured.append((os.path.basename(dynamic_path), float_path))
+        assert os.path.isfile(float_path)
+        return {"ratio": 1.9, "dynamic_p50_ms": 1.9, "float_p50_ms": 1.0, "threads": 1}
+
+    monkeypatch.setattr(exporter, "dynamic_range_slowdown", slower)
+    x, _ = cluster_data(n=64, features=8, classes=3)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    with caplog.at_level("WARNING", logger="kerasdl.exporters.exporter"):
+        manifest = export(model, tmp_path / "m", formats=["tflite_dynamic"],
+                          sample_inputs=x)  # fmt: skip
+    entry = manifest["files"]["tflite_dynamic"]
+    assert entry["latency_vs_float"]["ratio"] == 1.9
+    assert "1.90x the float file" in entry["warning"]
+    assert "1.90x the float file" in caplog.text
+    assert [m[0] for m in measured] == [FORMATS["tflite_dynamic"].filename]
+    # The float file was only the yardstick: not published.
+    assert sorted(os.listdir(tmp_path / "m")) == sorted(
+        [FORMATS["tflite_dynamic"].filename, "manifest.json"]
+    )
+    assert read_manifest(tmp_path / "m")["files"]["tflite_dynamic"]["warning"]
