@@ -37,6 +37,7 @@ from kerasdl.models._common import (
     check_int_list,
     make_input,
 )
+from kerasdl.models._hparams import Arg, builder_args
 from kerasdl.models.heads import finish_model
 from kerasdl.registry import register_model
 
@@ -92,10 +93,12 @@ def _neuron_factory(neuron: str, neuron_options):
     return make, probe
 
 
-def _check_common(time_steps, num_classes, encoder):
-    check_int("time_steps", time_steps, minimum=1)
-    check_int("num_classes", num_classes, minimum=2)
-    check_choice("encoder", encoder, ENCODERS)
+def _check_common(hparams):
+    """Checks the shared arguments; returns the neuron factory and probe."""
+    check_int("time_steps", hparams["time_steps"], minimum=1)
+    check_int("num_classes", hparams["num_classes"], minimum=2)
+    check_choice("encoder", hparams["encoder"], ENCODERS)
+    return _neuron_factory(hparams["neuron"], hparams["neuron_options"])
 
 
 def _readout(x, num_classes, beta):
@@ -116,16 +119,44 @@ def _spiking_dense(x, hidden_units, make_cell):
     return x
 
 
-def spiking_mlp(
-    input_shape=(784,),
-    hidden_units=(128,),
-    num_classes=10,
-    time_steps=8,
-    encoder="direct",
-    neuron="lif",
-    neuron_options=None,
-    weights=None,
-):
+# The spiking builders' shared arguments: classes, simulation, neurons.
+_SPIKING = {
+    "num_classes": Arg(10, "int. Number of classes (>= 2)."),
+    "time_steps": Arg(8, "int. Simulation steps T."),
+    "encoder": Arg(
+        "direct",
+        'str. "direct" (analog input repeated), "poisson" or "latency" (inputs '
+        "in [0, 1]).",
+    ),
+    "neuron": Arg(
+        "lif", 'str. "lif" (`LIFCell`) or "adaptive_lif" (`AdaptiveLIFCell`).'
+    ),
+    "neuron_options": Arg(
+        None,
+        'dict or None. Arguments of the neuron cell, e.g. {"beta": 0.95, '
+        '"threshold": 1.0, "learn_beta": True, "reset": "zero", "surrogate": '
+        '"arctan", "slope": 25.0}; unset ones take the cell\'s defaults. The '
+        "readout leaks with the same beta.",
+    ),
+    "weights": Arg(None, "str or None. Local weights file; never downloaded."),
+}
+
+
+def _returns(name: str) -> dict:
+    return {"Returns": f'A functional `keras.Model` named "{name}".'}
+
+
+@builder_args(
+    {
+        "input_shape": Arg(
+            (784,), "tuple. Input shape without the batch axis (flattened)."
+        ),
+        "hidden_units": Arg((128,), "tuple of int. Width of each spiking layer."),
+    },
+    _SPIKING,
+    sections=_returns("spiking_mlp"),
+)
+def spiking_mlp(hparams):
     """Spiking multilayer perceptron: encoder -> LIF layers -> membrane readout.
 
     Layers: "encoder" (batch, T, features), then per hidden layer i a
@@ -134,50 +165,36 @@ def spiking_mlp(
     (softmax).
 
     Args:
-        input_shape: tuple. Input shape without the batch axis (flattened).
-        hidden_units: tuple of int. Width of each spiking layer.
-        num_classes: int. Number of classes (>= 2).
-        time_steps: int. Simulation steps T.
-        encoder: str. "direct" (analog input repeated), "poisson" or "latency"
-            (inputs in [0, 1]).
-        neuron: str. "lif" (`LIFCell`) or "adaptive_lif" (`AdaptiveLIFCell`).
-        neuron_options: dict or None. Arguments of the neuron cell, e.g.
-            {"beta": 0.95, "threshold": 1.0, "learn_beta": True, "reset":
-            "zero", "surrogate": "arctan", "slope": 25.0}; unset ones take
-            the cell's defaults. The readout leaks with the same beta.
-        weights: str or None. Local weights file; never downloaded.
-
-    Returns:
-        A functional `keras.Model` named "spiking_mlp".
+        {args}
 
     Example:
     >>> model = spiking_mlp(input_shape=(4,), hidden_units=(8,), num_classes=3, time_steps=4)
     >>> model.output_shape
     (None, 3)
     """
-    _check_common(time_steps, num_classes, encoder)
-    make_cell, probe = _neuron_factory(neuron, neuron_options)
-    hidden_units = tuple(check_int_list("hidden_units", list(hidden_units)))
-    inputs = make_input(input_shape, rank=None)
+    encoder, time_steps = hparams["encoder"], hparams["time_steps"]
+    make_cell, probe = _check_common(hparams)
+    hidden_units = tuple(check_int_list("hidden_units", list(hparams["hidden_units"])))
+    inputs = make_input(hparams["input_shape"], rank=None)
     x = layers.Flatten(name="flatten")(inputs) if len(inputs.shape) > 2 else inputs
     x = _encode(x, encoder, time_steps)
     x = _spiking_dense(x, hidden_units, make_cell)
-    outputs = _readout(x, num_classes, probe.beta)
-    return finish_model(inputs, outputs, "spiking_mlp", weights)
+    outputs = _readout(x, hparams["num_classes"], probe.beta)
+    return finish_model(inputs, outputs, "spiking_mlp", hparams["weights"])
 
 
-def spiking_cnn(
-    input_shape=(28, 28, 1),
-    filters=(16, 32),
-    kernel_size=3,
-    dense_units=(128,),
-    num_classes=10,
-    time_steps=6,
-    encoder="direct",
-    neuron="lif",
-    neuron_options=None,
-    weights=None,
-):
+@builder_args(
+    {
+        "input_shape": Arg((28, 28, 1), "tuple. (height, width, channels)."),
+        "filters": Arg((16, 32), "tuple of int. Filters of each convolutional stage."),
+        "kernel_size": Arg(3, "int. Convolution kernel size."),
+        "dense_units": Arg((128,), "tuple of int. Widths of the spiking dense layers."),
+    },
+    _SPIKING,
+    sections=_returns("spiking_cnn"),
+    time_steps=Arg(6, "int. Simulation steps T."),
+)
+def spiking_cnn(hparams):
     """Spiking convolutional net: encoder -> [conv -> LIF -> pool]* -> LIF -> readout.
 
     Each convolutional stage i applies "conv{i}" (a Conv2D, same padding) at
@@ -189,27 +206,15 @@ def spiking_cnn(
     repeated ("conv0" before "encoder"): the same numbers, T times cheaper.
 
     Args:
-        input_shape: tuple. (height, width, channels).
-        filters: tuple of int. Filters of each convolutional stage.
-        kernel_size: int. Convolution kernel size.
-        dense_units: tuple of int. Widths of the spiking dense layers.
-        num_classes: int. Number of classes.
-        time_steps: int. Simulation steps T.
-        encoder: str. "direct", "poisson" or "latency".
-        neuron: str. "lif" or "adaptive_lif".
-        neuron_options: dict or None. Arguments of the neuron cell (see
-            `spiking_mlp`).
-        weights: str or None. Local weights file; never downloaded.
-
-    Returns:
-        A functional `keras.Model` named "spiking_cnn".
+        {args}
     """
-    _check_common(time_steps, num_classes, encoder)
-    make_cell, probe = _neuron_factory(neuron, neuron_options)
+    encoder, time_steps = hparams["encoder"], hparams["time_steps"]
+    make_cell, probe = _check_common(hparams)
+    kernel_size = hparams["kernel_size"]
     check_int("kernel_size", kernel_size, minimum=1)
-    filters = tuple(check_int_list("filters", list(filters)))
-    dense_units = tuple(check_int_list("dense_units", list(dense_units)))
-    inputs = make_input(input_shape, rank=3)
+    filters = tuple(check_int_list("filters", list(hparams["filters"])))
+    dense_units = tuple(check_int_list("dense_units", list(hparams["dense_units"])))
+    inputs = make_input(hparams["input_shape"], rank=3)
     x = inputs
     if encoder == "direct":
         x = layers.Conv2D(filters[0], kernel_size, padding="same", name="conv0")(x)
@@ -231,8 +236,8 @@ def spiking_cnn(
             )(x)
     x = layers.Reshape((time_steps, int(np.prod(x.shape[2:]))), name="flatten")(x)
     x = _spiking_dense(x, dense_units, make_cell)
-    outputs = _readout(x, num_classes, probe.beta)
-    return finish_model(inputs, outputs, "spiking_cnn", weights)
+    outputs = _readout(x, hparams["num_classes"], probe.beta)
+    return finish_model(inputs, outputs, "spiking_cnn", hparams["weights"])
 
 
 def _spiking_layers(model):
