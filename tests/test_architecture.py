@@ -30,7 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "kerasdl"
 # below. Written once: the whole direction of kerasdl's imports.
 FLOORS = (
     # Helpers every other module uses; they import no other kerasdl unit.
-    ("_checks", "_io", "_backend", "_keras_compat"),
+    ("_checks", "_io", "_backend", "_keras_compat", "_memory"),
     # Building blocks: layers, plots, and the registry that models fill.
     ("layers", "viz", "registry"),
     # Architecture families (and their shared heads): register themselves.

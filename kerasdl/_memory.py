@@ -1,0 +1,102 @@
+"""Peak memory of a block of code: sampled RSS, child processes included.
+
+`PeakMemory` samples the resident set size of this process every
+millisecond while its block runs and, after the block, reads the peak RSS
+of the child processes that ended during it (`RUSAGE_CHILDREN`, e.g. the
+TensorFlow conversion subprocess of an export off the TensorFlow backend).
+
+Example:
+>>> with PeakMemory() as peak:
+...     kerasdl.export(model, "savedmodels/m", formats=["tflite"])
+>>> peak.process_bytes, peak.growth_bytes, peak.children_bytes
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import os
+import resource
+import threading
+
+__all__ = ["PeakMemory", "rss_bytes"]
+
+_SAMPLE_SECONDS = 0.001
+
+
+def rss_bytes() -> int | None:
+    """This process's resident set size in bytes; None without /proc."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return None
+
+
+def _max_rss(who) -> int:
+    # ru_maxrss is in KiB on Linux, bytes on macOS.
+    scale = 1 if os.uname().sysname == "Darwin" else 1024
+    return resource.getrusage(who).ru_maxrss * scale
+
+
+def _release_freed_memory() -> None:
+    # Freed heap pages go back to the OS, so earlier garbage does not count
+    # as this block's. glibc only; elsewhere a no-op.
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class PeakMemory:
+    """Context manager: the peak memory of its block.
+
+    Attributes (after the block):
+        process_bytes: int. Peak RSS of this process during the block.
+        growth_bytes: int. `process_bytes` minus the RSS at the start (>= 0).
+        children_bytes: int. Peak RSS of the largest child process that
+            ended during the block (0 if none); children that ended before
+            it are not counted when they were smaller than the earlier peak.
+        peak_bytes: int. max(process_bytes, children_bytes).
+        source: str. How the process's peak was measured.
+    """
+
+    def __init__(self):
+        self.process_bytes = self.growth_bytes = self.children_bytes = 0
+        self.peak_bytes = 0
+        self.source = ""
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _sample(self) -> None:
+        while not self._stop.wait(_SAMPLE_SECONDS):
+            self.process_bytes = max(self.process_bytes, rss_bytes())
+
+    def __enter__(self):
+        _release_freed_memory()
+        self._children_before = _max_rss(resource.RUSAGE_CHILDREN)
+        start = rss_bytes()
+        if start is not None:
+            self.source = "process RSS, sampled every 1 ms"
+            self._start = self.process_bytes = start
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        else:
+            # The lifetime peak: its growth is a lower bound when an earlier
+            # peak was higher.
+            self.source = "the process's lifetime peak RSS (lower bound)"
+            self._start = _max_rss(resource.RUSAGE_SELF)
+        return self
+
+    def __exit__(self, *exc):
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.process_bytes = max(self.process_bytes, rss_bytes())
+        else:
+            self.process_bytes = _max_rss(resource.RUSAGE_SELF)
+        self.growth_bytes = max(self.process_bytes - self._start, 0)
+        children = _max_rss(resource.RUSAGE_CHILDREN)
+        self.children_bytes = children if children > self._children_before else 0
+        self.peak_bytes = max(self.process_bytes, self.children_bytes)
+        return False
