@@ -12,6 +12,7 @@ Example:
 
 from kerasdl.viz.attention import plot_attention
 from kerasdl.viz.curves import plot_history
+from kerasdl.viz.detection import plot_detections
 from kerasdl.viz.explain import plot_feature_maps, plot_heatmaps, plot_image_grid
 from kerasdl.viz.generative import (
     plot_denoising_trajectory,
@@ -23,6 +24,7 @@ from kerasdl.viz.generative import (
 __all__ = [
     "plot_attention",
     "plot_denoising_trajectory",
+    "plot_detections",
     "plot_feature_maps",
     "plot_heatmaps",
     "plot_history",
