@@ -28,6 +28,7 @@ __all__ = [
     "check_int",
     "check_int_pair",
     "check_known_keys",
+    "check_mapping",
     "check_rate",
     "check_size_budget",
     "check_sizes",
@@ -455,6 +456,33 @@ def check_known_keys(params, accepted, kind: str, name: str, word: str = "key"):
                 f"Unknown {word} {short_repr(key)} for {kind} {short_repr(name)}."
                 f"{closest(key, accepted)} Accepted: {listed}."
             )
+
+
+def check_mapping(what: str, value, *, none_is_empty: bool = False) -> dict:
+    """Returns `value` if it is a dict, else raises naming what it is.
+
+    Args:
+        what: str. What the value is, as the error's subject ("A training
+            config (config.yaml)").
+        value: Any. The value (a config section or arguments, as read).
+        none_is_empty: bool. Accept None (an empty YAML section or file) as
+            an empty dict.
+
+    Returns:
+        The dict (a new empty one for an accepted None).
+
+    Raises:
+        ValueError: "<what> must be a mapping; received <value>."
+
+    Example:
+        >>> check_mapping("spec.call", None, none_is_empty=True)
+        {}
+    """
+    if value is None and none_is_empty:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a mapping; received {short_repr(value)}.")
+    return value
 
 
 def check_choice(name: str, value, options: Iterable, *, where: str = "") -> Any:

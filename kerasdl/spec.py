@@ -67,6 +67,7 @@ import keras
 
 from kerasdl._checks import (
     check_bool,
+    check_mapping,
     check_size_budget,
     closest,
     estimate_layer,
@@ -377,13 +378,11 @@ def _make_layer(class_name, args, name: str | None, where: str, inputs=None):
             are checked against the layer.
     """
     cls = _layer_class(class_name, where)
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        raise ValueError(
-            f"{where}: arguments of layer {short_repr(class_name)} must be a mapping; "
-            f"received {short_repr(args)}."
-        )
+    args = check_mapping(
+        f"{where}: arguments of layer {short_repr(class_name)}",
+        args,
+        none_is_empty=True,
+    )
     accepted = [
         p
         for p in inspect.signature(cls.__init__).parameters
@@ -882,11 +881,7 @@ def _build_functional(spec: dict) -> keras.Model:
         if "_alias" in node:
             tensors[name] = _resolve(node["_alias"], tensors, node["_where"])
             continue
-        call = node.get("call") or {}
-        if not isinstance(call, dict):
-            raise ValueError(
-                f"{node['_where']}: 'call' must be a mapping; received {short_repr(call)}."
-            )
+        call = check_mapping(f"{node['_where']}: 'call'", node.get("call") or {})
         inputs = node["inputs"]
         if isinstance(inputs, dict):
             args_in = (

@@ -8,6 +8,7 @@ from kerasdl._checks import (
     check_choice,
     check_float,
     check_int,
+    check_mapping,
     check_rate,
     closest,
     invalid,
@@ -140,3 +141,14 @@ def test_invalid_builds_the_error_without_raising():
     error = invalid("k", 5, "an odd number", hint=" Try 7.")
     assert isinstance(error, ValueError)
     assert str(error) == "Invalid k=5: expected an odd number. Try 7."
+
+
+def test_check_mapping_names_what_and_the_value_received():
+    assert check_mapping("spec.call", {"a": 1}) == {"a": 1}
+    assert check_mapping("spec.call", None, none_is_empty=True) == {}
+    with pytest.raises(
+        ValueError, match=r"^spec.call must be a mapping; received \[1, 2\]"
+    ):
+        check_mapping("spec.call", [1, 2])
+    with pytest.raises(ValueError, match="received None"):
+        check_mapping("spec.call", None)

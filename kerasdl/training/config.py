@@ -45,6 +45,7 @@ from kerasdl._checks import (
     check_choice,
     check_float,
     check_int,
+    check_mapping,
     closest,
     invalid,
     is_int,
@@ -349,13 +350,7 @@ def load_config(source=None) -> TrainingConfig:
             f"or a file path; received {type(source).__name__}: "
             f"{short_repr(source)}."
         )
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValueError(
-            f"A training config must be a mapping of keys; {where} holds a "
-            f"{type(data).__name__}: {short_repr(data)}."
-        )
+    data = check_mapping(f"A training config ({where})", data, none_is_empty=True)
     return TrainingConfig.from_dict(data)
 
 
