@@ -9,10 +9,12 @@ import keras
 import pytest
 
 # ch15 prints two tables and a YAML spec: test_neuroevolution_recipe checks it.
+# ch05 prints counts and a file next to fractions: test_detection_recipe.
+OWN_TESTS = ("ch15_neuroevolution", "ch05_detection")
 RECIPES = sorted(
     p
     for p in pathlib.Path(__file__).parents[1].glob("recipes/ch*.py")
-    if p.stem != "ch15_neuroevolution"
+    if p.stem not in OWN_TESTS
 )
 
 
@@ -66,6 +68,34 @@ def test_neuroevolution_recipe_prints_trajectories_and_a_buildable_spec(tmp_path
     params = int(es_rows.rsplit("parameters", 1)[0].rsplit(",", 1)[1].split()[0])
     assert kerasdl.build(spec).count_params() == params
     assert yaml.safe_load((tmp_path / "best_spec.yaml").read_text()) == spec
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="recipes are smoke-tested once, in the TensorFlow pass",
+)
+@pytest.mark.one_backend
+def test_detection_recipe_prints_map_and_tflite_agreement_and_draws_boxes(tmp_path):
+    import kerasdl
+
+    recipe = pathlib.Path(__file__).parents[1] / "recipes" / "ch05_detection.py"
+    done = _run_quick(recipe, tmp_path)
+    rows = {}
+    for line in done.stdout.splitlines()[1:]:
+        name, value = line[:32].strip(), line[32:].split()[0]
+        rows[name] = value
+    for name in ("mAP@0.5", "mAP@[.5:.95]", "mAP@0.75"):
+        assert 0.0 <= float(rows[name]) <= 1.0, rows
+    # Decoding + NMS on the TFLite outputs gives the Keras detections.
+    assert float(rows["TFLite decode agreement"]) == 1.0, rows
+    assert float(rows["TFLite max abs output diff"]) < 1e-3, rows
+    assert (tmp_path / "fcos" / "model.tflite").stat().st_size == int(
+        rows["TFLite bytes"]
+    )
+    fcos = kerasdl.build("fcos", input_shape=(64, 64, 3), num_classes=3)
+    assert int(rows["fcos parameters"]) == fcos.count_params()
+    assert rows["image"] == str(tmp_path / "detections.png")
+    assert (tmp_path / "detections.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.one_backend
