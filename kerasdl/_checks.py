@@ -29,6 +29,7 @@ __all__ = [
     "check_int_pair",
     "check_known_keys",
     "check_mapping",
+    "check_named",
     "check_rate",
     "check_size_budget",
     "check_sizes",
@@ -483,6 +484,39 @@ def check_mapping(what: str, value, *, none_is_empty: bool = False) -> dict:
     if not isinstance(value, dict):
         raise ValueError(f"{what} must be a mapping; received {short_repr(value)}.")
     return value
+
+
+def check_named(name: str, mapping: dict, keys, what: str, *, where: str = "") -> list:
+    """Returns `mapping`'s values for `keys`, in order; every key must be there.
+
+    For a dict given in place of a list, one value per name ("inputs" keyed
+    by input name, "directory" keyed by model name).
+
+    Args:
+        name: str. What the dict is, for the error ("inputs").
+        mapping: dict. The values by name.
+        keys: Iterable of str. The names needed, in the order returned.
+        what: str. What one value is ("array", "folder").
+        where: str. Appended to the missing names (" of model.tflite").
+
+    Returns:
+        list: `[mapping[k] for k in keys]`.
+
+    Raises:
+        ValueError: naming the missing keys, those expected and those given.
+
+    Example:
+        >>> check_named("inputs", {"x": 1}, ["x"], "array")
+        [1]
+    """
+    keys = list(keys)
+    missing = [k for k in keys if k not in mapping]
+    if missing:
+        raise ValueError(
+            f"{name} has no {what} for {missing}{where}; expected one per name in "
+            f"{keys}, received keys {sorted(map(str, mapping))}."
+        )
+    return [mapping[k] for k in keys]
 
 
 def check_choice(name: str, value, options: Iterable, *, where: str = "") -> Any:

@@ -9,6 +9,7 @@ from kerasdl._checks import (
     check_float,
     check_int,
     check_mapping,
+    check_named,
     check_rate,
     closest,
     invalid,
@@ -152,3 +153,13 @@ def test_check_mapping_names_what_and_the_value_received():
         check_mapping("spec.call", [1, 2])
     with pytest.raises(ValueError, match="received None"):
         check_mapping("spec.call", None)
+
+
+def test_check_named_returns_values_in_key_order_and_names_the_missing():
+    assert check_named("inputs", {"b": 2, "a": 1}, ["a", "b"], "array") == [1, 2]
+    with pytest.raises(ValueError) as info:
+        check_named("inputs", {"a": 1}, ["a", "b"], "array", where=" of m.tflite")
+    assert str(info.value) == (
+        "inputs has no array for ['b'] of m.tflite; expected one per name in "
+        "['a', 'b'], received keys ['a']."
+    )

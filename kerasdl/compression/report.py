@@ -37,7 +37,7 @@ from collections.abc import Callable
 import numpy as np
 
 from kerasdl import _backend
-from kerasdl._checks import check_int
+from kerasdl._checks import check_int, check_named
 from kerasdl._io import write_text_atomic
 
 __all__ = ["CompressionReport", "ReportRow", "report"]
@@ -464,13 +464,8 @@ def _folders(directory, names, scratch) -> dict:
     if directory is None:
         return {name: os.path.join(scratch, name) for name in names}
     if isinstance(directory, dict):
-        missing = [n for n in names if n not in directory]
-        if missing:
-            raise ValueError(
-                f"directory (a dict) has no folder for model(s) {missing}; "
-                f"give one per model name in {list(names)}."
-            )
-        return {n: os.path.abspath(os.fspath(directory[n])) for n in names}
+        folders = check_named("directory (a dict)", directory, names, "folder")
+        return {n: os.path.abspath(os.fspath(f)) for n, f in zip(names, folders)}
     root = os.path.abspath(os.fspath(directory))
     return {name: os.path.join(root, name) for name in names}
 

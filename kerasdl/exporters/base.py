@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from kerasdl._checks import check_named
+
 __all__ = [
     "MIN_WARMUP_RUNS",
     "ExportFormat",
@@ -179,13 +181,9 @@ class Runner:
     def _ordered(self, inputs, names: list[str]) -> list:
         """`inputs` as a list in `names` order (a dict is looked up by name)."""
         if isinstance(inputs, dict):
-            missing = [n for n in names if n not in inputs]
-            if missing:
-                raise ValueError(
-                    f"inputs has no array for input(s) {missing} of {self.path}; "
-                    f"received keys {sorted(inputs)}."
-                )
-            return [inputs[n] for n in names]
+            return check_named(
+                "inputs", inputs, names, "array", where=f" of {self.path}"
+            )
         return list(inputs)
 
     def close(self) -> None:
