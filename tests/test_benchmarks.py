@@ -233,3 +233,21 @@ def test_inference_benchmark_quick_times_every_file_against_float():
     assert re.search(r"^keras tensorflow +all +\d", out, re.M), out
     verdict = re.search(rf"^lenet5 +latency {number}x  size {number}x", out, re.M)
     assert verdict, out
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="spawns its own TensorFlow workers: run it once, under tensorflow",
+)
+@pytest.mark.one_backend
+def test_export_benchmark_quick_measures_each_arm_and_the_ratio():
+    out = _run_benchmark("export.py", "--quick", timeout=900).stdout
+    for arm in ("keras", "kerasdl same", "kerasdl all"):
+        row = re.search(rf"^{arm} +tensorflow +([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+)$",
+                        out, re.M)  # fmt: skip
+        assert row, out
+        seconds, process, children, peak = map(float, row.groups())
+        assert seconds > 0 and 0.05 < process < 16 and peak == max(process, children)
+    verdict = re.search(r"^resnet20 +time (\d+\.\d+)x  largest peak \(all formats\) "
+                        r"(\d+\.\d+) GB", out, re.M)  # fmt: skip
+    assert verdict and float(verdict.group(1)) > 0, out
