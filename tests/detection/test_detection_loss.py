@@ -16,7 +16,8 @@ def _perfect_logits(y, margin=30.0):
     logits = np.where(y[..., :2] > 0, margin, -margin)
     distances = np.log(np.maximum(y[..., 2:6], 1e-6))
     positive = y[..., :2].max(-1, keepdims=True) > 0
-    centre = np.log(y[..., 6:] / np.maximum(1 - y[..., 6:], 1e-6))
+    c = np.clip(y[..., 6:], 1e-6, 1 - 1e-6)
+    centre = np.log(c / (1 - c))
     return np.concatenate([logits, distances, np.where(positive, centre, 0)], -1)
 
 
