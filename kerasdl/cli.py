@@ -21,6 +21,12 @@ def _parse_value(text: str):
     return parse_yaml(text, where=f"--set value {short_repr(text)}")
 
 
+def _options(args, *names) -> dict:
+    """The parsed options `names` as keyword arguments of the same names (the
+    command's options are named like the API function's arguments)."""
+    return {name: getattr(args, name) for name in names}
+
+
 def _cmd_info(args) -> int:
     from kerasdl.registry import model_info
 
@@ -142,13 +148,16 @@ def _cmd_search(args) -> int:
     result = tune(
         args.config,
         args.algorithm,
-        max_trials=args.max_trials,
-        directory=args.directory,
-        project=args.project,
-        objective=args.objective,
-        max_epochs=args.max_epochs,
-        seed=args.seed,
-        overwrite=args.overwrite,
+        **_options(
+            args,
+            "max_trials",
+            "directory",
+            "project",
+            "objective",
+            "max_epochs",
+            "seed",
+            "overwrite",
+        ),
     )
     print(f"\nkerasdl search {args.config} ({args.algorithm})")
     for row in result.rows:
@@ -194,10 +203,8 @@ def _cmd_evaluate(args) -> int:
     report = evaluate(
         args.model,
         args.data,
-        report_dir=args.report_dir,
-        errors=args.errors,
-        latency_runs=args.latency_runs,
         explain=not args.no_explain,
+        **_options(args, "report_dir", "errors", "latency_runs"),
     )
     print(f"\nkerasdl evaluate {args.model}: {report['samples']} examples")
     print(
