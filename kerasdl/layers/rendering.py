@@ -46,6 +46,7 @@ def positional_encoding(x, num_frequencies: int, include_input: bool = True):
     Returns:
         Tensor (..., d * (2 L + include_input)).
     """
+    x = ops.convert_to_tensor(x, "float32")
     parts = [x] if include_input else []
     for k in range(num_frequencies):
         scaled = x * (math.pi * 2.0**k)
@@ -65,7 +66,7 @@ def stratified_depths(batch, near, far, num_samples, noise=None):
     """
     step = (far - near) / num_samples
     starts = near + step * ops.arange(num_samples, dtype="float32")
-    offsets = 0.5 if noise is None else noise
+    offsets = 0.5 if noise is None else ops.convert_to_tensor(noise, "float32")
     return ops.broadcast_to(starts, (batch, num_samples)) + step * offsets
 
 
@@ -80,6 +81,9 @@ def sample_pdf(edges, weights, u):
     Returns:
         Tensor (batch, S): samples, more of them where the weights are large.
     """
+    edges, weights, u = (
+        ops.convert_to_tensor(x, "float32") for x in (edges, weights, u)
+    )
     weights = ops.maximum(weights, 0.0) + _PDF_FLOOR
     pdf = weights / ops.sum(weights, axis=-1, keepdims=True)
     cdf = ops.cumsum(pdf, axis=-1)
@@ -121,6 +125,9 @@ def volume_render(rgb, sigma, t, directions, background=0.0):
         "acc" (batch,) accumulated opacity, "weights" (batch, N) and
         "transmittance" (batch, N), the light reaching each sample.
     """
+    rgb, sigma, t, directions = (
+        ops.convert_to_tensor(x, "float32") for x in (rgb, sigma, t, directions)
+    )
     deltas = t[:, 1:] - t[:, :-1]
     deltas = ops.concatenate([deltas, deltas[:, -1:]], axis=-1)
     deltas = deltas * ops.norm(directions, axis=-1, keepdims=True)

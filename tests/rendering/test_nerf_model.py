@@ -20,7 +20,7 @@ def test_coarse_and_fine_passes_are_outputs_fine_first():
     view = model.get_layer("fine_view").input
     assert [t.shape[-1] for t in view] == [8, 15]
     rays = np.random.default_rng(0).standard_normal((5, 6)).astype("float32")
-    colours = render_rays(model, rays, batch_size=3)
+    colours = render_rays(model, rays)
     assert colours.shape == (5, 3) and np.all((colours >= 0) & (colours <= 1))
 
 
