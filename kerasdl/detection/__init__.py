@@ -4,16 +4,18 @@ Works with the anchor-free detector `kerasdl.build("fcos", ...)`, whose one
 output holds per-location class logits, box distances and centre-ness:
 
 >>> from kerasdl import detection
->>> data = detection.shapes_detection()
+>>> data = detection.shapes_detection()               # offline, seeded
 >>> model = kerasdl.build("fcos", input_shape=(64, 64, 3), num_classes=3)
->>> stride = 4                                    # 64 px -> a 16 x 16 grid
->>> x, boxes, classes = data.train
->>> y = detection.encode_targets(boxes, classes, (16, 16), stride, 3)
->>> model.compile("adam", loss=detection.DetectionLoss(num_classes=3))
->>> model.fit(x, y, epochs=20)
->>> found = detection.decode_predictions(model.predict(data.test[0]), stride, 3)
->>> detection.coco_map(found, data.test[1], data.test[2], num_classes=3)
->>> detection.export_detector(model, "savedmodels/fcos", data.test[0][:64], 4, 3)
+>>> detection.fit_detector(model, *data.train, epochs=8, batch_size=16)
+>>> detection.evaluate_detector(model, *data.test)["map50"]   # pycocotools
+>>> detection.export_detector(model, "savedmodels/fcos", data.test[0][:64],
+...                           stride=4, num_classes=3)["agreement"]
+1.0
+
+The pieces underneath: `encode_targets` (FCOS assignment, the `y` of
+`model.fit`), `DetectionLoss` (focal + GIoU + centre-ness),
+`decode_predictions` (boxes, scores, per-class `non_max_suppression`),
+`coco_map`, and `reference.retinanet` (keras-hub's RetinaNet from config).
 """
 
 from kerasdl.detection.boxes import (
