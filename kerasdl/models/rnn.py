@@ -293,13 +293,30 @@ def _sections(role: str) -> dict:
     }
 
 
-@builder_args(
-    _INPUT,
+def _recurrent_args(role, count, activation, pooling=True, **overrides):
+    """`builder_args` of the builder of `role`: the shared groups in order.
+
+    `count` ({name: Arg}) is the head's size, second; `activation` the head's
+    activation, before `weights`; a tagger has no `pooling`; `overrides`
+    reword shared arguments.
+    """
+    return builder_args(
+        _INPUT,
+        count,
+        _RECURRENT,
+        _POOLING if pooling else {},
+        {"head_dropout": _HEAD_DROPOUT},
+        _TOKENS,
+        activation,
+        _WEIGHTS,
+        sections=_sections(role),
+        **overrides,
+    )
+
+
+@_recurrent_args(
+    "classifier",
     {"num_classes": Arg(10, "int. Number of classes.")},
-    _RECURRENT,
-    _POOLING,
-    {"head_dropout": _HEAD_DROPOUT},
-    _TOKENS,
     {
         "classifier_activation": Arg(
             "softmax",
@@ -307,8 +324,6 @@ def _sections(role: str) -> dict:
             '"sigmoid", ...).',
         )
     },
-    _WEIGHTS,
-    sections=_sections("classifier"),
 )
 def rnn_classifier(hparams):
     """Recurrent sequence classifier: recurrent stack, then one softmax label.
@@ -328,13 +343,9 @@ def rnn_classifier(hparams):
     return _recurrent_model("classifier", hparams)
 
 
-@builder_args(
-    _INPUT,
+@_recurrent_args(
+    "regressor",
     {"num_outputs": Arg(1, "int. Number of real-valued outputs per sequence.")},
-    _RECURRENT,
-    _POOLING,
-    {"head_dropout": _HEAD_DROPOUT},
-    _TOKENS,
     {
         "output_activation": Arg(
             None,
@@ -342,8 +353,6 @@ def rnn_classifier(hparams):
             "in (0, 1), ...).",
         )
     },
-    _WEIGHTS,
-    sections=_sections("regressor"),
 )
 def rnn_regressor(hparams):
     """Recurrent sequence regressor: recurrent stack, then real-valued outputs.
@@ -363,12 +372,9 @@ def rnn_regressor(hparams):
     return _recurrent_model("regressor", hparams)
 
 
-@builder_args(
-    _INPUT,
+@_recurrent_args(
+    "tagger",
     {"num_classes": Arg(10, "int. Number of tags.")},
-    _RECURRENT,
-    {"head_dropout": _HEAD_DROPOUT},
-    _TOKENS,
     {
         "classifier_activation": Arg(
             "softmax",
@@ -376,8 +382,7 @@ def rnn_regressor(hparams):
             "logits, ...).",
         )
     },
-    _WEIGHTS,
-    sections=_sections("tagger"),
+    pooling=False,
     # Reworded for tagging: both contexts are known, padding is left out.
     bidirectional=Arg(
         False,
