@@ -251,3 +251,21 @@ def test_export_benchmark_quick_measures_each_arm_and_the_ratio():
     verdict = re.search(r"^resnet20 +time (\d+\.\d+)x  largest peak \(all formats\) "
                         r"(\d+\.\d+) GB", out, re.M)  # fmt: skip
     assert verdict and float(verdict.group(1)) > 0, out
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="spawns its own TensorFlow worker: run it once, under tensorflow",
+)
+@pytest.mark.one_backend
+def test_pipelines_benchmark_quick_rates_every_input_against_the_default():
+    out = _run_benchmark("pipelines.py", "--quick", timeout=900).stdout
+    inputs = ("numpy, spe 1", "numpy, spe 8", r"tf\.data \+prefetch, spe 1",
+              r"tf\.data \+prefetch, spe 8", r"tf\.data no prefetch, spe 1",
+              "PyDataset, spe 1", "PyDataset, spe 8")  # fmt: skip
+    for label in inputs:
+        row = re.search(rf"^tensorflow +{label} +(\d+\.\d) +(\d+\.\d+)$", out, re.M)
+        assert row and float(row.group(1)) > 0, (label, out)
+        if label.startswith(r"tf\.data \+prefetch, spe 1"):
+            assert row.group(2) == "1.000"  # the default is the yardstick
+    assert re.search(r"^tensorflow +(the default is the fastest|fastest: )", out, re.M)
