@@ -10,13 +10,15 @@ pairs) and runs DPO against the frozen supervised model for each beta
 model, judged by the rule on held-out prompts, sampling seeded).
 
 Columns: stage, measure, beta, KL to the reference (nats per completion),
-mean vowel share of the completions, the measure's value, seconds.
+mean vowel share of the completions, the measure's value, seconds. One
+sampled completion of the SFT model and of each DPO policy goes to stderr.
 
     python recipes/ch18_preferences.py            # full run, a few minutes
     python recipes/ch18_preferences.py --quick    # smoke run, seconds
 """
 
 import argparse
+import sys
 import time
 
 from kerasdl import alignment
@@ -147,6 +149,14 @@ def main(argv=None) -> None:
             f"{mean_share(policy, eval_prompts, data.decode):>7.3f} "
             f"{win:>6.3f} {time.perf_counter() - started:>7.1f}",
             flush=True,
+        )
+        # On stderr: stdout is the table. The same prompt, both models.
+        sample = alignment.sample_completions(policy, eval_prompts[:1], COMPLETION, 1)
+        reference = alignment.sample_completions(sft, eval_prompts[:1], COMPLETION, 1)
+        print(
+            f"beta {beta}: prompt {data.decode(eval_prompts[0])!r}, sft "
+            f"{data.decode(reference[0])!r}, dpo {data.decode(sample[0])!r}",
+            file=sys.stderr,
         )
 
 

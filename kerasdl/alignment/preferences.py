@@ -50,7 +50,7 @@ def vowel_share(text: str) -> float:
     """Share of the characters of `text` that are vowels (a, e, i, o, u).
 
     A style rule for character models: prose written by a model trained on
-    English documentation has about one vowel in three characters, so two
+    English documentation has between a quarter and a third vowels, so two
     samples of the same model are preferred one way or the other about
     equally often, which leaves preference learning room to move.
 
