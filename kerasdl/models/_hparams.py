@@ -34,10 +34,16 @@ import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Arg", "builder_args"]
+__all__ = ["BUILDER_RAISES", "Arg", "builder_args", "builder_sections", "doc_sections"]
 
 # Docstring lines are wrapped to the project's line length.
 _WIDTH = 88
+
+#: What a builder raises for an invalid argument (its Raises section).
+BUILDER_RAISES = (
+    "ValueError: if a hyperparameter is invalid (the message names it, the value "
+    "received and what is accepted)."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +69,18 @@ def _args_doc(table: Mapping[str, Arg], indent: str) -> str:
     return "\n".join(lines)
 
 
+def _sections_lines(sections: Mapping[str, str], indent: str) -> list[str]:
+    """Docstring sections ({"Returns": text, ...}), each after a blank line;
+    `indent` is the indentation of their text."""
+    lines = []
+    for title, text in sections.items():
+        lines += ["", f"{indent[:-4]}{title}:"]
+        lines += textwrap.wrap(
+            text, width=_WIDTH, initial_indent=indent, subsequent_indent=indent + "    "
+        )
+    return lines
+
+
 def _fill_doc(doc: str, table: Mapping[str, Arg], sections: Mapping[str, str]) -> str:
     """Replaces the line holding only `{args}` by the Args lines of `table`,
     followed by `sections` ({"Returns": text, ...}) after the Args section."""
@@ -70,18 +88,38 @@ def _fill_doc(doc: str, table: Mapping[str, Arg], sections: Mapping[str, str]) -
     for i, line in enumerate(lines):
         if line.strip() == "{args}":
             indent = line[: len(line) - len(line.lstrip())]
-            filled = [_args_doc(table, indent)]
-            for title, text in sections.items():
-                filled += ["", f"{indent[:-4]}{title}:"]
-                filled += textwrap.wrap(
-                    text,
-                    width=_WIDTH,
-                    initial_indent=indent,
-                    subsequent_indent=indent + "    ",
-                )
+            filled = [_args_doc(table, indent), *_sections_lines(sections, indent)]
             lines[i] = "\n".join(filled)
             return "\n".join(lines)
     raise ValueError("a builder_args docstring needs a line holding only {args}")
+
+
+def builder_sections(name: str, raises: str = BUILDER_RAISES) -> dict[str, str]:
+    """The Returns and Raises sections of builder `name` (a functional model
+    of that name), for `builder_args(sections=...)` or `doc_sections`."""
+    return {"Returns": f'A functional `keras.Model` named "{name}".', "Raises": raises}
+
+
+def doc_sections(sections: Mapping[str, str]) -> Callable[[Callable], Callable]:
+    """Decorator for a builder with a written-out signature: adds `sections`
+    to its docstring after the Args section (before "Example:").
+
+    Raises:
+        ValueError: if the docstring has no "Example:" line to insert before.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        lines = (fn.__doc__ or "").split("\n")
+        for i, line in enumerate(lines):
+            if line.strip() == "Example:":
+                indent = line[: len(line) - len(line.lstrip())] + "    "
+                # The sections end with a blank line before "Example:".
+                added = _sections_lines(sections, indent)[1:] + [""]
+                fn.__doc__ = "\n".join(lines[:i] + added + lines[i:])
+                return fn
+        raise ValueError(f"{fn.__name__}'s docstring has no Example: line")
+
+    return decorate
 
 
 def builder_args(

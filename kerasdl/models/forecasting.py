@@ -29,7 +29,7 @@ from kerasdl.models._common import (
     check_int,
     check_int_list,
 )
-from kerasdl.models._hparams import Arg, builder_args
+from kerasdl.models._hparams import Arg, builder_args, builder_sections
 from kerasdl.models.heads import dense_head, finish_model, pool
 from kerasdl.models.rnn import KERAS_CELLS, check_recurrent_args, recurrent_stack
 from kerasdl.registry import register_model
@@ -95,13 +95,6 @@ _HEAD = {
 }
 
 
-def _sections(name: str) -> dict:
-    return {
-        "Returns": f'A functional `keras.Model` named "{name}".',
-        "Raises": "ValueError: if a hyperparameter is invalid.",
-    }
-
-
 @builder_args(
     _WINDOW,
     {
@@ -117,7 +110,7 @@ def _sections(name: str) -> dict:
         ),
     },
     _HEAD,
-    sections=_sections("<cell>_forecaster"),
+    sections=builder_sections("<cell>_forecaster"),
 )
 def rnn_forecaster(hparams):
     """Recurrent forecaster: stacked LSTM/GRU, last output -> horizon steps.
@@ -175,7 +168,7 @@ def rnn_forecaster(hparams):
         ),
     },
     _HEAD,
-    sections=_sections("cnn_forecaster"),
+    sections=builder_sections("cnn_forecaster"),
     input_shape=Arg(
         (24, 1),
         'tuple. (lookback, features); lookback must be fixed for pooling="flatten".',
@@ -241,7 +234,7 @@ def cnn_forecaster(hparams):
         ),
     },
     _HEAD,
-    sections=_sections("transformer_forecaster"),
+    sections=builder_sections("transformer_forecaster"),
     input_shape=Arg(
         (24, 1),
         "tuple. (lookback, features); lookback must be fixed (it sizes the "

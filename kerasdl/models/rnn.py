@@ -37,7 +37,7 @@ from kerasdl.models._common import (
     check_int_list,
     check_rate,
 )
-from kerasdl.models._hparams import Arg, builder_args
+from kerasdl.models._hparams import BUILDER_RAISES, Arg, builder_args
 from kerasdl.models.heads import dense_head, finish_model, pool
 from kerasdl.registry import register_model
 
@@ -288,8 +288,7 @@ def _sections(role: str) -> dict:
     return {
         "Returns": f'A functional `keras.Model` named "<cell>_{role}" (with a "bi" '
         "prefix when bidirectional).",
-        "Raises": "ValueError: if a hyperparameter is invalid (the message names "
-        "it, the value received and what is accepted).",
+        "Raises": BUILDER_RAISES,
     }
 
 

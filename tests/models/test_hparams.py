@@ -4,7 +4,7 @@ import inspect
 
 import pytest
 
-from kerasdl.models._hparams import Arg, builder_args
+from kerasdl.models._hparams import Arg, builder_args, builder_sections, doc_sections
 from kerasdl.registry import _arg_docs
 
 SHARED = {
@@ -73,6 +73,29 @@ def test_shared_sections_follow_the_args():
     assert doc.index("b: tuple.") < doc.index("Returns:\n    A model.")
     assert doc.index("Raises:\n    ValueError.") < doc.index("Example:")
     assert _arg_docs(built) == {"a": "int. First.", "b": _arg_docs(_builder)["b"]}
+
+
+def test_doc_sections_go_before_the_example_of_a_written_out_builder():
+    @doc_sections(builder_sections("net"))
+    def net(width=2):
+        """Net.
+
+        Args:
+            width: int. Width.
+
+        Example:
+        >>> net()
+        """
+
+    doc = inspect.getdoc(net)
+    assert (
+        'Args:\n    width: int. Width.\n\nReturns:\n    A functional `keras.Model` named "net".\n\nRaises:\n    ValueError: if a hyperparameter'
+        in doc
+    )
+    assert doc.index("accepted).\n\nExample:\n>>> net()") > 0
+    assert _arg_docs(net) == {"width": "int. Width."}
+    with pytest.raises(ValueError, match="Example"):
+        doc_sections({})(lambda: None)
 
 
 def test_a_docstring_without_args_line_is_refused():

@@ -33,6 +33,7 @@ from kerasdl.models._common import (
     check_choice,
     check_float,
 )
+from kerasdl.models._hparams import builder_sections, doc_sections
 from kerasdl.models.heads import ClassificationHead, finish_model
 from kerasdl.registry import register_model, set_task
 
@@ -41,6 +42,7 @@ __all__ = ["HEADS", "bert"]
 HEADS = ("classification", "mlm", None)
 
 
+@doc_sections(builder_sections("bert"))
 def bert(
     vocabulary_size=30522,
     max_sequence_length=512,
@@ -81,12 +83,6 @@ def bert(
             ("softmax", None for logits, "sigmoid", ...).
         weights: str or None. Path of a local weights file to load; never
             downloaded.
-
-    Returns:
-        A functional `keras.Model` named "bert".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid.
 
     Example:
     >>> model = bert(vocabulary_size=100, num_layers=2, num_heads=2,

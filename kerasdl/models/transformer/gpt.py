@@ -24,6 +24,7 @@ from kerasdl.layers.transformer import (
     check_stack_args,
 )
 from kerasdl.models._common import check_bool, check_choice, check_float, check_int
+from kerasdl.models._hparams import builder_sections, doc_sections
 from kerasdl.models.heads import finish_model, language_model_head
 from kerasdl.registry import register_model
 
@@ -51,6 +52,7 @@ GPT_FINAL_NORM = "final_norm"
 GPT_HEAD = "lm_head"
 
 
+@doc_sections(builder_sections("gpt"))
 def gpt(
     vocabulary_size=50257,
     max_sequence_length=1024,
@@ -92,12 +94,6 @@ def gpt(
             output projection (GPT-2) instead of a separate Dense layer.
         weights: str or None. Path of a local weights file to load; never
             downloaded.
-
-    Returns:
-        A functional `keras.Model` named "gpt".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid.
 
     Example:
     >>> model = gpt(vocabulary_size=100, max_sequence_length=32, num_layers=2,

@@ -36,6 +36,7 @@ from kerasdl.layers.transformer import (
     check_stack_args,
 )
 from kerasdl.models._common import check_bool, check_float, check_int
+from kerasdl.models._hparams import builder_sections, doc_sections
 from kerasdl.models.heads import finish_model, language_model_head
 from kerasdl.registry import register_model
 
@@ -68,6 +69,7 @@ T5_DECODER_FINAL_NORM = "decoder_final_norm"
 T5_HEAD = "lm_head"
 
 
+@doc_sections(builder_sections("t5"))
 def t5(
     vocabulary_size=32128,
     num_layers=6,
@@ -111,12 +113,6 @@ def t5(
             separate Dense layer (T5 v1.1).
         weights: str or None. Path of a local weights file to load; never
             downloaded.
-
-    Returns:
-        A functional `keras.Model` named "t5".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid.
 
     Example:
     >>> model = t5(vocabulary_size=100, num_layers=2, num_heads=2,
