@@ -42,7 +42,7 @@ from kerasdl.models._common import (
     check_input_shape,
     check_rate,
 )
-from kerasdl.models._hparams import Arg, builder_args
+from kerasdl.models._hparams import Arg, builder_args, builder_sections
 from kerasdl.models.heads import ClassificationHead, check_head_args
 from kerasdl.models.vit import TINY_VIT
 from kerasdl.registry import register_model, set_task
@@ -582,11 +582,11 @@ _PRESET = {
 
 def _sections(name: str, model: str) -> dict:
     """The Returns and Raises sections of builder `name` of `model`."""
-    return {
-        "Returns": f'A functional `keras.Model` named "{name}".',
-        "Raises": "ValueError: for an invalid hyperparameter, a preset that is not a "
+    return builder_sections(
+        name,
+        raises="ValueError: for an invalid hyperparameter, a preset that is not a "
         f"local {model} preset directory, or a value contradicting the preset.",
-    }
+    )
 
 
 def _size_args(base: str, published: dict, dropout: float, **docs) -> dict:
