@@ -162,6 +162,9 @@ def main(argv=None) -> int:
     args = _parse(argv)
     # The Keras backend is fixed when keras is first imported.
     os.environ["KERAS_BACKEND"] = args.backend
+    # OpenMP's busy waiting makes torch many times slower whenever another
+    # process competes for the cores (see benchmarks/README.md, training.py).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import keras
 
     backend = keras.backend.backend()
