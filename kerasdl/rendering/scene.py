@@ -31,6 +31,7 @@ __all__ = [
     "look_at",
     "make_nerf_data",
     "orbit_poses",
+    "rays_and_pixels",
     "trace_spheres",
 ]
 

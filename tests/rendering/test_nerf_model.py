@@ -10,6 +10,9 @@ from kerasdl.rendering import fit_nerf, render_rays, save_animation, save_png
 TINY = {"width": 8, "depth": 2, "skip": 1, "point_frequencies": 2}
 
 
+# The graph's structure does not depend on the backend; the registry sweep
+# runs the model forward, trains and saves it on every backend.
+@pytest.mark.one_backend
 def test_coarse_and_fine_passes_are_outputs_fine_first():
     model = kerasdl.build("nerf", num_samples=4, num_importance=3, **TINY)
     assert [t.shape for t in model.outputs] == [(None, 3), (None, 3)]
@@ -24,6 +27,7 @@ def test_coarse_and_fine_passes_are_outputs_fine_first():
     assert colours.shape == (5, 3) and np.all((colours >= 0) & (colours <= 1))
 
 
+@pytest.mark.one_backend
 def test_coarse_only_nerf_has_one_output():
     model = kerasdl.build("nerf", num_samples=4, num_importance=0, **TINY)
     assert len(model.outputs) == 1
