@@ -18,8 +18,9 @@ Arms are interleaved over `--rounds` rounds and the table gives medians; the
 ratio of `kerasdl same` to `keras` is the median of per-round ratios. The
 targets of issue 17, on MobileNetV2: at most 1.5x Keras' own export time on
 TensorFlow and at most 1.5 GB peak memory. Models are untrained (the weights'
-values do not change the work an export does); their outputs vary across
-samples, which the verification requires.
+values do not change the work an export does), with batch-norm statistics
+taken from the images (benchmarks/_models.py), so that their outputs vary
+across samples, as the verification requires.
 
 Usage:
     python benchmarks/export.py                      # ~10 min on 2 CPUs
@@ -42,6 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The worker runner next to this script (benchmarks/ is sys.path[0]).
 import _workers
 import numpy as np
+from _models import calibrated_model
 
 SEED = 0
 MODELS = {
@@ -65,16 +67,13 @@ TARGET_TIME, TARGET_PEAK_GB = 1.5, 1.5
 
 def _worker(args) -> dict:
     """Builds the model, then times and measures one export call."""
-    import keras
-
     import kerasdl
     from kerasdl._memory import PeakMemory
 
     spec, shape = MODELS[args.model]
-    keras.utils.set_random_seed(SEED)
-    model = kerasdl.build({**spec, "input_shape": list(shape), "num_classes": 10})
     rng = np.random.default_rng(SEED)
     images = rng.normal(size=(100, *shape)).astype("float32")
+    model = calibrated_model(spec, shape, 10, images[:32])
     out = os.path.join(args.directory, f"{args.model}_{args.arm}")
     with PeakMemory() as peak:
         start = time.perf_counter()

@@ -1,9 +1,9 @@
 """Benchmark: latency and size of every export format, side by side in one run.
 
 For LeNet-5 (32x32x1), CIFAR ResNet-20 (32x32x3) and MobileNetV2 (160x160x3,
-width 1.0), each briefly fitted on seeded synthetic images so that its
-batch-norm statistics and outputs are not those of initialization (the
-export verification refuses constant outputs), `kerasdl.export` writes and
+width 1.0), untrained but with batch-norm statistics taken from seeded
+synthetic images (benchmarks/_models.py: without them a deep CNN's outputs
+are constant, which the export verification refuses), `kerasdl.export` writes and
 verifies TFLite float32, fp16, dynamic-range and full-integer int8, and ONNX;
 onnxruntime's static quantization then makes an int8 ONNX file (QDQ, per
 channel) from the same calibration images. Every file is opened with its own
@@ -43,6 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The worker runner next to this script (benchmarks/ is sys.path[0]).
 import _workers
 import numpy as np
+from _models import calibrated_model
 
 SEED = 0
 MODELS = {
@@ -67,20 +68,6 @@ def _images(shape, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     labels = rng.integers(0, 10, n)
     x = rng.normal(0.0, 0.5, size=(n, *shape)).astype("float32") + patterns[labels]
     return x, labels.astype("int32")
-
-
-def _fitted_model(name: str, epochs: int):
-    import keras
-
-    import kerasdl
-
-    spec, shape = MODELS[name]
-    keras.utils.set_random_seed(SEED)
-    model = kerasdl.build({**spec, "input_shape": list(shape), "num_classes": 10})
-    x, y = _images(shape, 256, SEED)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
-    return model
 
 
 def _onnx_int8(source: str, target: str, calibration: np.ndarray) -> None:
@@ -165,12 +152,36 @@ def _ratio(times: dict, key: tuple, reference: tuple) -> float:
     return statistics.median(a / b for a, b in pairs)
 
 
+def _tflite_breakdown(path: str) -> dict:
+    """Bytes of a .tflite file by what they hold (read with TFLite's schema)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    content = open(path, "rb").read()  # noqa: SIM115 - read once, closed by GC
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+    weights = sum(len(b.data) for b in model.buffers if b.data is not None)
+    quantization = names = 0
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            names += len(tensor.name or b"")
+            q = tensor.quantization
+            if q is not None:  # scale/min/max float32, zero point int64
+                for values, size in (
+                    (q.scale, 4),
+                    (q.zeroPoint, 8),
+                    (q.min, 4),
+                    (q.max, 4),
+                ):
+                    quantization += 0 if values is None else len(values) * size
+    return {"total": len(content), "weights": weights, "quantization": quantization,
+            "names": names, "structure": len(content) - weights - quantization - names}  # fmt: skip
+
+
 def _benchmark_model(name: str, args, scratch: str) -> dict:
     import kerasdl
     from kerasdl.exporters import read_manifest
 
-    model = _fitted_model(name, args.epochs)
-    shape = MODELS[name][1]
+    spec, shape = MODELS[name]
+    model = calibrated_model(spec, shape, 10, _images(shape, 64, SEED)[0])
     calibration, _ = _images(shape, 100, SEED + 1)
     x, _ = _images(shape, 32, SEED + 2)
     directory = os.path.join(scratch, name)
@@ -181,6 +192,15 @@ def _benchmark_model(name: str, args, scratch: str) -> dict:
     manifest = read_manifest(directory)
     files = {fmt: (fmt, os.path.join(directory, entry["path"]))
              for fmt, entry in manifest["files"].items()}  # fmt: skip
+    # What the int8 file's size is made of, and the smallest int8 variant:
+    # one scale per tensor (no per-channel scale and int64 zero point per
+    # output channel) and no intermediate tensor names.
+    small = os.path.join(scratch, f"{name}_int8_small")
+    kerasdl.export(model, small, formats=["tflite_int8"], representative_data=calibration,
+                   sample_inputs=x[:16], per_channel=False, strip_tensor_names=True,
+                   min_agreement=0.0)  # fmt: skip
+    files["int8_per_tensor"] = ("tflite_int8", os.path.join(small, "model_int8.tflite"))
+    agreement = read_manifest(small)["files"]["tflite_int8"]["verification"]
     onnx_int8 = os.path.join(directory, "model_int8.onnx")
     _onnx_int8(files["onnx"][1], onnx_int8, calibration)
     files["onnx_int8"] = ("onnx", onnx_int8)
@@ -199,8 +219,12 @@ def _benchmark_model(name: str, args, scratch: str) -> dict:
             timeout=900,
         )  # fmt: skip
     sizes = {arm: os.path.getsize(path) for arm, (_, path) in files.items()}
+    breakdown = {arm: _tflite_breakdown(files[arm][1])
+                 for arm in ("tflite", "tflite_int8", "int8_per_tensor")}  # fmt: skip
     return {"params": model.count_params(), "export_seconds": export_seconds,
-            "sizes": sizes, "times": times, "keras": keras_times}  # fmt: skip
+            "sizes": sizes, "times": times, "keras": keras_times,
+            "breakdown": breakdown,
+            "per_tensor_agreement": agreement["class_agreement"]}  # fmt: skip
 
 
 def _print_model(name: str, result: dict) -> dict:
@@ -233,9 +257,18 @@ def _print_model(name: str, result: dict) -> dict:
             reference = statistics.median(times[("tflite", 2, batch)]["p50"])
             cells.append(f"{p50:>8.3f} {p95:>8.3f} {p50 / reference:>7.3f}")
         print(f"{'keras ' + backend:<16} {'all':>3} {'':>8} {'':>7} {' '.join(cells)}")
+    print("bytes by content (weights: buffers, int32 biases included; quantization: "
+          "scale float32 + zero point int64 per channel or tensor):")  # fmt: skip
+    for arm, parts in result["breakdown"].items():
+        cells = "  ".join(f"{k} {v:,}" for k, v in parts.items())
+        print(f"  {arm:<16} {cells}")
+    print(f"  int8_per_tensor class agreement with Keras: "
+          f"{result['per_tensor_agreement']:.3f}")  # fmt: skip
     latency = _ratio(times, ("tflite_int8", 1, 1), ("tflite", 1, 1))
     size = sizes["tflite_int8"] / float_size
-    return {"latency": latency, "size": size}
+    smallest = sizes["int8_per_tensor"] / float_size
+    return {"latency": latency, "size": size, "smallest": smallest,
+            "quantization": result["breakdown"]["tflite_int8"]["quantization"]}  # fmt: skip
 
 
 def _verdicts(summary: dict) -> None:
@@ -249,6 +282,10 @@ def _verdicts(summary: dict) -> None:
                 f"size {'met' if size <= TARGET_SIZE else 'MISSED'}",
             ]
             note = ", ".join(held)
+            if size > TARGET_SIZE:
+                note += (f" (per-channel scales and int64 zero points: "
+                         f"{ratios['quantization']:,} bytes; per tensor without "
+                         f"names: {ratios['smallest']:.3f}x)")  # fmt: skip
         else:
             note = "no target"
             if latency > 1.0:
@@ -265,7 +302,6 @@ def main(argv=None) -> int:
                         default=list(MODELS))  # fmt: skip
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--epochs", type=int, default=2)
     _workers.add_backends_argument(parser)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--keras-file", help=argparse.SUPPRESS)
@@ -275,7 +311,7 @@ def main(argv=None) -> int:
         _workers.emit(_keras_worker(args))
         return 0
     if args.quick:
-        args.models, args.rounds, args.runs, args.epochs = ["lenet5"], 1, 5, 1
+        args.models, args.rounds, args.runs = ["lenet5"], 1, 5
         args.backends = ["tensorflow"]
     summary = {}
     with tempfile.TemporaryDirectory() as scratch:
