@@ -269,3 +269,30 @@ def test_pipelines_benchmark_quick_rates_every_input_against_the_default():
         if label.startswith(r"tf\.data \+prefetch, spe 1"):
             assert row.group(2) == "1.000"  # the default is the yardstick
     assert re.search(r"^tensorflow +(the default is the fastest|fastest: )", out, re.M)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="spawns its own TensorFlow and PyTorch workers: run it once, under tensorflow",
+)
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="the PyTorch loop needs torch"
+)
+@pytest.mark.one_backend
+def test_peers_benchmark_quick_prints_ratio_table_with_agreeing_losses():
+    out = _run_benchmark("peers.py", "--quick", timeout=600).stdout
+    for model in ("mlp", "lenet5"):
+        counts = re.search(rf"^== {model} .*\n^parameters .*: keras ([\d,]+) / ([\d,]+); "
+                           r"pytorch ([\d,]+) / ([\d,]+)$", out, re.M)  # fmt: skip
+        assert counts and counts.group(1, 2) == counts.group(3, 4), out
+        section = out[counts.end() :].split("\n\n")[0]
+        arms = (("keras tensorflow jit=off", None), ("pytorch loop", "1.00"))
+        for arm, ratio in arms:
+            row = re.search(rf"^{arm} +(\d+\.\d) +(\d+\.\d\d)x +(\d+) +(\d+\.\d+) +"
+                            r"(\d+\.\d+)  yes \(", section, re.M)  # fmt: skip
+            assert row and float(row.group(1)) > 0, (arm, section)
+            assert ratio is None or row.group(2) == ratio
+        best = re.search(rf"^{model}: best Keras arm keras tensorflow jit=off at "
+                         r"(\d+\.\d\d)x the PyTorch loop\.$", out, re.M)  # fmt: skip
+        assert best and float(best.group(1)) > 0, out
+    assert "MISMATCH" not in out
