@@ -478,8 +478,13 @@ def _pytorch_model_run(name: str, args) -> dict:
 
 # ---------------------------------------------------------------- workers
 def _worker(args) -> dict:
+    import importlib
+
     from kerasdl._memory import PeakMemory
 
+    # Frameworks load before the first model's block: its peak memory is the
+    # model's, not the import's.
+    importlib.import_module("torch" if args.role == "pytorch" else "kerasdl")
     run = _pytorch_model_run if args.role == "pytorch" else _keras_model_run
     result = {}
     for name in args.models:
