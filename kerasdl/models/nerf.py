@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from keras import layers
 
+from kerasdl._checks import invalid
 from kerasdl.layers.rendering import (
     ImportanceSamples,
     PositionalEncoding,
@@ -114,6 +115,14 @@ def nerf(
     >>> model.fit(rays, [pixels, pixels], batch_size=1024)
     """
     num_importance = check_int("num_importance", num_importance, minimum=0)
+    # Hierarchical sampling needs at least one bin between the midpoints of
+    # the coarse depths.
+    if num_importance and check_int("num_samples", num_samples, minimum=2) < 3:
+        raise invalid(
+            "num_samples",
+            num_samples,
+            f"an integer >= 3 with num_importance={num_importance}",
+        )
     width = check_int("width", width, minimum=2)
     depth = check_int("depth", depth, minimum=1)
     skip = check_int("skip", skip, minimum=0, maximum=depth)

@@ -39,7 +39,8 @@ def test_coarse_only_nerf_has_one_output():
     "hparams, match",
     [
         ({"near": 3.0, "far": 2.0}, "far"),
-        ({"num_samples": 1}, "num_samples"),
+        ({"num_samples": 1, "num_importance": 0}, "num_samples"),
+        ({"num_samples": 2, "num_importance": 2}, "num_samples"),
         ({"num_importance": -1}, "num_importance"),
         ({"skip": 5, "depth": 4}, "skip"),
         ({"background": 2.0}, "background"),
