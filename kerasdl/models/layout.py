@@ -167,13 +167,15 @@ def to_nhwc(data):
     return data
 
 
-def _uses_channels_first(config) -> bool:
-    if isinstance(config, dict):
-        if config.get("data_format") == "channels_first":
+def _uses_channels_first(model) -> bool:
+    """Whether any layer, nested models included, is channels_first (read
+    from the layers, so subclassed models need no get_config)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            if _uses_channels_first(layer):
+                return True
+        elif getattr(layer, "data_format", None) == "channels_first":
             return True
-        return any(_uses_channels_first(v) for v in config.values())
-    if isinstance(config, list):
-        return any(_uses_channels_first(v) for v in config)
     return False
 
 
@@ -235,8 +237,7 @@ def to_channels_last(model):
         ValueError: if the model is channels_first but subclassed, or holds a
             layer whose arguments encode the layout (Reshape, Permute, Lambda).
     """
-    config = model.get_config()
-    if not _uses_channels_first(config):
+    if not _uses_channels_first(model):
         return model
     # Functional and Sequential models rebuild from their config alone.
     if type(model).__name__ not in ("Functional", "Sequential"):
@@ -246,6 +247,6 @@ def to_channels_last(model):
             "models can be rebuilt channels_last. Build it with "
             "data_format='channels_last' to export it."
         )
-    rebuilt = model.__class__.from_config(_rewrite(config, model.name))
+    rebuilt = model.__class__.from_config(_rewrite(model.get_config(), model.name))
     rebuilt.set_weights(model.get_weights())
     return rebuilt
