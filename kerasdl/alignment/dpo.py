@@ -156,12 +156,16 @@ class DPOModel(keras.Model):
                 f"{list(PAIR_KEYS)} (see kerasdl.alignment.pair_inputs)."
             )
         columns = []
-        for model, train in ((self.policy, training), (self.reference, False)):
+        for model in (self.policy, self.reference):
+            frozen = model is self.reference
             for side in ("chosen", "rejected"):
                 logp = completion_log_probs(
-                    model, inputs[f"{side}_ids"], inputs[f"{side}_mask"], train
+                    model,
+                    inputs[f"{side}_ids"],
+                    inputs[f"{side}_mask"],
+                    training=bool(training) and not frozen,
                 )
-                columns.append(logp if train else ops.stop_gradient(logp))
+                columns.append(ops.stop_gradient(logp) if frozen else logp)
         return ops.stack(columns, axis=-1)  # (batch, 4)
 
     def compute_loss(
