@@ -17,8 +17,8 @@ parameters, the bytes of the file that must be shipped for the adaptation
 peak memory of training and the wall time.
 
 Peak memory is measured as the growth of the process's resident set size
-(RSS) during training, sampled from `/proc/self/statm` every millisecond
-(`resource.getrusage`'s lifetime peak where /proc is missing): on CPU every
+(RSS) during training, sampled every millisecond (`kerasdl._memory.
+PeakMemory`; the lifetime peak where /proc is missing): on CPU every
 backend allocates its tensors in process memory, which `tracemalloc` cannot
 see (it tracks Python's allocator only). It includes what the backend
 allocates for activations and compilation, and it does not include
@@ -34,21 +34,18 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
-import gc
 import logging
 import math
 import os
-import resource
 import tempfile
-import threading
 import time
 
 import keras
 import numpy as np
 
 from kerasdl._checks import check_choice, check_int, invalid
+from kerasdl._memory import PeakMemory
 from kerasdl.compression.lora import enable_lora, lora_layers, qlora, save_adapters
 from kerasdl.training import Trainer
 from kerasdl.training.config import load_config
@@ -161,62 +158,6 @@ def perplexity(model, x, y, batch_size: int = 64) -> float:
         total += float((log_norm - target[..., 0]).sum())
         count += target.size
     return math.exp(total / count)
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _release_freed_memory() -> None:
-    # Freed heap pages go back to the OS, so one run's leftovers do not
-    # shrink the next run's measured growth. glibc only; elsewhere a no-op.
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-class _PeakMemory:
-    """Context manager: peak RSS growth over its body, sampled every 1 ms."""
-
-    def __init__(self):
-        self.peak_bytes = 0
-        self.source = ""
-        self._stop = threading.Event()
-
-    def _sample(self, baseline: int) -> None:
-        while not self._stop.wait(0.001):
-            self.peak_bytes = max(self.peak_bytes, _rss_bytes() - baseline)
-
-    def __enter__(self):
-        _release_freed_memory()
-        if os.path.exists("/proc/self/statm"):
-            self.source = "process RSS growth, sampled every 1 ms"
-            baseline = _rss_bytes()
-            self._thread = threading.Thread(
-                target=self._sample, args=(baseline,), daemon=True
-            )
-            self._thread.start()
-            self._baseline = baseline
-        else:
-            # ru_maxrss is the lifetime peak (KiB on Linux, bytes on macOS):
-            # its growth is a lower bound when an earlier peak was higher.
-            self.source = "growth of the process's lifetime peak RSS (lower bound)"
-            self._thread = None
-            self._baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return self
-
-    def __exit__(self, *exc):
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self.peak_bytes = max(self.peak_bytes, _rss_bytes() - self._baseline)
-        else:
-            scale = 1 if os.uname().sysname == "Darwin" else 1024
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            self.peak_bytes = (peak - self._baseline) * scale
-        self.peak_bytes = max(self.peak_bytes, 0)
-        return False
 
 
 def _elements(variables) -> int:
@@ -344,7 +285,7 @@ def finetune(
     tuned = _prepare(_copy(model), method, rank, alpha, layers)
     before = perplexity(tuned, x_val, y_val, _EVAL_BATCH)
     trainer = Trainer(config)
-    with _PeakMemory() as memory:
+    with PeakMemory() as memory:
         start = time.perf_counter()
         # No validation pass inside fit: perplexity is measured once, after.
         history = trainer.fit(tuned, x_train, y_train)
@@ -373,8 +314,8 @@ def finetune(
         total_params=_elements(tuned.weights),
         adapter_bytes=size,
         adapter_path=path if save_dir is not None else None,
-        peak_memory_bytes=memory.peak_bytes,
-        memory_source=memory.source,
+        peak_memory_bytes=memory.growth_bytes,
+        memory_source=f"growth of {memory.source}",
         state_bytes=state,
         seconds=seconds,
         history=dict(history.history),
