@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import os
 import statistics
 import sys
@@ -36,11 +37,15 @@ import time
 
 PUBLISHED_CNN = 0.94  # MNIST-1D CNN test accuracy (Greydanus & Kobak)
 HEAD = [{"Dense": {"units": 10, "activation": "softmax"}}]
+# Evolution starts from this small conv stack (as Real et al. start from
+# simple seeds); random search samples random chains (and this seed).
 SEED_SPEC = {
     "input_shape": [40, 1],
     "sequential": [
-        {"Conv1D": {"filters": 8, "kernel_size": 5, "padding": "same",
-                    "activation": "relu"}},
+        {"Conv1D": {"filters": 16, "kernel_size": 5, "strides": 2,
+                    "padding": "same", "activation": "relu"}},
+        {"Conv1D": {"filters": 16, "kernel_size": 3, "strides": 2,
+                    "padding": "same", "activation": "relu"}},
         "Flatten",
         *HEAD,
     ],
@@ -72,27 +77,37 @@ CNN_SPEC = {
 }  # fmt: skip
 
 FULL = {
-    "evaluations": 20,
+    "evaluations": 16,
     "seeds": 3,
-    "epochs": 10,
-    "population": 8,
+    "epochs": 6,
+    "population": 6,
     "sample": 3,
-    "final_epochs": 60,
-    "trials": 6,
+    "final_epochs": 30,
+    "trials": 12,
     "tune_epochs": 9,
-    "pareto_evaluations": 20,
+    "pareto_evaluations": 16,
 }
 QUICK = {"evaluations": 2, "seeds": 1, "epochs": 1, "population": 2, "sample": 2,
          "final_epochs": 1, "trials": 1, "tune_epochs": 1, "pareto_evaluations": 2}  # fmt: skip
 
 
+TRAIN_EXAMPLES = 3_200  # MNIST-1D's 4,000 training series less 20% validation
+BATCH = 32
+
+
 def _train_config(epochs: int) -> dict:
+    # Batch 32 and a cosine-decayed 0.01 (100 steps an epoch): the earlier
+    # batch 128 at a constant 0.003 (25 steps an epoch) left the baseline CNN
+    # at 0.58 validation accuracy after 10 epochs, against 0.84 with this
+    # budget, so candidates were ranked by how fast they start, not how good.
+    steps = epochs * math.ceil(TRAIN_EXAMPLES / BATCH)
     return {
         "data": {"name": "mnist1d"},
         "training": {
-            "seed": 0, "epochs": epochs, "batch_size": 128,
+            "seed": 0, "epochs": epochs, "batch_size": BATCH,
             "validation_split": 0.2,
-            "optimizer": {"name": "adam", "learning_rate": 0.003},
+            "optimizer": {"name": "adam", "learning_rate": {
+                "name": "cosine", "learning_rate": 0.01, "decay_steps": steps}},
             "callbacks": {"plot": False, "checkpoint": False, "csv_log": False},
         },
     }  # fmt: skip
@@ -121,6 +136,7 @@ def _evolve(evaluator, settings, seed, directory, *, random_search=False,
         SEED_SPEC, evaluator, cycles=cycles,
         population_size=cycles if random_search else settings["population"],
         sample_size=settings["sample"], objectives=objectives,
+        random_init=random_search,
         max_params=100_000, seed_value=seed, directory=directory,
     )  # fmt: skip
 

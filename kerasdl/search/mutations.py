@@ -325,9 +325,10 @@ def child_of(parents: list, rng: random.Random, *, crossover_rate: float = 0.0,
              attempts: int = 50) -> tuple[dict, str]:  # fmt: skip
     """A checked child of `parents` (mutation, or crossover then mutation).
 
-    Invalid children are repaired by `check` or resampled; after `attempts`
-    invalid tries the first parent's copy is returned (operator "copy"), so
-    the search never crashes on a bad child.
+    Invalid children, and children identical to a parent, are repaired by
+    `check` or resampled; after `attempts` such tries the first parent's
+    copy is returned (operator "copy"), so the search never crashes on a
+    bad child.
     """
     for _ in range(attempts):
         base = parents[0]
@@ -343,10 +344,22 @@ def child_of(parents: list, rng: random.Random, *, crossover_rate: float = 0.0,
         if len(child["layers"]) > max_layers:
             continue
         try:
-            return check(child, max_params), operator + mutation
+            child = check(child, max_params)
         except ValueError:
             continue
+        # A mutation that changed nothing (add_skip with no two equal
+        # shapes, as in a strided conv stack) would spend an evaluation on
+        # a parent's copy: resample it.
+        if any(_same_body(child, parent) for parent in parents):
+            continue
+        return child, operator + mutation
     return check(parents[0], max_params), "copy"
+
+
+def _same_body(a: dict, b: dict) -> bool:
+    return a["layers"] == [dict([_entry(x)]) for x in b["layers"]] and sorted(
+        map(list, a.get("skips", []))
+    ) == sorted(map(list, b.get("skips", [])))
 
 
 def random_genome(input_shape, head: list, rng: random.Random, *, depth=(1, 6),
