@@ -92,6 +92,38 @@ def test_vae_numpy_api_and_bounds():
         vae.decode(np.zeros((2, 5)))
 
 
+def test_vae_mixture_prior_samples_the_encoded_distribution_and_is_saved(tmp_path):
+    vae = kerasdl.build("vae", image_shape=SHAPE, latent_dim=2, hidden_units=[8],
+                        prior_components=1)  # fmt: skip
+    x = _images(200)
+    # Until fitted, the mixture is N(0, I).
+    before = vae.sample(2, seed=0)
+    assert before.shape == (2, *SHAPE)
+    vae.fit_prior(x)
+    means, _ = vae.encode(x)
+    decode = vae.decode
+    vae.decode = lambda z: z  # the latent draws themselves
+    z = vae.generate(20000, seed=1)
+    vae.decode = decode
+    # One component: the draws have the encoded means' mean and covariance
+    # (an untrained encoder puts them far from N(0, I)).
+    np.testing.assert_allclose(z.mean(0), means.mean(0), atol=0.05 * means.std())
+    np.testing.assert_allclose(np.cov(z.T), np.cov(means.T), rtol=0.1, atol=1e-4)
+    samples = vae.sample(3, seed=5)
+    np.testing.assert_array_equal(samples, sample(vae, 3, seed=5))
+    path = tmp_path / "vae.keras"
+    vae.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.sample(3, seed=5), samples, atol=1e-6)
+    with pytest.raises(ValueError, match="prior_components=-1"):
+        kerasdl.build("vae", image_shape=SHAPE, prior_components=-1)
+    plain = kerasdl.build("vae", image_shape=SHAPE, latent_dim=2, hidden_units=[8])
+    with pytest.raises(ValueError, match="prior_components >= 1"):
+        plain.fit_prior(x)
+    with pytest.raises(ValueError, match="at least prior_components=1 images"):
+        vae.fit_prior(x[:0])
+
+
 def test_vae_refuses_a_compiled_loss_and_bad_hyperparameters():
     vae = kerasdl.build("vae", image_shape=SHAPE, latent_dim=2, hidden_units=[8])
     vae.compile(optimizer="adam", loss="mse")

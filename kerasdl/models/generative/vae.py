@@ -11,6 +11,15 @@ lower bound at beta = 1).
 `encode`, `decode`, `sample` and `generate` (the sampling protocol of
 `kerasdl.generative`) work on NumPy; `elbo` and `log_likelihood` give
 per-image ELBO and importance-weighted log p(x) in nats.
+
+Samples from N(0, I) land where the aggregate posterior q(z) has no mass
+("holes" of the prior) and decode to blurred, in-between digits. With
+`prior_components=k`, `fit_prior(x)` fits a k-component Gaussian mixture to
+the encoder means of the training images after training (ex-post density
+estimation, Ghosh et al. 2020; Dai & Wipf 2019 fit a second VAE instead),
+and `generate` samples z from it; the mixture is saved with the model. The
+ELBO and log-likelihood stay those of the N(0, I) prior the VAE was trained
+with.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from kerasdl.models.generative._common import (
 __all__ = ["LIKELIHOODS", "VAE"]
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+MAX_PRIOR_COMPONENTS = 1000
 _EPS = 1e-6
 
 
@@ -62,6 +72,9 @@ class VAE(GenerativeModel):
         gaussian_sigma: float. Standard deviation of the Gaussian likelihood.
         beta: float. Weight of the KL term (beta-VAE; 1 is the plain ELBO).
         seed: int or None. Seed of the sampling layer's noise.
+        prior_components: int >= 0. Components of the sampling prior that
+            `fit_prior` fits to the encoded training images; 0 samples from
+            N(0, I) only. Until `fit_prior` runs, the mixture is N(0, I).
 
     Example:
     >>> vae = kerasdl.build("conv_vae", image_shape=(16, 16, 1), latent_dim=8)
@@ -83,6 +96,7 @@ class VAE(GenerativeModel):
         gaussian_sigma=0.1,
         beta=1.0,
         seed=None,
+        prior_components=0,
     ):
         image_shape, latent_dim, architecture, hidden_units, filters = check_stack_args(
             image_shape, latent_dim, architecture, hidden_units, filters
@@ -93,6 +107,12 @@ class VAE(GenerativeModel):
         )
         beta = check_float("beta", beta, minimum=0.0)
         seed = check_int("seed", seed, minimum=0, allow_none=True)
+        prior_components = check_int(
+            "prior_components",
+            prior_components,
+            minimum=0,
+            maximum=MAX_PRIOR_COMPONENTS,
+        )
 
         image = keras.Input(image_shape, name="image")
         h = encoder_stack(image, architecture, filters, hidden_units, "encoder")
@@ -123,6 +143,25 @@ class VAE(GenerativeModel):
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.elbo_tracker = keras.metrics.Mean(name="elbo")
+        self.prior_components = prior_components
+        if prior_components:
+            # Mixture weights (logits), means and Cholesky factors of the
+            # covariances; initialized to k copies of N(0, I).
+            k, d = prior_components, latent_dim
+            self.prior_logits = self.add_weight(
+                shape=(k,), initializer="zeros", trainable=False, name="prior_logits"
+            )
+            self.prior_means = self.add_weight(
+                shape=(k, d), initializer="zeros", trainable=False, name="prior_means"
+            )
+            self.prior_scale_tril = self.add_weight(
+                shape=(k, d, d),
+                initializer=lambda shape, dtype=None: ops.broadcast_to(
+                    ops.eye(d, dtype=dtype), shape
+                ),
+                trainable=False,
+                name="prior_scale_tril",
+            )
 
     # ------------------------------------------------------------ training
     def reconstruction_nll(self, x, x_hat):
@@ -185,10 +224,69 @@ class VAE(GenerativeModel):
             self.decoder, check_latent(z, self.latent_dim), batch_size
         )
 
+    def fit_prior(self, x, seed=0, batch_size=256):
+        """Fits the sampling prior to the encoder means of images `x`.
+
+        A Gaussian mixture of `prior_components` components with full
+        covariances (scikit-learn's EM, `reg_covar` 1e-4) over the
+        aggregate posterior's means; `generate` then samples from it.
+
+        Args:
+            x: array (n, *image_shape) in [0, 1]: the training images.
+            seed: int. Seed of the EM initialization.
+            batch_size: int. Images per encoder pass.
+
+        Returns:
+            The model (fitted in place).
+
+        Raises:
+            ValueError: when the model was built with prior_components=0, or
+                `x` has fewer images than components.
+            ImportError: without scikit-learn (`pip install kerasdl[data]`).
+        """
+        k = self.prior_components
+        if not k:
+            raise ValueError(
+                "fit_prior needs a mixture prior: build the VAE with "
+                "prior_components >= 1 (received prior_components=0)."
+            )
+        means, _ = self.encode(x, batch_size)
+        if len(means) < k:
+            raise ValueError(
+                f"fit_prior needs at least prior_components={k} images; "
+                f"received {len(means)}."
+            )
+        try:
+            from sklearn.mixture import GaussianMixture
+        except ImportError as error:
+            raise ImportError(
+                "VAE.fit_prior uses scikit-learn's GaussianMixture: "
+                "pip install 'kerasdl[data]' (or scikit-learn)."
+            ) from error
+        mixture = GaussianMixture(
+            k, covariance_type="full", reg_covar=1e-4, random_state=seed
+        ).fit(means.astype("float64"))
+        self.prior_logits.assign(np.log(mixture.weights_).astype("float32"))
+        self.prior_means.assign(mixture.means_.astype("float32"))
+        self.prior_scale_tril.assign(
+            np.linalg.cholesky(mixture.covariances_).astype("float32")
+        )
+        return self
+
     def generate(self, n, labels=None, seed=None, steps=None, guidance=None):
         """Sampling protocol (`kerasdl.generative.sample` checks the arguments):
-        decodes z ~ N(0, I) drawn with NumPy's generator for `seed`."""
-        return self.decode(rng_normal(seed, (n, self.latent_dim)))
+        decodes z drawn with NumPy's generator for `seed` from N(0, I), or
+        from the mixture prior when the model has one."""
+        if not self.prior_components:
+            return self.decode(rng_normal(seed, (n, self.latent_dim)))
+        rng = np.random.default_rng(seed)
+        logits = ops.convert_to_numpy(self.prior_logits).astype("float64")
+        weights = np.exp(logits - logits.max())
+        component = rng.choice(len(weights), size=n, p=weights / weights.sum())
+        eps = rng.standard_normal((n, self.latent_dim)).astype("float32")
+        means = ops.convert_to_numpy(self.prior_means)[component]
+        tril = ops.convert_to_numpy(self.prior_scale_tril)[component]
+        return self.decode(means + np.einsum("nij,nj->ni", tril, eps))
 
     def sample(self, n, seed=None):
         """`n` images decoded from prior samples; identical for the same seed."""
