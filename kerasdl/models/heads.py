@@ -365,6 +365,12 @@ class ClassificationHead:
             self.dropout,
         )
 
+    @classmethod
+    def from_hp(cls, hp: dict) -> ClassificationHead:
+        """The head from a `builder_args` builder's hyperparameters `hp` (the
+        dict holds one entry per field, under the field's name)."""
+        return cls(**{field.name: hp[field.name] for field in dataclasses.fields(cls)})
+
     def __call__(self, x, **overrides):
         """Applies the head to features `x` (see `classification_head`).
 

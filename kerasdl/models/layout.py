@@ -28,8 +28,10 @@ import keras
 import numpy as np
 
 from kerasdl._checks import check_choice, short_repr
+from kerasdl.models._hparams import Arg
 
 __all__ = [
+    "DATA_FORMAT",
     "DATA_FORMATS",
     "channel_axis",
     "channels",
@@ -120,9 +122,18 @@ _DATA_FORMAT_DOC = (
 )
 
 
+#: The data_format argument as a `builder_args` table, for image builders
+#: whose signature comes from shared tables (`image_builder` then finds the
+#: line already there).
+DATA_FORMAT = {"data_format": Arg(None, _DATA_FORMAT_DOC.split(": ", 1)[1])}
+
+
 def _with_data_format_doc(doc: str) -> str:
-    """`doc` with the data_format line at the end of its Args section."""
+    """`doc` with the data_format line at the end of its Args section (unless
+    `builder_args` already wrote it there)."""
     lines = doc.split("\n")
+    if any(line.lstrip().startswith("data_format: ") for line in lines):
+        return doc
     for i, line in enumerate(lines):
         if line.strip() == "Args:":
             indent = " " * (len(line) - len(line.lstrip()) + 4)

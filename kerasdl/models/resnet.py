@@ -26,8 +26,9 @@ from kerasdl.models._common import (
     check_conv_style,
     make_input,
 )
+from kerasdl.models._hparams import Arg, builder_args, builder_sections
 from kerasdl.models.heads import ClassificationHead
-from kerasdl.models.layout import channel_axis, channels, image_builder
+from kerasdl.models.layout import DATA_FORMAT, channel_axis, channels, image_builder
 from kerasdl.registry import register_model
 
 __all__ = ["resnet_cifar", "resnet_v1", "resnet_v2"]
@@ -71,16 +72,17 @@ def _check_dilation(value) -> tuple[bool, bool, bool]:
     return tuple(value)
 
 
-def _check_style(
-    base_filters, activation, batch_norm, use_bias, kernel_initializer, weights
-) -> _Style:
-    """The checks every ResNet builder makes; returns the blocks' layer options."""
-    check_int("base_filters", base_filters, minimum=1)
-    initializer = check_conv_style(activation, batch_norm, kernel_initializer, weights)
+def _check_style(hp: dict) -> _Style:
+    """The checks every ResNet builder makes on its hyperparameters `hp`;
+    returns the blocks' layer options."""
+    check_int("base_filters", hp["base_filters"], minimum=1)
+    initializer = check_conv_style(
+        hp["activation"], hp["batch_norm"], hp["kernel_initializer"], hp["weights"]
+    )
     return _Style(
-        activation=activation,
-        batch_norm=batch_norm,
-        use_bias=check_bool("use_bias", use_bias),
+        activation=hp["activation"],
+        batch_norm=hp["batch_norm"],
+        use_bias=check_bool("use_bias", hp["use_bias"]),
         initializer=initializer,
     )
 
@@ -236,24 +238,82 @@ def _bottleneck_v2(x, filters, name, style, *, strides=1):
 
 
 # ---------------------------------------------------------------- builders
+# The arguments that the three builders share (default and Args line each).
+_IMAGENET = {
+    "depth": Arg(50, "int. Number of weighted layers: 18, 34, 50, 101 or 152."),
+    "input_shape": Arg(
+        (224, 224, 3),
+        "tuple. Input shape (height, width, channels); spatial sizes of at least "
+        "32, None allowed when include_top is False.",
+    ),
+    "num_classes": Arg(1000, "int. Number of classes of the classifier."),
+}
+_POOLING_DOC = 'str or None. None, "avg", "max" or "flatten", as in keras.applications'
+_HEAD = {
+    "include_top": Arg(True, "bool. Add global pooling and the classifier."),
+    "pooling": Arg(None, _POOLING_DOC + "."),
+    "classifier_activation": Arg(
+        "softmax", "str or None. Activation of the classifier; None returns logits."
+    ),
+    "dropout": Arg(0.0, "float. Dropout rate before the classifier."),
+}
+_STYLE = {
+    "base_filters": Arg(
+        64,
+        "int. Filters of the stem and first stage; each later stage doubles them "
+        "(64 in the paper).",
+    ),
+    "activation": Arg(
+        "relu",
+        "str. Hidden activation (relu, leaky_relu, gelu, swish, tanh, sigmoid, "
+        '...); layers are named "<block>_<activation>".',
+    ),
+}
+_KERNEL = {
+    "kernel_initializer": Arg(
+        "glorot_uniform", "str. Initializer of the convolution kernels."
+    )
+}
+
+
+_RAISES = "ValueError: if a hyperparameter is invalid or the weights file is missing."
+_WEIGHTS = {
+    "weights": Arg(None, "str or None. Path of a local weights file, or None."),
+    **DATA_FORMAT,
+}
+
+
 @image_builder
-def resnet_v1(
-    depth: int = 50,
-    input_shape=(224, 224, 3),
-    num_classes: int = 1000,
-    include_top: bool = True,
-    pooling: str | None = None,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    base_filters: int = 64,
-    activation: str = "relu",
-    batch_norm: bool = True,
-    use_bias: bool = True,
-    kernel_initializer: str = "glorot_uniform",
-    replace_stride_with_dilation=(False, False, False),
-    weights: str | None = None,
-    data_format: str | None = None,
-):
+@builder_args(
+    _IMAGENET,
+    _HEAD,
+    _STYLE,
+    {
+        "batch_norm": Arg(True, "bool. Batch normalization after every convolution."),
+        "use_bias": Arg(
+            True,
+            "bool. Biases in the convolutions (keras.applications: True; "
+            "torchvision: False).",
+        ),
+    },
+    _KERNEL,
+    {
+        "replace_stride_with_dilation": Arg(
+            (False, False, False),
+            "tuple. Three booleans for stages conv3, conv4 and conv5: replace the "
+            "stage's stride 2 by dilated 3x3 convolutions as torchvision does "
+            "(output stride 16 or 8 instead of 32, same parameters). torchvision "
+            "accepts it for bottleneck depths only; basic blocks accept it here too.",
+        )
+    },
+    _WEIGHTS,
+    pooling=Arg(
+        None,
+        _POOLING_DOC + " (with include_top=False, None returns the feature map).",
+    ),
+    sections=builder_sections("resnet<depth>", _RAISES),
+)
+def resnet_v1(hp):
     """ResNet v1 for ImageNet-style inputs (He et al. 2015).
 
     Depths 18 and 34 use basic blocks (two 3x3 convolutions, stride in the
@@ -268,62 +328,27 @@ def resnet_v1(
     torchvision keeps as buffers.
 
     Args:
-        depth: int. Number of weighted layers: 18, 34, 50, 101 or 152.
-        input_shape: tuple. Input shape (height, width, channels); spatial
-            sizes of at least 32, None allowed when include_top is False.
-        num_classes: int. Number of classes of the classifier.
-        include_top: bool. Add global pooling and the classifier.
-        pooling: str or None. None, "avg", "max" or "flatten", as in
-            keras.applications (with include_top=False, None returns the
-            feature map).
-        classifier_activation: str or None. Activation of the classifier;
-            None returns logits.
-        dropout: float. Dropout rate before the classifier.
-        base_filters: int. Filters of the stem and first stage; each later
-            stage doubles them (64 in the paper).
-        activation: str. Hidden activation (relu, leaky_relu, gelu, swish,
-            tanh, sigmoid, ...); layers are named "<block>_<activation>".
-        batch_norm: bool. Batch normalization after every convolution.
-        use_bias: bool. Biases in the convolutions (keras.applications: True;
-            torchvision: False).
-        kernel_initializer: str. Initializer of the convolution kernels.
-        replace_stride_with_dilation: tuple. Three booleans for stages conv3,
-            conv4 and conv5: replace the stage's stride 2 by dilated 3x3
-            convolutions as torchvision does (output stride 16 or 8 instead
-            of 32, same parameters). torchvision accepts it for bottleneck
-            depths only; basic blocks accept it here too.
-        weights: str or None. Path of a local weights file, or None.
-
-    Returns:
-        A functional `keras.Model` named "resnet<depth>".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid or the weights file is
-            missing.
+        {args}
 
     Example:
     >>> model = resnet_v1(depth=50, input_shape=(224, 224, 3), num_classes=1000)
     >>> model.count_params()
     25636712
     """
-    check_choice("depth", depth, tuple(_IMAGENET_DEPTHS))
-    head = ClassificationHead(
-        include_top, num_classes, pooling, classifier_activation, dropout
-    )
-    dilate = _check_dilation(replace_stride_with_dilation)
-    style = _check_style(
-        base_filters, activation, batch_norm, use_bias, kernel_initializer, weights
-    )
-    inputs = make_input(input_shape, rank=3, min_size=32)
+    check_choice("depth", hp["depth"], tuple(_IMAGENET_DEPTHS))
+    head = ClassificationHead.from_hp(hp)
+    dilate = _check_dilation(hp["replace_stride_with_dilation"])
+    style = _check_style(hp)
+    inputs = make_input(hp["input_shape"], rank=3, min_size=32)
 
-    block, stage_blocks = _IMAGENET_DEPTHS[depth]
+    block, stage_blocks = _IMAGENET_DEPTHS[hp["depth"]]
     # The stem keeps a bias in keras.applications; here it follows use_bias.
-    x = _conv_bn_act(inputs, base_filters, 7, "conv1", style, strides=2)
+    x = _conv_bn_act(inputs, hp["base_filters"], 7, "conv1", style, strides=2)
     x = _stem_pool(x)
 
     dilation = 1
     for stage, blocks in enumerate(stage_blocks):
-        filters = base_filters * 2**stage
+        filters = hp["base_filters"] * 2**stage
         strides = 1 if stage == 0 else 2
         previous = dilation
         if stage > 0 and dilate[stage - 1]:
@@ -352,24 +377,19 @@ def resnet_v1(
                     dilation=(previous if first else dilation, dilation),
                 )
 
-    return head.model(inputs, x, f"resnet{depth}", weights)
+    return head.model(inputs, x, f"resnet{hp['depth']}", hp["weights"])
 
 
 @image_builder
-def resnet_v2(
-    depth: int = 50,
-    input_shape=(224, 224, 3),
-    num_classes: int = 1000,
-    include_top: bool = True,
-    pooling: str | None = None,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    base_filters: int = 64,
-    activation: str = "relu",
-    kernel_initializer: str = "glorot_uniform",
-    weights: str | None = None,
-    data_format: str | None = None,
-):
+@builder_args(
+    _IMAGENET,
+    _HEAD,
+    _STYLE,
+    _KERNEL,
+    _WEIGHTS,
+    sections=builder_sections("resnet<depth>v2", _RAISES),
+)
+def resnet_v2(hp):
     """ResNet v2 with pre-activation blocks (He et al. 2016).
 
     Follows keras.applications' ResNetV2 exactly for depths 50, 101 and 152
@@ -382,52 +402,26 @@ def resnet_v2(
     `resnet_v1` for a `batch_norm` switch).
 
     Args:
-        depth: int. Number of weighted layers: 18, 34, 50, 101 or 152.
-        input_shape: tuple. Input shape (height, width, channels); spatial
-            sizes of at least 32, None allowed when include_top is False.
-        num_classes: int. Number of classes of the classifier.
-        include_top: bool. Add global pooling and the classifier.
-        pooling: str or None. None, "avg", "max" or "flatten", as in
-            keras.applications.
-        classifier_activation: str or None. Activation of the classifier;
-            None returns logits.
-        dropout: float. Dropout rate before the classifier.
-        base_filters: int. Filters of the stem and first stage; each later
-            stage doubles them (64 in the paper).
-        activation: str. Hidden activation (relu, leaky_relu, gelu, swish,
-            tanh, sigmoid, ...); layers are named "<block>_<activation>".
-        kernel_initializer: str. Initializer of the convolution kernels.
-        weights: str or None. Path of a local weights file, or None.
-
-    Returns:
-        A functional `keras.Model` named "resnet<depth>v2".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid or the weights file is
-            missing.
+        {args}
 
     Example:
     >>> model = resnet_v2(depth=50)
     >>> model.count_params()
     25613800
     """
-    check_choice("depth", depth, tuple(_IMAGENET_DEPTHS))
-    head = ClassificationHead(
-        include_top, num_classes, pooling, classifier_activation, dropout
-    )
-    style = _check_style(
-        base_filters, activation, True, False, kernel_initializer, weights
-    )
-    inputs = make_input(input_shape, rank=3, min_size=32)
+    check_choice("depth", hp["depth"], tuple(_IMAGENET_DEPTHS))
+    head = ClassificationHead.from_hp(hp)
+    style = _check_style({**hp, "batch_norm": True, "use_bias": False})
+    inputs = make_input(hp["input_shape"], rank=3, min_size=32)
 
-    block, stage_blocks = _IMAGENET_DEPTHS[depth]
-    x = _conv(inputs, base_filters, 7, "conv1", style, strides=2, use_bias=True)
+    block, stage_blocks = _IMAGENET_DEPTHS[hp["depth"]]
+    x = _conv(inputs, hp["base_filters"], 7, "conv1", style, strides=2, use_bias=True)
     x = _stem_pool(x)
 
     apply_block = _bottleneck_v2 if block == "bottleneck" else _basic_v2
     last_stage = len(stage_blocks) - 1
     for stage, blocks in enumerate(stage_blocks):
-        filters = base_filters * 2**stage
+        filters = hp["base_filters"] * 2**stage
         # keras.applications (TF-slim): stages conv2-conv4 stride in their
         # last block, conv5 keeps its resolution.
         final_strides = 1 if stage == last_stage else 2
@@ -442,27 +436,49 @@ def resnet_v2(
 
     x = _bn(x, "post", style, force=True)
     x = _act(x, f"post_{style.activation}", style)
-    return head.model(inputs, x, f"resnet{depth}v2", weights)
+    return head.model(inputs, x, f"resnet{hp['depth']}v2", hp["weights"])
 
 
 @image_builder
-def resnet_cifar(
-    depth: int = 20,
-    input_shape=(32, 32, 3),
-    num_classes: int = 10,
-    include_top: bool = True,
-    pooling: str | None = None,
-    classifier_activation: str | None = "softmax",
-    dropout: float = 0.0,
-    shortcut: str = "A",
-    base_filters: int = 16,
-    activation: str = "relu",
-    batch_norm: bool = True,
-    use_bias: bool | None = None,
-    kernel_initializer: str = "he_normal",
-    weights: str | None = None,
-    data_format: str | None = None,
-):
+@builder_args(
+    _IMAGENET,
+    _HEAD,
+    {
+        "shortcut": Arg(
+            "A",
+            'str. "A" (zero-padding identity, the paper\'s default) or "B" (1x1 '
+            "projections where the shape changes).",
+        )
+    },
+    _STYLE,
+    {
+        "batch_norm": Arg(True, "bool. Batch normalization after every convolution."),
+        "use_bias": Arg(
+            None,
+            "bool or None. Biases in the convolutions; None (default) adds them only "
+            "when batch_norm is False.",
+        ),
+    },
+    _KERNEL,
+    _WEIGHTS,
+    depth=Arg(20, "int. Number of weighted layers, 6n+2: 20, 32, 44, 56, 110, ..."),
+    input_shape=Arg(
+        (32, 32, 3),
+        "tuple. Input shape (height, width, channels); spatial sizes of at least 8.",
+    ),
+    num_classes=Arg(10, "int. Number of classes of the classifier."),
+    base_filters=Arg(
+        16,
+        "int. Filters of the stem and first stage; the next two stages double them "
+        "(16 in the paper).",
+    ),
+    kernel_initializer=Arg(
+        "he_normal",
+        "str. Initializer of the convolution kernels (he_normal as in the paper).",
+    ),
+    sections=builder_sections("resnet<depth>", _RAISES),
+)
+def resnet_cifar(hp):
     """CIFAR ResNet with 6n+2 layers (He et al. 2015, section 4.2).
 
     A 3x3 stem with 16 filters, three stages of n basic blocks with 16, 32
@@ -476,64 +492,32 @@ def resnet_cifar(
     "conv2_block1_1_conv", ..., "predictions").
 
     Args:
-        depth: int. Number of weighted layers, 6n+2: 20, 32, 44, 56, 110, ...
-        input_shape: tuple. Input shape (height, width, channels); spatial
-            sizes of at least 8.
-        num_classes: int. Number of classes of the classifier.
-        include_top: bool. Add global pooling and the classifier.
-        pooling: str or None. None, "avg", "max" or "flatten", as in
-            keras.applications.
-        classifier_activation: str or None. Activation of the classifier;
-            None returns logits.
-        dropout: float. Dropout rate before the classifier.
-        shortcut: str. "A" (zero-padding identity, the paper's default) or
-            "B" (1x1 projections where the shape changes).
-        base_filters: int. Filters of the stem and first stage; the next two
-            stages double them (16 in the paper).
-        activation: str. Hidden activation (relu, leaky_relu, gelu, swish,
-            tanh, sigmoid, ...); layers are named "<block>_<activation>".
-        batch_norm: bool. Batch normalization after every convolution.
-        use_bias: bool or None. Biases in the convolutions; None (default)
-            adds them only when batch_norm is False.
-        kernel_initializer: str. Initializer of the convolution kernels
-            (he_normal as in the paper).
-        weights: str or None. Path of a local weights file, or None.
-
-    Returns:
-        A functional `keras.Model` named "resnet<depth>".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid or the weights file is
-            missing.
+        {args}
 
     Example:
     >>> model = resnet_cifar(depth=20)
     >>> model.count_params()  # 269,722 trainable + BN moving statistics
     271098
     """
-    check_int("depth", depth, minimum=1)
-    if depth < 8 or (depth - 2) % 6:
+    check_int("depth", hp["depth"], minimum=1)
+    if hp["depth"] < 8 or (hp["depth"] - 2) % 6:
         raise ValueError(
-            f"Invalid depth={depth!r}: expected 6n+2 with n >= 1 "
+            f"Invalid depth={hp['depth']!r}: expected 6n+2 with n >= 1 "
             "(8, 14, 20, 32, 44, 56, 110, ...)."
         )
-    head = ClassificationHead(
-        include_top, num_classes, pooling, classifier_activation, dropout
-    )
-    check_choice("shortcut", shortcut, ("A", "B"))
-    batch_norm = check_bool("batch_norm", batch_norm)
-    if use_bias is None:
-        use_bias = not batch_norm
-    style = _check_style(
-        base_filters, activation, batch_norm, use_bias, kernel_initializer, weights
-    )
-    inputs = make_input(input_shape, rank=3, min_size=8)
+    head = ClassificationHead.from_hp(hp)
+    check_choice("shortcut", hp["shortcut"], ("A", "B"))
+    hp["batch_norm"] = check_bool("batch_norm", hp["batch_norm"])
+    if hp["use_bias"] is None:
+        hp["use_bias"] = not hp["batch_norm"]
+    style = _check_style(hp)
+    inputs = make_input(hp["input_shape"], rank=3, min_size=8)
 
     # (32, 32, 3) -> conv 3x3 -> (32, 32, 16); stages -> 32, 16, 8 pixels.
-    x = _conv_bn_act(inputs, base_filters, 3, "conv1", style)
-    blocks = (depth - 2) // 6
+    x = _conv_bn_act(inputs, hp["base_filters"], 3, "conv1", style)
+    blocks = (hp["depth"] - 2) // 6
     for stage in range(3):
-        filters = base_filters * 2**stage
+        filters = hp["base_filters"] * 2**stage
         for index in range(1, blocks + 1):
             x = _basic_v1(
                 x,
@@ -541,10 +525,10 @@ def resnet_cifar(
                 f"conv{stage + 2}_block{index}",
                 style,
                 strides=2 if stage > 0 and index == 1 else 1,
-                shortcut=shortcut,
+                shortcut=hp["shortcut"],
             )
 
-    return head.model(inputs, x, f"resnet{depth}", weights)
+    return head.model(inputs, x, f"resnet{hp['depth']}", hp["weights"])
 
 
 # ---------------------------------------------------------------- registry
@@ -558,31 +542,38 @@ def _tiny(base: dict, depth: int, test_depth: int) -> dict:
     return {**base, "depth": test_depth} if depth > test_depth else base
 
 
+# name -> (builder, family, depth, description, tiny variant)
+_RESNETS = {}
 for _depth, (_block, _) in _IMAGENET_DEPTHS.items():
-    register_model(
-        f"resnet{_depth}",
+    _tiny_imagenet = _tiny(_TINY_IMAGENET, _depth, 50)
+    _RESNETS[f"resnet{_depth}"] = (
         resnet_v1,
-        family="resnet",
-        description=f"ResNet-{_depth} v1 ({_block} blocks; He et al. 2015).",
-        presets={"depth": _depth},
-        tiny=_tiny(_TINY_IMAGENET, _depth, 50),
+        "resnet",
+        _depth,
+        f"ResNet-{_depth} v1 ({_block} blocks; He et al. 2015).",
+        _tiny_imagenet,
     )
-    register_model(
-        f"resnet{_depth}v2",
+    _RESNETS[f"resnet{_depth}v2"] = (
         resnet_v2,
-        family="resnet_v2",
-        description=(
-            f"ResNet-{_depth} v2, pre-activation {_block} blocks (He et al. 2016)."
-        ),
-        presets={"depth": _depth},
-        tiny=_tiny(_TINY_IMAGENET, _depth, 50),
+        "resnet_v2",
+        _depth,
+        f"ResNet-{_depth} v2, pre-activation {_block} blocks (He et al. 2016).",
+        _tiny_imagenet,
     )
 for _depth in _CIFAR_DEPTHS:
-    register_model(
-        f"resnet{_depth}",
+    _RESNETS[f"resnet{_depth}"] = (
         resnet_cifar,
-        family="resnet_cifar",
-        description=f"CIFAR ResNet-{_depth} (6n+2 layers; He et al. 2015, 4.2).",
+        "resnet_cifar",
+        _depth,
+        f"CIFAR ResNet-{_depth} (6n+2 layers; He et al. 2015, 4.2).",
+        _tiny(_TINY_CIFAR, _depth, 56),
+    )
+for _name, (_builder, _family, _depth, _description, _tiny_hp) in _RESNETS.items():
+    register_model(
+        _name,
+        _builder,
+        family=_family,
+        description=_description,
         presets={"depth": _depth},
-        tiny=_tiny(_TINY_CIFAR, _depth, 56),
+        tiny=_tiny_hp,
     )
