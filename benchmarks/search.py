@@ -7,8 +7,10 @@ candidate trained by the Trainer with the same budget and selected on a
 
 1. Regularized evolution vs random search, the same number of evaluations,
    over several seeds: best validation accuracy per seed and the medians.
-   Random search samples the same random architectures evolution starts
-   from (evolution with a population as large as the budget).
+   Evolution starts from a small strided conv stack (SEED_SPEC) and its
+   mutations; random search evaluates that seed and random chains
+   (evolution with random initialization and a population as large as the
+   budget).
 2. The best evolved architecture retrained longer and measured on the test
    split, against the published MNIST-1D CNN (94% test accuracy): by how
    much it beats it or falls short.
@@ -20,7 +22,7 @@ candidate trained by the Trainer with the same budget and selected on a
    parameters.
 
 Usage:
-    python benchmarks/search.py            # the full run (~25 min, 2 CPUs)
+    python benchmarks/search.py            # the full run (~20 min, 2 CPUs)
     python benchmarks/search.py --quick    # about a minute: smoke test
 """
 
