@@ -20,12 +20,13 @@ from kerasdl.models._common import (
     dense_stack,
     make_input,
 )
+from kerasdl.models._hparams import Arg, builder_args, builder_sections
 from kerasdl.models.heads import (
     ClassificationHead,
     finish_model,
     pixel_classification_head,
 )
-from kerasdl.models.layout import channel_axis, image_builder
+from kerasdl.models.layout import DATA_FORMAT, channel_axis, image_builder
 from kerasdl.registry import register_model
 
 __all__ = ["alexnet", "dilated_cnn", "lenet5", "vgg"]
@@ -83,23 +84,90 @@ def _subsample(x, kind, name):
 
 
 # --------------------------------------------------------------------- LeNet-5
+def _top_args(top: str, feature_map: str) -> dict[str, Arg]:
+    """The arguments that end every builder here (kernels, head, weights):
+    `top` names the layers that include_top adds before the classifier and
+    `feature_map` the output without them."""
+    return {
+        "kernel_initializer": Arg(
+            "glorot_uniform",
+            'str. Initializer of all kernels ("glorot_uniform", "he_normal", '
+            'aliases "he", "xavier", ...).',
+        ),
+        "include_top": Arg(
+            True,
+            f"bool. Add {top} and the classifier; if False the model outputs the "
+            f"{feature_map} feature map.",
+        ),
+        "pooling": Arg(
+            None,
+            f'str or None. With include_top=False: None ({feature_map} map), "avg", '
+            '"max" or "flatten".',
+        ),
+        "classifier_activation": Arg(
+            "softmax",
+            'str or None. Activation of the classifier ("softmax", None for '
+            "logits, ...).",
+        ),
+        "weights": Arg(
+            None, "str or None. Path of a local weights file to load; never downloaded."
+        ),
+        **DATA_FORMAT,
+    }
+
+
+_RAISES = "ValueError: if a hyperparameter is invalid or the input is too small."
+
+# AlexNet's and VGG's fully connected layers.
+_FC_ACTIVATION = Arg(
+    "relu",
+    'str. Activation of every conv and fc layer ("relu", "leaky_relu", "gelu", '
+    '"swish", "tanh", "sigmoid", ...).',
+)
+
+
 @image_builder
-def lenet5(
-    input_shape=(32, 32, 1),
-    num_classes=10,
-    activation="tanh",
-    subsampling="avg",
-    c1_padding="valid",
-    batch_norm=False,
-    batch_norm_momentum=0.9,
-    dropout=0.0,
-    kernel_initializer="glorot_uniform",
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    weights=None,
-    data_format: str | None = None,
-):
+@builder_args(
+    {
+        "input_shape": Arg(
+            (32, 32, 1),
+            'tuple. (height, width, channels); at least 32x32 with c1_padding="valid", '
+            '28x28 with "same".',
+        ),
+        "num_classes": Arg(10, "int. Number of classes."),
+        "activation": Arg(
+            "tanh",
+            'str. Activation after every conv layer and F6 ("tanh" as in the paper, '
+            '"relu", "leaky_relu", "gelu", "swish", "sigmoid", ...).',
+        ),
+        "subsampling": Arg("avg", 'str. S2/S4 pooling: "avg" (paper) or "max".'),
+        "c1_padding": Arg(
+            "valid",
+            'str. C1 padding: "valid" (paper, for 32x32 input) or "same" (28x28 MNIST '
+            "digits reach C5 with the same 5x5 maps and counts).",
+        ),
+        "batch_norm": Arg(
+            False, "bool. BatchNormalization before every activation (C1, C3, C5, F6)."
+        ),
+        "batch_norm_momentum": Arg(
+            0.9,
+            "float in [0, 1). Momentum of the batch-norm moving statistics. 0.9 (not "
+            "Keras' 0.99) so they settle within the few hundred steps of a small "
+            "dataset: on the digits (23 batches of 64 per epoch) 10 epochs reached "
+            "51.8% test accuracy with 0.99, the moving variance still weighted by its "
+            "start.",
+        ),
+        "dropout": Arg(0.0, "float. Dropout rate after F6, in [0, 1)."),
+    },
+    _top_args("F6", "C5"),
+    classifier_activation=Arg(
+        "softmax",
+        'str or None. Activation of the output layer ("softmax", None for logits, '
+        "...).",
+    ),
+    sections=builder_sections("lenet5", _RAISES),
+)
+def lenet5(hp):
     """LeNet-5 (LeCun et al. 1998) with a fully connected C3 layer.
 
     Layers: C1 conv 6@5x5 -> S2 2x2 subsampling -> C3 conv 16@5x5 -> S4 2x2
@@ -112,38 +180,7 @@ def lenet5(
     softmax instead of Euclidean RBF units.
 
     Args:
-        input_shape: tuple. (height, width, channels); at least 32x32 with
-            c1_padding="valid", 28x28 with "same".
-        num_classes: int. Number of classes.
-        activation: str. Activation after every conv layer and F6 ("tanh" as in
-            the paper, "relu", "leaky_relu", "gelu", "swish", "sigmoid", ...).
-        subsampling: str. S2/S4 pooling: "avg" (paper) or "max".
-        c1_padding: str. C1 padding: "valid" (paper, for 32x32 input) or "same"
-            (28x28 MNIST digits reach C5 with the same 5x5 maps and counts).
-        batch_norm: bool. BatchNormalization before every activation (C1, C3,
-            C5, F6).
-        batch_norm_momentum: float in [0, 1). Momentum of the batch-norm
-            moving statistics. 0.9 (not Keras' 0.99) so they settle within
-            the few hundred steps of a small dataset: on the digits (23
-            batches of 64 per epoch) 10 epochs reached 51.8% test accuracy
-            with 0.99, the moving variance still weighted by its start.
-        dropout: float. Dropout rate after F6, in [0, 1).
-        kernel_initializer: str. Initializer of all kernels ("glorot_uniform",
-            "he_normal", aliases "he", "xavier", ...).
-        include_top: bool. Add F6 and the classifier; if False the model outputs
-            the C5 feature map.
-        pooling: str or None. With include_top=False: None (C5 map), "avg",
-            "max" or "flatten".
-        classifier_activation: str or None. Activation of the output layer
-            ("softmax", None for logits, ...).
-        weights: str or None. Path of a local weights file to load; never
-            downloaded.
-
-    Returns:
-        A functional `keras.Model` named "lenet5".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid or the input is too small.
+        {args}
 
     Example:
     >>> model = lenet5()
@@ -152,62 +189,75 @@ def lenet5(
     >>> lenet5(input_shape=(28, 28, 1), c1_padding="same").count_params()
     61706
     """
-    head = ClassificationHead(
-        include_top, num_classes, pooling, classifier_activation, dropout
-    )
-    check_choice("subsampling", subsampling, ("avg", "max"))
-    check_choice("c1_padding", c1_padding, ("valid", "same"))
+    head = ClassificationHead.from_hp(hp)
+    check_choice("subsampling", hp["subsampling"], ("avg", "max"))
+    check_choice("c1_padding", hp["c1_padding"], ("valid", "same"))
     check_float(
-        "batch_norm_momentum", batch_norm_momentum, 0.0, 1.0, max_inclusive=False
+        "batch_norm_momentum", hp["batch_norm_momentum"], 0.0, 1.0, max_inclusive=False
     )
-    kernel_initializer = check_conv_style(activation, batch_norm, kernel_initializer)
+    hp["kernel_initializer"] = check_conv_style(
+        hp["activation"], hp["batch_norm"], hp["kernel_initializer"]
+    )
     block = dict(
-        activation=activation,
-        batch_norm=batch_norm,
-        bn_momentum=batch_norm_momentum,
-        kernel_initializer=kernel_initializer,
+        activation=hp["activation"],
+        batch_norm=hp["batch_norm"],
+        bn_momentum=hp["batch_norm_momentum"],
+        kernel_initializer=hp["kernel_initializer"],
         padding="valid",
     )
 
-    min_size = 32 if c1_padding == "valid" else 28
-    inputs = make_input(input_shape, rank=3, min_size=min_size)
-    x = _conv_bn_act(inputs, 6, 5, name="c1", **{**block, "padding": c1_padding})
-    x = _subsample(x, subsampling, "s2")
+    min_size = 32 if hp["c1_padding"] == "valid" else 28
+    inputs = make_input(hp["input_shape"], rank=3, min_size=min_size)
+    x = _conv_bn_act(inputs, 6, 5, name="c1", **{**block, "padding": hp["c1_padding"]})
+    x = _subsample(x, hp["subsampling"], "s2")
     x = _conv_bn_act(x, 16, 5, name="c3", **block)
-    x = _subsample(x, subsampling, "s4")
+    x = _subsample(x, hp["subsampling"], "s4")
     x = _conv_bn_act(x, 120, 5, name="c5", **block)
-    if include_top:
+    if hp["include_top"]:
         x = layers.Flatten(name="flatten")(x)
         x = dense_block(
             x,
             84,
             "f6",
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            bn_momentum=batch_norm_momentum,
-            kernel_initializer=kernel_initializer,
+            activation=hp["activation"],
+            dropout=hp["dropout"],
+            batch_norm=hp["batch_norm"],
+            bn_momentum=hp["batch_norm_momentum"],
+            kernel_initializer=hp["kernel_initializer"],
         )
-    return head.model(inputs, x, "lenet5", weights, dropout=0.0)
+    return head.model(inputs, x, "lenet5", hp["weights"], dropout=0.0)
 
 
 # --------------------------------------------------------------------- AlexNet
 @image_builder
-def alexnet(
-    input_shape=(227, 227, 3),
-    num_classes=1000,
-    lrn=True,
-    fc_units=4096,
-    dropout=0.5,
-    activation="relu",
-    batch_norm=False,
-    kernel_initializer="glorot_uniform",
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    weights=None,
-    data_format: str | None = None,
-):
+@builder_args(
+    {
+        "input_shape": Arg(
+            (227, 227, 3),
+            "tuple. (height, width, channels); at least 67x67 (the smallest size the "
+            "strides and three 3x3/2 pools leave 1 px of).",
+        ),
+        "num_classes": Arg(1000, "int. Number of classes."),
+        "lrn": Arg(
+            True,
+            "bool. Local response normalization after conv1 and conv2 (paper: n=5, "
+            "k=2, alpha=1e-4, beta=0.75).",
+        ),
+        "fc_units": Arg(4096, "int. Width of fc6 and fc7 (4096 in the paper)."),
+        "dropout": Arg(
+            0.5, "float. Dropout rate after fc6 and fc7 (0.5 in the paper)."
+        ),
+        "activation": _FC_ACTIVATION,
+        "batch_norm": Arg(
+            False,
+            "bool. BatchNormalization between each conv and its activation (the "
+            "modern replacement for LRN; see `lrn`).",
+        ),
+    },
+    _top_args("fc6, fc7", "pool5"),
+    sections=builder_sections("alexnet", _RAISES),
+)
+def alexnet(hp):
     """AlexNet (Krizhevsky, Sutskever & Hinton 2012), single-tower version.
 
     conv1 96@11x11/4 -> [LRN] -> maxpool 3x3/2 -> conv2 256@5x5 -> [LRN] ->
@@ -217,47 +267,21 @@ def alexnet(
     62,378,344 parameters for 227x227x3 input and 1000 classes.
 
     Args:
-        input_shape: tuple. (height, width, channels); at least 67x67 (the
-            smallest size the strides and three 3x3/2 pools leave 1 px of).
-        num_classes: int. Number of classes.
-        lrn: bool. Local response normalization after conv1 and conv2 (paper:
-            n=5, k=2, alpha=1e-4, beta=0.75).
-        fc_units: int. Width of fc6 and fc7 (4096 in the paper).
-        dropout: float. Dropout rate after fc6 and fc7 (0.5 in the paper).
-        activation: str. Activation of every conv and fc layer ("relu",
-            "leaky_relu", "gelu", "swish", "tanh", "sigmoid", ...).
-        batch_norm: bool. BatchNormalization between each conv and its
-            activation (the modern replacement for LRN; see `lrn`).
-        kernel_initializer: str. Initializer of all kernels ("glorot_uniform",
-            "he_normal", aliases "he", "xavier", ...).
-        include_top: bool. Add fc6, fc7 and the classifier; if False the model
-            outputs the pool5 feature map.
-        pooling: str or None. With include_top=False: None (pool5 map), "avg",
-            "max" or "flatten".
-        classifier_activation: str or None. Activation of the classifier
-            ("softmax", None for logits, ...).
-        weights: str or None. Path of a local weights file to load; never
-            downloaded.
-
-    Returns:
-        A functional `keras.Model` named "alexnet".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid or the input is too small.
+        {args}
 
     Example:
     >>> alexnet().count_params()
     62378344
     >>> tiny = alexnet(input_shape=(67, 67, 3), num_classes=3, fc_units=32)
     """
-    head = ClassificationHead(
-        include_top, num_classes, pooling, classifier_activation, dropout
+    head = ClassificationHead.from_hp(hp)
+    check_bool("lrn", hp["lrn"])
+    check_int("fc_units", hp["fc_units"], minimum=1)
+    hp["kernel_initializer"] = check_conv_style(
+        hp["activation"], hp["batch_norm"], hp["kernel_initializer"]
     )
-    check_bool("lrn", lrn)
-    check_int("fc_units", fc_units, minimum=1)
-    kernel_initializer = check_conv_style(activation, batch_norm, kernel_initializer)
 
-    inputs = make_input(input_shape, rank=3, min_size=ALEXNET_MIN_SIZE)
+    inputs = make_input(hp["input_shape"], rank=3, min_size=ALEXNET_MIN_SIZE)
     x = inputs
     for i, (filters, kernel_size, strides) in enumerate(ALEXNET_CONVS, start=1):
         x = _conv_bn_act(
@@ -267,11 +291,11 @@ def alexnet(
             strides=strides,
             padding="valid" if i == 1 else "same",
             name=f"conv{i}",
-            activation=activation,
-            batch_norm=batch_norm,
-            kernel_initializer=kernel_initializer,
+            activation=hp["activation"],
+            batch_norm=hp["batch_norm"],
+            kernel_initializer=hp["kernel_initializer"],
         )
-        if lrn and i <= 2:
+        if hp["lrn"] and i <= 2:
             x = LocalResponseNormalization(
                 depth_radius=2,
                 bias=2.0,
@@ -282,38 +306,66 @@ def alexnet(
             )(x)
         if i in (1, 2, 5):
             x = layers.MaxPooling2D(3, strides=2, name=f"pool{i}")(x)
-    if include_top:
+    if hp["include_top"]:
         x = layers.Flatten(name="flatten")(x)
         x = dense_stack(
             x,
-            (fc_units, fc_units),
+            (hp["fc_units"], hp["fc_units"]),
             "fc{i}",
             start=6,
-            activation=activation,
-            dropout=dropout,
-            kernel_initializer=kernel_initializer,
+            activation=hp["activation"],
+            dropout=hp["dropout"],
+            kernel_initializer=hp["kernel_initializer"],
         )
-    return head.model(inputs, x, "alexnet", weights, dropout=0.0)
+    return head.model(inputs, x, "alexnet", hp["weights"], dropout=0.0)
 
 
 # ------------------------------------------------------------------------- VGG
 @image_builder
-def vgg(
-    depth=16,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    block_filters=VGG_FILTERS,
-    fc_units=4096,
-    dropout=0.5,
-    activation="relu",
-    batch_norm=False,
-    kernel_initializer="glorot_uniform",
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    weights=None,
-    data_format: str | None = None,
-):
+@builder_args(
+    {
+        "depth": Arg(16, "int. 11, 13, 16 or 19 (configurations A, B, D, E)."),
+        "input_shape": Arg(
+            (224, 224, 3), "tuple. (height, width, channels); at least 32x32."
+        ),
+        "num_classes": Arg(1000, "int. Number of classes."),
+        "block_filters": Arg(
+            VGG_FILTERS,
+            "list of 5 int. Filters of the convs in each block (paper: 64, 128, 256, "
+            "512, 512; smaller widths give CIFAR-size VGGs).",
+        ),
+        "fc_units": Arg(4096, "int. Width of fc1 and fc2 (4096 in the paper)."),
+        "dropout": Arg(
+            0.5,
+            "float. Dropout rate after fc1 and fc2 (0.5 in the paper; "
+            "keras.applications has none).",
+        ),
+        "activation": _FC_ACTIVATION,
+        "batch_norm": Arg(
+            False,
+            'bool. VGG-BN: BatchNormalization ("blockB_convC_bn") between each conv '
+            'and its activation ("blockB_convC_act"); conv biases are kept, as in '
+            "torchvision's vgg*_bn.",
+        ),
+    },
+    _top_args("fc1, fc2", "block5_pool"),
+    kernel_initializer=Arg(
+        "glorot_uniform",
+        'str. Initializer of all kernels ("glorot_uniform" as keras.applications, '
+        '"he_normal", aliases "he", "xavier", ...).',
+    ),
+    pooling=Arg(
+        None,
+        "str or None. With include_top=False: None (4D block5_pool output), "
+        '"avg" or "max" (global pooling, 2D output), or "flatten".',
+    ),
+    weights=Arg(
+        None,
+        "str or None. Path of a local weights file to load (e.g. one saved from "
+        "keras.applications VGG16); never downloaded.",
+    ),
+)
+def vgg(hp):
     """VGG (Simonyan & Zisserman 2015), configurations A, B, D and E.
 
     Five blocks of 3x3 convolutions (64, 128, 256, 512, 512 filters) each ended
@@ -325,29 +377,7 @@ def vgg(
     VGG-16 138,357,544, VGG-19 143,667,240.
 
     Args:
-        depth: int. 11, 13, 16 or 19 (configurations A, B, D, E).
-        input_shape: tuple. (height, width, channels); at least 32x32.
-        num_classes: int. Number of classes.
-        block_filters: list of 5 int. Filters of the convs in each block (paper:
-            64, 128, 256, 512, 512; smaller widths give CIFAR-size VGGs).
-        fc_units: int. Width of fc1 and fc2 (4096 in the paper).
-        dropout: float. Dropout rate after fc1 and fc2 (0.5 in the paper;
-            keras.applications has none).
-        activation: str. Activation of every conv and fc layer ("relu",
-            "leaky_relu", "gelu", "swish", "tanh", "sigmoid", ...).
-        batch_norm: bool. VGG-BN: BatchNormalization ("blockB_convC_bn") between
-            each conv and its activation ("blockB_convC_act"); conv biases are
-            kept, as in torchvision's vgg*_bn.
-        kernel_initializer: str. Initializer of all kernels ("glorot_uniform"
-            as keras.applications, "he_normal", aliases "he", "xavier", ...).
-        include_top: bool. Add fc1, fc2 and the classifier; if False the model
-            outputs the block5_pool feature map.
-        pooling: str or None. With include_top=False: None (4D block5_pool
-            output), "avg" or "max" (global pooling, 2D output), or "flatten".
-        classifier_activation: str or None. Activation of the classifier
-            ("softmax", None for logits, ...).
-        weights: str or None. Path of a local weights file to load (e.g. one
-            saved from keras.applications VGG16); never downloaded.
+        {args}
 
     Returns:
         A functional `keras.Model` named "vgg11", "vgg13", "vgg16" or "vgg19".
@@ -360,35 +390,35 @@ def vgg(
     138357544
     >>> kerasdl.build("vgg11", input_shape=(32, 32, 3), num_classes=10)
     """
-    check_choice("depth", depth, VGG_BLOCKS)
-    head = ClassificationHead(
-        include_top, num_classes, pooling, classifier_activation, dropout
-    )
-    block_filters = check_int_list("block_filters", block_filters)
-    if len(block_filters) != len(VGG_FILTERS):
+    check_choice("depth", hp["depth"], VGG_BLOCKS)
+    head = ClassificationHead.from_hp(hp)
+    hp["block_filters"] = check_int_list("block_filters", hp["block_filters"])
+    if len(hp["block_filters"]) != len(VGG_FILTERS):
         raise ValueError(
-            f"Invalid block_filters={block_filters!r}: expected 5 integers, one "
+            f"Invalid block_filters={hp['block_filters']!r}: expected 5 integers, one "
             f"per block (default {list(VGG_FILTERS)})."
         )
-    check_int("fc_units", fc_units, minimum=1)
-    kernel_initializer = check_conv_style(activation, batch_norm, kernel_initializer)
+    check_int("fc_units", hp["fc_units"], minimum=1)
+    hp["kernel_initializer"] = check_conv_style(
+        hp["activation"], hp["batch_norm"], hp["kernel_initializer"]
+    )
 
-    inputs = make_input(input_shape, rank=3, min_size=32)
+    inputs = make_input(hp["input_shape"], rank=3, min_size=32)
     x = inputs
     for b, (convs, filters) in enumerate(
-        zip(VGG_BLOCKS[depth], block_filters, strict=True), 1
+        zip(VGG_BLOCKS[hp["depth"]], hp["block_filters"], strict=True), 1
     ):
         for c in range(1, convs + 1):
             name = f"block{b}_conv{c}"
-            if batch_norm:
+            if hp["batch_norm"]:
                 x = _conv_bn_act(
                     x,
                     filters,
                     3,
                     name=name,
-                    activation=activation,
+                    activation=hp["activation"],
                     batch_norm=True,
-                    kernel_initializer=kernel_initializer,
+                    kernel_initializer=hp["kernel_initializer"],
                 )
             else:
                 # One layer with a fused activation, as keras.applications.
@@ -396,42 +426,75 @@ def vgg(
                     filters,
                     3,
                     padding="same",
-                    activation=activation,
-                    kernel_initializer=kernel_initializer,
+                    activation=hp["activation"],
+                    kernel_initializer=hp["kernel_initializer"],
                     name=name,
                 )(x)
         x = layers.MaxPooling2D(2, strides=2, name=f"block{b}_pool")(x)
-    if include_top:
+    if hp["include_top"]:
         x = layers.Flatten(name="flatten")(x)
         for name in ("fc1", "fc2"):
             x = layers.Dense(
-                fc_units,
-                activation=activation,
-                kernel_initializer=kernel_initializer,
+                hp["fc_units"],
+                activation=hp["activation"],
+                kernel_initializer=hp["kernel_initializer"],
                 name=name,
             )(x)
-            if dropout > 0:
-                x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
-    return head.model(inputs, x, f"vgg{depth}", weights, dropout=0.0)
+            if hp["dropout"] > 0:
+                x = layers.Dropout(hp["dropout"], name=f"{name}_dropout")(x)
+    return head.model(inputs, x, f"vgg{hp['depth']}", hp["weights"], dropout=0.0)
 
 
 # ---------------------------------------------------------- dilated context net
 @image_builder
-def dilated_cnn(
-    input_shape=(None, None, 3),
-    num_classes=21,
-    filters=64,
-    dilation_rates=(1, 1, 2, 4, 8, 16, 1),
-    activation="relu",
-    batch_norm=False,
-    dropout=0.0,
-    kernel_initializer="he_normal",
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    weights=None,
-    data_format: str | None = None,
-):
+@builder_args(
+    {
+        "input_shape": Arg(
+            (None, None, 3), "tuple. (height, width, channels); None allows any size."
+        ),
+        "num_classes": Arg(21, "int. Number of classes scored per pixel."),
+        "filters": Arg(
+            64,
+            "int or list of int. Width of every context layer, or one width per layer "
+            "(the paper's large module: 2C, 2C, 4C, 8C, 16C, 32C, 32C).",
+        ),
+        "dilation_rates": Arg(
+            (1, 1, 2, 4, 8, 16, 1),
+            "list of int. Dilation of each 3x3 layer; its length is the depth.",
+        ),
+        "activation": Arg(
+            "relu",
+            'str. Activation after each context layer ("relu" as the paper, '
+            '"linear", "leaky_relu", "gelu", ...).',
+        ),
+        "batch_norm": Arg(
+            False, "bool. BatchNormalization between each conv and activation."
+        ),
+        "dropout": Arg(0.0, "float. Dropout rate before the per-pixel classifier."),
+    },
+    _top_args("the 1x1 per-pixel", "last context"),
+    kernel_initializer=Arg(
+        "he_normal",
+        'str. Initializer of all kernels ("he_normal", "glorot_uniform", aliases '
+        '"he", "xavier", ...).',
+    ),
+    include_top=Arg(
+        True,
+        "bool. Add the 1x1 per-pixel classifier; if False the model outputs the "
+        "last context feature map.",
+    ),
+    pooling=Arg(
+        None,
+        'str or None. With include_top=False: None (feature map), "avg", "max" or '
+        '"flatten" (to use the net as an image encoder).',
+    ),
+    classifier_activation=Arg(
+        "softmax",
+        'str or None. Per-pixel activation of the classifier ("softmax" over the '
+        "last axis, None for logits, ...).",
+    ),
+)
+def dilated_cnn(hp):
     """Context aggregation module of Yu & Koltun 2016 as a dense-prediction net.
 
     A stack of 3x3 convolutions with padding "same" and the given dilation
@@ -445,26 +508,7 @@ def dilated_cnn(
     paper's identity initialization is not provided.
 
     Args:
-        input_shape: tuple. (height, width, channels); None allows any size.
-        num_classes: int. Number of classes scored per pixel.
-        filters: int or list of int. Width of every context layer, or one width
-            per layer (the paper's large module: 2C, 2C, 4C, 8C, 16C, 32C, 32C).
-        dilation_rates: list of int. Dilation of each 3x3 layer; its length is
-            the depth.
-        activation: str. Activation after each context layer ("relu" as the
-            paper, "linear", "leaky_relu", "gelu", ...).
-        batch_norm: bool. BatchNormalization between each conv and activation.
-        dropout: float. Dropout rate before the per-pixel classifier.
-        kernel_initializer: str. Initializer of all kernels ("he_normal",
-            "glorot_uniform", aliases "he", "xavier", ...).
-        include_top: bool. Add the 1x1 per-pixel classifier; if False the model
-            outputs the last context feature map.
-        pooling: str or None. With include_top=False: None (feature map),
-            "avg", "max" or "flatten" (to use the net as an image encoder).
-        classifier_activation: str or None. Per-pixel activation of the
-            classifier ("softmax" over the last axis, None for logits, ...).
-        weights: str or None. Path of a local weights file to load; never
-            downloaded.
+        {args}
 
     Returns:
         A functional `keras.Model` named "dilated_cnn", output (batch, height,
@@ -478,25 +522,25 @@ def dilated_cnn(
     >>> model.output_shape
     (None, 64, 64, 5)
     """
-    head = ClassificationHead(
-        include_top, num_classes, pooling, classifier_activation, dropout
-    )
-    dilation_rates = check_int_list("dilation_rates", dilation_rates)
-    widths = check_int_list("filters", filters)
+    head = ClassificationHead.from_hp(hp)
+    hp["dilation_rates"] = check_int_list("dilation_rates", hp["dilation_rates"])
+    widths = check_int_list("filters", hp["filters"])
     if len(widths) == 1:
-        widths = widths * len(dilation_rates)
-    elif len(widths) != len(dilation_rates):
+        widths = widths * len(hp["dilation_rates"])
+    elif len(widths) != len(hp["dilation_rates"]):
         raise ValueError(
-            f"Invalid filters={filters!r}: expected one integer or one per "
-            f"dilation rate ({len(dilation_rates)}, from "
-            f"dilation_rates={dilation_rates!r})."
+            f"Invalid filters={hp['filters']!r}: expected one integer or one per "
+            f"dilation rate ({len(hp['dilation_rates'])}, from "
+            f"dilation_rates={hp['dilation_rates']!r})."
         )
-    kernel_initializer = check_conv_style(activation, batch_norm, kernel_initializer)
+    hp["kernel_initializer"] = check_conv_style(
+        hp["activation"], hp["batch_norm"], hp["kernel_initializer"]
+    )
 
-    inputs = make_input(input_shape, rank=3)
+    inputs = make_input(hp["input_shape"], rank=3)
     x = inputs
     for i, (width, rate) in enumerate(
-        zip(widths, dilation_rates, strict=True), start=1
+        zip(widths, hp["dilation_rates"], strict=True), start=1
     ):
         x = _conv_bn_act(
             x,
@@ -504,21 +548,21 @@ def dilated_cnn(
             3,
             dilation_rate=rate,
             name=f"context{i}",
-            activation=activation,
-            batch_norm=batch_norm,
-            kernel_initializer=kernel_initializer,
+            activation=hp["activation"],
+            batch_norm=hp["batch_norm"],
+            kernel_initializer=hp["kernel_initializer"],
         )
-    if include_top:  # a class per pixel, not per image
+    if hp["include_top"]:  # a class per pixel, not per image
         outputs = pixel_classification_head(
             x,
-            num_classes,
-            activation=classifier_activation,
-            dropout=dropout,
-            kernel_initializer=kernel_initializer,
+            hp["num_classes"],
+            activation=hp["classifier_activation"],
+            dropout=hp["dropout"],
+            kernel_initializer=hp["kernel_initializer"],
         )
     else:
         outputs = head(x)
-    return finish_model(inputs, outputs, "dilated_cnn", weights)
+    return finish_model(inputs, outputs, "dilated_cnn", hp["weights"])
 
 
 # -------------------------------------------------------------------- registry
