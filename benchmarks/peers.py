@@ -56,6 +56,7 @@ import gc
 import itertools
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -151,7 +152,13 @@ def _key(path: str) -> str:
 
 
 def _error(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
+    # Keras wraps a layer's error: "Exception encountered when calling ..."
+    # then the reason (in ANSI bold); the reason is the line worth showing.
+    lines = [
+        re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+        for line in str(exc).splitlines()
+        if line.strip() and not line.startswith("Exception encountered")
+    ]
     return f"{type(exc).__name__}: {lines[0][:160] if lines else ''}"
 
 
