@@ -181,13 +181,16 @@ def _benchmark_model(name: str, args, scratch: str) -> dict:
     from kerasdl.exporters import read_manifest
 
     spec, shape = MODELS[name]
-    model = calibrated_model(spec, shape, 10, _images(shape, 64, SEED)[0])
+    model = calibrated_model(spec, shape, 10, _images(shape, 16, SEED)[0])
     calibration, _ = _images(shape, 100, SEED + 1)
     x, _ = _images(shape, 32, SEED + 2)
     directory = os.path.join(scratch, name)
     start = time.perf_counter()
+    # An untrained model's class scores are near ties: quantized files are
+    # verified but not held to class agreement (min_agreement=0).
     kerasdl.export(model, directory, formats=[*TFLITE_FORMATS, "onnx"],
-                   representative_data=calibration, sample_inputs=x[:16])  # fmt: skip
+                   representative_data=calibration, sample_inputs=x[:16],
+                   min_agreement=0.0)  # fmt: skip
     export_seconds = time.perf_counter() - start
     manifest = read_manifest(directory)
     files = {fmt: (fmt, os.path.join(directory, entry["path"]))

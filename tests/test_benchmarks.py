@@ -243,11 +243,12 @@ def test_inference_benchmark_quick_times_every_file_against_float():
 def test_export_benchmark_quick_measures_each_arm_and_the_ratio():
     out = _run_benchmark("export.py", "--quick", timeout=900).stdout
     for arm in ("keras", "kerasdl same", "kerasdl all"):
-        row = re.search(rf"^{arm} +tensorflow +([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+)$",
-                        out, re.M)  # fmt: skip
+        row = re.search(rf"^{arm} +tensorflow +([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+) "
+                        r"+([\d.]+)$", out, re.M)  # fmt: skip
         assert row, out
-        seconds, process, children, peak = map(float, row.groups())
+        seconds, growth, process, children, peak = map(float, row.groups())
         assert seconds > 0 and 0.05 < process < 16 and peak == max(process, children)
+        assert 0 <= growth <= process
     verdict = re.search(r"^resnet20 +time (\d+\.\d+)x  largest peak \(all formats\) "
                         r"(\d+\.\d+) GB", out, re.M)  # fmt: skip
     assert verdict and float(verdict.group(1)) > 0, out
