@@ -22,7 +22,8 @@ from kerasdl.models._common import (
     concat_channels,
     make_input,
 )
-from kerasdl.models.heads import ClassificationHead
+from kerasdl.models._hparams import Arg, builder_args
+from kerasdl.models.heads import CLASSIFIER_ARGS, LOCAL_WEIGHTS, ClassificationHead
 from kerasdl.models.layout import channels, image_builder
 from kerasdl.registry import register_model
 
@@ -81,24 +82,41 @@ def _transition(x, name, cfg):
 
 
 @image_builder
-def densenet(
-    blocks=(6, 12, 24, 16),
-    growth_rate=32,
-    compression=0.5,
-    bottleneck=4,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    dropout=0.0,
-    block_dropout=0.0,
-    activation="relu",
-    batch_norm=True,
-    kernel_initializer="glorot_uniform",
-    weights=None,
-    data_format: str | None = None,
-):
+@builder_args(
+    {
+        "blocks": Arg(
+            (6, 12, 24, 16), "list of int. Dense layers in each dense block."
+        ),
+        "growth_rate": Arg(
+            32, "int. k, feature maps each dense layer adds (stem has 2k)."
+        ),
+        "compression": Arg(
+            0.5, "float. theta in (0, 1], transition output / input maps."
+        ),
+        "bottleneck": Arg(
+            4, "int. 1x1 bottleneck width in multiples of k; 0 disables it."
+        ),
+        "input_shape": Arg(
+            (224, 224, 3),
+            "tuple. Input (height, width, channels); 32x32+ for 4 blocks.",
+        ),
+    },
+    CLASSIFIER_ARGS,
+    {
+        "block_dropout": Arg(
+            0.0, "float. Dropout after each conv (paper: 0.2 without aug)."
+        ),
+        "activation": Arg("relu", "str. Activation of every BN-activation-conv unit."),
+        "batch_norm": Arg(
+            True, "bool. Use BatchNormalization (off: convs get biases)."
+        ),
+        "kernel_initializer": Arg(
+            "glorot_uniform", "str. Initializer of the conv kernels."
+        ),
+    },
+    LOCAL_WEIGHTS,
+)
+def densenet(hp):
     """DenseNet-BC for ImageNet-style inputs (Huang et al. 2017).
 
     A 7x7/2 stem conv with 2k filters and a 3x3/2 max pool, then dense blocks
@@ -106,21 +124,7 @@ def densenet(
     ("conv2_block1_1_conv", "pool2_conv", "bn", ...).
 
     Args:
-        blocks: list of int. Dense layers in each dense block.
-        growth_rate: int. k, feature maps each dense layer adds (stem has 2k).
-        compression: float. theta in (0, 1], transition output / input maps.
-        bottleneck: int. 1x1 bottleneck width in multiples of k; 0 disables it.
-        input_shape: tuple. Input (height, width, channels); 32x32+ for 4 blocks.
-        num_classes: int. Number of classes of the classifier.
-        include_top: bool. Add global pooling and the Dense classifier.
-        pooling: str or None. None, "avg", "max" or "flatten" feature pooling.
-        classifier_activation: str or None. Activation of the classifier.
-        dropout: float. Dropout rate before the classifier.
-        block_dropout: float. Dropout after each conv (paper: 0.2 without aug).
-        activation: str. Activation of every BN-activation-conv unit.
-        batch_norm: bool. Use BatchNormalization (off: convs get biases).
-        kernel_initializer: str. Initializer of the conv kernels.
-        weights: str or None. Path of a local weights file to load.
+        {args}
 
     Returns:
         A functional `keras.Model` named "densenet<depth>", where depth counts
@@ -135,63 +139,63 @@ def densenet(
     >>> model.get_layer("conv5_block16_concat").output.shape
     (None, 2, 2, 1024)
     """
-    blocks = check_int_list("blocks", blocks)
-    check_int("growth_rate", growth_rate, minimum=1)
-    valid = isinstance(compression, (int, float)) and not isinstance(compression, bool)
-    if not valid or not 0 < compression <= 1:
-        raise ValueError(
-            f"Invalid compression={compression!r}: expected a number in (0, 1]."
-        )
-    check_int("bottleneck", bottleneck, minimum=0)
-    head = ClassificationHead(
-        include_top, num_classes, pooling, classifier_activation, dropout
+    hp["blocks"] = check_int_list("blocks", hp["blocks"])
+    check_int("growth_rate", hp["growth_rate"], minimum=1)
+    valid = isinstance(hp["compression"], (int, float)) and not isinstance(
+        hp["compression"], bool
     )
-    check_rate("block_dropout", block_dropout)
-    if not isinstance(batch_norm, bool):
-        raise ValueError(f"Invalid batch_norm={batch_norm!r}: expected a bool.")
+    if not valid or not 0 < hp["compression"] <= 1:
+        raise ValueError(
+            f"Invalid compression={hp['compression']!r}: expected a number in (0, 1]."
+        )
+    check_int("bottleneck", hp["bottleneck"], minimum=0)
+    head = ClassificationHead.from_hp(hp)
+    check_rate("block_dropout", hp["block_dropout"])
+    if not isinstance(hp["batch_norm"], bool):
+        raise ValueError(f"Invalid batch_norm={hp['batch_norm']!r}: expected a bool.")
     cfg = {
-        "growth_rate": growth_rate,
-        "compression": float(compression),
-        "bottleneck": bottleneck,
-        "block_dropout": float(block_dropout),
-        "activation": activation,
-        "batch_norm": batch_norm,
+        "growth_rate": hp["growth_rate"],
+        "compression": float(hp["compression"]),
+        "bottleneck": hp["bottleneck"],
+        "block_dropout": float(hp["block_dropout"]),
+        "activation": hp["activation"],
+        "batch_norm": hp["batch_norm"],
         "kernel_initializer": check_conv_style(
-            activation, batch_norm, kernel_initializer, weights
+            hp["activation"], hp["batch_norm"], hp["kernel_initializer"], hp["weights"]
         ),
     }
     # Stem /4, then /2 per transition: 32 px for four blocks (keras.applications).
-    inputs = make_input(input_shape, min_size=4 * 2 ** (len(blocks) - 1))
+    inputs = make_input(hp["input_shape"], min_size=4 * 2 ** (len(hp["blocks"]) - 1))
 
     # Stem: (224, 224, 3) -> (56, 56, 2k)
     x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
     x = layers.Conv2D(
-        2 * growth_rate,
+        2 * hp["growth_rate"],
         7,
         strides=2,
-        use_bias=not batch_norm,
+        use_bias=not hp["batch_norm"],
         kernel_initializer=cfg["kernel_initializer"],
         name="conv1_conv",
     )(x)
-    if batch_norm:
+    if hp["batch_norm"]:
         x = channel_bn(x, "conv1_bn", epsilon=_BN_EPSILON)
-    x = activation_layer(activation, name=f"conv1_{activation}")(x)
+    x = activation_layer(hp["activation"], name=f"conv1_{hp['activation']}")(x)
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
 
-    for stage, num_layers in enumerate(blocks, start=2):
+    for stage, num_layers in enumerate(hp["blocks"], start=2):
         for i in range(1, num_layers + 1):
             x = _dense_layer(x, f"conv{stage}_block{i}", cfg)
-        if stage < len(blocks) + 1:
+        if stage < len(hp["blocks"]) + 1:
             x = _transition(x, f"pool{stage}", cfg)
 
     # Final BN-act: the blocks are pre-activation, so their output is raw.
-    if batch_norm:
+    if hp["batch_norm"]:
         x = channel_bn(x, "bn", epsilon=_BN_EPSILON)
-    x = activation_layer(activation, name=activation)(x)
-    convs_per_layer = 2 if bottleneck else 1
-    depth = 1 + convs_per_layer * sum(blocks) + (len(blocks) - 1) + 1
-    return head.model(inputs, x, f"densenet{depth}", weights)
+    x = activation_layer(hp["activation"], name=hp["activation"])(x)
+    convs_per_layer = 2 if hp["bottleneck"] else 1
+    depth = 1 + convs_per_layer * sum(hp["blocks"]) + (len(hp["blocks"]) - 1) + 1
+    return head.model(inputs, x, f"densenet{depth}", hp["weights"])
 
 
 for _name, _blocks in PRESETS.items():

@@ -32,10 +32,13 @@ from keras import layers
 
 from kerasdl._checks import check_bool, check_choice, check_int, check_rate
 from kerasdl.models._common import check_activation_or_softmax, load_weights
-from kerasdl.models.layout import channel_axis
+from kerasdl.models._hparams import Arg
+from kerasdl.models.layout import DATA_FORMAT, channel_axis
 from kerasdl.registry import set_task
 
 __all__ = [
+    "CLASSIFIER_ARGS",
+    "LOCAL_WEIGHTS",
     "POOLINGS",
     "ClassificationHead",
     "check_head_args",
@@ -333,6 +336,26 @@ def check_head_args(
     if classifier_activation is not None:
         check_activation_or_softmax(classifier_activation)
     check_rate("dropout", dropout)
+
+
+#: The classifier-head arguments of a CNN builder, in signature order, as
+#: `builder_args` tables (a builder may reword one by passing it again).
+CLASSIFIER_ARGS = {
+    "num_classes": Arg(1000, "int. Number of classes of the classifier."),
+    "include_top": Arg(True, "bool. Add global pooling and the Dense classifier."),
+    "pooling": Arg(
+        None, 'str or None. None, "avg", "max" or "flatten" feature pooling.'
+    ),
+    "classifier_activation": Arg(
+        "softmax", "str or None. Activation of the classifier."
+    ),
+    "dropout": Arg(0.0, "float. Dropout rate before the classifier."),
+}
+#: The last arguments of an image builder: a local weights file, data_format.
+LOCAL_WEIGHTS = {
+    "weights": Arg(None, "str or None. Path of a local weights file to load."),
+    **DATA_FORMAT,
+}
 
 
 @dataclasses.dataclass(frozen=True)

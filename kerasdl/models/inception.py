@@ -29,7 +29,13 @@ from kerasdl.models._common import (
     concat_channels,
     make_input,
 )
-from kerasdl.models.heads import ClassificationHead, finish_model
+from kerasdl.models._hparams import Arg, builder_args, builder_sections
+from kerasdl.models.heads import (
+    CLASSIFIER_ARGS,
+    LOCAL_WEIGHTS,
+    ClassificationHead,
+    finish_model,
+)
 from kerasdl.models.layout import channel_axis, image_builder
 from kerasdl.registry import register_model
 
@@ -56,23 +62,29 @@ _AUX_AFTER = {"4a": "aux1", "4d": "aux2"}
 _POOL_AFTER = {"3b": "pool3_3x3_s2", "4e": "pool4_3x3_s2"}
 
 
-def _check_common(
-    activation, batch_norm, kernel_initializer, depth_multiplier, min_depth, **fixed
-):
-    """Validates the options every conv unit uses; returns them as one dict
-    with the builder's `fixed` ones (names and batch-norm settings)."""
+def _check_common(hp: dict, **fixed):
+    """Validates the options every conv unit uses (from the builder's
+    hyperparameters `hp`); returns them as one dict with the builder's `fixed`
+    ones (names and batch-norm settings)."""
     return {
-        "activation": activation,
-        "batch_norm": batch_norm,
+        "activation": hp["activation"],
+        "batch_norm": hp["batch_norm"],
         "kernel_initializer": check_conv_style(
-            activation, batch_norm, kernel_initializer
+            hp["activation"], hp["batch_norm"], hp["kernel_initializer"]
         ),
         "depth_multiplier": check_float(
-            "depth_multiplier", depth_multiplier, minimum=0, min_inclusive=False
+            "depth_multiplier", hp["depth_multiplier"], minimum=0, min_inclusive=False
         ),
-        "min_depth": check_int("min_depth", min_depth, minimum=1),
+        "min_depth": check_int("min_depth", hp["min_depth"], minimum=1),
         **fixed,
     }
+
+
+# The arguments that end both builders (default and Args line each).
+_SCALING = {
+    "depth_multiplier": Arg(1.0, "float. Scales every conv's filters (TF-slim)."),
+    "min_depth": Arg(16, "int. Fewest filters a conv keeps when depth_multiplier < 1."),
+}
 
 
 def _depth(filters, cfg):
@@ -135,25 +147,43 @@ def _aux_head(x, name, num_classes, classifier_activation, aux_dropout, cfg):
 
 
 @image_builder
-def googlenet(
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    dropout=0.4,
-    aux_logits=False,
-    aux_dropout=0.7,
-    lrn=False,
-    batch_norm=False,
-    branch5x5_kernel=5,
-    activation="relu",
-    kernel_initializer="glorot_uniform",
-    depth_multiplier=1.0,
-    min_depth=16,
-    weights=None,
-    data_format: str | None = None,
-):
+@builder_args(
+    {
+        "input_shape": Arg(
+            (224, 224, 3),
+            "tuple. Input (height, width, channels), at least 32x32.",
+        )
+    },
+    CLASSIFIER_ARGS,
+    {
+        "aux_logits": Arg(
+            False, "bool. Add the two auxiliary classifiers as extra outputs."
+        ),
+        "aux_dropout": Arg(
+            0.7, "float. Dropout rate in the auxiliary heads (paper: 0.7)."
+        ),
+        "lrn": Arg(
+            False, "bool. Add the paper's local response normalization after the stem."
+        ),
+        "batch_norm": Arg(False, "bool. Conv-BN-activation units without conv biases."),
+        "branch5x5_kernel": Arg(
+            5, 'int. Kernel of the "5x5" branch: 5, or 3 (torchvision).'
+        ),
+        "activation": Arg(
+            "relu", "str. Activation after every conv and auxiliary FC layer."
+        ),
+        "kernel_initializer": Arg(
+            "glorot_uniform", "str. Initializer of the conv and FC kernels."
+        ),
+    },
+    _SCALING,
+    LOCAL_WEIGHTS,
+    classifier_activation=Arg(
+        "softmax", "str or None. Activation of the classifier(s)."
+    ),
+    dropout=Arg(0.4, "float. Dropout rate before the classifier (paper: 0.4)."),
+)
+def googlenet(hp):
     """GoogLeNet, the 22-layer Inception v1 of Szegedy et al. 2014.
 
     Stem (7x7/2 conv, max pool, 1x1 and 3x3 convs, max pool), inception
@@ -162,22 +192,7 @@ def googlenet(
     gives the paper's map sizes (112, 56, 28, 14, 7 for a 224 input).
 
     Args:
-        input_shape: tuple. Input (height, width, channels), at least 32x32.
-        num_classes: int. Number of classes of the classifier.
-        include_top: bool. Add global pooling and the Dense classifier.
-        pooling: str or None. None, "avg", "max" or "flatten" feature pooling.
-        classifier_activation: str or None. Activation of the classifier(s).
-        dropout: float. Dropout rate before the classifier (paper: 0.4).
-        aux_logits: bool. Add the two auxiliary classifiers as extra outputs.
-        aux_dropout: float. Dropout rate in the auxiliary heads (paper: 0.7).
-        lrn: bool. Add the paper's local response normalization after the stem.
-        batch_norm: bool. Conv-BN-activation units without conv biases.
-        branch5x5_kernel: int. Kernel of the "5x5" branch: 5, or 3 (torchvision).
-        activation: str. Activation after every conv and auxiliary FC layer.
-        kernel_initializer: str. Initializer of the conv and FC kernels.
-        depth_multiplier: float. Scales every conv's filters (TF-slim).
-        min_depth: int. Fewest filters a conv keeps when depth_multiplier < 1.
-        weights: str or None. Path of a local weights file to load.
+        {args}
 
     Returns:
         A functional `keras.Model` named "googlenet". With `aux_logits=True`
@@ -193,56 +208,50 @@ def googlenet(
     >>> model.get_layer("inception_5b_output").output.shape
     (None, 2, 2, 1024)
     """
-    head = ClassificationHead(
-        include_top, num_classes, pooling, classifier_activation, dropout
-    )
-    check_bool("aux_logits", aux_logits)
-    check_rate("aux_dropout", aux_dropout)
-    check_bool("lrn", lrn)
-    check_choice("branch5x5_kernel", branch5x5_kernel, (5, 3))
-    if aux_logits and not include_top:
+    head = ClassificationHead.from_hp(hp)
+    check_bool("aux_logits", hp["aux_logits"])
+    check_rate("aux_dropout", hp["aux_dropout"])
+    check_bool("lrn", hp["lrn"])
+    check_choice("branch5x5_kernel", hp["branch5x5_kernel"], (5, 3))
+    if hp["aux_logits"] and not hp["include_top"]:
         raise ValueError(
             "Invalid aux_logits=True with include_top=False: the auxiliary "
             "classifiers need the classifier; set include_top=True or "
             "aux_logits=False."
         )
     cfg = _check_common(
-        activation,
-        batch_norm,
-        kernel_initializer,
-        depth_multiplier,
-        min_depth,
-        branch5x5_kernel=branch5x5_kernel,
+        hp,
+        branch5x5_kernel=hp["branch5x5_kernel"],
         conv_suffix="",  # Caffe names: the conv is "inception_3a_1x1"
         bn_epsilon=1e-3,  # torchvision's BasicConv2d
         bn_scale=True,
     )
-    inputs = make_input(input_shape, min_size=GOOGLENET_MIN_SIZE)
+    inputs = make_input(hp["input_shape"], min_size=GOOGLENET_MIN_SIZE)
 
     # Stem: (224, 224, 3) -> (28, 28, 192)
     x = _conv_unit(inputs, 64, 7, "conv1_7x7_s2", cfg, strides=2)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1_3x3_s2")(x)
-    if lrn:
+    if hp["lrn"]:
         # Caffe's LRN (local_size 5, alpha 1e-4, k 1) divides alpha by the
         # window size; LocalResponseNormalization follows TF and does not.
         x = _lrn("pool1_norm1")(x)
     x = _conv_unit(x, 64, 1, "conv2_3x3_reduce", cfg)
     x = _conv_unit(x, 192, 3, "conv2_3x3", cfg)
-    if lrn:
+    if hp["lrn"]:
         x = _lrn("conv2_norm2")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2_3x3_s2")(x)
 
     aux_outputs = []
     for name, widths in GOOGLENET_MODULES.items():
         x = _inception_module(x, name, widths, cfg)
-        if aux_logits and name in _AUX_AFTER:
+        if hp["aux_logits"] and name in _AUX_AFTER:
             aux_outputs.append(
                 _aux_head(
                     x,
                     _AUX_AFTER[name],
-                    num_classes,
-                    classifier_activation,
-                    aux_dropout,
+                    hp["num_classes"],
+                    hp["classifier_activation"],
+                    hp["aux_dropout"],
                     cfg,
                 )
             )
@@ -252,8 +261,8 @@ def googlenet(
             )(x)
 
     x = head(x)
-    outputs = [x, *aux_outputs] if aux_logits else x
-    return finish_model(inputs, outputs, "googlenet", weights)
+    outputs = [x, *aux_outputs] if hp["aux_logits"] else x
+    return finish_model(inputs, outputs, "googlenet", hp["weights"])
 
 
 def _lrn(name):
@@ -342,21 +351,31 @@ def _block_8(x, name, index, cfg):
 
 
 @image_builder
-def inception_v3(
-    input_shape=(299, 299, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    dropout=0.0,
-    activation="relu",
-    batch_norm=True,
-    kernel_initializer="glorot_uniform",
-    depth_multiplier=1.0,
-    min_depth=16,
-    weights=None,
-    data_format: str | None = None,
-):
+@builder_args(
+    {
+        "input_shape": Arg(
+            (299, 299, 3),
+            "tuple. Input (height, width, channels), at least 75x75.",
+        )
+    },
+    CLASSIFIER_ARGS,
+    {
+        "activation": Arg("relu", "str. Activation after every conv."),
+        "batch_norm": Arg(
+            True, "bool. Conv-BN-activation units (off: convs get biases)."
+        ),
+        "kernel_initializer": Arg(
+            "glorot_uniform", "str. Initializer of the conv kernels."
+        ),
+    },
+    _SCALING,
+    LOCAL_WEIGHTS,
+    sections=builder_sections(
+        "inception_v3",
+        "ValueError: if a hyperparameter is out of range or of the wrong type.",
+    ),
+)
+def inception_v3(hp):
     """Inception v3 (Szegedy et al. 2016), the keras.applications layout.
 
     Stem of five convs and two max pools, three 35x35 modules (mixed0-2), a
@@ -366,24 +385,7 @@ def inception_v3(
     module "mixedN" are named "mixedN_<branch>_conv", "..._bn", "..._relu".
 
     Args:
-        input_shape: tuple. Input (height, width, channels), at least 75x75.
-        num_classes: int. Number of classes of the classifier.
-        include_top: bool. Add global pooling and the Dense classifier.
-        pooling: str or None. None, "avg", "max" or "flatten" feature pooling.
-        classifier_activation: str or None. Activation of the classifier.
-        dropout: float. Dropout rate before the classifier.
-        activation: str. Activation after every conv.
-        batch_norm: bool. Conv-BN-activation units (off: convs get biases).
-        kernel_initializer: str. Initializer of the conv kernels.
-        depth_multiplier: float. Scales every conv's filters (TF-slim).
-        min_depth: int. Fewest filters a conv keeps when depth_multiplier < 1.
-        weights: str or None. Path of a local weights file to load.
-
-    Returns:
-        A functional `keras.Model` named "inception_v3".
-
-    Raises:
-        ValueError: if a hyperparameter is out of range or of the wrong type.
+        {args}
 
     Example:
     >>> model = kerasdl.build("inception_v3", input_shape=(75, 75, 3),
@@ -391,20 +393,14 @@ def inception_v3(
     >>> model.get_layer("mixed10").output.shape
     (None, 1, 1, 2048)
     """
-    head = ClassificationHead(
-        include_top, num_classes, pooling, classifier_activation, dropout
-    )
+    head = ClassificationHead.from_hp(hp)
     cfg = _check_common(
-        activation,
-        batch_norm,
-        kernel_initializer,
-        depth_multiplier,
-        min_depth,
+        hp,
         conv_suffix="_conv",
         bn_epsilon=1e-3,  # keras.applications' (BatchNormalization default)
         bn_scale=False,  # keras.applications: a ReLU follows, so no gamma
     )
-    inputs = make_input(input_shape, min_size=INCEPTION_V3_MIN_SIZE)
+    inputs = make_input(hp["input_shape"], min_size=INCEPTION_V3_MIN_SIZE)
 
     # Stem: (299, 299, 3) -> (35, 35, 192)
     x = _conv_unit(inputs, 32, 3, "stem_conv1", cfg, strides=2, padding="valid")
@@ -425,7 +421,7 @@ def inception_v3(
     x = _block_8(x, "mixed9", 0, cfg)  # (8, 8, 2048)
     x = _block_8(x, "mixed10", 1, cfg)  # (8, 8, 2048)
 
-    return head.model(inputs, x, "inception_v3", weights)
+    return head.model(inputs, x, "inception_v3", hp["weights"])
 
 
 for _builder, _description, _input_shape in (

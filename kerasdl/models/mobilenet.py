@@ -25,8 +25,9 @@ from kerasdl.models._common import (
     correct_pad,
     make_input,
 )
+from kerasdl.models._hparams import Arg, builder_args, builder_sections
 from kerasdl.models.heads import ClassificationHead
-from kerasdl.models.layout import channels, image_builder
+from kerasdl.models.layout import DATA_FORMAT, channels, image_builder
 from kerasdl.registry import register_model
 
 __all__ = ["make_divisible", "mobilenet", "mobilenet_v2"]
@@ -89,29 +90,73 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return new_value
 
 
-def _start(input_shape, activation, batch_norm, kernel_initializer, weights):
-    """Both MobileNets: checks, the input, and `conv_bn_act`'s shared arguments."""
-    init = check_conv_style(activation, batch_norm, kernel_initializer, weights)
-    unit = {"activation": activation, "batch_norm": batch_norm, "init": init}
-    return make_input(input_shape, min_size=32), unit
+def _start(hp: dict):
+    """Both MobileNets: checks, the input, and `conv_bn_act`'s shared arguments
+    from the builder's hyperparameters `hp`."""
+    init = check_conv_style(
+        hp["activation"], hp["batch_norm"], hp["kernel_initializer"], hp["weights"]
+    )
+    unit = {
+        "activation": hp["activation"],
+        "batch_norm": hp["batch_norm"],
+        "init": init,
+    }
+    return make_input(hp["input_shape"], min_size=32), unit
+
+
+# The arguments that both MobileNets take (default and Args line each).
+_IMAGE = {
+    "input_shape": Arg(
+        (224, 224, 3), "tuple. Input (height, width, channels); sides >= 32."
+    ),
+    "num_classes": Arg(1000, "int. Number of classes of the classifier."),
+}
+_TAIL = {
+    "batch_norm": Arg(
+        True,
+        "bool. Batch normalization after every convolution; without it the "
+        "convolutions get biases.",
+    ),
+    "kernel_initializer": Arg(
+        "glorot_uniform", "str. Initializer of the convolution kernels."
+    ),
+    "include_top": Arg(True, "bool. Add the pooling, dropout and classifier head."),
+    "pooling": Arg(
+        None, 'str or None. None, "avg", "max" or "flatten" (Keras semantics).'
+    ),
+    "classifier_activation": Arg(
+        "softmax", "str or None. Activation of the classifier."
+    ),
+    "weights": Arg(None, "str or None. None or the path of a local weights file."),
+    **DATA_FORMAT,
+}
 
 
 @image_builder
-def mobilenet(
-    input_shape=(224, 224, 3),
-    num_classes: int = 1000,
-    alpha: float = 1.0,
-    depth_multiplier: int = 1,
-    dropout: float = 1e-3,
-    activation: str = "relu6",
-    batch_norm: bool = True,
-    kernel_initializer: str = "glorot_uniform",
-    include_top: bool = True,
-    pooling: str | None = None,
-    classifier_activation: str | None = "softmax",
-    weights: str | None = None,
-    data_format: str | None = None,
-):
+@builder_args(
+    _IMAGE,
+    {
+        "alpha": Arg(
+            1.0,
+            "float. Width multiplier: every layer gets int(filters * alpha) filters "
+            "(1.0, 0.75, 0.5, 0.25 in the paper).",
+        ),
+        "depth_multiplier": Arg(
+            1,
+            "int. Channel multiplier of the depthwise convolutions (called "
+            "resolution multiplier in keras.applications' docs).",
+        ),
+        "dropout": Arg(
+            1e-3, "float. Dropout rate before the classifier (1e-3 as in Keras)."
+        ),
+        "activation": Arg(
+            "relu6", 'str. Activation after every convolution ("relu6" as Keras).'
+        ),
+    },
+    _TAIL,
+    sections=builder_sections("mobilenet"),
+)
+def mobilenet(hp):
     """MobileNet v1 (Howard et al. 2017): 13 depthwise separable conv blocks.
 
     Each block is a 3x3 depthwise convolution and a 1x1 pointwise convolution,
@@ -119,44 +164,20 @@ def mobilenet(
     keras.applications.MobileNet ("conv1", "conv_dw_1", "conv_pw_1_bn", ...).
 
     Args:
-        input_shape: tuple. Input (height, width, channels); sides >= 32.
-        num_classes: int. Number of classes of the classifier.
-        alpha: float. Width multiplier: every layer gets int(filters * alpha)
-            filters (1.0, 0.75, 0.5, 0.25 in the paper).
-        depth_multiplier: int. Channel multiplier of the depthwise convolutions
-            (called resolution multiplier in keras.applications' docs).
-        dropout: float. Dropout rate before the classifier (1e-3 as in Keras).
-        activation: str. Activation after every convolution ("relu6" as Keras).
-        batch_norm: bool. Batch normalization after every convolution; without
-            it the convolutions get biases.
-        kernel_initializer: str. Initializer of the convolution kernels.
-        include_top: bool. Add the pooling, dropout and classifier head.
-        pooling: str or None. None, "avg", "max" or "flatten" (Keras semantics).
-        classifier_activation: str or None. Activation of the classifier.
-        weights: str or None. None or the path of a local weights file.
-
-    Returns:
-        keras.Model named "mobilenet".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid (message names it).
+        {args}
 
     Example:
     >>> model = kerasdl.build("mobilenet", input_shape=(32, 32, 3), alpha=0.5,
     ...                       num_classes=10)
     """
     # int(32 * alpha) filters in the stem: at least one.
-    alpha = check_float("alpha", alpha, minimum=1 / 32)
-    check_int("depth_multiplier", depth_multiplier, minimum=1)
-    head = ClassificationHead(
-        include_top, num_classes, pooling, classifier_activation, dropout
-    )
-    inputs, unit = _start(
-        input_shape, activation, batch_norm, kernel_initializer, weights
-    )
+    hp["alpha"] = check_float("alpha", hp["alpha"], minimum=1 / 32)
+    check_int("depth_multiplier", hp["depth_multiplier"], minimum=1)
+    head = ClassificationHead.from_hp(hp)
+    inputs, unit = _start(hp)
     names = ("conv1", "conv1_bn", "conv1_relu")
     x = conv_bn_act(
-        inputs, int(32 * alpha), 3, names, strides=2, padding="same", **unit
+        inputs, int(32 * hp["alpha"]), 3, names, strides=2, padding="same", **unit
     )
 
     for block_id, (filters, stride) in enumerate(_V1_BLOCKS, start=1):
@@ -166,12 +187,18 @@ def mobilenet(
         dw, pw = f"conv_dw_{block_id}", f"conv_pw_{block_id}"
         names = (dw, f"{dw}_bn", f"{dw}_relu")
         x = conv_bn_act(
-            x, None, 3, names, strides=stride, depth_multiplier=depth_multiplier, **unit
+            x,
+            None,
+            3,
+            names,
+            strides=stride,
+            depth_multiplier=hp["depth_multiplier"],
+            **unit,
         )
         names = (pw, f"{pw}_bn", f"{pw}_relu")
-        x = conv_bn_act(x, int(filters * alpha), 1, names, **unit)
+        x = conv_bn_act(x, int(filters * hp["alpha"]), 1, names, **unit)
 
-    return head.model(inputs, x, "mobilenet", weights)
+    return head.model(inputs, x, "mobilenet", hp["weights"])
 
 
 def _inverted_residual(
@@ -208,20 +235,25 @@ def _inverted_residual(
 
 
 @image_builder
-def mobilenet_v2(
-    input_shape=(224, 224, 3),
-    num_classes: int = 1000,
-    alpha: float = 1.0,
-    dropout: float = 0.0,
-    activation: str = "relu6",
-    batch_norm: bool = True,
-    kernel_initializer: str = "glorot_uniform",
-    include_top: bool = True,
-    pooling: str | None = None,
-    classifier_activation: str | None = "softmax",
-    weights: str | None = None,
-    data_format: str | None = None,
-):
+@builder_args(
+    _IMAGE,
+    {
+        "alpha": Arg(
+            1.0,
+            "float. Width multiplier; block widths are rounded to multiples of 8 and "
+            "the last conv is widened only when alpha > 1 (as in Keras).",
+        ),
+        "dropout": Arg(
+            0.0, "float. Dropout rate before the classifier (Keras has none)."
+        ),
+        "activation": Arg(
+            "relu6", "str. Activation after the expansion and depthwise convs."
+        ),
+    },
+    _TAIL,
+    sections=builder_sections("mobilenet_v2"),
+)
+def mobilenet_v2(hp):
     """MobileNetV2 (Sandler et al. 2018): inverted residuals, linear bottlenecks.
 
     17 inverted residual blocks (1x1 expansion, 3x3 depthwise, linear 1x1
@@ -230,43 +262,21 @@ def mobilenet_v2(
     keras.applications.MobileNetV2 ("Conv1", "block_1_expand", "out_relu", ...).
 
     Args:
-        input_shape: tuple. Input (height, width, channels); sides >= 32.
-        num_classes: int. Number of classes of the classifier.
-        alpha: float. Width multiplier; block widths are rounded to multiples of
-            8 and the last conv is widened only when alpha > 1 (as in Keras).
-        dropout: float. Dropout rate before the classifier (Keras has none).
-        activation: str. Activation after the expansion and depthwise convs.
-        batch_norm: bool. Batch normalization after every convolution; without
-            it the convolutions get biases.
-        kernel_initializer: str. Initializer of the convolution kernels.
-        include_top: bool. Add the pooling, dropout and classifier head.
-        pooling: str or None. None, "avg", "max" or "flatten" (Keras semantics).
-        classifier_activation: str or None. Activation of the classifier.
-        weights: str or None. None or the path of a local weights file.
-
-    Returns:
-        keras.Model named "mobilenet_v2".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid (message names it).
+        {args}
 
     Example:
     >>> model = kerasdl.build("mobilenet_v2", input_shape=(32, 32, 3),
     ...                       alpha=0.35, num_classes=10)
     """
     # widths are rounded up to >= 8
-    alpha = check_float("alpha", alpha, minimum=0, min_inclusive=False)
-    head = ClassificationHead(
-        include_top, num_classes, pooling, classifier_activation, dropout
-    )
-    inputs, unit = _start(
-        input_shape, activation, batch_norm, kernel_initializer, weights
-    )
+    hp["alpha"] = check_float("alpha", hp["alpha"], minimum=0, min_inclusive=False)
+    head = ClassificationHead.from_hp(hp)
+    inputs, unit = _start(hp)
     unit["bn_kwargs"] = _V2_BN
     names = ("Conv1", "bn_Conv1", "Conv1_relu")
     x = conv_bn_act(
         inputs,
-        make_divisible(32 * alpha, 8),
+        make_divisible(32 * hp["alpha"], 8),
         3,
         names,
         strides=2,
@@ -276,7 +286,7 @@ def mobilenet_v2(
 
     block_id = 0
     for expansion, width, repeats, first_stride in _V2_STAGES:
-        filters = make_divisible(int(width * alpha), 8)
+        filters = make_divisible(int(width * hp["alpha"]), 8)
         for i in range(repeats):
             x = _inverted_residual(
                 x,
@@ -284,18 +294,18 @@ def mobilenet_v2(
                 stride=first_stride if i == 0 else 1,
                 filters=filters,
                 block_id=block_id,
-                activation=activation,
-                batch_norm=batch_norm,
+                activation=hp["activation"],
+                batch_norm=hp["batch_norm"],
                 init=unit["init"],
             )
             block_id += 1
 
     # The paper widens, but never narrows, the last conv with alpha.
-    last_filters = make_divisible(1280 * alpha, 8) if alpha > 1.0 else 1280
+    last_filters = make_divisible(1280 * hp["alpha"], 8) if hp["alpha"] > 1.0 else 1280
     names = ("Conv_1", "Conv_1_bn", "out_relu")
     x = conv_bn_act(x, last_filters, 1, names, padding="valid", **unit)
 
-    return head.model(inputs, x, "mobilenet_v2", weights)
+    return head.model(inputs, x, "mobilenet_v2", hp["weights"])
 
 
 register_model(
