@@ -16,7 +16,6 @@ from kerasdl.models._common import (
     activation_layer,
     check_conv_style,
     check_int_list,
-    dense_block,
     dense_stack,
     make_input,
 )
@@ -84,6 +83,27 @@ def _subsample(x, kind, name):
 
 
 # --------------------------------------------------------------------- LeNet-5
+def _fc_top(inputs, x, hp, head, name, units, template, **block_kwargs):
+    """The fully connected top of LeNet-5 and AlexNet, numbered from 6 (F6;
+    fc6, fc7): with include_top, flatten and one `dense_block` per width in
+    `units` (the builder's activation, dropout and kernels), then the
+    classifier, without dropout of its own (the blocks applied it); returns
+    the model `name`."""
+    if hp["include_top"]:
+        x = layers.Flatten(name="flatten")(x)
+        x = dense_stack(
+            x,
+            units,
+            template,
+            start=6,
+            activation=hp["activation"],
+            dropout=hp["dropout"],
+            kernel_initializer=hp["kernel_initializer"],
+            **block_kwargs,
+        )
+    return head.model(inputs, x, name, hp["weights"], dropout=0.0)
+
+
 def _top_args(top: str, feature_map: str) -> dict[str, Arg]:
     """The arguments that end every builder here (kernels, head, weights):
     `top` names the layers that include_top adds before the classifier and
@@ -213,19 +233,17 @@ def lenet5(hp):
     x = _conv_bn_act(x, 16, 5, name="c3", **block)
     x = _subsample(x, hp["subsampling"], "s4")
     x = _conv_bn_act(x, 120, 5, name="c5", **block)
-    if hp["include_top"]:
-        x = layers.Flatten(name="flatten")(x)
-        x = dense_block(
-            x,
-            84,
-            "f6",
-            activation=hp["activation"],
-            dropout=hp["dropout"],
-            batch_norm=hp["batch_norm"],
-            bn_momentum=hp["batch_norm_momentum"],
-            kernel_initializer=hp["kernel_initializer"],
-        )
-    return head.model(inputs, x, "lenet5", hp["weights"], dropout=0.0)
+    return _fc_top(
+        inputs,
+        x,
+        hp,
+        head,
+        "lenet5",
+        (84,),
+        "f{i}",
+        batch_norm=hp["batch_norm"],
+        bn_momentum=hp["batch_norm_momentum"],
+    )
 
 
 # --------------------------------------------------------------------- AlexNet
@@ -306,18 +324,7 @@ def alexnet(hp):
             )(x)
         if i in (1, 2, 5):
             x = layers.MaxPooling2D(3, strides=2, name=f"pool{i}")(x)
-    if hp["include_top"]:
-        x = layers.Flatten(name="flatten")(x)
-        x = dense_stack(
-            x,
-            (hp["fc_units"], hp["fc_units"]),
-            "fc{i}",
-            start=6,
-            activation=hp["activation"],
-            dropout=hp["dropout"],
-            kernel_initializer=hp["kernel_initializer"],
-        )
-    return head.model(inputs, x, "alexnet", hp["weights"], dropout=0.0)
+    return _fc_top(inputs, x, hp, head, "alexnet", (hp["fc_units"],) * 2, "fc{i}")
 
 
 # ------------------------------------------------------------------------- VGG
