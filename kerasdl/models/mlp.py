@@ -19,6 +19,7 @@ from kerasdl.models._common import (
     dense_stack,
     make_input,
 )
+from kerasdl.models._hparams import builder_sections, doc_sections
 from kerasdl.models.heads import ClassificationHead, dense_head, finish_model
 from kerasdl.registry import register_model
 
@@ -96,6 +97,7 @@ def perceptron(
     return finish_model(inputs, outputs, "perceptron", weights)
 
 
+@doc_sections(builder_sections("mlp"))
 def mlp(
     input_shape=(784,),
     hidden_units=(256, 128),
@@ -136,13 +138,6 @@ def mlp(
         classifier_activation: str or None. Activation of the classifier ("softmax",
             "sigmoid", None for logits, ...).
         weights: str or None. Path of a local weights file to load; never downloaded.
-
-    Returns:
-        A functional `keras.Model` named "mlp".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid (the message names it, the
-            value received and what is accepted).
 
     Example:
     >>> model = mlp(input_shape=(28, 28), hidden_units=[128], num_classes=10)

@@ -38,6 +38,7 @@ from kerasdl.models._common import (
     check_rate,
     make_input,
 )
+from kerasdl.models._hparams import builder_sections, doc_sections
 from kerasdl.models.heads import ClassificationHead
 from kerasdl.registry import register_model
 
@@ -53,6 +54,7 @@ VIT_SIZES = {
 VIT_POOLINGS = ("token", "avg", None)
 
 
+@doc_sections(builder_sections("vit"))
 def vit(
     input_shape=(224, 224, 3),
     patch_size=16,
@@ -111,13 +113,6 @@ def vit(
             ("softmax", None for logits, ...).
         weights: str or None. Path of a local weights file to load; never
             downloaded.
-
-    Returns:
-        A functional `keras.Model` named "vit".
-
-    Raises:
-        ValueError: if a hyperparameter is invalid (the message names it, the
-            value received and what is accepted).
 
     Example:
     >>> model = vit(input_shape=(32, 32, 3), patch_size=4, hidden_dim=64,
