@@ -25,16 +25,20 @@ from kerasdl.layers.transformer import (
     TiedLMHead,
     TokenEmbedding,
     block_stack,
-    check_stack_args,
 )
 from kerasdl.layers.vit import TokenPooling
 from kerasdl.models._common import (
     check_activation_or_softmax,
     check_choice,
-    check_float,
 )
-from kerasdl.models._hparams import builder_sections, doc_sections
+from kerasdl.models._hparams import Arg, builder_args, builder_sections
 from kerasdl.models.heads import ClassificationHead, finish_model
+from kerasdl.models.transformer._args import (
+    BLOCK_SIZES,
+    LAYER_NORM_DOC,
+    WEIGHTS,
+    check_blocks,
+)
 from kerasdl.registry import register_model, set_task
 
 __all__ = ["HEADS", "bert"]
@@ -42,47 +46,48 @@ __all__ = ["HEADS", "bert"]
 HEADS = ("classification", "mlm", None)
 
 
-@doc_sections(builder_sections("bert"))
-def bert(
-    vocabulary_size=30522,
-    max_sequence_length=512,
-    num_segments=2,
-    num_layers=12,
-    num_heads=12,
-    hidden_dim=768,
-    intermediate_dim=3072,
-    dropout=0.1,
-    layer_norm_epsilon=1e-12,
-    head="classification",
-    num_classes=2,
-    classifier_activation="softmax",
-    weights=None,
-):
+@builder_args(
+    {
+        "vocabulary_size": Arg(
+            30522,
+            "int. Number of tokens (30522 for BERT's uncased WordPiece vocabulary).",
+        ),
+        "max_sequence_length": Arg(512, "int. Size of the learned position table."),
+        "num_segments": Arg(2, "int. Number of segment (sentence A/B) ids."),
+        "num_layers": Arg(12, "int. Number of encoder blocks."),
+    },
+    BLOCK_SIZES,
+    {
+        "dropout": Arg(
+            0.1,
+            "float. Dropout rate on embeddings, residual branches, attention "
+            "probabilities and before the classifier, in [0, 1).",
+        ),
+        "layer_norm_epsilon": Arg(1e-12, LAYER_NORM_DOC),
+        "head": Arg(
+            "classification",
+            'str or None. "classification" (class scores from the pooled [CLS] '
+            'token), "mlm" (token logits at every position) or None (outputs '
+            "`[sequence_output, pooled_output]`).",
+        ),
+        "num_classes": Arg(2, "int. Number of classes of the classification head."),
+        "classifier_activation": Arg(
+            "softmax",
+            'str or None. Activation of the classifier ("softmax", None for logits, '
+            '"sigmoid", ...).',
+        ),
+    },
+    WEIGHTS,
+    sections=builder_sections("bert"),
+)
+def bert(hp):
     """BERT-style encoder with a classification or masked-LM head; BERT-base.
 
     Inputs "token_ids" and "segment_ids", both `(batch, seq)` int32 with
     `seq <= max_sequence_length`; token id 0 is padding (not attended to).
 
     Args:
-        vocabulary_size: int. Number of tokens (30522 for BERT's uncased
-            WordPiece vocabulary).
-        max_sequence_length: int. Size of the learned position table.
-        num_segments: int. Number of segment (sentence A/B) ids.
-        num_layers: int. Number of encoder blocks.
-        num_heads: int. Attention heads per block; must divide hidden_dim.
-        hidden_dim: int. Model width.
-        intermediate_dim: int. Width of the feed-forward layers.
-        dropout: float. Dropout rate on embeddings, residual branches,
-            attention probabilities and before the classifier, in [0, 1).
-        layer_norm_epsilon: float. Epsilon of every LayerNorm.
-        head: str or None. "classification" (class scores from the pooled
-            [CLS] token), "mlm" (token logits at every position) or None
-            (outputs `[sequence_output, pooled_output]`).
-        num_classes: int. Number of classes of the classification head.
-        classifier_activation: str or None. Activation of the classifier
-            ("softmax", None for logits, "sigmoid", ...).
-        weights: str or None. Path of a local weights file to load; never
-            downloaded.
+        {args}
 
     Example:
     >>> model = bert(vocabulary_size=100, num_layers=2, num_heads=2,
@@ -92,66 +97,77 @@ def bert(
     (1, 3)
     """
     check_sizes(
-        vocabulary_size=vocabulary_size,
-        max_sequence_length=max_sequence_length,
-        num_segments=num_segments,
-        num_classes=num_classes,
+        vocabulary_size=hp["vocabulary_size"],
+        max_sequence_length=hp["max_sequence_length"],
+        num_segments=hp["num_segments"],
+        num_classes=hp["num_classes"],
     )
-    block_args = check_stack_args(
-        num_layers, num_heads, hidden_dim, intermediate_dim, dropout, "gelu"
-    )
-    check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, 1.0, max_inclusive=False)
-    check_choice("head", head, HEADS)
-    if classifier_activation is not None:
-        check_activation_or_softmax(classifier_activation)
+    block_args = check_blocks(hp, "gelu")
+    check_choice("head", hp["head"], HEADS)
+    if hp["classifier_activation"] is not None:
+        check_activation_or_softmax(hp["classifier_activation"])
     init = keras.initializers.TruncatedNormal(stddev=0.02)
 
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
     padding_mask = PaddingMask(name="padding_mask")(token_ids)
     embedded = TokenEmbedding(
-        vocabulary_size,
-        hidden_dim,
+        hp["vocabulary_size"],
+        hp["hidden_dim"],
         embeddings_initializer=init,
-        return_table=head == "mlm",
+        return_table=hp["head"] == "mlm",
         name="token_embedding",
     )(token_ids)
-    tokens, table = embedded if head == "mlm" else (embedded, None)
+    tokens, table = embedded if hp["head"] == "mlm" else (embedded, None)
     segments = layers.Embedding(
-        num_segments, hidden_dim, embeddings_initializer=init, name="segment_embedding"
+        hp["num_segments"],
+        hp["hidden_dim"],
+        embeddings_initializer=init,
+        name="segment_embedding",
     )(segment_ids)
     x = layers.Add(name="embeddings_add")([tokens, segments])
     x = PositionEmbedding(
-        max_sequence_length, initializer=init, name="position_embedding"
+        hp["max_sequence_length"], initializer=init, name="position_embedding"
     )(x)
-    x = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="embeddings_norm")(x)
-    x = layers.Dropout(dropout, name="embeddings_dropout")(x)
+    x = layers.LayerNormalization(
+        epsilon=hp["layer_norm_epsilon"], name="embeddings_norm"
+    )(x)
+    x = layers.Dropout(hp["dropout"], name="embeddings_dropout")(x)
     block_args.update(
-        norm_first=False, layer_norm_epsilon=layer_norm_epsilon, kernel_initializer=init
+        norm_first=False,
+        layer_norm_epsilon=hp["layer_norm_epsilon"],
+        kernel_initializer=init,
     )
     x = block_stack(
-        x, num_layers, "encoder_block", block_args, padding_mask=padding_mask
+        x, hp["num_layers"], "encoder_block", block_args, padding_mask=padding_mask
     )
     inputs = [token_ids, segment_ids]
 
-    if head == "mlm":
+    if hp["head"] == "mlm":
         y = layers.Dense(
-            hidden_dim, activation="gelu", kernel_initializer=init, name="mlm_dense"
+            hp["hidden_dim"],
+            activation="gelu",
+            kernel_initializer=init,
+            name="mlm_dense",
         )(x)
-        y = layers.LayerNormalization(epsilon=layer_norm_epsilon, name="mlm_norm")(y)
+        y = layers.LayerNormalization(
+            epsilon=hp["layer_norm_epsilon"], name="mlm_norm"
+        )(y)
         logits = TiedLMHead(use_bias=True, name="mlm_logits")([y, table])
-        return finish_model(inputs, logits, "bert", weights)
+        return finish_model(inputs, logits, "bert", hp["weights"])
 
     cls = TokenPooling(name="cls_token")(x)
     pooled = layers.Dense(
-        hidden_dim, activation="tanh", kernel_initializer=init, name="pooler"
+        hp["hidden_dim"], activation="tanh", kernel_initializer=init, name="pooler"
     )(cls)
-    if head is None:
-        features = finish_model(inputs, [x, pooled], "bert", weights)
+    if hp["head"] is None:
+        features = finish_model(inputs, [x, pooled], "bert", hp["weights"])
         return set_task(features, "features")
-    y = layers.Dropout(dropout, name="classifier_dropout")(pooled)
-    classifier = ClassificationHead(True, num_classes, None, classifier_activation)
-    return classifier.model(inputs, y, "bert", weights, kernel_initializer=init)
+    y = layers.Dropout(hp["dropout"], name="classifier_dropout")(pooled)
+    classifier = ClassificationHead(
+        True, hp["num_classes"], None, hp["classifier_activation"]
+    )
+    return classifier.model(inputs, y, "bert", hp["weights"], kernel_initializer=init)
 
 
 # Segment ids of the sweep's random inputs go up to 3: four segments.
