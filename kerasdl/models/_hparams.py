@@ -161,7 +161,11 @@ def builder_args(
     def decorate(fn: Callable[[dict], Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def builder(*call_args, **call_kwargs):
-            bound = signature.bind(*call_args, **call_kwargs)
+            try:
+                bound = signature.bind(*call_args, **call_kwargs)
+            except TypeError as err:
+                # Named like Python's own message for a written-out signature.
+                raise TypeError(f"{fn.__name__}() {err}") from None
             bound.apply_defaults()
             return fn(dict(bound.arguments))
 
