@@ -5,24 +5,9 @@ import math
 import keras
 import numpy as np
 import pytest
+from alignment_helpers import VOCAB, tiny_gpt
 
-import kerasdl
 from kerasdl import alignment
-
-VOCAB = 12
-
-
-def tiny_gpt():
-    return kerasdl.build(
-        "gpt",
-        vocabulary_size=VOCAB,
-        max_sequence_length=16,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=8,
-        intermediate_dim=16,
-        dropout=0.0,
-    )
 
 
 def numpy_array(x):
