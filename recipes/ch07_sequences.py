@@ -11,6 +11,9 @@ and, for dates, the exact match of greedy decoding on held-out dates.
 
 import argparse
 
+# The MNIST-1D training config chapter 6 compares its recurrent cells with.
+from ch06_recurrent import config as mnist1d_config
+
 import kerasdl
 from kerasdl.data import tasks
 from kerasdl.generation import evaluate_seq2seq
@@ -25,31 +28,6 @@ SETTINGS = {
     "full": {"gru_epochs": 20, "date_epochs": 6, "date_train": 10000},
     "quick": {"gru_epochs": 1, "date_epochs": 1, "date_train": 1000},
 }
-
-
-def gru_config(epochs: int, run_dir: str) -> dict:
-    """MNIST-1D (4,000 training sequences of 40 steps), AdamW with cosine decay."""
-    return {
-        "data": {"name": "mnist1d"},
-        "model": GRU,
-        "training": {
-            "seed": 0,
-            "epochs": epochs,
-            "batch_size": 64,
-            "optimizer": {
-                "name": "adamw",
-                "weight_decay": 1e-4,
-                "clipnorm": 1.0,
-                "learning_rate": {
-                    "name": "cosine",
-                    "learning_rate": 0.005,
-                    "decay_steps": epochs * 63,  # 4,000 samples / 64
-                },
-            },
-            "run_dir": run_dir,
-            "verbose": 0,
-        },
-    }
 
 
 def seq2seq_config(epochs: int, run_dir: str) -> dict:
@@ -78,7 +56,8 @@ def main(argv=None) -> None:
     print(f"{'task':<28} {'params':>10} {'test acc':>9} {'exact':>7}")
 
     result = kerasdl.train(
-        gru_config(settings["gru_epochs"], f"{args.run_root}/gru"), export=False
+        mnist1d_config(GRU, settings["gru_epochs"], f"{args.run_root}/gru"),
+        export=False,
     )
     print(
         f"{'mnist1d gru_classifier':<28} {result.model.count_params():>10,} "
