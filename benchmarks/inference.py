@@ -156,7 +156,8 @@ def _tflite_breakdown(path: str) -> dict:
     """Bytes of a .tflite file by what they hold (read with TFLite's schema)."""
     from tensorflow.lite.python import schema_py_generated as schema
 
-    content = open(path, "rb").read()  # noqa: SIM115 - read once, closed by GC
+    with open(path, "rb") as file:
+        content = file.read()
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
     weights = sum(len(b.data) for b in model.buffers if b.data is not None)
     quantization = names = 0

@@ -59,24 +59,22 @@ def _label(arm) -> str:
     return f"{source}{fetch}, spe {steps}"
 
 
-class _EpochTimer:
-    """Keras callback: wall time of each epoch."""
+def _epoch_timer():
+    """A Keras callback recording the wall time of each epoch in `.seconds`."""
+    import keras
 
-    def __new__(cls):
-        import keras
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
 
-        class Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.seconds = []
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
 
-            def on_epoch_begin(self, epoch, logs=None):
-                self._start = time.perf_counter()
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
 
-            def on_epoch_end(self, epoch, logs=None):
-                self.seconds.append(time.perf_counter() - self._start)
-
-        return Timer()
+    return EpochTimer()
 
 
 def _fit_throughput(arm, x, y) -> float:
@@ -94,7 +92,7 @@ def _fit_throughput(arm, x, y) -> float:
         loss="sparse_categorical_crossentropy",
         steps_per_execution=steps,
     )
-    timer = _EpochTimer()
+    timer = _epoch_timer()
     if source == "numpy":
         model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=True, verbose=0,
                   callbacks=[timer])  # fmt: skip
