@@ -138,6 +138,22 @@ class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
 
     async_safe = True
 
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None or np.isfinite(loss):
+            return
+        if self.raise_error:
+            raise RuntimeError(
+                f"NaN or Inf loss encountered at batch {batch}. "
+                f"Loss value: {loss}. Terminating training immediately."
+            )
+        logger.warning("Batch %d: invalid loss %s, terminating training", batch, loss)
+        # `self._model`, not `self.model`: on JAX the `model` property writes
+        # the loop's state back into the variables (`jax_state_sync`), and
+        # from this callback thread that races with the next step, which
+        # donates those buffers; the epoch's end then reads deleted arrays.
+        self._model.stop_training = True
+
 
 def _walk_layers(layer, seen):
     """`layer`, then every layer inside it: nested models and wrapped layers.

@@ -610,3 +610,25 @@ def test_default_nan_guard_is_async_safe_and_stops_a_diverging_run():
     # Stopped within the first epoch, not after five.
     assert len(history.history["loss"]) == 1
     assert not np.isfinite(history.history["loss"][0])
+
+
+def test_nan_guard_never_writes_state_back_from_its_thread():
+    # The check runs in Keras' callback thread on JAX/PyTorch. Reading
+    # `Callback.model` there would call `jax_state_sync()` on JAX, racing with
+    # the next step's buffer donation: the epoch's end then read deleted
+    # arrays ("Buffer has been deleted or donated") in 24 of 60 diverging runs.
+    class Model:
+        stop_training = False
+
+        def jax_state_sync(self):
+            raise AssertionError("state written back from the callback thread")
+
+    guard = TerminateOnNaN()
+    model = Model()
+    guard.set_model(model)
+    guard.on_batch_end(0, {"loss": 1.0})
+    assert model.stop_training is False
+    guard.on_batch_end(1, {"loss": float("nan")})
+    assert model.stop_training is True
+    with pytest.raises(RuntimeError, match="NaN or Inf loss encountered at batch 2"):
+        TerminateOnNaN(raise_error=True).on_batch_end(2, {"loss": float("inf")})
