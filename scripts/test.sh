@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the suite once per Keras backend (TensorFlow, JAX, PyTorch) on CPU,
 # offline, then the tests marked slow once on TensorFlow. Exits non-zero if
-# any run fails. Extra arguments go to every pytest run.
+# any run fails. Extra arguments go to every pytest run. Each run lists its
+# 15 slowest tests, to show where CI time goes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # Use the project's virtual environment whether or not it is activated.
@@ -13,7 +14,8 @@ workers="${PYTEST_WORKERS:-2}"
 status=0
 for backend in ${BACKENDS:-tensorflow jax torch}; do
   echo "=== KERAS_BACKEND=$backend ==="
-  KERAS_BACKEND=$backend python -m pytest -q -n "$workers" -p no:cacheprovider "$@" \
+  KERAS_BACKEND=$backend python -m pytest -q -n "$workers" -p no:cacheprovider \
+    --durations=15 "$@" \
     || status=1
 done
 if [ "${SLOW:-1}" = "1" ]; then
@@ -22,7 +24,7 @@ if [ "${SLOW:-1}" = "1" ]; then
   # fixtures (trained baselines, feature classifiers) are built once, not once
   # per worker.
   KERAS_BACKEND=tensorflow python -m pytest -q -n "$workers" -p no:cacheprovider \
-    --dist loadfile -m slow "$@"
+    --dist loadfile --durations=15 -m slow "$@"
   rc=$?
   # Exit code 5 means no test is marked slow: not a failure.
   if [ $rc -ne 0 ] && [ $rc -ne 5 ]; then status=1; fi
