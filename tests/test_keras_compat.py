@@ -189,6 +189,27 @@ def test_disable_per_channel_sets_the_converter_switch():
     assert converter._experimental_disable_per_channel is True
 
 
+@pytest.mark.one_backend
+def test_collect_between_onnx_passes_wraps_the_tf2onnx_passes():
+    import gc
+
+    optimizer = pytest.importorskip("tf2onnx.optimizer")
+    registry = getattr(optimizer, "_optimizers", None)
+    assert isinstance(registry, dict) and registry, (
+        "tf2onnx internal tf2onnx.optimizer._optimizers changed (checked on "
+        "tf2onnx 1.17): ONNX export keeps every pass's graph copy until a full "
+        "garbage collection. Update kerasdl/_keras_compat.py."
+    )
+    with _keras_compat.collect_between_onnx_passes():
+        wrapped = optimizer._optimizers
+        assert list(wrapped) == list(registry)
+        assert all(issubclass(wrapped[n], registry[n]) for n in registry)
+        assert all(wrapped[n] is not registry[n] for n in registry)
+        assert gc.get_freeze_count() > 0
+    assert optimizer._optimizers is registry
+    assert gc.get_freeze_count() == 0
+
+
 def test_public_config_still_carries_the_graph_to_spec_reads():
     # kerasdl.to_spec and precision read the functional graph from the
     # public get_config(); pin the keys and the tensor history triples.

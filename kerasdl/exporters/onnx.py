@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from kerasdl import _keras_compat
 from kerasdl.exporters.base import ExportFormat, Runner, keras_export
 
 __all__ = ["ONNX", "OnnxFormat", "onnx_io", "run_onnx", "write_onnx"]
@@ -43,7 +44,7 @@ def write_onnx(model, path: str) -> None:
     Example:
     >>> write_onnx(model, "export/model.onnx")
     """
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _keras_compat.collect_between_onnx_passes():
         # Keras' tf2onnx shim probes the removed np.object alias.
         warnings.filterwarnings(
             "ignore", message=".*np.object.*", category=FutureWarning
