@@ -23,6 +23,7 @@ import sys
 import numpy as np
 
 from kerasdl._io import read_json, write_json_atomic
+from kerasdl._memory import release_freed_memory
 from kerasdl.exporters.formats import FORMATS
 from kerasdl.exporters.savedmodel import SAVED_MODEL, run_saved_model
 
@@ -90,6 +91,9 @@ def convert(
         else:
             saved_model = os.path.join(scratch, "saved_model")
         SAVED_MODEL.write(model, saved_model)
+    # Each converter frees what it allocated, but glibc keeps the pages: trim
+    # after each, so the call peaks at its largest conversion, not their sum.
+    release_freed_memory()
     # Formats that convert from the SavedModel first, the others after.
     ordered = sorted(requested, key=lambda f: not f.from_saved_model)
     for fmt in ordered:
@@ -104,6 +108,7 @@ def convert(
             model_name=model.name,
             **options,
         )
+        release_freed_memory()
     return {"input_names": input_names}
 
 
