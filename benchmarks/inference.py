@@ -31,6 +31,9 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import itertools
 import os
 import statistics
 import sys
@@ -177,6 +180,126 @@ def _tflite_breakdown(path: str) -> dict:
             "names": names, "structure": len(content) - weights - quantization - names}  # fmt: skip
 
 
+def _plain_int8(model, path: str, calibration: np.ndarray) -> None:
+    """An int8 file from a bare `TFLiteConverter.from_keras_model`, no kerasdl options.
+
+    The reference for "do kerasdl's conversion options cost anything?".
+    """
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: (
+        [calibration[i : i + 1]] for i in range(len(calibration))
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    # Keras' export inside the converter prints every captured variable.
+    with contextlib.redirect_stdout(io.StringIO()):
+        content = converter.convert()
+    with open(path, "wb") as file:
+        file.write(content)
+
+
+def _reduction(name: str, op, tensors) -> int | None:
+    """K, the multiply-adds per output value of a convolution or dense op.
+
+    Each output also pays a fixed cost in an int8 kernel (requantization:
+    int32 sum to int8 with the channel's scale), so int8 gains most where K
+    is large and loses where it is small.
+    """
+    if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        return None
+    shape = tensors[int(op.inputs[1])].shape
+    if name == "CONV_2D":  # kernel [out, kh, kw, in]
+        return int(shape[1] * shape[2] * shape[3])
+    if name == "DEPTHWISE_CONV_2D":  # kernel [1, kh, kw, out]: one channel each
+        return int(shape[1] * shape[2])
+    return int(shape[1])  # FULLY_CONNECTED, kernel [out, in]
+
+
+def _prefix_models(path: str):
+    """Yields (group, interpreter) for the graph cut after each op in turn.
+
+    The interpreter runs ops[:k] (one thread, default XNNPACK delegate) and
+    ends at op k's output; group is the op's name with, for a convolution
+    or dense op, its K ("DEPTHWISE_CONV_2D K=9"). LiteRT's Python API has no
+    per-op profiler (the benchmark_model binary is not shipped), so an op's
+    time is the difference between two consecutive prefixes.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    names = {
+        v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")
+    }
+    model = flatbuffer_utils.read_model(path)
+    model.signatureDefs = []  # the cut graph's output is not the signature's
+    subgraph = model.subgraphs[0]
+    operators = list(subgraph.operators)
+    for k, op in enumerate(operators, start=1):
+        subgraph.operators = operators[:k]
+        subgraph.outputs = [int(op.outputs[0])]
+        code = model.operatorCodes[op.opcodeIndex]
+        group = names[max(code.builtinCode, code.deprecatedBuiltinCode)]
+        reduction = _reduction(group, op, subgraph.tensors)
+        if reduction is not None:
+            group += f" K={reduction}"
+        content = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+        interpreter = Interpreter(model_content=content, num_threads=1)
+        interpreter.allocate_tensors()
+        yield group, interpreter
+
+
+def _invoke_ms(interpreter, sample: np.ndarray) -> float:
+    index = interpreter.get_input_details()[0]["index"]
+    start = time.perf_counter()
+    interpreter.set_tensor(index, sample)
+    interpreter.invoke()
+    return (time.perf_counter() - start) * 1000.0
+
+
+def _op_profile(paths: dict, sample: np.ndarray, runs: int) -> dict:
+    """{arm: {group: ms}}: where each file's batch-1, one-thread time goes.
+
+    The prefixes of all files are timed side by side, call by call, and
+    each keeps its fastest call (machines here are shared: the fastest call
+    is the one least disturbed); an op's time is its prefix's minus the
+    previous prefix's, summed by group (negative for a few tiny ops: noise).
+    """
+    groups = {arm: {} for arm in paths}
+    previous = dict.fromkeys(paths, 0.0)
+    steps = itertools.zip_longest(*(_prefix_models(p) for p in paths.values()))
+    for step in steps:
+        live = [(arm, item) for arm, item in zip(paths, step, strict=True) if item]
+        for _, (_, interpreter) in live:  # warm-up
+            _invoke_ms(interpreter, sample)
+        best = {arm: float("inf") for arm, _ in live}
+        for _ in range(runs):
+            for arm, (_, interpreter) in live:
+                best[arm] = min(best[arm], _invoke_ms(interpreter, sample))
+        for arm, (group, _) in live:
+            spent = best[arm] - previous[arm]
+            groups[arm][group] = groups[arm].get(group, 0.0) + spent
+            previous[arm] = best[arm]
+    return groups
+
+
+def _without_xnnpack(paths: dict, sample: np.ndarray, runs: int) -> dict:
+    """{arm: ms}: batch-1, one-thread p50 with TFLite's builtin kernels only."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    result = {}
+    for arm, path in paths.items():
+        interpreter = Interpreter(
+            model_path=path, num_threads=1,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )  # fmt: skip
+        interpreter.allocate_tensors()
+        result[arm] = _time(lambda i=interpreter: _invoke_ms(i, sample), runs)[0]
+    return result
+
+
 def _benchmark_model(name: str, args, scratch: str) -> dict:
     import kerasdl
     from kerasdl.exporters import read_manifest
@@ -205,11 +328,22 @@ def _benchmark_model(name: str, args, scratch: str) -> dict:
                    min_agreement=0.0)  # fmt: skip
     files["int8_per_tensor"] = ("tflite_int8", os.path.join(small, "model_int8.tflite"))
     agreement = read_manifest(small)["files"]["tflite_int8"]["verification"]
+    # What was tried against int8 latency: int8 inputs and outputs (no
+    # QUANTIZE/DEQUANTIZE ops at the boundaries), and a bare converter.
+    int8_io = os.path.join(scratch, f"{name}_int8_io")
+    kerasdl.export(model, int8_io, formats=["tflite_int8"], representative_data=calibration,
+                   sample_inputs=x[:16], int8_io=True, min_agreement=0.0)  # fmt: skip
+    files["int8_io"] = ("tflite_int8", os.path.join(int8_io, "model_int8.tflite"))
+    files["int8_plain"] = ("tflite_int8", os.path.join(scratch, f"{name}_plain.tflite"))
+    _plain_int8(model, files["int8_plain"][1], calibration)
     onnx_int8 = os.path.join(directory, "model_int8.onnx")
     _onnx_int8(files["onnx"][1], onnx_int8, calibration)
     files["onnx_int8"] = ("onnx", onnx_int8)
     runners = _open_runners(files, (1, 2))
     times = _measure(runners, x, args.rounds, args.runs)
+    pair = {arm: files[arm][1] for arm in ("tflite", "tflite_int8")}
+    profile = _op_profile(pair, x[:1], args.runs)
+    builtin = _without_xnnpack(pair, x[:1], args.runs)
     keras_file = os.path.join(scratch, f"{name}.keras")
     inputs = os.path.join(scratch, f"{name}.npy")
     model.save(keras_file)
@@ -227,7 +361,7 @@ def _benchmark_model(name: str, args, scratch: str) -> dict:
                  for arm in ("tflite", "tflite_int8", "int8_per_tensor")}  # fmt: skip
     return {"params": model.count_params(), "export_seconds": export_seconds,
             "sizes": sizes, "times": times, "keras": keras_times,
-            "breakdown": breakdown,
+            "breakdown": breakdown, "profile": profile, "builtin": builtin,
             "per_tensor_agreement": agreement["class_agreement"]}  # fmt: skip
 
 
@@ -268,11 +402,83 @@ def _print_model(name: str, result: dict) -> dict:
         print(f"  {arm:<16} {cells}")
     print(f"  int8_per_tensor class agreement with Keras: "
           f"{result['per_tensor_agreement']:.3f}")  # fmt: skip
-    latency = _ratio(times, ("tflite_int8", 1, 1), ("tflite", 1, 1))
-    size = sizes["tflite_int8"] / float_size
-    smallest = sizes["int8_per_tensor"] / float_size
-    return {"latency": latency, "size": size, "smallest": smallest,
-            "quantization": result["breakdown"]["tflite_int8"]["quantization"]}  # fmt: skip
+    slow = _print_profile(result["profile"], result["builtin"])
+    tried = {arm: _ratio(times, (arm, 1, 1), ("tflite", 1, 1))
+             for arm in ("int8_io", "int8_per_tensor", "int8_plain")}  # fmt: skip
+    parts = result["breakdown"]["tflite_int8"]
+    return {"latency": _ratio(times, ("tflite_int8", 1, 1), ("tflite", 1, 1)),
+            "size": sizes["tflite_int8"] / float_size,
+            "smallest": sizes["int8_per_tensor"] / float_size,
+            "parts": {k: v / float_size for k, v in parts.items()},
+            "slow": slow, "tried": tried, "builtin": result["builtin"]}  # fmt: skip
+
+
+def _by_op_and_k(group: str) -> tuple:
+    name, _, k = group.partition(" K=")
+    return name, int(k or 0)
+
+
+def _print_profile(profile: dict, builtin: dict) -> dict:
+    """Prints float and int8 time by op group; returns the slow groups' share.
+
+    Slow: int8 above the latency target's ratio to float. Returns
+    {"share": fraction of the int8 time in slow groups, "groups": [(group,
+    int8/float ratio)] of the three slow groups with the most int8 time}.
+    """
+    floats, ints = profile["tflite"], profile["tflite_int8"]
+    total = sum(ints.values())
+    print("time by op and K, the multiply-adds per output (batch 1, 1 thread, XNNPACK;"
+          " each op's time is its prefix graph's fastest call minus the previous"
+          " prefix's):")  # fmt: skip
+    print(f"  {'op':<26} {'float ms':>8} {'int8 ms':>8} {'x float':>7}")
+    slow, spent = [], 0.0
+    for group in sorted(set(floats) | set(ints), key=_by_op_and_k):
+        f, i = floats.get(group), ints.get(group, 0.0)
+        # A tiny op's difference of two timings is noise: no ratio for it.
+        ratio = i / f if f is not None and f > 0.01 * sum(floats.values()) else None
+        cells = f"{'-' if f is None else f'{f:.3f}':>8} {i:>8.3f} "
+        print(f"  {group:<26} {cells}{'-' if ratio is None else f'{ratio:.2f}':>7}")
+        if ratio is not None and ratio > TARGET_LATENCY:
+            slow.append((i, group, ratio))
+            spent += i
+    print(f"  {'total':<26} {sum(floats.values()):>8.3f} {total:>8.3f} "
+          f"{total / sum(floats.values()):>7.2f}")  # fmt: skip
+    print(f"  builtin kernels only (no XNNPACK delegate): float {builtin['tflite']:.3f} ms,"
+          f" int8 {builtin['tflite_int8']:.3f} ms")  # fmt: skip
+    slowest = [(group, ratio) for _, group, ratio in sorted(slow, reverse=True)[:3]]
+    return {"share": spent / total if total > 0 else 0.0, "groups": slowest}
+
+
+def _latency_cause(ratios: dict) -> str:
+    """The measured cause of a missed latency target, and what was tried."""
+    slow, tried = ratios["slow"], ratios["tried"]
+    groups = ", ".join(f"{g} {r:.2f}x" for g, r in slow["groups"])
+    builtin = ratios["builtin"]
+    return (
+        f"  latency cause: {slow['share']:.0%} of the int8 time is in ops whose int8 "
+        f"kernels run above {TARGET_LATENCY}x their float time on this CPU ({groups}):"
+        f" few multiply-adds per output (small K) leave int8's per-output "
+        f"requantization as the cost; the graph is fused and integer inside "
+        f"(QUANTIZE/DEQUANTIZE only at the boundaries).\n  tried: int8 "
+        f"inputs/outputs {tried['int8_io']:.3f}x, one "
+        f"scale per tensor {tried['int8_per_tensor']:.3f}x, a bare "
+        f"TFLiteConverter.from_keras_model {tried['int8_plain']:.3f}x; without "
+        f"XNNPACK int8 takes {builtin['tflite_int8']:.2f} ms (builtin kernels), "
+        f"so XNNPACK runs it"
+    )
+
+
+def _size_cause(ratios: dict) -> str:
+    """The measured cause of a missed size target: the file's parts against float."""
+    parts = ratios["parts"]
+    return (
+        f"  size cause: int8 weights and int32 biases alone are "
+        f"{parts['weights']:.3f}x float; per-channel scales (float32) and zero "
+        f"points (int64, TFLite's schema), per weight and bias channel, add "
+        f"{parts['quantization']:.3f}x, names {parts['names']:.3f}x, graph "
+        f"{parts['structure']:.3f}x.\n  tried: one scale per tensor without names: "
+        f"{ratios['smallest']:.3f}x (class agreement printed above)"
+    )
 
 
 def _verdicts(summary: dict) -> None:
@@ -286,10 +492,10 @@ def _verdicts(summary: dict) -> None:
                 f"size {'met' if size <= TARGET_SIZE else 'MISSED'}",
             ]
             note = ", ".join(held)
+            if latency > TARGET_LATENCY:
+                note += "\n" + _latency_cause(ratios)
             if size > TARGET_SIZE:
-                note += (f" (per-channel scales and int64 zero points: "
-                         f"{ratios['quantization']:,} bytes; per tensor without "
-                         f"names: {ratios['smallest']:.3f}x)")  # fmt: skip
+                note += "\n" + _size_cause(ratios)
         else:
             note = "no target"
             if latency > 1.0:
