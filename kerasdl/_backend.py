@@ -249,6 +249,11 @@ def apply_gradients_step(loss_fn, variables, optimizer, state=(), has_aux=False)
         def train_step(self, *args):
             return _backend.stateful_train_step(self, args, self.step)
 
+    The gradients are those of `optimizer.scale_loss(loss)`, which the
+    optimizer unscales when it applies them: dynamic loss scaling for a
+    `keras.optimizers.LossScaleOptimizer` (mixed_float16), the optimizer's
+    `loss_scale_factor` otherwise.
+
     Variables are updated in place (on JAX too: see `stateful_train_step`).
     Gradients reach only `variables`; other variables that `loss_fn` reads
     stay as they are, except those in `state`: non-trainable variables that
@@ -277,6 +282,13 @@ def apply_gradients_step(loss_fn, variables, optimizer, state=(), has_aux=False)
 
         def loss_fn():
             return plain_fn(), ()
+
+    reported_fn = loss_fn
+
+    def loss_fn():
+        # Differentiates the scaled loss; reports the loss itself.
+        loss, aux = reported_fn()
+        return optimizer.scale_loss(loss), (loss, aux)
 
     backend = name()
     if backend == TENSORFLOW:
@@ -318,16 +330,29 @@ def apply_gradients_step(loss_fn, variables, optimizer, state=(), has_aux=False)
         raise NotImplementedError(
             f"apply_gradients_step does not support backend {backend!r}."
         )
+    loss, aux = aux  # the unscaled loss, and the caller's aux
     pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
     if pairs:
-        if backend == TORCH:
-            import torch
-
-            with torch.no_grad():
-                optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-        else:
+        with _eager_update_scope(backend):
             optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
     return (loss, aux) if has_aux else loss
+
+
+def _eager_update_scope(backend):
+    """Where an optimizer applies gradients in place, outside Keras' step."""
+    if backend == TORCH:
+        import torch
+
+        return torch.no_grad()
+    if backend == JAX:
+        import jax
+
+        # A LossScaleOptimizer skips or applies a step with `ops.cond`
+        # (jax.lax.cond), whose branches assign variables; traced, they
+        # would leak tracers. Without jit, lax.cond on a concrete predicate
+        # runs the chosen branch as plain Python.
+        return jax.disable_jit()
+    return contextlib.nullcontext()
 
 
 def stateful_train_step(model, args, step):

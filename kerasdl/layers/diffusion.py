@@ -45,13 +45,22 @@ class SinusoidalTimeEmbedding(keras.layers.Layer):
             "max_wavelength", max_wavelength, minimum=1.0, min_inclusive=False
         )
 
+    @property
+    def input_dtype(self):
+        # Timesteps stay float32 under a mixed policy: bfloat16 holds
+        # integers exactly only up to 256.
+        return "float32"
+
     def call(self, inputs):
         half = self.dim // 2
-        t = ops.cast(ops.reshape(inputs, (-1,)), self.compute_dtype)  # (batch,)
-        i = ops.arange(half, dtype=self.compute_dtype)
+        # In float32 whatever the policy (float16 sines of angles near 1000
+        # are off by ~0.5; TensorFlow has no float16 arange); cast at the end.
+        t = ops.cast(ops.reshape(inputs, (-1,)), "float32")  # (batch,)
+        i = ops.arange(half, dtype="float32")
         freqs = ops.exp(i * (-ops.log(self.max_wavelength) / half))  # (half,)
         angles = t[:, None] * freqs[None, :]  # (batch, half)
-        return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+        embedding = ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+        return ops.cast(embedding, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.dim)
@@ -123,7 +132,14 @@ class SpatialSelfAttention(keras.layers.Layer):
         _, height, width, channels = inputs.shape
         h = self.norm(inputs)
         h = ops.reshape(h, (-1, height * width, channels))  # (batch, pixels, ch)
-        h = self.attention(h, h)
+        if self.compute_dtype == "float16":
+            # Keras' fused attention asks for float32 logits from float16
+            # inputs, which XLA on CPU cannot compute (JAX: "precision
+            # F16_F16_F32 is not supported by dot_general"); asking for the
+            # scores takes the einsum path, which computes in float16.
+            h, _ = self.attention(h, h, return_attention_scores=True)
+        else:
+            h = self.attention(h, h)
         return inputs + ops.reshape(h, (-1, height, width, channels))
 
     def compute_output_shape(self, input_shape):

@@ -5,6 +5,7 @@ Builders stay thin by calling these; heads live in `kerasdl.models.heads`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from types import MappingProxyType
 
@@ -336,6 +337,45 @@ def leaf_layers(model) -> list:
         else:
             leaves.append(layer)
     return leaves
+
+
+@contextlib.contextmanager
+def dtype_policy_scope(policy):
+    """Makes `policy` Keras' global dtype policy inside a `with` block.
+
+    Layers read the global policy when they are constructed, so a model
+    built inside the block computes under `policy`. The previous policy is
+    restored on exit, also when the block raises.
+
+    Args:
+        policy: str or keras.DTypePolicy, e.g. "mixed_float16".
+
+    Yields:
+        keras.DTypePolicy: the active policy.
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield keras.config.dtype_policy()
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_under_mixed():
+    """The `dtype` of a layer whose outputs must stay float32.
+
+    Layers that produce a model's outputs (images, scores, distribution
+    parameters that a loss reads) keep float32 under a mixed global policy,
+    so outputs and losses are computed in float32 (a float16 log-likelihood
+    or softmax loses precision or overflows).
+
+    Returns:
+        "float32" when the global dtype policy is mixed (its compute dtype
+        differs from its variable dtype); None otherwise (the layer follows
+        the global policy, as any other layer).
+    """
+    policy = keras.config.dtype_policy()
+    return "float32" if policy.compute_dtype != policy.variable_dtype else None
 
 
 def load_weights(model, weights: str | None, arg: str = "weights"):

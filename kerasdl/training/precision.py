@@ -38,7 +38,7 @@ from typing import Any
 import keras
 
 from kerasdl._checks import closest
-from kerasdl.models._common import leaf_layers
+from kerasdl.models._common import dtype_policy_scope, leaf_layers
 
 __all__ = [
     "PRECISIONS",
@@ -108,13 +108,8 @@ def policy_scope(name: str):
     >>> layer.compute_dtype, layer.variable_dtype
     ('float16', 'float32')
     """
-    _check_precision(name)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield keras.config.dtype_policy()
-    finally:
-        keras.config.set_dtype_policy(previous)
+    with dtype_policy_scope(_check_precision(name)) as policy:
+        yield policy
 
 
 def model_precision(model: keras.Model) -> str | None:
@@ -133,6 +128,11 @@ def model_precision(model: keras.Model) -> str | None:
     >>> model_precision(kerasdl.build("mlp", input_shape=(40,), num_classes=3))
     'float32'
     """
+    if getattr(model, "precision_from_policy", False):
+        # The model keeps its own float32 layers (outputs, losses) under a
+        # mixed policy: its policy is its precision.
+        name = model.dtype_policy.name
+        return name if name in PRECISIONS else None
     output_layers = {id(layer) for layer in _output_layers(model)}
     names = set()
     for layer in leaf_layers(model):
@@ -160,9 +160,14 @@ def cast_model(model: keras.Model, precision: str) -> keras.Model:
     is active, so the Trainer uses this to place a model on a strategy);
     the weights are copied with `set_weights`. Compile state is not copied.
 
+    A subclassed model whose class sets `precision_from_policy = True`
+    (kerasdl's autoencoders, VAEs and GANs) builds its own graph from
+    hyperparameters and keeps its output layers float32 under a mixed
+    policy by itself: it is rebuilt with `from_config` under the policy.
+
     Args:
         model: keras.Model. A built Functional or Sequential model, or a
-            subclassed model whose `get_config`/`from_config` round-trip.
+            subclassed model with `precision_from_policy = True`.
         precision: str. "float32", "mixed_float16" or "mixed_bfloat16".
 
     Returns:
@@ -187,15 +192,19 @@ def cast_model(model: keras.Model, precision: str) -> keras.Model:
         config = model.get_config()
     except NotImplementedError:
         config = None
-    if not isinstance(config, dict) or "layers" not in config:
+    by_policy = getattr(type(model), "precision_from_policy", False)
+    if not isinstance(config, dict) or ("layers" not in config and not by_policy):
         raise ValueError(
             f"Cannot rebuild model {model.name!r} ({type(model).__name__}) under "
             f"precision {precision!r}: it has no layer config to rebuild from "
             "(subclassed model). Build it inside "
             f"kerasdl.training.precision.policy_scope({precision!r}) instead."
         )
-    outputs = {layer.name for layer in _output_layers(model)}
-    config = _rewrite_config(config, precision, outputs)
+    if by_policy:
+        config = {**config, "dtype": precision}
+    else:
+        outputs = {layer.name for layer in _output_layers(model)}
+        config = _rewrite_config(config, precision, outputs)
     with policy_scope(precision):
         try:
             new = type(model).from_config(config)

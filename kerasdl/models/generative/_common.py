@@ -10,6 +10,13 @@
 
 Images are channels-last floats in [0, 1]; decoders and generators end in a
 sigmoid so their outputs live in the same range as the data.
+
+Mixed precision: built under a mixed dtype policy (`kerasdl.training.
+precision.policy_scope`, or the Trainer's `precision`, which rebuilds the
+model from its config), every layer computes in the policy's dtype except
+the layers whose outputs the losses read (images, discriminator scores, the
+VAE's posterior parameters and sampling layer): those stay float32
+(`float32_under_mixed`), so outputs and losses are float32.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from keras import layers
 from kerasdl._checks import check_choice, check_int, invalid
 from kerasdl._io import to_plain
 from kerasdl.layers import SpectralNorm
+from kerasdl.models._common import dtype_policy_scope, float32_under_mixed
 from kerasdl.registry import get_entry, register_model
 
 ARCHITECTURES = ("dense", "conv")
@@ -105,6 +113,7 @@ def conv_decoder_stack(
         3,
         padding="same",
         activation=activation,
+        dtype=float32_under_mixed(),
         name=f"{prefix}_image",
     )(x)
 
@@ -124,10 +133,16 @@ def dense_decoder_stack(z, image_shape, units, prefix: str, activation="sigmoid"
     x = z
     for i, u in enumerate(reversed(units)):
         x = layers.Dense(u, activation="relu", name=f"{prefix}_dense{i + 1}")(x)
+    # Both float32: a Reshape on the mixed policy would cast the pixels back.
     x = layers.Dense(
-        int(np.prod(image_shape)), activation=activation, name=f"{prefix}_pixels"
+        int(np.prod(image_shape)),
+        activation=activation,
+        dtype=float32_under_mixed(),
+        name=f"{prefix}_pixels",
     )(x)
-    return layers.Reshape(tuple(image_shape), name=f"{prefix}_image")(x)
+    return layers.Reshape(
+        tuple(image_shape), dtype=float32_under_mixed(), name=f"{prefix}_image"
+    )(x)
 
 
 def check_architecture(architecture) -> str:
@@ -246,6 +261,10 @@ class GenerativeModel(keras.Model):
     the config, so `.keras` files and specs rebuild the same model.
     """
 
+    # Built under a mixed policy, the model computes in it with float32
+    # outputs and losses (see the module docstring): `kerasdl.training.
+    # precision.cast_model` rebuilds it from its config under a policy.
+    precision_from_policy = True
     # The sampling protocol (kerasdl.generative): overridden per instance.
     num_classes = None
     sampling_steps = None
@@ -263,14 +282,23 @@ class GenerativeModel(keras.Model):
         self._hparams = to_plain({name: arguments[name] for name in names})
 
     def get_config(self):
-        return dict(self._hparams)
+        config = dict(self._hparams)
+        # A model built under another policy (mixed precision) records it,
+        # so a `.keras` file loads it at the precision it was saved at.
+        if self.dtype_policy.name != "float32":
+            config["dtype"] = self.dtype_policy.name
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        for key in ("name", "trainable", "dtype"):
+        dtype = config.pop("dtype", None)
+        for key in ("name", "trainable"):
             config.pop(key, None)
-        return cls(**config)
+        if dtype is None:
+            return cls(**config)
+        with dtype_policy_scope(keras.dtype_policies.get(dtype)):
+            return cls(**config)
 
     def named_spec(self) -> dict:
         """The model as a named spec: `{"model": name, **hyperparameters}`.
@@ -279,4 +307,6 @@ class GenerativeModel(keras.Model):
         models (a layer list cannot express a VAE's or a GAN's parts).
         """
         entry = get_entry(self.registry_name)
-        return {"model": entry.name, **to_plain(self.get_config())}
+        config = to_plain(self.get_config())
+        config.pop("dtype", None)  # a precision is a training choice
+        return {"model": entry.name, **config}

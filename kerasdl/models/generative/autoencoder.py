@@ -22,6 +22,7 @@ import keras
 from keras import layers, ops
 
 from kerasdl._checks import check_choice, check_float
+from kerasdl.models._common import float32_under_mixed
 from kerasdl.models.generative._common import (
     GenerativeModel,
     check_stack_args,
@@ -127,6 +128,8 @@ class Autoencoder(GenerativeModel):
             activity_regularizer=(
                 keras.regularizers.L1(activity_l1) if activity_l1 > 0 else None
             ),
+            # The encoder's output, and the sparse code's L1 loss, in float32.
+            dtype=float32_under_mixed(),
             name="code",
         )(h)
         encoder = keras.Model(image, code, name="encoder")

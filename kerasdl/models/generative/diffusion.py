@@ -42,7 +42,7 @@ from keras import layers, ops
 
 from kerasdl._checks import check_choice, check_float, check_int, invalid
 from kerasdl.layers.diffusion import SinusoidalTimeEmbedding, SpatialSelfAttention
-from kerasdl.models._common import check_int_list
+from kerasdl.models._common import check_int_list, float32_under_mixed
 from kerasdl.registry import register_model
 
 __all__ = [
@@ -503,7 +503,10 @@ def ddpm(
             size *= 2
     h = layers.GroupNormalization(_groups(h.shape[-1], groups), name="out_norm")(h)
     h = layers.Activation("swish", name="out_act")(h)
-    out = layers.Conv2D(image_shape[-1], 3, padding="same", name="output")(h)
+    # The prediction the loss reads: float32 under a mixed policy.
+    out = layers.Conv2D(
+        image_shape[-1], 3, padding="same", dtype=float32_under_mixed(), name="output"
+    )(h)
     return DiffusionModel(
         inputs=inputs,
         outputs=out,

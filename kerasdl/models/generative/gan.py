@@ -27,6 +27,7 @@ from keras import layers, ops
 from kerasdl import _backend
 from kerasdl._checks import check_bool, check_choice, check_float, check_int
 from kerasdl.layers import SpectralNorm
+from kerasdl.models._common import float32_under_mixed
 from kerasdl.models.generative._common import (
     GenerativeModel,
     check_latent,
@@ -188,9 +189,12 @@ class GAN(GenerativeModel):
         h = encoder_stack(
             h, architecture, filters, hidden_units, "critic", spectral_norm
         )
-        score = layers.Dense(1, name="critic_score")
+        # The scores feed the losses: float32 under a mixed policy.
+        score = layers.Dense(1, dtype=float32_under_mixed(), name="critic_score")
         if spectral_norm:
-            score = SpectralNorm(score, name="critic_score_sn")
+            score = SpectralNorm(
+                score, dtype=float32_under_mixed(), name="critic_score_sn"
+            )
         return keras.Model(inputs, score(h), name="discriminator")
 
     # ------------------------------------------------------------ compile
@@ -217,7 +221,12 @@ class GAN(GenerativeModel):
                 fresh copy of the generator's configuration without EMA
                 (averaged weights are for sampling: the generator's).
             jit_compile: bool or "auto" (JAX runs this step eagerly).
-            **kwargs: other `keras.Model.compile` arguments.
+            **kwargs: other `keras.Model.compile` arguments. With
+                `auto_scale_loss` (default True) a model built under
+                "mixed_float16" gets dynamic loss scaling for *both*
+                players: Keras wraps the generator's optimizer in a
+                `keras.optimizers.LossScaleOptimizer`, and so does this
+                method for the discriminator's.
 
         Raises:
             ValueError: for a loss or metrics, or for jit_compile=True on JAX.
@@ -239,16 +248,25 @@ class GAN(GenerativeModel):
             if optimizer is None
             else keras.optimizers.get(optimizer)
         )
+        scaled = isinstance(g_opt, keras.optimizers.LossScaleOptimizer)
         if discriminator_optimizer is None:
-            d_opt = g_opt.__class__.from_config(
-                {**g_opt.get_config(), "use_ema": False}
-            )
+            base = g_opt.inner_optimizer if scaled else g_opt
+            d_opt = base.__class__.from_config({**base.get_config(), "use_ema": False})
         else:
             d_opt = keras.optimizers.get(discriminator_optimizer)
         if d_opt is g_opt:
             raise ValueError(
                 "Invalid discriminator_optimizer: expected an optimizer other "
                 "than the generator's (each player keeps its own state)."
+            )
+        if (
+            scaled or kwargs.get("auto_scale_loss", True)
+            and self.dtype_policy.name == "mixed_float16"
+        ) and not isinstance(d_opt, keras.optimizers.LossScaleOptimizer):
+            # Keras' compile scales the generator's loss (float16 gradients
+            # underflow otherwise); the discriminator's needs the same.
+            d_opt = keras.optimizers.LossScaleOptimizer(
+                d_opt, name="discriminator_loss_scale_optimizer"
             )
         super().compile(
             optimizer=g_opt,
@@ -343,9 +361,16 @@ class GAN(GenerativeModel):
         if self.gradient_penalty <= 0:
             return loss, ops.zeros(())
         mixed = alpha * real + (1.0 - alpha) * fake
+        # Under mixed_float16 the input gradients flow back through float16
+        # layers: scaled like the loss (then unscaled) so they do not
+        # underflow; the scale is 1 for an optimizer without loss scaling.
+        scale = ops.cast(self.discriminator_optimizer.scale_loss(1.0), "float32")
         grads = _backend.input_gradients(
-            lambda v: self._critic(v, labels, training), mixed, differentiable=training
+            lambda v: self._critic(v, labels, training) * scale,
+            mixed,
+            differentiable=training,
         )
+        grads = ops.cast(grads, "float32") / scale
         norms = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3)) + 1e-12)
         gp = ops.mean(ops.square(norms - 1.0))
         return loss + self.gradient_penalty * gp, ops.stop_gradient(gp)

@@ -32,6 +32,7 @@ from keras import layers, ops
 
 from kerasdl._checks import check_choice, check_float, check_int
 from kerasdl.layers import GaussianSampling
+from kerasdl.models._common import float32_under_mixed
 from kerasdl.models.generative._common import (
     GenerativeModel,
     check_latent,
@@ -116,9 +117,12 @@ class VAE(GenerativeModel):
 
         image = keras.Input(image_shape, name="image")
         h = encoder_stack(image, architecture, filters, hidden_units, "encoder")
-        z_mean = layers.Dense(latent_dim, name="z_mean")(h)
+        # The posterior's parameters, the sample and its KL term in float32
+        # under a mixed policy (exp(log_var) overflows float16 at 11).
+        float32 = float32_under_mixed()
+        z_mean = layers.Dense(latent_dim, dtype=float32, name="z_mean")(h)
         z_log_var = layers.Dense(
-            latent_dim, kernel_initializer="zeros", name="z_log_var"
+            latent_dim, kernel_initializer="zeros", dtype=float32, name="z_log_var"
         )(h)
         encoder = keras.Model(image, [z_mean, z_log_var], name="encoder")
 
@@ -130,7 +134,7 @@ class VAE(GenerativeModel):
 
         inputs = keras.Input(image_shape, name="input")
         mean, log_var = encoder(inputs)
-        z = GaussianSampling(seed=seed, name="z")([mean, log_var])
+        z = GaussianSampling(seed=seed, dtype=float32, name="z")([mean, log_var])
         outputs = decoder(z)
         self._finish(inputs, outputs, locals())
         self.encoder = encoder
