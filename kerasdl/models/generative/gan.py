@@ -259,9 +259,9 @@ class GAN(GenerativeModel):
                 "Invalid discriminator_optimizer: expected an optimizer other "
                 "than the generator's (each player keeps its own state)."
             )
+        mixed_float16 = self.dtype_policy.name == "mixed_float16"
         if (
-            scaled or kwargs.get("auto_scale_loss", True)
-            and self.dtype_policy.name == "mixed_float16"
+            scaled or (kwargs.get("auto_scale_loss", True) and mixed_float16)
         ) and not isinstance(d_opt, keras.optimizers.LossScaleOptimizer):
             # Keras' compile scales the generator's loss (float16 gradients
             # underflow otherwise); the discriminator's needs the same.
