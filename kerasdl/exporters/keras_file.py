@@ -33,6 +33,12 @@ def run_model(
 ) -> list[np.ndarray]:
     """Runs a Keras model in inference mode; returns its outputs as arrays.
 
+    Runs through the model's compiled predict function (a tf.function on
+    TensorFlow, jit on JAX), one `batch_size` batch at a time: eager calls
+    of `model(x)` on TensorFlow keep ~0.4-0.8 GB per batch shape of a
+    MobileNetV2 at 160x160 for the rest of the process; the compiled path
+    returns its activations.
+
     Args:
         model: keras.Model. Any backend.
         inputs: list of np.ndarray. One array per entry of `model.inputs`.
@@ -47,17 +53,13 @@ def run_model(
     import keras
 
     structure = _input_structure(model)
-    chunks = []
-    for start in range(0, len(inputs[0]), batch_size):
-        feed = [np.asarray(a[start : start + batch_size]) for a in inputs]
-        outputs = model(keras.tree.pack_sequence_as(structure, feed), training=False)
-        chunks.append(
-            [
-                np.asarray(keras.ops.convert_to_numpy(t))
-                for t in keras.tree.flatten(outputs)
-            ]
-        )
-    return [np.concatenate(parts, axis=0) for parts in zip(*chunks, strict=True)]
+    feed = [np.asarray(a) for a in inputs]
+    outputs = model.predict(
+        keras.tree.pack_sequence_as(structure, feed),
+        batch_size=batch_size,
+        verbose=0,
+    )
+    return [np.asarray(t) for t in keras.tree.flatten(outputs)]
 
 
 def write_keras(model, path: str) -> None:

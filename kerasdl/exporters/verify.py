@@ -17,6 +17,7 @@ import logging
 
 import numpy as np
 
+from kerasdl._checks import check_int
 from kerasdl.exporters.formats import FORMATS
 
 __all__ = ["VerificationError", "compare_outputs", "run_file"]
@@ -29,6 +30,9 @@ QUANTIZED_TOLERANCE = 0.1
 # Reference outputs whose spread across samples is below this fraction of
 # their scale are constant: comparing against them verifies nothing.
 DEGENERATE_SPREAD = 1e-6
+# Samples per run of a file in `run_file`: its runtime holds one batch's
+# activations at a time.
+RUN_BATCH = 32
 
 
 class VerificationError(ValueError):
@@ -36,19 +40,28 @@ class VerificationError(ValueError):
 
 
 def run_file(
-    fmt: str, path: str, inputs: list[np.ndarray], input_names: list[str]
+    fmt: str,
+    path: str,
+    inputs: list[np.ndarray],
+    input_names: list[str],
+    batch_size: int = RUN_BATCH,
 ) -> list[np.ndarray]:
-    """Runs an exported file with the runtime of its format, once.
+    """Runs an exported file with the runtime of its format, in batches.
 
-    To run a file many times, open it once instead:
+    The file is opened once and fed `batch_size` samples at a time: a
+    runtime sized for the whole set (a LiteRT interpreter resized to 300
+    calibration samples of a 160x160 MobileNetV2) would hold all of their
+    activations at once. To run a file many times, open it once instead:
     `FORMATS[fmt].open(path, input_names)` returns a runner whose `run`
     takes the same inputs.
 
     Args:
         fmt: str. A key of `kerasdl.exporters.FORMATS`.
         path: str. The file or folder.
-        inputs: list of np.ndarray. One batch per model input.
+        inputs: list of np.ndarray. One array per model input, samples
+            along axis 0.
         input_names: list of str. The input names inside the file.
+        batch_size: int. Samples per run of the file.
 
     Returns:
         list of np.ndarray: the outputs in model order.
@@ -59,8 +72,18 @@ def run_file(
     Example:
     >>> (probs,) = run_file("tflite_int8", "model_int8.tflite", [x], ["image"])
     """
-    with _format(fmt).open(path, input_names) as runner:
-        return runner.run(inputs)
+    spec = _format(fmt)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    # A dict (by input name) is run whole, as the runner takes it.
+    count = len(inputs[0]) if isinstance(inputs, (list, tuple)) and inputs else 0
+    with spec.open(path, input_names) as runner:
+        if count <= batch_size:
+            return runner.run(inputs)
+        chunks = [
+            runner.run([a[start : start + batch_size] for a in inputs])
+            for start in range(0, count, batch_size)
+        ]
+    return [np.concatenate(parts, axis=0) for parts in zip(*chunks, strict=True)]
 
 
 def _format(fmt: str):

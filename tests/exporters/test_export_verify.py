@@ -186,3 +186,17 @@ def test_sample_inputs_as_dict_and_random_default(tmp_path):
     assert manifest["verification_samples"] == {"count": 5, "source": "sample_inputs"}
     manifest = export(_features_model(), tmp_path / "b", formats="keras")
     assert manifest["verification_samples"] == {"count": 8, "source": "random"}
+
+
+def test_run_file_in_batches_gives_the_whole_run(tmp_path):
+    model = _features_model()
+    x = np.random.default_rng(1).standard_normal((10, 6)).astype("float32")
+    export(model, tmp_path / "m", formats="keras", sample_inputs=x)
+    path = str(tmp_path / "m" / "model.keras")
+    (whole,) = run_file("keras", path, [x], ["features"])
+    (batched,) = run_file("keras", path, [x], ["features"], batch_size=3)
+    assert batched.shape == (10, 3)
+    np.testing.assert_allclose(batched, whole, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(whole, keras.ops.convert_to_numpy(model(x)), atol=1e-5)
+    with pytest.raises(ValueError, match="batch_size"):
+        run_file("keras", path, [x], ["features"], batch_size=0)
