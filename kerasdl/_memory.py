@@ -58,6 +58,8 @@ class PeakMemory:
     """Context manager: the peak memory of its block.
 
     Attributes (after the block):
+        start_bytes: int. This process's RSS at the start of the block,
+            after freed memory went back to the OS (what was there before).
         process_bytes: int. Peak RSS of this process during the block.
         growth_bytes: int. `process_bytes` minus the RSS at the start (>= 0).
         children_bytes: int. Peak RSS of the largest child process that
@@ -68,7 +70,8 @@ class PeakMemory:
     """
 
     def __init__(self):
-        self.process_bytes = self.growth_bytes = self.children_bytes = 0
+        self.start_bytes = self.process_bytes = 0
+        self.growth_bytes = self.children_bytes = 0
         self.peak_bytes = 0
         self.source = ""
         self._stop = threading.Event()
@@ -85,14 +88,14 @@ class PeakMemory:
         start = rss_bytes()
         if start is not None:
             self.source = "process RSS, sampled every 1 ms"
-            self._start = self.process_bytes = start
+            self.start_bytes = self.process_bytes = start
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
         else:
             # The lifetime peak: its growth is a lower bound when an earlier
             # peak was higher.
             self.source = "the process's lifetime peak RSS (lower bound)"
-            self._start = _max_rss(resource.RUSAGE_SELF)
+            self.start_bytes = _max_rss(resource.RUSAGE_SELF)
         return self
 
     def __exit__(self, *exc):
@@ -102,7 +105,7 @@ class PeakMemory:
             self.process_bytes = max(self.process_bytes, rss_bytes())
         else:
             self.process_bytes = _max_rss(resource.RUSAGE_SELF)
-        self.growth_bytes = max(self.process_bytes - self._start, 0)
+        self.growth_bytes = max(self.process_bytes - self.start_bytes, 0)
         children = _max_rss(resource.RUSAGE_CHILDREN)
         self.children_bytes = children if children > self._children_before else 0
         self.peak_bytes = max(self.process_bytes, self.children_bytes)
