@@ -274,7 +274,9 @@ class GAN(GenerativeModel):
             **kwargs,
         )
         self.discriminator_optimizer = d_opt
-        g_opt.build(self.generator.trainable_variables)
+        # self.optimizer: g_opt, or Keras' LossScaleOptimizer around it,
+        # whose own state (the loss scale) a loaded model restores too.
+        self.optimizer.build(self.generator.trainable_variables)
         d_opt.build(self.discriminator.trainable_variables)
         # Keras ends `fit` with `optimizer.finalize_variable_values(model.
         # trainable_weights)` (EMA: weights become their averages); each
