@@ -25,10 +25,18 @@ def test_peak_memory_sees_a_freed_allocation_and_a_child_process():
             [
                 sys.executable,
                 "-c",
-                "b = bytearray(400 * 2**20); b[::4096] = b'x' * len(b[::4096])",
+                "import time; b = bytearray(400 * 2**20); "
+                "b[::4096] = b'x' * len(b[::4096]); time.sleep(0.05)",
             ],
             check=True,
         )
     assert child.children_bytes >= 400 * MB, child.children_bytes
     assert child.peak_bytes == max(child.process_bytes, child.children_bytes)
     assert child.growth_bytes < 100 * MB  # the child's memory is not ours
+    # The child's own peak, not this process's RSS inherited at its fork.
+    with PeakMemory() as small:
+        ballast = np.ones(600 * MB, dtype=np.uint8)
+        subprocess.run([sys.executable, "-c", "import time; time.sleep(0.05)"])
+        del ballast
+    assert small.process_bytes >= 600 * MB
+    assert 0 < small.children_bytes < 100 * MB, small.children_bytes
