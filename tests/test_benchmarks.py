@@ -216,6 +216,8 @@ def test_inference_benchmark_quick_times_every_file_against_float():
         "tflite_int8",
         "onnx",
         "onnx_int8",
+        "int8_io",
+        "int8_plain",
     )
     number = r"(\d+\.\d+)"
     for arm in arms:
@@ -231,8 +233,13 @@ def test_inference_benchmark_quick_times_every_file_against_float():
             if arm.endswith("int8"):  # int8 weights: well under half the float file
                 assert values[1] < 0.5, row.group(0)
     assert re.search(r"^keras tensorflow +all +\d", out, re.M), out
+    # Where the time goes: each convolution's float and int8 time, by its K.
+    assert re.search(r"^  CONV_2D K=\d+ +-?\d+\.\d+ +-?\d+\.\d+ ", out, re.M), out
+    assert re.search(r"^  builtin kernels only \(no XNNPACK delegate\)", out, re.M)
     verdict = re.search(rf"^lenet5 +latency {number}x  size {number}x", out, re.M)
     assert verdict, out
+    if float(verdict.group(1)) > 1.0:  # slower int8 comes with its measured cause
+        assert re.search(r"^  latency cause: \d+% of the int8 time", out, re.M), out
 
 
 @pytest.mark.skipif(
