@@ -145,7 +145,11 @@ def test_same_seed_same_images_and_trajectory_ends_in_the_sample(tmp_path):
     assert a.min() >= 0.0 and a.max() <= 1.0  # the model's pixel_range
     d1 = model.generate(4, seed=5, sampler="ddim", steps=5)
     d2 = model.generate(4, seed=5, sampler="ddim", steps=5, batch_size=3)
-    np.testing.assert_allclose(d1, d2, atol=1e-5)
+    # Float noise only (the random draws are the same): DDIM's direction
+    # term carries the network's output, whose last bits depend on the batch
+    # size, and x0 = (x - sqrt(1 - abar) eps) / sqrt(abar) scales them up
+    # at the noisiest steps (abar ~ 1e-7 at t = 11 here): 2.3e-5 measured.
+    np.testing.assert_allclose(d1, d2, atol=1e-4)
 
     frames = diffusion.denoising_trajectory(model, 3, seed=3, steps=6, frames=4)
     assert frames.shape == (4, 3, 8, 8, 1)
