@@ -11,6 +11,7 @@ import numpy as np
 
 from kerasdl._checks import check_choice
 from kerasdl._io import scratch_folder, staged_folder
+from kerasdl._memory import release_freed_memory
 from kerasdl.exporters.base import output_names as _output_names
 from kerasdl.exporters.formats import FORMATS, check_formats
 from kerasdl.exporters.keras_file import KERAS, run_model
@@ -637,6 +638,9 @@ def export(
                     if fmt in precomputed
                     else _test_accuracy(fmt, path, input_names, test)
                 )
+            # The file's runtime (interpreter, session, loaded SavedModel)
+            # is closed: its pages go back before the next one opens.
+            release_freed_memory()
         passed = [f for f in formats if files[f]["verification"]["passed"]]
         failed = {}
         if failures and (on_failure == "raise" or not passed):
