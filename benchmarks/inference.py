@@ -472,7 +472,8 @@ def _print_profile(profile: dict, builtin: dict) -> dict:
     Slow: int8 above the latency target's ratio to float. Returns
     {"share": fraction of the int8 time in slow groups, "groups": [(group,
     int8/float ratio)] of the three slow groups with the most int8 time,
-    "boundaries": fraction in QUANTIZE and DEQUANTIZE}.
+    "boundaries": fraction in QUANTIZE and DEQUANTIZE, "int8_ms": the int8
+    total}.
     """
     floats, ints = profile["tflite"], profile["tflite_int8"]
     total = sum(ints.values())
@@ -498,27 +499,32 @@ def _print_profile(profile: dict, builtin: dict) -> dict:
     slowest = [(group, ratio) for _, group, ratio in sorted(slow, reverse=True)[:3]]
     boundaries = ints.get("QUANTIZE", 0.0) + ints.get("DEQUANTIZE", 0.0)
     return {"share": spent / total if total > 0 else 0.0, "groups": slowest,
-            "boundaries": boundaries / total if total > 0 else 0.0}  # fmt: skip
+            "boundaries": boundaries / total if total > 0 else 0.0,
+            "int8_ms": total}  # fmt: skip
 
 
 def _latency_cause(ratios: dict) -> str:
     """The measured cause of slow int8 latency, and what was tried."""
     slow, tried = ratios["slow"], ratios["tried"]
     groups = ", ".join(f"{g} {r:.2f}x" for g, r in slow["groups"])
-    builtin = ratios["builtin"]
+    builtin, xnnpack = ratios["builtin"]["tflite_int8"], slow["int8_ms"]
+    delegate = (
+        f"XNNPACK runs it ({xnnpack:.2f} ms; TFLite's builtin kernels {builtin:.2f} ms)"
+        if builtin > xnnpack
+        else f"TFLite's builtin kernels are faster here ({builtin:.2f} ms) than "
+        f"XNNPACK ({xnnpack:.2f} ms)"
+    )
     return (
         f"  latency cause: {slow['share']:.0%} of the int8 time is in ops whose int8 "
-        f"kernels run above {TARGET_LATENCY}x their float time on this CPU ({groups}):"
-        f" the ops with few multiply-adds per output (K), where int8's fixed work "
-        f"per output (requantization) is not paid back, while large-K ops run far "
-        f"below it (table above); the graph is fused and integer inside, "
-        f"QUANTIZE/DEQUANTIZE only at the boundaries ({slow['boundaries']:.0%} of "
-        f"the int8 time).\n  tried: int8 "
-        f"inputs/outputs {tried['int8_io']:.3f}x, one "
-        f"scale per tensor {tried['int8_per_tensor']:.3f}x, a bare "
-        f"TFLiteConverter.from_keras_model {tried['int8_plain']:.3f}x; without "
-        f"XNNPACK int8 takes {builtin['tflite_int8']:.2f} ms (builtin kernels), "
-        f"so XNNPACK runs it"
+        f"kernels run above {TARGET_LATENCY}x their float time on this CPU ({groups});"
+        f" int8 gains where an op does many multiply-adds per output (K) and loses "
+        f"where it does few, and its fixed work per output (requantization) is not "
+        f"paid back (table above). QUANTIZE/DEQUANTIZE ops take "
+        f"{slow['boundaries']:.0%} of the int8 time; {delegate}.\n  tried: int8 "
+        f"inputs/outputs "
+        f"{tried['int8_io']:.3f}x, one scale per tensor "
+        f"{tried['int8_per_tensor']:.3f}x, a bare TFLiteConverter.from_keras_model "
+        f"{tried['int8_plain']:.3f}x float"
     )
 
 
