@@ -101,8 +101,11 @@ def convert_tflite(
         model_name: str. Used in error messages.
         per_channel: bool. For "tflite_int8": one weight scale per output
             channel of convolution kernels (TFLite's default). False gives
-            one scale per tensor: a few kB smaller (no per-channel scales and
-            zero points), usually a little less accurate.
+            one scale per tensor: no float32 scale and int64 zero point per
+            output channel of every weight and bias tensor (24 bytes a
+            channel: 17 kB of ResNet-20's 308 kB file, 410 kB of
+            MobileNetV2's 2.7 MB), no faster, and less accurate where
+            channel ranges differ widely (depthwise convolutions).
         strip_tensor_names: bool. Empty the names of intermediate tensors
             (debug strings made of the fused TensorFlow op names, about 2 kB
             on LeNet-5). Input and output tensors and the signature keep
