@@ -15,10 +15,14 @@ afterwards. Hence two ways in:
   mixed policy except the layers producing the model's outputs, which stay
   float32, and copies the weights over. This is what
   `kerasdl.training.Trainer` does when `precision` differs from the model's
-  own (it also builds model *specs* this way).
+  own (it also builds model *specs* this way). kerasdl's generative models
+  (autoencoders, VAEs, GANs) are subclasses built from hyperparameters:
+  they are rebuilt by their constructor under the policy and keep their
+  own output layers float32 (`precision_from_policy`).
 
 With "mixed_float16", `model.compile` wraps the optimizer in
-`keras.optimizers.LossScaleOptimizer` (dynamic loss scaling) by itself;
+`keras.optimizers.LossScaleOptimizer` (dynamic loss scaling) by itself (a
+GAN's `compile` wraps its discriminator's optimizer too);
 "mixed_bfloat16" needs no loss scaling (bfloat16 has float32's exponent
 range).
 
