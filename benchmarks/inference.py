@@ -41,7 +41,7 @@ TensorFlow 2.21; under other engineers' load the table's MobileNetV2 int8
 ratio ranged 0.40-0.64, so the ratios below come from arms alternated call
 by call). The int8 graphs are as lean as TFLite makes them: every op fused,
 QUANTIZE/DEQUANTIZE only at the ends, XNNPACK runs every op but int8
-SOFTMAX and ResNet-20's 1x1 MAX_POOL_2D shortcuts (float too); kerasdl's
+SOFTMAX and ResNet-20's 1x1 MAX_POOL_2D shortcuts (in float too); kerasdl's
 file has the bare converter's size and latency (0.58x float on MobileNetV2,
 0.51x on ResNet-20), and int8 I/O or per-tensor scales move it by under 2%.
 The cause is the int8 kernels on this CPU: ops with many multiply-adds per
