@@ -62,7 +62,7 @@ def _worker(args) -> int:
         num_classes=10,
         channels=16,
         channel_multipliers=(1, 2),
-        attention_resolutions=(8,),
+        attention_resolutions=(),  # as recipes/ch10_generative.py's DDPM
         timesteps=timesteps,
     )
     ddim_steps = min(50, timesteps)
