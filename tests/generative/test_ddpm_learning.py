@@ -16,8 +16,9 @@ Both samplers and the conditional GAN draw the same number of images
 (`DDPM_SAMPLES`): FID's bias depends on it. Figures and wall times are
 printed (run with -s to see them). Measured (TensorFlow, 2 CPU cores shared
 with other jobs): ancestral FID 11.07 at 94.0% consistency, DDIM-50 11.55
-(+4.3%), conditional GAN 21.69, fitted Gaussian 34.78; 10.7 min wall for the
-module (410 CPU-seconds: DDPM training 403 s, sampling 113 s + 51 s wall).
+(+4.3%), conditional GAN 21.69, fitted Gaussian 34.78 (the same in two
+runs); the module took 6.9 min wall, about one core's worth (DDPM training
+261 s, ancestral 76 s, DDIM 35 s, GAN 28 s), 404 CPU-seconds in all.
 """
 
 import time
