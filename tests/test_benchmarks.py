@@ -251,11 +251,12 @@ def test_export_benchmark_quick_measures_each_arm_and_the_ratio():
     out = _run_benchmark("export.py", "--quick", timeout=900).stdout
     for arm in ("keras", "kerasdl same", "kerasdl all"):
         row = re.search(rf"^{arm} +tensorflow +([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+) "
-                        r"+([\d.]+)$", out, re.M)  # fmt: skip
+                        r"+([\d.]+) +([\d.]+)$", out, re.M)  # fmt: skip
         assert row, out
-        seconds, growth, process, children, peak = map(float, row.groups())
+        seconds, baseline, growth, process, children, peak = map(float, row.groups())
         assert seconds > 0 and 0.05 < process < 16 and peak == max(process, children)
         assert 0 <= growth <= process
+        assert abs(baseline + growth - process) <= 0.02, out  # rounded to 0.01
     verdict = re.search(r"^resnet20 +time (\d+\.\d+)x  largest peak \(all formats\) "
                         r"(\d+\.\d+) GB", out, re.M)  # fmt: skip
     assert verdict and float(verdict.group(1)) > 0, out
