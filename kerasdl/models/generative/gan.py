@@ -363,16 +363,16 @@ class GAN(GenerativeModel):
         if self.gradient_penalty <= 0:
             return loss, ops.zeros(())
         mixed = alpha * real + (1.0 - alpha) * fake
-        # Under mixed_float16 the input gradients flow back through float16
-        # layers: scaled like the loss (then unscaled) so they do not
-        # underflow; the scale is 1 for an optimizer without loss scaling.
-        scale = ops.cast(self.discriminator_optimizer.scale_loss(1.0), "float32")
+        # Under mixed_float16 the penalty is part of the loss that the
+        # discriminator's LossScaleOptimizer scales, so its own gradients
+        # (second order, through these) are scaled too. The input gradients
+        # themselves are not: they are about 1 / sqrt(pixels) per pixel
+        # (the penalty holds their norm near 1), far from float16's range
+        # limits, and a scaled copy could overflow into the reported loss.
         grads = _backend.input_gradients(
-            lambda v: self._critic(v, labels, training) * scale,
-            mixed,
-            differentiable=training,
+            lambda v: self._critic(v, labels, training), mixed, differentiable=training
         )
-        grads = ops.cast(grads, "float32") / scale
+        grads = ops.cast(grads, "float32")
         norms = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3)) + 1e-12)
         gp = ops.mean(ops.square(norms - 1.0))
         return loss + self.gradient_penalty * gp, ops.stop_gradient(gp)
