@@ -72,6 +72,24 @@ def test_apply_gradients_step_takes_one_descent_step():
     assert float(_backend.to_numpy(again)) < float(_backend.to_numpy(value))
 
 
+def test_apply_gradients_step_scales_the_loss_and_skips_overflowing_steps():
+    # A LossScaleOptimizer (mixed_float16) gets the gradients of the scaled
+    # loss and unscales them; the reported loss is the loss itself. A step
+    # whose scaled gradients overflow is skipped and the scale halved.
+    w = keras.Variable(0.0)
+    optimizer = keras.optimizers.LossScaleOptimizer(
+        keras.optimizers.SGD(0.1), initial_scale=8.0
+    )
+    optimizer.build([w])
+    value = _backend.apply_gradients_step(lambda: (w - 3.0) ** 2, [w], optimizer)
+    assert float(_backend.to_numpy(value)) == pytest.approx(9.0)
+    assert float(_backend.to_numpy(w)) == pytest.approx(0.6)  # as unscaled
+    huge = _backend.apply_gradients_step(lambda: w * 1e38, [w], optimizer)
+    assert float(_backend.to_numpy(huge)) == pytest.approx(0.6e38)
+    assert float(_backend.to_numpy(w)) == pytest.approx(0.6)  # skipped
+    assert float(_backend.to_numpy(optimizer.dynamic_scale)) == 4.0
+
+
 class _TwoPlayers(keras.Model):
     """A GAN-shaped model: two parts, two losses, two optimizers.
 
