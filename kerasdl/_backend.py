@@ -333,18 +333,18 @@ def apply_gradients_step(loss_fn, variables, optimizer, state=(), has_aux=False)
     loss, aux = aux  # the unscaled loss, and the caller's aux
     pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
     if pairs:
-        with _eager_update_scope(backend):
+        with _eager_update_scope(backend, optimizer):
             optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
     return (loss, aux) if has_aux else loss
 
 
-def _eager_update_scope(backend):
+def _eager_update_scope(backend, optimizer):
     """Where an optimizer applies gradients in place, outside Keras' step."""
     if backend == TORCH:
         import torch
 
         return torch.no_grad()
-    if backend == JAX:
+    if backend == JAX and isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         import jax
 
         # A LossScaleOptimizer skips or applies a step with `ops.cond`
