@@ -35,19 +35,20 @@ measuring worker instead would add what that calibration's eager
 training-mode call leaves behind (~0.4 GB on TensorFlow) to every arm's
 baseline.
 
-Measured 2026-12-06, one round each, 2 shared CPUs (other jobs running:
-times are noisy; the two runs below differ 2x in seconds), MobileNetV2:
+Measured 2026-12-06, one round, 2 shared CPUs (other jobs running: times
+are noisy, 2x between runs), MobileNetV2:
 
     arm           backend   seconds  baseline  growth  process  child  peak
-    keras         tensorflow   21.5      0.92    0.79     1.71   0.00  1.71
-    kerasdl same  tensorflow   18.5      0.92    0.47     1.38   0.00  1.38
-    kerasdl all   tensorflow   49.8      0.92    0.55     1.47   0.00  1.47
-    kerasdl all   jax          96.9      0.58    0.73     1.30   1.29  1.30
-    kerasdl all   torch       104.2      0.66    0.77     1.43   1.23  1.43
+    keras         tensorflow   17.5      0.92    0.79     1.71   0.00  1.71
+    kerasdl same  tensorflow   18.5      0.92    0.42     1.34   0.00  1.34
+    kerasdl all   tensorflow   38.1      0.92    0.50     1.42   0.00  1.42
+    kerasdl all   jax          43.6      0.58    0.74     1.32   1.26  1.32
+    kerasdl all   torch        42.8      0.66    0.69     1.35   1.27  1.35
 
-time 0.86x Keras' own (1.11x in a busier run), peak 1.47 GB: both targets
-met. ResNet-20 (busier run): peaks 1.01 (keras), 0.98 (same), 1.00 (all,
-TensorFlow), 1.03 (JAX) and 1.16 GB (PyTorch), time 1.20x.
+time 1.05x Keras' own (0.86x and 1.11x in two other runs), peak 1.42 GB:
+both targets met. ResNet-20 (a busier run, reference batch 16): peaks
+1.01 (keras), 0.98 (same), 1.00 (all, TensorFlow), 1.03 (JAX) and 1.16 GB
+(PyTorch), time 1.20x.
 
 Before (the same day and machine, the model built in the worker: baseline
 1.27 GB on TensorFlow; child peaks read from RUSAGE_CHILDREN, which counts
@@ -55,7 +56,7 @@ the parent's memory at fork): growth 0.76 (keras), 1.29 (same) and 1.41 GB
 (all, TensorFlow), peaks 2.03, 2.56, 2.67, 2.37 (JAX) and 2.36 GB
 (PyTorch), time 1.04x. What the call added to
 MobileNetV2 and how it was cut: eager `model(x)` reference outputs kept
-0.4-0.8 GB (now the compiled predict path, 16 samples a pass); tf2onnx's
+0.4-0.8 GB (now the compiled predict path, 8 samples a pass); tf2onnx's
 graph optimizer kept a deep copy of the graph per pass until a full garbage
 collection, 0.6 GB (now collected between passes); each TFLite conversion
 kept ~0.2 GB of freed pages in glibc's arenas (now trimmed after each).

@@ -43,8 +43,9 @@ RANDOM_SAMPLES = 8
 FREE_DIMENSION = 8
 # Samples per compiled forward pass of the Keras model for the reference
 # outputs: TensorFlow's oneDNN kernels keep memory per batch shape for the
-# rest of the process (~0.5 GB at 64 on a 160x160 MobileNetV2, ~0.2 GB at 16).
-REFERENCE_BATCH = 16
+# rest of the process (on a 160x160 MobileNetV2 ~0.5 GB at 64, 0.18 GB at
+# 16, 0.11 GB at 8, no slower on CPU).
+REFERENCE_BATCH = 8
 # At most this many test_data samples are run through every file, in batches.
 MAX_TEST_SAMPLES = 10000
 TEST_BATCH = 256
